@@ -1,0 +1,258 @@
+// Loading and validating node settings.
+#include "config/settings.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <functional>
+
+namespace flowtrack::config {
+namespace {
+
+std::string trim(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string normalise_key(std::string key) {
+  std::replace(key.begin(), key.end(), '-', '_');
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+  return key;
+}
+
+int parse_int(const std::string& key, const std::string& text, int lo, int hi) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v < lo || v > hi)
+    throw config_error(key, "'" + text + "' is not an integer from " + std::to_string(lo) + " to " +
+                                std::to_string(hi));
+  return v;
+}
+
+std::string require_scheme(const std::string& key, const std::string& text,
+                           std::initializer_list<const char*> schemes) {
+  for (const char* s : schemes)
+    if (text.rfind(s, 0) == 0 && text.size() > std::strlen(s)) return text;
+  std::string allowed;
+  for (const char* s : schemes) allowed += (allowed.empty() ? "" : " or ") + std::string(s) + "...";
+  throw config_error(key, "'" + text + "' must start with " + allowed);
+}
+
+std::string one_of(const std::string& key, const std::string& text,
+                   std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (text == a) return text;
+  std::string list;
+  for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+  throw config_error(key, "'" + text + "' is not one of " + list);
+}
+
+bool valid_cidr(const std::string& c) {
+  auto slash = c.find('/');
+  std::string addr = c.substr(0, slash);
+  bool v6 = addr.find(':') != std::string::npos;
+  if (slash != std::string::npos) {
+    std::string bits = c.substr(slash + 1);
+    int n = -1;
+    auto [p, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), n);
+    if (ec != std::errc{} || p != bits.data() + bits.size() || n < 0 || n > (v6 ? 128 : 32)) return false;
+  }
+  if (v6) return std::all_of(addr.begin(), addr.end(), [](unsigned char ch) { return std::isxdigit(ch) || ch == ':' || ch == '.'; }) && !addr.empty();
+  int parts = 0;
+  std::size_t i = 0;
+  while (i <= addr.size()) {
+    auto dot = addr.find('.', i);
+    std::string part = addr.substr(i, dot == std::string::npos ? std::string::npos : dot - i);
+    int n = -1;
+    auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), n);
+    if (part.empty() || ec != std::errc{} || p != part.data() + part.size() || n < 0 || n > 255) return false;
+    ++parts;
+    if (dot == std::string::npos) break;
+    i = dot + 1;
+  }
+  return parts == 4;
+}
+
+using setter = std::function<void(settings&, const std::string& key, const std::string& value)>;
+
+const std::map<std::string, setter>& setters() {
+  static const std::map<std::string, setter> table = {
+      {"database_url", [](settings& s, const std::string& k, const std::string& v) {
+         s.database_url = require_scheme(k, v, {"postgresql://", "postgres://"});
+       }},
+      {"redis_url", [](settings& s, const std::string& k, const std::string& v) {
+         s.redis_url = require_scheme(k, v, {"redis://"});
+       }},
+      {"http_listen", [](settings& s, const std::string& k, const std::string& v) { s.http_listen = parse_endpoint(k, v); }},
+      {"smtp_listen", [](settings& s, const std::string& k, const std::string& v) { s.smtp_listen = parse_endpoint(k, v); }},
+      {"mail_relay", [](settings& s, const std::string& k, const std::string& v) {
+         s.mail_relay = require_scheme(k, v, {"smtp://", "smtps://"});
+       }},
+      {"mail_domain", [](settings& s, const std::string& k, const std::string& v) {
+         if (v.empty() || v.find_first_of(" @/:") != std::string::npos)
+           throw config_error(k, "'" + v + "' is not a domain name");
+         s.mail_domain = v;
+       }},
+      {"webhook_allow", [](settings& s, const std::string& k, const std::string& v) {
+         std::vector<std::string> out;
+         std::size_t i = 0;
+         while (i <= v.size()) {
+           auto comma = v.find(',', i);
+           std::string item = trim(std::string_view(v).substr(i, comma == std::string::npos ? std::string::npos : comma - i));
+           if (!item.empty()) {
+             if (!valid_cidr(item)) throw config_error(k, "'" + item + "' is not a CIDR such as 127.0.0.0/8");
+             out.push_back(item);
+           }
+           if (comma == std::string::npos) break;
+           i = comma + 1;
+         }
+         s.webhook_allow = std::move(out);
+       }},
+      {"form_rate_limit", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit = parse_int(k, v, 0, 1000000); }},
+      {"log_level", [](settings& s, const std::string& k, const std::string& v) {
+         s.log_level = one_of(k, v, {"trace", "debug", "info", "warn", "error", "off"});
+       }},
+      {"log_format", [](settings& s, const std::string& k, const std::string& v) { s.log_format = one_of(k, v, {"text", "json"}); }},
+      {"pg_pool_size", [](settings& s, const std::string& k, const std::string& v) { s.pg_pool_size = parse_int(k, v, 1, 256); }},
+      {"pg_connect_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.pg_connect_timeout_ms = parse_int(k, v, 100, 600000); }},
+      {"pg_query_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.pg_query_timeout_ms = parse_int(k, v, 100, 3600000); }},
+      {"redis_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.redis_timeout_ms = parse_int(k, v, 10, 600000); }},
+      {"worker_threads", [](settings& s, const std::string& k, const std::string& v) { s.worker_threads = parse_int(k, v, 1, 256); }},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::string endpoint::to_string() const {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+endpoint parse_endpoint(const std::string& key, const std::string& text) {
+  std::string host, port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw config_error(key, "'" + text + "' is not host:port (IPv6 as [::1]:8080)");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      throw config_error(key, "'" + text + "' is not host:port, e.g. 127.0.0.1:8080");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) throw config_error(key, "'" + text + "' has no host");
+  return endpoint{host, static_cast<std::uint16_t>(parse_int(key, port, 0, 65535))};
+}
+
+const std::vector<std::string>& known_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k;
+    for (const auto& [name, _] : setters()) k.push_back(name);
+    return k;
+  }();
+  return keys;
+}
+
+raw_values read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw config_error("config", "cannot read file '" + path + "'");
+  raw_values out;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';' || t[0] == '[') continue;
+    auto eq = t.find('=');
+    if (eq == std::string::npos)
+      throw config_error("config", path + ":" + std::to_string(number) + ": expected key = value");
+    std::string value = trim(std::string_view(t).substr(eq + 1));
+    // An inline comment starts at whitespace followed by '#' or ';'.
+    for (std::size_t i = 1; i < value.size(); ++i)
+      if ((value[i] == '#' || value[i] == ';') && std::isspace(static_cast<unsigned char>(value[i - 1]))) {
+        value = trim(std::string_view(value).substr(0, i));
+        break;
+      }
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    out[normalise_key(trim(std::string_view(t).substr(0, eq)))] = value;
+  }
+  return out;
+}
+
+raw_values read_environment(char** envp) {
+  raw_values out;
+  constexpr std::string_view prefix = "FLOWTRACK_";
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (kv.substr(0, prefix.size()) != prefix) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string key = normalise_key(std::string(kv.substr(prefix.size(), eq - prefix.size())));
+    if (key.rfind("test_", 0) == 0) continue;  // the test suite's own variables
+    out[key] = std::string(kv.substr(eq + 1));
+  }
+  return out;
+}
+
+raw_values read_flags(std::vector<std::string>& args) {
+  raw_values out;
+  std::vector<std::string> rest;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0 || a.size() == 2) {
+      rest.push_back(a);
+      continue;
+    }
+    std::string body = a.substr(2);
+    auto eq = body.find('=');
+    std::string key = normalise_key(body.substr(0, eq));
+    if (key != "config" && !setters().count(key)) {
+      rest.push_back(a);  // a subcommand's own flag
+      continue;
+    }
+    if (eq != std::string::npos) {
+      out[key] = body.substr(eq + 1);
+    } else if (i + 1 < args.size()) {
+      out[key] = args[++i];
+    } else {
+      throw config_error(key, "flag --" + body + " needs a value");
+    }
+  }
+  args = std::move(rest);
+  return out;
+}
+
+void apply(settings& s, const raw_values& values) {
+  for (const auto& [key, value] : values) {
+    if (key == "config") continue;
+    auto it = setters().find(key);
+    if (it == setters().end()) {
+      std::string list;
+      for (const auto& k : known_keys()) list += (list.empty() ? "" : ", ") + k;
+      throw config_error(key, "unknown setting; known settings are " + list);
+    }
+    it->second(s, key, value);
+  }
+}
+
+settings load(std::vector<std::string>& args, char** envp) {
+  raw_values env = read_environment(envp);
+  raw_values flags = read_flags(args);
+  settings s;
+  std::string file;
+  if (auto it = env.find("config"); it != env.end()) file = it->second;
+  if (auto it = flags.find("config"); it != flags.end()) file = it->second;
+  if (!file.empty()) apply(s, read_file(file));
+  apply(s, env);
+  apply(s, flags);
+  return s;
+}
+
+}  // namespace flowtrack::config

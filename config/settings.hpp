@@ -1,0 +1,75 @@
+// FlowTrack's node settings: the typed schema, defaults, and loading from a file, the
+// environment (FLOWTRACK_*) and command-line flags, later sources winning. Knows nothing else.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flowtrack::config {
+
+/// A host and a port, as in "127.0.0.1:8080".
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+/// Everything a node is configured with.
+struct settings {
+  std::string database_url = "postgresql://postgres@127.0.0.1:5432/flowtrack";
+  std::string redis_url = "redis://127.0.0.1:6379/0";
+  endpoint http_listen{"127.0.0.1", 8080};
+  endpoint smtp_listen{"127.0.0.1", 2525};
+  std::string mail_relay = "smtp://127.0.0.1:1025";
+  std::string mail_domain = "intake.localhost";
+  std::vector<std::string> webhook_allow;  ///< CIDRs exempt from the SSRF guard
+  int form_rate_limit = 10;                ///< public form submissions per IP per minute; 0 = off
+  std::string log_level = "info";          ///< trace, debug, info, warn, error, off
+  std::string log_format = "text";         ///< text or json
+  int pg_pool_size = 4;                    ///< PostgreSQL connections (each with its own I/O thread)
+  int pg_connect_timeout_ms = 5000;
+  int pg_query_timeout_ms = 30000;
+  int redis_timeout_ms = 2000;
+  int worker_threads = 2;                  ///< actor scheduler threads
+};
+
+/// A setting that could not be accepted; names the key and what is allowed.
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string key, const std::string& what)
+      : std::runtime_error(key + ": " + what), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+/// Raw key/value pairs from one source, keys in the file's spelling (`database_url`).
+using raw_values = std::map<std::string, std::string>;
+
+/// Reads an INI-style file (`key = value`, `#`/`;` comments, `[section]` headers ignored).
+raw_values read_file(const std::string& path);
+
+/// Picks the FLOWTRACK_* variables out of an environment block (`environ`).
+raw_values read_environment(char** envp);
+
+/// Takes `--key=value` / `--key value` flags (dashes or underscores) out of argv; returns the rest.
+raw_values read_flags(std::vector<std::string>& args);
+
+/// Applies raw values onto settings, validating each; throws config_error naming the key.
+void apply(settings& s, const raw_values& values);
+
+/// Loads defaults, then the file (`--config`/FLOWTRACK_CONFIG, if given), then the environment,
+/// then flags. Consumed flags are removed from `args`.
+settings load(std::vector<std::string>& args, char** envp);
+
+/// Parses "host:port" (IPv6 as "[::1]:80"); throws config_error for `key`.
+endpoint parse_endpoint(const std::string& key, const std::string& text);
+
+/// Every key a source may set, for messages and help.
+const std::vector<std::string>& known_keys();
+
+}  // namespace flowtrack::config
