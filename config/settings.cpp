@@ -229,7 +229,7 @@ raw_values read_flags(std::vector<std::string>& args) {
   return out;
 }
 
-void apply(settings& s, const raw_values& values) {
+void apply_values(settings& s, const raw_values& values) {
   for (const auto& [key, value] : values) {
     if (key == "config") continue;
     auto it = setters().find(key);
@@ -249,9 +249,9 @@ settings load(std::vector<std::string>& args, char** envp) {
   std::string file;
   if (auto it = env.find("config"); it != env.end()) file = it->second;
   if (auto it = flags.find("config"); it != flags.end()) file = it->second;
-  if (!file.empty()) apply(s, read_file(file));
-  apply(s, env);
-  apply(s, flags);
+  if (!file.empty()) apply_values(s, read_file(file));
+  apply_values(s, env);
+  apply_values(s, flags);
   return s;
 }
 

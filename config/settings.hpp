@@ -60,7 +60,7 @@ raw_values read_environment(char** envp);
 raw_values read_flags(std::vector<std::string>& args);
 
 /// Applies raw values onto settings, validating each; throws config_error naming the key.
-void apply(settings& s, const raw_values& values);
+void apply_values(settings& s, const raw_values& values);
 
 /// Loads defaults, then the file (`--config`/FLOWTRACK_CONFIG, if given), then the environment,
 /// then flags. Consumed flags are removed from `args`.

@@ -29,3 +29,52 @@ std::string unique_name(const std::string& prefix) {
 }
 
 }  // namespace flowtrack::test
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace flowtrack::test {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+command_result run_command(const std::string& command_line) {
+  char tmpl[] = "/tmp/flowtrack-stderr.XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ::close(fd);
+  command_result r;
+  std::string full = command_line + " 2>" + shell_quote(tmpl);
+  FILE* p = ::popen(full.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(tmpl);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  ::unlink(tmpl);
+  return r;
+}
+
+std::string flowtrackd() { return require_env("FLOWTRACK_TEST_FLOWTRACKD"); }
+
+std::string database_url_for(const std::string& dbname) {
+  std::string url = database_url();
+  auto slash = url.rfind('/');
+  auto q = url.find('?', slash);
+  return url.substr(0, slash + 1) + dbname + (q == std::string::npos ? "" : url.substr(q));
+}
+
+}  // namespace flowtrack::test

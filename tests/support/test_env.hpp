@@ -18,3 +18,26 @@ std::string redis_url();
 std::string unique_name(const std::string& prefix);
 
 }  // namespace flowtrack::test
+
+namespace flowtrack::test {
+
+/// What a finished subprocess said.
+struct command_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs a shell command line and collects its exit code, stdout and stderr.
+command_result run_command(const std::string& command_line);
+
+/// Single-quotes a string for the shell.
+std::string shell_quote(const std::string& s);
+
+/// Path of the flowtrackd binary under test (FLOWTRACK_TEST_FLOWTRACKD).
+std::string flowtrackd();
+
+/// A database URL like database_url() but naming another database on the same server.
+std::string database_url_for(const std::string& dbname);
+
+}  // namespace flowtrack::test

@@ -1,0 +1,104 @@
+#include "adapters/cli/commands.hpp"
+
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "adapters/cli/logging.hpp"
+#include "adapters/cli/serve.hpp"
+#include "config/settings.hpp"
+#include "storage/migrate.hpp"
+#include "storage/pg/connection.hpp"
+
+namespace flowtrack::cli {
+namespace {
+
+constexpr const char* k_usage = R"(usage: flowtrackd COMMAND [options]
+
+commands:
+  serve                 run a node (HTTP on --http-listen, SMTP intake on --smtp-listen)
+  migrate [--migrations DIR]
+                        apply the schema migrations that are not applied yet
+  help                  show this text
+
+settings (file, then FLOWTRACK_* environment, then flags; see config/flowtrack.example.ini):
+  --config FILE  --database-url URI  --redis-url URL  --http-listen HOST:PORT
+  --smtp-listen HOST:PORT  --log-level LEVEL  --log-format text|json  ...
+)";
+
+// Takes `--name VALUE` or `--name=VALUE` out of args.
+std::optional<std::string> take_option(std::vector<std::string>& args, const std::string& name) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--" + name && i + 1 < args.size()) {
+      std::string v = args[i + 1];
+      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+      return v;
+    }
+    if (args[i].rfind("--" + name + "=", 0) == 0) {
+      std::string v = args[i].substr(name.size() + 3);
+      args.erase(args.begin() + static_cast<long>(i));
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+int migrate_command(std::vector<std::string> args, const config::settings& s) {
+  auto dir = take_option(args, "migrations");
+  if (!args.empty()) {
+    std::cerr << "flowtrackd migrate: unexpected argument '" << args.front() << "'\n";
+    return 64;
+  }
+  std::vector<storage::migration> migrations;
+  if (dir) {
+    auto loaded = storage::load_migrations(*dir);
+    if (!loaded) {
+      std::cerr << "flowtrackd migrate: " << loaded.err().message << "\n";
+      return 1;
+    }
+    migrations = std::move(*loaded);
+  } else {
+    migrations = storage::embedded_migrations();
+  }
+  pg::connect_options opts{s.database_url, std::chrono::milliseconds(s.pg_connect_timeout_ms),
+                           std::chrono::minutes(10), "flowtrackd-migrate"};
+  auto conn = pg::connection::open(opts);
+  if (!conn) {
+    std::cerr << "flowtrackd migrate: " << conn.err().message << "\n";
+    return 1;
+  }
+  auto report = storage::migrate(**conn, migrations);
+  if (!report) {
+    std::cerr << "flowtrackd migrate: " << report.err().message << "\n";
+    return 1;
+  }
+  for (const auto& name : report->applied) std::cout << "applied " << name << "\n";
+  std::cout << "migrations: " << report->applied.size() << " applied, " << report->already_applied
+            << " already applied; " << report->partitions_created << " log partitions created\n";
+  return 0;
+}
+
+}  // namespace
+
+int run(std::vector<std::string> args, char** envp) {
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::cout << k_usage;
+    return args.empty() ? 64 : 0;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  config::settings settings;
+  try {
+    settings = config::load(args, envp);
+  } catch (const config::config_error& e) {
+    std::cerr << "flowtrackd: invalid setting " << e.what() << "\n";
+    return 78;  // EX_CONFIG
+  }
+  setup_logging(settings);
+  if (command == "migrate") return migrate_command(std::move(args), settings);
+  if (command == "serve") return serve_command(std::move(args), settings);
+  std::cerr << "flowtrackd: unknown command '" << command << "'\n" << k_usage;
+  return 64;
+}
+
+}  // namespace flowtrack::cli

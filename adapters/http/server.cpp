@@ -1,0 +1,282 @@
+#include "adapters/http/server.hpp"
+
+#include <list>
+#include <mutex>
+#include <random>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace flowtrack::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+response json_response(bhttp::status status, std::string body) {
+  response res{status, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+response json_error(bhttp::status status, std::string_view code, std::string_view message,
+                    const std::vector<std::pair<std::string, std::string>>& fields) {
+  boost::json::array f;
+  for (const auto& [field, msg] : fields) f.push_back(boost::json::object{{"field", field}, {"message", msg}});
+  boost::json::object err{{"code", code}, {"message", message}, {"fields", std::move(f)}};
+  return json_response(status, boost::json::serialize(boost::json::object{{"error", std::move(err)}}));
+}
+
+namespace {
+
+// Request ids: a per-process random prefix and a counter; cheap and unique enough to grep.
+std::string next_request_id() {
+  static const std::string prefix = [] {
+    std::random_device rd;
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", rd());
+    return std::string(buf);
+  }();
+  static std::atomic<std::uint64_t> counter{0};
+  return prefix + "-" + std::to_string(++counter);
+}
+
+bool acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (unsigned char c : id)
+    if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.')) return false;
+  return true;
+}
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& socket, const server_options& opts, const handler& h,
+          std::shared_ptr<std::atomic<std::size_t>> open, std::shared_ptr<std::atomic<bool>> stopping)
+      : stream_(std::move(socket)), opts_(opts), handler_(h), open_(std::move(open)), stopping_(std::move(stopping)) {
+    ++*open_;
+  }
+  ~session() { --*open_; }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(self->opts_.idle_timeout); });
+  }
+
+  // Rejects a connection over the limit with a 503 and closes it.
+  void reject_busy() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      auto res = json_error(bhttp::status::service_unavailable, "unavailable",
+                            "too many open connections; retry shortly");
+      res.set(bhttp::field::retry_after, "1");
+      self->send(std::move(res), /*keep_alive=*/false, next_request_id());
+    });
+  }
+
+  // Closes the connection if it sits between requests (used at shutdown).
+  void close_if_idle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void do_read(std::chrono::milliseconds wait) {
+    idle_ = true;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
+    parser_->body_limit(opts_.body_limit);
+    if (stopping_->load()) return close();
+    // The first byte may take the idle time; the whole header must then arrive in time.
+    stream_.expires_after(wait);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    idle_ = false;
+    if (ec) return on_read_error(ec, /*in_header=*/true);
+    started_ = std::chrono::steady_clock::now();
+    if (parser_->is_done()) return dispatch_request();
+    stream_.expires_after(opts_.body_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->on_read_error(ec, /*in_header=*/false);
+                        self->dispatch_request();
+                      });
+  }
+
+  void on_read_error(beast::error_code ec, bool in_header) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted) return close();
+    std::string id = next_request_id();
+    if (ec == beast::error::timeout) {
+      // Nothing of a request arrived: close quietly. Part of one: tell the client.
+      if (in_header && buffer_.size() == 0) return close();
+      return send(json_error(bhttp::status::request_timeout, "timeout", "the request did not arrive in time"),
+                  false, id);
+    }
+    if (ec == bhttp::error::body_limit)
+      return send(json_error(bhttp::status::payload_too_large, "too_large",
+                             "the request body exceeds " + std::to_string(opts_.body_limit) + " bytes"),
+                  false, id);
+    if (ec == bhttp::error::header_limit)
+      return send(json_error(bhttp::status::request_header_fields_too_large, "too_large",
+                             "the request header exceeds " + std::to_string(opts_.header_limit) + " bytes"),
+                  false, id);
+    if (ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::error::broken_pipe)
+      return close();
+    return send(json_error(bhttp::status::bad_request, "invalid", "malformed HTTP request: " + ec.message()), false, id);
+  }
+
+  void dispatch_request() {
+    request req = parser_->release();
+    auto given = req["X-Request-Id"];
+    std::string id = acceptable_request_id(given) ? std::string(given) : next_request_id();
+    bool keep_alive = req.keep_alive() && !stopping_->load();
+    method_ = std::string(req.method_string());
+    target_ = std::string(req.target());
+    // Nothing is read while the handler works; the timer would otherwise cut a slow handler.
+    stream_.expires_never();
+    auto self = shared_from_this();
+    responder reply = [self, keep_alive, id](response&& res) {
+      asio::post(self->stream_.get_executor(), [self, keep_alive, id, res = std::move(res)]() mutable {
+        self->send(std::move(res), keep_alive, id);
+      });
+    };
+    try {
+      handler_(std::move(req), std::move(reply));
+    } catch (const std::exception& e) {
+      spdlog::error("http: handler failed for {} {}: {}", method_, target_, e.what());
+      send(json_error(bhttp::status::internal_server_error, "internal", "internal error; it was logged"), false, id);
+    }
+  }
+
+  void send(response&& res, bool keep_alive, const std::string& id) {
+    res.set("X-Request-Id", id);
+    res.keep_alive(keep_alive && !stopping_->load());
+    res.prepare_payload();
+    if (!target_.empty()) {
+      auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
+      spdlog::debug("http: {} {} {} {}us id={}", method_, target_, res.result_int(), ms.count(), id);
+    }
+    auto msg = std::make_shared<response>(std::move(res));
+    stream_.expires_after(opts_.body_timeout);
+    bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t) {
+      if (ec || !msg->keep_alive()) return self->close();
+      self->target_.clear();
+      self->do_read(self->opts_.idle_timeout);
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  const server_options& opts_;
+  const handler& handler_;
+  std::shared_ptr<std::atomic<std::size_t>> open_;
+  std::shared_ptr<std::atomic<bool>> stopping_;
+  std::chrono::steady_clock::time_point started_;
+  std::string method_, target_;
+  bool idle_ = true;
+};
+
+}  // namespace
+
+// Weak handles on live sessions, so shutdown can close idle keep-alive connections.
+struct server::session_registry {
+  std::mutex mutex;
+  std::list<std::weak_ptr<session>> sessions;
+  void add(const std::shared_ptr<session>& s) {
+    std::lock_guard lock(mutex);
+    sessions.remove_if([](const std::weak_ptr<session>& w) { return w.expired(); });
+    sessions.push_back(s);
+  }
+  void close_idle() {
+    std::lock_guard lock(mutex);
+    for (auto& w : sessions)
+      if (auto s = w.lock()) s->close_if_idle();
+  }
+};
+
+server::server(server_options opts, handler h)
+    : opts_(std::move(opts)),
+      handler_(std::move(h)),
+      acceptor_(asio::make_strand(io_)),
+      sessions_(std::make_unique<session_registry>()) {}
+
+server::~server() { stop(std::chrono::milliseconds(0)); }
+
+result<void> server::start() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(opts_.listen.host, ec);
+  if (ec) return make_error(error_code::invalid, "http_listen: '" + opts_.listen.host + "' is not an IP address", "http_listen");
+  tcp::endpoint ep{address, opts_.listen.port};
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(error_code::unavailable, "cannot listen on " + opts_.listen.to_string() + ": " + ec.message(),
+                      "http_listen");
+  port_ = acceptor_.local_endpoint().port();
+  do_accept();
+  for (int i = 0; i < std::max(1, opts_.threads); ++i) threads_.emplace_back([this] { io_.run(); });
+  return {};
+}
+
+void server::do_accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      spdlog::warn("http: accept failed: {}", ec.message());
+    } else {
+      socket.set_option(tcp::no_delay(true), ec);
+      bool over = open_->load() >= opts_.max_connections;
+      auto s = std::make_shared<session>(std::move(socket), opts_, handler_, open_, stopping_);
+      if (over) {
+        s->reject_busy();
+      } else {
+        sessions_->add(s);
+        s->start();
+      }
+    }
+    do_accept();
+  });
+}
+
+void server::stop(std::chrono::milliseconds grace) {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_->store(true);
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  // Requests in flight finish and are answered with Connection: close; idle ones are closed.
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  do {
+    sessions_->close_idle();
+    if (open_->load() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  io_.stop();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+}  // namespace flowtrack::http

@@ -1,0 +1,112 @@
+// The connection pool under concurrency: every job answered once, none lost, size respected.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "storage/pg/pool.hpp"
+#include "tests/support/test_env.hpp"
+
+namespace flowtrack::pg {
+namespace {
+
+pool_options options(int size, const std::string& app) {
+  pool_options o;
+  o.connection.uri = test::database_url();
+  o.connection.application_name = app;
+  o.size = size;
+  return o;
+}
+
+TEST(pg_pool, answers_ten_thousand_queries_from_64_callers_within_its_size) {
+  const std::string app = test::unique_name("pooltest").substr(0, 60);
+  constexpr int k_size = 8, k_callers = 64, k_per_caller = 10000 / k_callers + 1;
+  pool p(options(k_size, app));
+  statement st{"pool_echo", "SELECT $1::bigint, pg_backend_pid()"};
+
+  std::atomic<int> answered{0}, wrong{0};
+  std::atomic<int> max_connections_seen{0};
+  std::mutex pids_mutex;
+  std::set<std::int64_t> pids;
+  std::vector<std::thread> callers;
+  std::vector<std::future<void>> done;
+  std::atomic<int> outstanding{k_callers * k_per_caller};
+  std::promise<void> all_done;
+
+  for (int t = 0; t < k_callers; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < k_per_caller; ++i) {
+        std::int64_t token = static_cast<std::int64_t>(t) * 1000000 + i;
+        p.submit([&st, token](connection& c) { return c.exec(st, params{}.add(token)); },
+                 [&, token](result<rows> r) {
+                   if (!r.ok() || r->get_int(0, 0) != token) wrong++;
+                   if (r.ok()) {
+                     std::lock_guard lock(pids_mutex);
+                     pids.insert(r->get_int(0, 1));
+                   }
+                   answered++;
+                   int connected = p.stats().connected;
+                   int seen = max_connections_seen.load();
+                   while (connected > seen && !max_connections_seen.compare_exchange_weak(seen, connected)) {
+                   }
+                   if (--outstanding == 0) all_done.set_value();
+                 });
+      }
+    });
+  }
+  for (auto& c : callers) c.join();
+  ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(120)), std::future_status::ready);
+  EXPECT_EQ(answered.load(), k_callers * k_per_caller);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LE(static_cast<int>(pids.size()), k_size);
+  EXPECT_LE(max_connections_seen.load(), k_size);
+
+  // The server agrees: no more sessions under our application name than the pool's size.
+  auto count = p.run([&](connection& c) {
+                  return c.exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", params{}.add(app));
+                }).get();
+  ASSERT_TRUE(count.ok()) << count.err().message;
+  EXPECT_LE(count->get_int(0, 0), k_size);
+  EXPECT_GE(count->get_int(0, 0), 1);
+}
+
+TEST(pg_pool, errors_reach_the_caller_and_the_worker_goes_on) {
+  pool p(options(2, "pooltest-errors"));
+  auto bad = p.run([](connection& c) { return c.exec("SELECT 1/0"); }).get();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.err().code, error_code::invalid);
+  auto good = p.run([](connection& c) { return c.exec("SELECT 7"); }).get();
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->get_int(0, 0), 7);
+}
+
+TEST(pg_pool, replaces_a_killed_connection_and_retries_retry_safe_jobs) {
+  auto o = options(1, "pooltest-kill");
+  pool p(o);
+  auto pid = p.run([](connection& c) { return c.exec("SELECT pg_backend_pid()"); }).get();
+  ASSERT_TRUE(pid.ok());
+  std::int64_t first_pid = pid->get_int(0, 0);
+  auto killer = connection::open(o.connection);
+  ASSERT_TRUE(killer.ok());
+  ASSERT_TRUE((*killer)->exec("SELECT pg_terminate_backend($1)", params{}.add(first_pid)).ok());
+
+  auto again = p.run([](connection& c) { return c.exec("SELECT pg_backend_pid()"); }, /*retry_safe=*/true).get();
+  ASSERT_TRUE(again.ok()) << again.err().message;
+  EXPECT_NE(again->get_int(0, 0), first_pid);
+  EXPECT_GE(p.stats().reconnects, 2u);
+}
+
+TEST(pg_pool, drains_queued_jobs_before_it_is_destroyed) {
+  std::atomic<int> ran{0};
+  {
+    pool p(options(2, "pooltest-drain"));
+    for (int i = 0; i < 200; ++i)
+      p.submit([](connection& c) { return c.exec("SELECT 1"); }, [&](result<rows> r) { ran += r.ok() ? 1 : 0; });
+  }
+  EXPECT_EQ(ran.load(), 200);
+}
+
+}  // namespace
+}  // namespace flowtrack::pg
