@@ -175,6 +175,7 @@ raw_values read_file(const std::string& path) {
       throw config_error("config", path + ":" + std::to_string(number) + ": expected key = value");
     std::string value = trim(std::string_view(t).substr(eq + 1));
     // An inline comment starts at whitespace followed by '#' or ';'.
+    if (!value.empty() && (value[0] == '#' || value[0] == ';')) value.clear();
     for (std::size_t i = 1; i < value.size(); ++i)
       if ((value[i] == '#' || value[i] == ';') && std::isspace(static_cast<unsigned char>(value[i - 1]))) {
         value = trim(std::string_view(value).substr(0, i));

@@ -1,0 +1,133 @@
+// Settings: defaults, file < environment < flags, and errors that name the key.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/settings.hpp"
+#include "tests/support/test_env.hpp"
+
+namespace flowtrack::config {
+namespace {
+
+struct env_block {
+  std::vector<std::string> storage;
+  std::vector<char*> ptrs;
+  explicit env_block(std::vector<std::string> vars) : storage(std::move(vars)) {
+    for (auto& s : storage) ptrs.push_back(s.data());
+    ptrs.push_back(nullptr);
+  }
+  char** get() { return ptrs.data(); }
+};
+
+std::string write_file(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / (test::unique_name("ft-config") + ".ini");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(settings, defaults_are_usable) {
+  std::vector<std::string> args;
+  env_block env({});
+  settings s = load(args, env.get());
+  EXPECT_EQ(s.http_listen.to_string(), "127.0.0.1:8080");
+  EXPECT_EQ(s.smtp_listen.to_string(), "127.0.0.1:2525");
+  EXPECT_EQ(s.log_level, "info");
+  EXPECT_GT(s.pg_pool_size, 0);
+}
+
+TEST(settings, flags_beat_environment_which_beats_the_file) {
+  std::string file = write_file(
+      "# comment\n[node]\nhttp_listen = 0.0.0.0:1111\nsmtp_listen = 127.0.0.1:2222   # inline\nlog_level = debug\n"
+      "redis_url = redis://file:1/0\n");
+  std::vector<std::string> args{"--config", file, "--http-listen=127.0.0.1:3333", "positional"};
+  env_block env({"FLOWTRACK_HTTP_LISTEN=127.0.0.1:4444", "FLOWTRACK_SMTP_LISTEN=127.0.0.1:5555", "PATH=/bin",
+                 "FLOWTRACK_TEST_DATABASE_URL=ignored"});
+  settings s = load(args, env.get());
+  EXPECT_EQ(s.http_listen.to_string(), "127.0.0.1:3333");  // flag
+  EXPECT_EQ(s.smtp_listen.to_string(), "127.0.0.1:5555");  // environment over file
+  EXPECT_EQ(s.log_level, "debug");                         // file over default
+  EXPECT_EQ(s.redis_url, "redis://file:1/0");
+  ASSERT_EQ(args.size(), 1u) << "flags that are settings are consumed; the rest stay";
+  EXPECT_EQ(args[0], "positional");
+  std::filesystem::remove(file);
+}
+
+TEST(settings, config_file_can_come_from_the_environment) {
+  std::string file = write_file("form_rate_limit = 0\n");
+  std::vector<std::string> args;
+  env_block env({"FLOWTRACK_CONFIG=" + file});
+  EXPECT_EQ(load(args, env.get()).form_rate_limit, 0);
+  std::filesystem::remove(file);
+}
+
+TEST(settings, parses_lists_and_ipv6_endpoints) {
+  std::vector<std::string> args{"--webhook-allow", "127.0.0.0/8, ::1/128,10.1.2.3", "--http-listen", "[::1]:9000"};
+  env_block env({});
+  settings s = load(args, env.get());
+  ASSERT_EQ(s.webhook_allow.size(), 3u);
+  EXPECT_EQ(s.webhook_allow[1], "::1/128");
+  EXPECT_EQ(s.http_listen.host, "::1");
+  EXPECT_EQ(s.http_listen.port, 9000);
+}
+
+struct bad_case {
+  std::string var;
+  std::string key;
+};
+
+class settings_errors : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(settings_errors, invalid_value_names_the_key) {
+  std::vector<std::string> args;
+  env_block env({GetParam().var});
+  try {
+    load(args, env.get());
+    FAIL() << GetParam().var << " was accepted";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.key(), GetParam().key);
+    EXPECT_NE(std::string(e.what()).find(GetParam().key), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    each_key, settings_errors,
+    ::testing::Values(bad_case{"FLOWTRACK_DATABASE_URL=mysql://x", "database_url"},
+                      bad_case{"FLOWTRACK_REDIS_URL=http://x", "redis_url"},
+                      bad_case{"FLOWTRACK_HTTP_LISTEN=8080", "http_listen"},
+                      bad_case{"FLOWTRACK_HTTP_LISTEN=127.0.0.1:99999", "http_listen"},
+                      bad_case{"FLOWTRACK_SMTP_LISTEN=:25", "smtp_listen"},
+                      bad_case{"FLOWTRACK_LOG_LEVEL=loud", "log_level"},
+                      bad_case{"FLOWTRACK_LOG_FORMAT=xml", "log_format"},
+                      bad_case{"FLOWTRACK_FORM_RATE_LIMIT=-1", "form_rate_limit"},
+                      bad_case{"FLOWTRACK_FORM_RATE_LIMIT=ten", "form_rate_limit"},
+                      bad_case{"FLOWTRACK_WEBHOOK_ALLOW=10.0.0.0/33", "webhook_allow"},
+                      bad_case{"FLOWTRACK_MAIL_RELAY=mail.example.com", "mail_relay"},
+                      bad_case{"FLOWTRACK_PG_POOL_SIZE=0", "pg_pool_size"},
+                      bad_case{"FLOWTRACK_NO_SUCH_THING=1", "no_such_thing"}));
+
+TEST(settings, unreadable_file_and_bad_lines_are_errors) {
+  std::vector<std::string> args{"--config", "/nonexistent/flowtrack.ini"};
+  env_block env({});
+  EXPECT_THROW(load(args, env.get()), config_error);
+  std::string file = write_file("just words\n");
+  std::vector<std::string> args2{"--config", file};
+  try {
+    load(args2, env.get());
+    FAIL() << "a line without '=' was accepted";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find(":1:"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(file);
+}
+
+TEST(settings, example_file_loads_cleanly) {
+  std::vector<std::string> args{"--config", std::string(FLOWTRACK_SOURCE_DIR) + "/config/flowtrack.example.ini"};
+  env_block env({});
+  settings s = load(args, env.get());
+  EXPECT_EQ(s.http_listen.port, 8080);
+  EXPECT_TRUE(s.webhook_allow.empty());
+}
+
+}  // namespace
+}  // namespace flowtrack::config
