@@ -1,0 +1,54 @@
+// Builds PostgreSQL array literals ({"a","b",NULL}) for unnest()-based batch statements,
+// so one parameter carries a whole column of a batch.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flowtrack::pg {
+
+/// Appends elements to a text-format array literal, quoting and escaping each.
+class array_builder {
+ public:
+  array_builder() { out_.push_back('{'); }
+
+  array_builder& add(std::string_view v) {
+    sep();
+    out_.push_back('"');
+    for (char c : v) {
+      if (c == '"' || c == '\\') out_.push_back('\\');
+      out_.push_back(c);
+    }
+    out_.push_back('"');
+    return *this;
+  }
+  array_builder& add(std::int64_t v) {
+    sep();
+    out_ += std::to_string(v);
+    return *this;
+  }
+  array_builder& add_optional(const std::optional<std::string>& v) {
+    if (!v) return add_null();
+    return add(std::string_view(*v));
+  }
+  array_builder& add_null() {
+    sep();
+    out_ += "NULL";
+    return *this;
+  }
+  /// The literal; the builder is spent afterwards.
+  std::string finish() {
+    out_.push_back('}');
+    return std::move(out_);
+  }
+
+ private:
+  void sep() {
+    if (out_.size() > 1) out_.push_back(',');
+  }
+  std::string out_;
+};
+
+}  // namespace flowtrack::pg

@@ -1,0 +1,11 @@
+// Random (version 4) UUIDs made in-process, so a batch can link rows before it is written.
+#pragma once
+
+#include <string>
+
+namespace flowtrack::storage {
+
+/// A new random UUID in canonical text form.
+std::string new_uuid();
+
+}  // namespace flowtrack::storage
