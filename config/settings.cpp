@@ -249,9 +249,9 @@ settings load(std::vector<std::string>& args, char** envp) {
   std::string file;
   if (auto it = env.find("config"); it != env.end()) file = it->second;
   if (auto it = flags.find("config"); it != flags.end()) file = it->second;
-  if (!file.empty()) apply(s, read_file(file));
-  apply(s, env);
-  apply(s, flags);
+  if (!file.empty()) config::apply(s, read_file(file));
+  config::apply(s, env);
+  config::apply(s, flags);
   return s;
 }
 
