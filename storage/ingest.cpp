@@ -1,0 +1,255 @@
+#include "storage/ingest.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "storage/pg/array.hpp"
+
+namespace flowtrack::storage {
+namespace {
+
+// One statement does the whole intake of a batch; its CTEs join only the batch's own rows
+// (arrays and RETURNING sets) so no plan ever scans a table.
+const pg::statement k_ingest{"ft_ingest", R"sql(
+WITH raw AS (
+  SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                       $9::jsonb[], $10::text[], $11::uuid[], $12::jsonb[], $13::text[], $14::bool[], $15::text[], $16::uuid[])
+    AS t(idx, workspace_id, workflow_id, email, name, company_name, phone, source, source_metadata, trigger_type,
+         trigger_node_id, trigger_data, idempotency_key, rerun, event_type, execution_id)
+),
+dup AS (
+  SELECT r.idx, e.id AS execution_id, e.lead_id FROM raw r
+  JOIN workflow_executions e ON e.workflow_id = r.workflow_id AND e.idempotency_key = r.idempotency_key
+  WHERE r.idempotency_key IS NOT NULL
+),
+input AS (SELECT r.* FROM raw r WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.idx = r.idx)),
+l AS (
+  INSERT INTO leads AS ld (workflow_id, workspace_id, email, name, company_name, phone, source, source_metadata, last_activity_at)
+  SELECT workflow_id, workspace_id, email::citext, name, company_name, phone, source, source_metadata, now() FROM input
+  ON CONFLICT (workflow_id, email) DO UPDATE SET
+    name = COALESCE(EXCLUDED.name, ld.name),
+    company_name = COALESCE(EXCLUDED.company_name, ld.company_name),
+    phone = COALESCE(EXCLUDED.phone, ld.phone),
+    source_metadata = COALESCE(EXCLUDED.source_metadata, ld.source_metadata),
+    last_activity_at = EXCLUDED.last_activity_at
+  RETURNING ld.id, ld.workflow_id, ld.email, (xmax = 0) AS created
+),
+j AS (
+  SELECT i.*, l.id AS lead_id, l.created, (l.created OR i.rerun) AS starts
+  FROM input i JOIN l ON l.workflow_id = i.workflow_id AND l.email = i.email::citext
+),
+fd AS (
+  INSERT INTO lead_field_data AS d (lead_id, form_field_id, value)
+  SELECT j.lead_id, f.field_id, f.value
+  FROM unnest($17::int[], $18::uuid[], $19::text[]) AS f(idx, field_id, value) JOIN j ON j.idx = f.idx
+  ON CONFLICT (lead_id, form_field_id) DO UPDATE SET value = EXCLUDED.value
+),
+ex AS (
+  INSERT INTO workflow_executions (id, workflow_id, workspace_id, lead_id, idempotency_key, trigger_type,
+                                   trigger_node_id, trigger_data, status)
+  SELECT execution_id, workflow_id, workspace_id, lead_id, idempotency_key, trigger_type, trigger_node_id,
+         trigger_data, 'queued'
+  FROM j WHERE starts
+  RETURNING id, workspace_id
+),
+ev AS (
+  INSERT INTO lead_events (lead_id, event_type, event_category, description, metadata)
+  SELECT lead_id, event_type, 'activity', initcap(replace(lower(event_type), '_', ' ')),
+         jsonb_build_object('workflowId', workflow_id, 'source', source, 'leadCreated', created,
+                            'executionId', CASE WHEN starts THEN execution_id END)
+  FROM j
+),
+ue AS (
+  INSERT INTO usage_events (workspace_id, event_type, event_category, related_resource_id, related_resource_type)
+  SELECT workspace_id, 'workflow_execution', 'compute', id, 'workflow_execution' FROM ex
+),
+limits AS (
+  SELECT * FROM unnest($20::uuid[], $21::int[], $22::int[], $23::date[], $24::date[])
+    AS q(workspace_id, executions_limit, leads_limit, period_start, period_end)
+),
+counts AS (
+  SELECT 'executions'::varchar AS quota_key, workspace_id, count(*)::int AS n FROM ex GROUP BY workspace_id
+  UNION ALL
+  SELECT 'leads'::varchar, workspace_id, count(*)::int FROM j WHERE created GROUP BY workspace_id
+),
+wanted AS (
+  SELECT c.quota_key, c.workspace_id, c.n, lim.period_start, lim.period_end,
+         CASE c.quota_key WHEN 'executions' THEN lim.executions_limit ELSE lim.leads_limit END AS quota_limit
+  FROM counts c JOIN limits lim ON lim.workspace_id = c.workspace_id
+),
+q AS (
+  INSERT INTO usage_quotas AS uq (workspace_id, quota_key, quota_limit, quota_used, period_start, period_end, last_reset_at)
+  SELECT workspace_id, quota_key, quota_limit, n, period_start, period_end, now() FROM wanted WHERE quota_limit IS NOT NULL
+  ON CONFLICT (workspace_id, quota_key, period_start) DO UPDATE
+    SET quota_used = uq.quota_used + EXCLUDED.quota_used, quota_limit = EXCLUDED.quota_limit
+  RETURNING uq.workspace_id, uq.quota_key, uq.quota_limit, uq.quota_used
+),
+warn AS (
+  INSERT INTO usage_events (workspace_id, event_type, event_category, is_billable, metadata)
+  SELECT q.workspace_id, 'QUOTA_WARNING', 'api', false,
+         jsonb_build_object('quota', q.quota_key, 'used', q.quota_used, 'limit', q.quota_limit)
+  FROM q JOIN wanted w ON w.workspace_id = q.workspace_id AND w.quota_key = q.quota_key
+  WHERE q.quota_used >= q.quota_limit AND q.quota_used - w.n < q.quota_limit
+)
+SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false FROM j
+UNION ALL
+SELECT idx, lead_id, false, execution_id, true FROM dup
+)sql"};
+
+// Serialises concurrent triggers with the same idempotency key, so the second one sees the
+// first one's committed execution and writes nothing.
+const pg::statement k_lock_keys{"ft_ingest_lock_keys",
+                                "SELECT count(pg_advisory_xact_lock(k)) FROM "
+                                "(SELECT DISTINCT hashtextextended(w || ':' || key, 7) AS k "
+                                " FROM unnest($1::text[], $2::text[]) AS t(w, key) ORDER BY 1) s"};
+
+const pg::statement k_quota_over{"ft_quota_over",
+                                 "SELECT quota_key, quota_used, quota_limit FROM usage_quotas "
+                                 "WHERE workspace_id = $1 AND period_start = $2::date "
+                                 "AND quota_used + 1 > quota_limit * 1.2 ORDER BY quota_key"};
+
+std::string ascii_lower(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+// The parameters of one ingest statement over `members` (indices into batch).
+pg::params ingest_params(const std::vector<trigger_record>& batch, const std::vector<std::size_t>& members) {
+  pg::array_builder idx, ws, wf, email, name, company, phone, source, meta, ttype, tnode, tdata, key, rerun, etype, exid;
+  pg::array_builder f_idx, f_field, f_value;
+  std::map<std::string, const quota_limits*> limits;
+  for (std::size_t m : members) {
+    const auto& t = batch[m];
+    auto i = static_cast<std::int64_t>(m);
+    idx.add(i);
+    ws.add(t.workspace_id);
+    wf.add(t.workflow_id);
+    email.add(t.email);
+    name.add_optional(t.name);
+    company.add_optional(t.company_name);
+    phone.add_optional(t.phone);
+    source.add(t.source);
+    meta.add_optional(t.source_metadata);
+    ttype.add(t.trigger_type);
+    tnode.add_optional(t.trigger_node_id);
+    tdata.add_optional(t.trigger_data);
+    key.add_optional(t.idempotency_key);
+    rerun.add(std::string_view(t.rerun_on_resubmit ? "t" : "f"));
+    etype.add(t.event_type);
+    exid.add(t.execution_id);
+    for (const auto& f : t.fields) {
+      f_idx.add(i);
+      f_field.add(f.form_field_id);
+      f_value.add(f.value);
+    }
+    limits.emplace(t.workspace_id, &t.quotas);
+  }
+  pg::array_builder l_ws, l_exec, l_leads, l_start, l_end;
+  for (const auto& [w, q] : limits) {
+    l_ws.add(w);
+    q->executions ? l_exec.add(static_cast<std::int64_t>(*q->executions)) : l_exec.add_null();
+    q->leads ? l_leads.add(static_cast<std::int64_t>(*q->leads)) : l_leads.add_null();
+    l_start.add(q->period_start);
+    l_end.add(q->period_end);
+  }
+  return pg::params{idx.finish(),   ws.finish(),     wf.finish(),    email.finish(),   name.finish(),
+                    company.finish(), phone.finish(), source.finish(), meta.finish(),    ttype.finish(),
+                    tnode.finish(),  tdata.finish(),  key.finish(),   rerun.finish(),   etype.finish(),
+                    exid.finish(),   f_idx.finish(),  f_field.finish(), f_value.finish(), l_ws.finish(),
+                    l_exec.finish(), l_leads.finish(), l_start.finish(), l_end.finish()};
+}
+
+// Splits a batch into rounds in which each (workflow, email) appears once, so no upsert in one
+// statement touches the same lead twice. (citext folds more than ASCII; the rare pair it folds
+// and this does not fails the batch, which then falls back to one trigger per transaction.)
+std::vector<std::vector<std::size_t>> rounds_of(const std::vector<trigger_record>& batch,
+                                                const std::vector<std::size_t>& members) {
+  std::vector<std::vector<std::size_t>> rounds;
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t m : members) {
+    std::size_t r = seen[batch[m].workflow_id + "\n" + ascii_lower(batch[m].email)]++;
+    if (rounds.size() <= r) rounds.resize(r + 1);
+    rounds[r].push_back(m);
+  }
+  return rounds;
+}
+
+result<void> write_members(pg::connection& c, const std::vector<trigger_record>& batch,
+                           const std::vector<std::size_t>& members, std::vector<std::optional<ingest_outcome>>& out) {
+  std::vector<pg::pipelined> commands;
+  pg::array_builder lock_w, lock_k;
+  bool keyed = false;
+  for (std::size_t m : members)
+    if (batch[m].idempotency_key) {
+      lock_w.add(batch[m].workflow_id);
+      lock_k.add(*batch[m].idempotency_key);
+      keyed = true;
+    }
+  if (keyed) commands.push_back({&k_lock_keys, pg::params{lock_w.finish(), lock_k.finish()}});
+  auto rounds = rounds_of(batch, members);
+  for (const auto& round : rounds) commands.push_back({&k_ingest, ingest_params(batch, round)});
+
+  auto results = c.pipeline(commands);  // one implicit transaction
+  if (!results) return results.err();
+  for (std::size_t s = keyed ? 1 : 0; s < results->size(); ++s) {
+    const pg::rows& rows = (*results)[s];
+    for (int r = 0; r < rows.size(); ++r) {
+      ingest_outcome o;
+      auto i = static_cast<std::size_t>(rows.get_int(r, 0));
+      o.lead_id = rows.is_null(r, 1) ? std::string() : std::string(rows.get(r, 1));
+      o.lead_created = rows.get_bool(r, 2);
+      o.execution_id = rows.get_optional(r, 3);
+      o.duplicate = rows.get_bool(r, 4);
+      out[i] = std::move(o);
+    }
+  }
+  for (std::size_t m : members)
+    if (!out[m]) return make_error(error_code::internal, "ingest returned no row for a trigger", "ingest");
+  return {};
+}
+
+error explain_failure(pg::connection& c, const trigger_record& t, error e) {
+  if (e.subject == "usage_quotas_usage_within_limit") {
+    auto over = c.exec(k_quota_over, pg::params{}.add(t.workspace_id).add(t.quotas.period_start));
+    std::string quota = over.ok() && over->size() > 0 ? std::string(over->get(0, 0)) : "executions";
+    std::string detail = over.ok() && over->size() > 0
+                             ? " (" + std::string(over->get(0, 1)) + " used of " + std::string(over->get(0, 2)) + ")"
+                             : "";
+    return make_error(error_code::quota_exceeded,
+                      "the workspace's " + quota + " quota for this billing period is used up" + detail, quota);
+  }
+  return e;
+}
+
+}  // namespace
+
+std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::vector<trigger_record>& batch) {
+  std::vector<std::optional<ingest_outcome>> outcomes(batch.size());
+  std::vector<std::size_t> all(batch.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+
+  std::vector<result<ingest_outcome>> out;
+  out.reserve(batch.size());
+  auto whole = batch.empty() ? result<void>() : write_members(c, batch, all, outcomes);
+  if (whole.ok()) {
+    for (auto& o : outcomes) out.emplace_back(std::move(*o));
+    return out;
+  }
+  if (whole.err().code == error_code::unavailable || whole.err().code == error_code::timeout || batch.size() == 1) {
+    // The server is gone or this was one trigger anyway: every member shares the error.
+    error e = batch.size() == 1 ? explain_failure(c, batch[0], whole.err()) : whole.err();
+    for (std::size_t i = 0; i < batch.size(); ++i) out.emplace_back(e);
+    return out;
+  }
+  // One member spoiled the batch: give each its own transaction.
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    std::vector<std::optional<ingest_outcome>> one(batch.size());
+    auto r = write_members(c, batch, {i}, one);
+    if (r.ok()) out.emplace_back(std::move(*one[i]));
+    else out.emplace_back(explain_failure(c, batch[i], r.err()));
+  }
+  return out;
+}
+
+}  // namespace flowtrack::storage

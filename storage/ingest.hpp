@@ -1,0 +1,61 @@
+// Turning triggers into durable state: lead upsert, field data, the intake lead event, the
+// queued execution, usage events and quota counters — for a whole batch of triggers in one
+// transaction (group commit). Knows SQL, nothing of actors or HTTP.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/pg/connection.hpp"
+
+namespace flowtrack::storage {
+
+/// One custom form field's value for a lead.
+struct field_value {
+  std::string form_field_id;
+  std::string value;
+};
+
+/// A workspace's quota limits for the current billing period; an empty limit is unlimited.
+struct quota_limits {
+  std::optional<int> executions;  ///< usage_quotas key "executions" (plan: executions_per_month)
+  std::optional<int> leads;       ///< usage_quotas key "leads"
+  std::string period_start;       ///< 'YYYY-MM-DD'
+  std::string period_end;         ///< 'YYYY-MM-DD'
+};
+
+/// A trigger to make durable.
+struct trigger_record {
+  std::string workspace_id;
+  std::string workflow_id;
+  std::string trigger_type;  ///< workflow_executions.trigger_type: FORM_SUBMIT, EMAIL, WEBHOOK, MANUAL, SCHEDULED
+  std::optional<std::string> trigger_node_id;
+  std::string event_type;    ///< lead_events.event_type: FORM_SUBMITTED, EMAIL_RECEIVED, WEBHOOK_RECEIVED, MANUAL_STARTED
+  std::string source;        ///< leads.source: FORM, EMAIL_FORWARD, API, MANUAL
+  std::string email;
+  std::optional<std::string> name, company_name, phone;
+  std::optional<std::string> source_metadata;  ///< JSON
+  std::optional<std::string> trigger_data;     ///< JSON
+  std::optional<std::string> idempotency_key;
+  std::vector<field_value> fields;
+  bool rerun_on_resubmit = false;  ///< start a run for a lead that already existed
+  quota_limits quotas;
+  std::string execution_id;  ///< chosen by the caller (new_uuid()), used when a run starts
+};
+
+/// What became of one trigger.
+struct ingest_outcome {
+  std::string lead_id;
+  std::optional<std::string> execution_id;  ///< empty: the lead was updated, no run started
+  bool lead_created = false;
+  bool duplicate = false;  ///< the idempotency key was seen before: the first execution, nothing written
+};
+
+/// Writes a batch in one transaction. When the batch as a whole fails, each trigger is tried in
+/// its own transaction, so one bad trigger (quota exceeded, unknown workflow) cannot reject the
+/// others. Returns one result per trigger, in order. The caller must not send two triggers with
+/// the same (workflow_id, idempotency_key) in one batch.
+std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::vector<trigger_record>& batch);
+
+}  // namespace flowtrack::storage

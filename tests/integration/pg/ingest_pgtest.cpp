@@ -1,0 +1,224 @@
+// Trigger intake against real PostgreSQL: every row written, resubmissions, idempotency under
+// concurrency, one bad trigger in a batch, quotas at 100% and beyond 120%.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "storage/ingest.hpp"
+#include "storage/uuid.hpp"
+#include "tests/support/test_env.hpp"
+
+namespace flowtrack::storage {
+namespace {
+
+std::unique_ptr<pg::connection> connect() {
+  auto c = pg::connection::open(pg::connect_options{test::database_url()});
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.err().message);
+  return std::move(*c);
+}
+
+struct workspace_fixture {
+  std::unique_ptr<pg::connection> c = connect();
+  std::string workspace_id, workflow_id, field_budget, field_company;
+
+  workspace_fixture() {
+    std::string tag = test::unique_name("ing");
+    auto user = c->exec("INSERT INTO users (email) VALUES ($1) RETURNING id", pg::params{}.add(tag + "@example.com"));
+    workspace_id = c->exec("INSERT INTO workspaces (name, slug, intake_email_id, owner_user_id) VALUES ('w', $1, $1, $2) RETURNING id",
+                           pg::params{}.add(tag).add(std::string(user->get(0, 0))))->get(0, 0);
+    workflow_id = c->exec("INSERT INTO workflows (workspace_id, name, status) VALUES ($1, 'wf', 'active') RETURNING id",
+                          pg::params{}.add(workspace_id))->get(0, 0);
+    field_budget = c->exec("INSERT INTO form_fields (workflow_id, field_key, label, field_type) VALUES ($1, 'budget', 'Budget', 'NUMBER') RETURNING id",
+                           pg::params{}.add(workflow_id))->get(0, 0);
+    field_company = c->exec("INSERT INTO form_fields (workflow_id, field_key, label, field_type) VALUES ($1, 'size', 'Size', 'TEXT') RETURNING id",
+                            pg::params{}.add(workflow_id))->get(0, 0);
+  }
+
+  trigger_record trigger(const std::string& email) const {
+    trigger_record t;
+    t.workspace_id = workspace_id;
+    t.workflow_id = workflow_id;
+    t.trigger_type = "FORM_SUBMIT";
+    t.event_type = "FORM_SUBMITTED";
+    t.source = "FORM";
+    t.email = email;
+    t.name = "Ada";
+    t.source_metadata = R"({"ip":"127.0.0.1"})";
+    t.trigger_data = R"({"budget":7000})";
+    t.fields = {{field_budget, "7000"}, {field_company, "10-50"}};
+    t.quotas = {1000, 1000, "2026-11-01", "2026-11-30"};
+    t.execution_id = new_uuid();
+    return t;
+  }
+
+  std::int64_t count(const std::string& sql) {
+    auto r = c->exec(sql, pg::params{}.add(workspace_id));
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.err().message);
+    return r.ok() ? r->get_int(0, 0) : -1;
+  }
+};
+
+TEST(ingest, new_lead_writes_every_row_in_one_go) {
+  workspace_fixture f;
+  auto t = f.trigger("ada@example.com");
+  auto out = ingest_batch(*f.c, {t});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].ok()) << out[0].err().message;
+  EXPECT_TRUE(out[0]->lead_created);
+  EXPECT_FALSE(out[0]->duplicate);
+  ASSERT_TRUE(out[0]->execution_id);
+  EXPECT_EQ(*out[0]->execution_id, t.execution_id);
+
+  auto lead = f.c->exec("SELECT email, name, source, status, source_metadata->>'ip', workspace_id FROM leads WHERE id = $1",
+                        pg::params{}.add(out[0]->lead_id));
+  ASSERT_TRUE(lead.ok());
+  ASSERT_EQ(lead->size(), 1);
+  EXPECT_EQ(lead->get(0, 0), "ada@example.com");
+  EXPECT_EQ(lead->get(0, 1), "Ada");
+  EXPECT_EQ(lead->get(0, 2), "FORM");
+  EXPECT_EQ(lead->get(0, 3), "NEW");
+  EXPECT_EQ(lead->get(0, 4), "127.0.0.1");
+  EXPECT_EQ(lead->get(0, 5), f.workspace_id);
+
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_field_data d JOIN leads l ON l.id = d.lead_id WHERE l.workspace_id = $1"), 2);
+  auto ex = f.c->exec("SELECT status, trigger_type, lead_id, trigger_data->>'budget' FROM workflow_executions WHERE id = $1",
+                      pg::params{}.add(t.execution_id));
+  ASSERT_TRUE(ex.ok());
+  ASSERT_EQ(ex->size(), 1);
+  EXPECT_EQ(ex->get(0, 0), "queued");
+  EXPECT_EQ(ex->get(0, 1), "FORM_SUBMIT");
+  EXPECT_EQ(ex->get(0, 2), out[0]->lead_id);
+  EXPECT_EQ(ex->get(0, 3), "7000");
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1 AND e.event_type = 'FORM_SUBMITTED'"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM usage_events WHERE workspace_id = $1 AND event_type = 'workflow_execution' AND related_resource_id IS NOT NULL"), 1);
+  EXPECT_EQ(f.count("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'executions'"), 1);
+  EXPECT_EQ(f.count("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'leads'"), 1);
+}
+
+TEST(ingest, resubmission_updates_the_lead_and_reruns_only_when_asked) {
+  workspace_fixture f;
+  ASSERT_TRUE(ingest_batch(*f.c, {f.trigger("bob@example.com")})[0].ok());
+  auto again = f.trigger("BOB@Example.com");
+  again.name = "Robert";
+  again.fields = {{f.field_budget, "9000"}};
+  auto second = ingest_batch(*f.c, {again});
+  ASSERT_TRUE(second[0].ok()) << second[0].err().message;
+  EXPECT_FALSE(second[0]->lead_created);
+  EXPECT_FALSE(second[0]->execution_id) << "rerunOnResubmit is off";
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND name = 'Robert'"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_field_data d JOIN leads l ON l.id = d.lead_id WHERE l.workspace_id = $1 AND d.value = '9000'"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM workflow_executions WHERE workspace_id = $1"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1"), 2);
+
+  auto rerun = f.trigger("bob@example.com");
+  rerun.rerun_on_resubmit = true;
+  auto third = ingest_batch(*f.c, {rerun});
+  ASSERT_TRUE(third[0].ok());
+  EXPECT_TRUE(third[0]->execution_id);
+  EXPECT_EQ(f.count("SELECT count(*) FROM workflow_executions WHERE workspace_id = $1"), 2);
+  EXPECT_EQ(f.count("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'leads'"), 1);
+}
+
+TEST(ingest, same_email_twice_in_one_batch_is_one_lead) {
+  workspace_fixture f;
+  auto a = f.trigger("cy@example.com");
+  auto b = f.trigger("CY@example.com");
+  b.name = "Cyrus";
+  b.rerun_on_resubmit = true;
+  auto out = ingest_batch(*f.c, {a, b});
+  ASSERT_TRUE(out[0].ok() && out[1].ok());
+  EXPECT_EQ(out[0]->lead_id, out[1]->lead_id);
+  EXPECT_TRUE(out[0]->lead_created);
+  EXPECT_FALSE(out[1]->lead_created);
+  EXPECT_EQ(f.count("SELECT count(*) FROM workflow_executions WHERE workspace_id = $1"), 2);
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND name = 'Cyrus'"), 1);
+}
+
+TEST(ingest, repeated_idempotency_key_returns_the_first_execution_and_writes_nothing) {
+  workspace_fixture f;
+  auto t = f.trigger("dee@example.com");
+  t.idempotency_key = "form-123";
+  auto first = ingest_batch(*f.c, {t});
+  ASSERT_TRUE(first[0].ok());
+  auto rows_before = f.count("SELECT (SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1)"
+                             " + (SELECT count(*) FROM usage_events WHERE workspace_id = $1)");
+  auto repeat = f.trigger("other@example.com");
+  repeat.idempotency_key = "form-123";
+  auto second = ingest_batch(*f.c, {repeat});
+  ASSERT_TRUE(second[0].ok()) << second[0].err().message;
+  EXPECT_TRUE(second[0]->duplicate);
+  EXPECT_EQ(*second[0]->execution_id, *first[0]->execution_id);
+  EXPECT_EQ(second[0]->lead_id, first[0]->lead_id);
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1"), 1) << "the duplicate wrote no lead";
+  EXPECT_EQ(f.count("SELECT (SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1)"
+                    " + (SELECT count(*) FROM usage_events WHERE workspace_id = $1)"), rows_before);
+}
+
+TEST(ingest, concurrent_duplicate_keys_give_one_execution) {
+  workspace_fixture f;
+  constexpr int k_threads = 8;
+  std::vector<std::string> execution_ids(k_threads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < k_threads; ++i)
+    threads.emplace_back([&, i] {
+      auto c = connect();
+      auto t = f.trigger("race" + std::to_string(i) + "@example.com");
+      t.idempotency_key = "same-key";
+      auto out = ingest_batch(*c, {t});
+      if (out[0].ok() && out[0]->execution_id) execution_ids[i] = *out[0]->execution_id;
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 1; i < k_threads; ++i) EXPECT_EQ(execution_ids[i], execution_ids[0]);
+  EXPECT_FALSE(execution_ids[0].empty());
+  EXPECT_EQ(f.count("SELECT count(*) FROM workflow_executions WHERE workspace_id = $1"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1"), 1);
+}
+
+TEST(ingest, one_bad_trigger_does_not_reject_the_batch) {
+  workspace_fixture f;
+  std::vector<trigger_record> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(f.trigger("ok" + std::to_string(i) + "@example.com"));
+  batch[4].fields.push_back({new_uuid(), "dangling"});  // no such form field
+  auto out = ingest_batch(*f.c, batch);
+  ASSERT_EQ(out.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    if (i == 4) {
+      ASSERT_FALSE(out[i].ok());
+      EXPECT_EQ(out[i].err().code, error_code::not_found);
+    } else {
+      EXPECT_TRUE(out[i].ok()) << i << ": " << out[i].err().message;
+    }
+  }
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1"), 9) << "nothing partial of the bad one";
+}
+
+TEST(ingest, quota_warns_at_100_percent_and_rejects_beyond_120) {
+  workspace_fixture f;
+  int accepted = 0;
+  error last_error;
+  for (int i = 0; i < 8; ++i) {
+    auto t = f.trigger("q" + std::to_string(i) + "@example.com");
+    t.quotas.executions = 5;
+    auto out = ingest_batch(*f.c, {t});
+    if (out[0].ok()) ++accepted;
+    else last_error = out[0].err();
+  }
+  EXPECT_EQ(accepted, 6) << "5 plus the 20% overage";
+  EXPECT_EQ(last_error.code, error_code::quota_exceeded);
+  EXPECT_EQ(last_error.subject, "executions");
+  EXPECT_EQ(f.count("SELECT count(*) FROM usage_events WHERE workspace_id = $1 AND event_type = 'QUOTA_WARNING'"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1"), 6) << "a rejected trigger writes nothing";
+}
+
+TEST(ingest, unlimited_quota_keeps_no_counter_row) {
+  workspace_fixture f;
+  auto t = f.trigger("free@example.com");
+  t.quotas.executions.reset();
+  t.quotas.leads.reset();
+  ASSERT_TRUE(ingest_batch(*f.c, {t})[0].ok());
+  EXPECT_EQ(f.count("SELECT count(*) FROM usage_quotas WHERE workspace_id = $1"), 0);
+}
+
+}  // namespace
+}  // namespace flowtrack::storage
