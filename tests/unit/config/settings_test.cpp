@@ -104,7 +104,8 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"FLOWTRACK_WEBHOOK_ALLOW=10.0.0.0/33", "webhook_allow"},
                       bad_case{"FLOWTRACK_MAIL_RELAY=mail.example.com", "mail_relay"},
                       bad_case{"FLOWTRACK_PG_POOL_SIZE=0", "pg_pool_size"},
-                      bad_case{"FLOWTRACK_NO_SUCH_THING=1", "no_such_thing"}));
+                      bad_case{"FLOWTRACK_NO_SUCH_THING=1", "no_such_thing"}),
+    [](const ::testing::TestParamInfo<bad_case>& info) { return info.param.key + "_" + std::to_string(info.index); });
 
 TEST(settings, unreadable_file_and_bad_lines_are_errors) {
   std::vector<std::string> args{"--config", "/nonexistent/flowtrack.ini"};
