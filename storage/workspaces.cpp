@@ -1,0 +1,103 @@
+#include "storage/workspaces.hpp"
+
+#include <openssl/rand.h>
+
+namespace flowtrack::storage {
+namespace {
+
+// Current billing period: the subscription's while it lasts, else the calendar month.
+constexpr const char* k_select_workspace = R"sql(
+SELECT w.id, w.name, w.slug, w.intake_email_id, w.owner_user_id, u.email, COALESCE(w.timezone, 'UTC'), w.is_active,
+       COALESCE(p.slug, 'free'), COALESCE(p.quotas, fp.quotas, '{}'::jsonb)::text,
+       CASE WHEN s.current_period_end >= current_date THEN s.current_period_start
+            ELSE date_trunc('month', now())::date END::text,
+       CASE WHEN s.current_period_end >= current_date THEN s.current_period_end
+            ELSE (date_trunc('month', now()) + interval '1 month - 1 day')::date END::text
+FROM workspaces w
+JOIN users u ON u.id = w.owner_user_id
+LEFT JOIN LATERAL (SELECT * FROM subscriptions s WHERE s.workspace_id = w.id AND s.status IN ('trial', 'active', 'past_due')
+                   ORDER BY s.created_at DESC LIMIT 1) s ON true
+LEFT JOIN subscription_plans p ON p.id = s.subscription_plan_id
+LEFT JOIN subscription_plans fp ON fp.slug = 'free'
+WHERE w.deleted_at IS NULL AND )sql";
+
+workspace_info read_workspace(const pg::rows& r) {
+  workspace_info w;
+  w.id = r.get(0, 0);
+  w.name = r.get(0, 1);
+  w.slug = r.get(0, 2);
+  w.intake_email_id = r.get(0, 3);
+  w.owner_user_id = r.get(0, 4);
+  w.owner_email = r.get(0, 5);
+  w.timezone = r.get(0, 6);
+  w.is_active = r.get_bool(0, 7);
+  w.plan_slug = r.get(0, 8);
+  w.plan_quotas = r.get(0, 9);
+  w.period_start = r.get(0, 10);
+  w.period_end = r.get(0, 11);
+  return w;
+}
+
+std::string random_intake_id() {
+  unsigned char bytes[6];
+  RAND_bytes(bytes, sizeof bytes);
+  static const char* alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+  std::string out;
+  for (unsigned char b : bytes) out += alphabet[b % 32];
+  for (unsigned char b : bytes) out += alphabet[(b >> 3) % 32];
+  return out;
+}
+
+}  // namespace
+
+result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id) {
+  bool is_uuid = slug_or_id.size() == 36 && slug_or_id[8] == '-';
+  auto r = c.exec(std::string(k_select_workspace) + (is_uuid ? "w.id = $1::uuid" : "w.slug = $1"),
+                  pg::params{}.add(slug_or_id));
+  if (!r) return r.err();
+  if (r->empty())
+    return make_error(error_code::not_found, "no workspace '" + std::string(slug_or_id) + "'", "workspace");
+  return read_workspace(*r);
+}
+
+result<workspace_info> create_workspace(pg::connection& c, const new_workspace& w) {
+  if (w.name.empty() || w.name.size() > 100) return make_error(error_code::invalid, "name must be 1 to 100 characters", "name");
+  return pg::transact(c, [&](pg::connection& tx) -> result<workspace_info> {
+    auto plan = tx.exec("SELECT id FROM subscription_plans WHERE slug = $1 AND is_active", pg::params{}.add(w.plan_slug));
+    if (!plan) return plan.err();
+    if (plan->empty()) return make_error(error_code::not_found, "no active plan '" + w.plan_slug + "'", "plan");
+    auto user = tx.exec(
+        "WITH found AS (SELECT id FROM users WHERE email = $1::citext AND deleted_at IS NULL),"
+        " made AS (INSERT INTO users (email, auth_provider) SELECT $1, 'local' WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id)"
+        " SELECT id FROM found UNION ALL SELECT id FROM made",
+        pg::params{}.add(w.owner_email));
+    if (!user) {
+      if (user.err().subject == "users_email_valid")
+        return make_error(error_code::invalid, "'" + w.owner_email + "' is not a valid email address", "owner_email");
+      return user.err();
+    }
+    std::string owner = std::string(user->get(0, 0));
+    auto ws = tx.exec("INSERT INTO workspaces (name, slug, intake_email_id, owner_user_id, timezone) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                      pg::params{}.add(w.name).add(w.slug).add(random_intake_id()).add(owner).add(w.timezone));
+    if (!ws) {
+      auto e = ws.err();
+      if (e.subject == "workspaces_slug_key") return make_error(error_code::conflict, "slug '" + w.slug + "' is taken", "slug");
+      if (e.subject == "workspaces_slug_format" || e.code == error_code::invalid)
+        return make_error(error_code::invalid, "slug must be lower-case letters, digits and hyphens, at most 50", "slug");
+      return e;
+    }
+    std::string id = std::string(ws->get(0, 0));
+    auto member = tx.exec("INSERT INTO workspace_members (workspace_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', now())",
+                          pg::params{}.add(id).add(owner));
+    if (!member) return member.err();
+    auto sub = tx.exec(
+        "INSERT INTO subscriptions (workspace_id, subscription_plan_id, status, billing_cycle, current_period_start, current_period_end)"
+        " VALUES ($1, $2, 'active', 'monthly', date_trunc('month', now())::date,"
+        " (date_trunc('month', now()) + interval '1 month - 1 day')::date)",
+        pg::params{}.add(id).add(std::string(plan->get(0, 0))));
+    if (!sub) return sub.err();
+    return find_workspace(tx, id);
+  });
+}
+
+}  // namespace flowtrack::storage
