@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libargon2-dev libssl-dev libjwt-dev libgmime-3.0-dev libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev
+  tzdata libpcre2-dev
   python3 python3-aiosmtpd swaks curl wrk
 )
 
