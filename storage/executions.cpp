@@ -71,3 +71,25 @@ result<void> insert_execution_batch(pg::connection& c, const std::vector<executi
 }
 
 }  // namespace flowtrack::storage
+
+namespace flowtrack::storage {
+
+result<std::string> execution_json(pg::connection& c, std::string_view execution_id) {
+  auto r = c.exec(R"sql(
+SELECT jsonb_build_object(
+  'execution', to_jsonb(e) - 'checkpoint' || jsonb_build_object('workflowName', w.name),
+  'steps', COALESCE((SELECT jsonb_agg(to_jsonb(s) || jsonb_build_object('nodeId', n.react_flow_node_id, 'nodeType', n.node_type)
+                                      ORDER BY s.step_number)
+                     FROM execution_steps s JOIN workflow_nodes n ON n.id = s.workflow_node_id
+                     WHERE s.execution_id = e.id), '[]'::jsonb),
+  'logs', COALESCE((SELECT jsonb_agg(to_jsonb(l) ORDER BY l.created_at)
+                    FROM execution_logs l WHERE l.execution_id = e.id AND l.workspace_id = e.workspace_id), '[]'::jsonb)
+)::text
+FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.id = $1::uuid)sql",
+                  pg::params{}.add(execution_id));
+  if (!r) return r.err();
+  if (r->empty()) return make_error(error_code::not_found, "no execution " + std::string(execution_id), "execution");
+  return std::string(r->get(0, 0));
+}
+
+}  // namespace flowtrack::storage

@@ -43,3 +43,14 @@ result<void> insert_execution_batch(pg::connection& c, const std::vector<executi
                                     const std::vector<step_record>& steps);
 
 }  // namespace flowtrack::storage
+
+namespace flowtrack::storage {
+
+/// The Redis delay queue every node's scheduler claims from: an entry is an execution id due at
+/// a time (a parked run's resume time, or now for a run to start or adopt).
+inline constexpr std::string_view k_execution_queue = "executions";
+
+/// An execution with its steps and logs as one JSON document (`flowtrackd execution show`).
+result<std::string> execution_json(pg::connection& c, std::string_view execution_id);
+
+}  // namespace flowtrack::storage

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include <boost/json/parse.hpp>
+
 #include "storage/pg/array.hpp"
 
 namespace flowtrack::storage {
@@ -13,9 +15,10 @@ namespace {
 const pg::statement k_ingest{"ft_ingest", R"sql(
 WITH raw AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                       $9::jsonb[], $10::text[], $11::uuid[], $12::jsonb[], $13::text[], $14::bool[], $15::text[], $16::uuid[])
+                       $9::jsonb[], $10::text[], $11::uuid[], $12::jsonb[], $13::text[], $14::bool[], $15::text[], $16::uuid[],
+                       $25::int[])
     AS t(idx, workspace_id, workflow_id, email, name, company_name, phone, source, source_metadata, trigger_type,
-         trigger_node_id, trigger_data, idempotency_key, rerun, event_type, execution_id)
+         trigger_node_id, trigger_data, idempotency_key, rerun, event_type, execution_id, workflow_version)
 ),
 dup AS (
   SELECT r.idx, e.id AS execution_id, e.lead_id FROM raw r
@@ -46,9 +49,9 @@ fd AS (
 ),
 ex AS (
   INSERT INTO workflow_executions (id, workflow_id, workspace_id, lead_id, idempotency_key, trigger_type,
-                                   trigger_node_id, trigger_data, status)
+                                   trigger_node_id, trigger_data, status, workflow_version)
   SELECT execution_id, workflow_id, workspace_id, lead_id, idempotency_key, trigger_type, trigger_node_id,
-         trigger_data, 'queued'
+         trigger_data, 'queued', workflow_version
   FROM j WHERE starts
   RETURNING id, workspace_id
 ),
@@ -116,6 +119,7 @@ std::string ascii_lower(std::string s) {
 
 // The parameters of one ingest statement over `members` (indices into batch).
 pg::params ingest_params(const std::vector<trigger_record>& batch, const std::vector<std::size_t>& members) {
+  pg::array_builder version;
   pg::array_builder idx, ws, wf, email, name, company, phone, source, meta, ttype, tnode, tdata, key, rerun, etype, exid;
   pg::array_builder f_idx, f_field, f_value;
   std::map<std::string, const quota_limits*> limits;
@@ -138,6 +142,7 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
     rerun.add(std::string_view(t.rerun_on_resubmit ? "t" : "f"));
     etype.add(t.event_type);
     exid.add(t.execution_id);
+    t.workflow_version ? version.add(static_cast<std::int64_t>(*t.workflow_version)) : version.add_null();
     for (const auto& f : t.fields) {
       f_idx.add(i);
       f_field.add(f.form_field_id);
@@ -157,7 +162,7 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
                     company.finish(), phone.finish(), source.finish(), meta.finish(),    ttype.finish(),
                     tnode.finish(),  tdata.finish(),  key.finish(),   rerun.finish(),   etype.finish(),
                     exid.finish(),   f_idx.finish(),  f_field.finish(), f_value.finish(), l_ws.finish(),
-                    l_exec.finish(), l_leads.finish(), l_start.finish(), l_end.finish()};
+                    l_exec.finish(), l_leads.finish(), l_start.finish(), l_end.finish(), version.finish()};
 }
 
 // Splits a batch into rounds in which each (workflow, email) appears once, so no upsert in one
@@ -223,6 +228,24 @@ error explain_failure(pg::connection& c, const trigger_record& t, error e) {
 }
 
 }  // namespace
+
+quota_limits quota_limits_from_plan(std::string_view plan_quotas_json, std::string period_start, std::string period_end) {
+  quota_limits q;
+  q.period_start = std::move(period_start);
+  q.period_end = std::move(period_end);
+  boost::system::error_code ec;
+  auto v = boost::json::parse(plan_quotas_json, ec);
+  if (ec || !v.is_object()) return q;
+  auto limit = [&](const char* key) -> std::optional<int> {
+    auto* x = v.as_object().if_contains(key);
+    if (x == nullptr || !x->is_number()) return std::nullopt;
+    auto n = x->to_number<double>();
+    return n < 0 ? std::nullopt : std::optional<int>(static_cast<int>(n));
+  };
+  q.executions = limit("executions_per_month");
+  q.leads = limit("leads");
+  return q;
+}
 
 std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::vector<trigger_record>& batch) {
   std::vector<std::optional<ingest_outcome>> outcomes(batch.size());

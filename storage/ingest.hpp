@@ -25,10 +25,15 @@ struct quota_limits {
   std::string period_end;         ///< 'YYYY-MM-DD'
 };
 
+/// Limits from a plan's `quotas` JSON (`executions_per_month`, `leads`); a missing key is
+/// unlimited.
+quota_limits quota_limits_from_plan(std::string_view plan_quotas_json, std::string period_start, std::string period_end);
+
 /// A trigger to make durable.
 struct trigger_record {
   std::string workspace_id;
   std::string workflow_id;
+  std::optional<int> workflow_version;  ///< the version the execution will run
   std::string trigger_type;  ///< workflow_executions.trigger_type: FORM_SUBMIT, EMAIL, WEBHOOK, MANUAL, SCHEDULED
   std::optional<std::string> trigger_node_id;
   std::string event_type;    ///< lead_events.event_type: FORM_SUBMITTED, EMAIL_RECEIVED, WEBHOOK_RECEIVED, MANUAL_STARTED

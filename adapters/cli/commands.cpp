@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/cli/logging.hpp"
+#include "adapters/cli/operator_commands.hpp"
+#include "adapters/cli/run_graph_command.hpp"
 #include "adapters/cli/serve.hpp"
 #include "config/settings.hpp"
 #include "storage/migrate.hpp"
@@ -19,6 +21,15 @@ commands:
   serve                 run a node (HTTP on --http-listen, SMTP intake on --smtp-listen)
   migrate [--migrations DIR]
                         apply the schema migrations that are not applied yet
+  workspace create --name NAME --slug SLUG --owner-email EMAIL [--plan PLAN_SLUG] [--timezone ZONE]
+  workflow import --workspace SLUG FILE.json
+                        React Flow JSON plus name, status, settings, bookingUrl, formFields
+  workflow run WORKFLOW_ID --lead LEAD.json [--idempotency-key KEY]
+                        a manual trigger; prints the execution id
+  execution show EXECUTION_ID
+                        status, steps and logs as JSON
+  run-graph WORKFLOW.json --lead LEAD.json [--trigger TRIGGER.json] [--now ISO8601] [--tz ZONE]
+                        dry-run a graph on a sample lead; no side effects
   help                  show this text
 
 settings (file, then FLOWTRACK_* environment, then flags; see config/flowtrack.example.ini):
@@ -87,6 +98,8 @@ int run(std::vector<std::string> args, char** envp) {
   }
   std::string command = args[0];
   args.erase(args.begin());
+  // A dry run needs no settings and touches nothing.
+  if (command == "run-graph") return run_graph_command(args, std::cout, std::cerr);
   config::settings settings;
   try {
     settings = config::load(args, envp);
@@ -97,6 +110,9 @@ int run(std::vector<std::string> args, char** envp) {
   setup_logging(settings);
   if (command == "migrate") return migrate_command(std::move(args), settings);
   if (command == "serve") return serve_command(std::move(args), settings);
+  if (command == "workspace") return workspace_command(std::move(args), settings);
+  if (command == "workflow") return workflow_command(std::move(args), settings);
+  if (command == "execution") return execution_command(std::move(args), settings);
   std::cerr << "flowtrackd: unknown command '" << command << "'\n" << k_usage;
   return 64;
 }

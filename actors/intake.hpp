@@ -1,0 +1,45 @@
+// Turning an incoming lead (JSON from a form, webhook, email or operator) into a trigger record
+// for a workflow: core fields, custom fields typed by their form field, trigger data, quotas.
+// Pure: no I/O, no actors; shared by the workspace actor and the operator CLI.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "storage/ingest.hpp"
+#include "storage/workflows.hpp"
+#include "storage/workspaces.hpp"
+
+namespace flowtrack::actors {
+
+/// How a trigger arrived.
+enum class trigger_kind { form, email, webhook, manual, schedule };
+
+/// What arrived.
+struct intake_request {
+  trigger_kind kind = trigger_kind::manual;
+  boost::json::value lead;  ///< {"email","name","company_name","phone","fields":{key: value}, ...}
+  boost::json::value trigger_data;  ///< kept verbatim on the execution (null: the lead JSON)
+  boost::json::value source_metadata;  ///< e.g. {"ip": ...}; may be null
+  std::optional<std::string> idempotency_key;
+};
+
+/// Builds the record, or an `invalid` error naming the field (`email`, `fields.budget`, ...).
+/// Custom fields are matched to the workflow's form fields by key and typed by field_type
+/// (NUMBER, DATE as YYYY-MM-DD, CHECKBOX as true/false, DROPDOWN one of its options, EMAIL);
+/// keys without a form field stay in the trigger data only.
+result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
+                                             const intake_request& req,
+                                             std::optional<std::string> trigger_node_id = std::nullopt);
+
+/// The `workflow_executions.trigger_type` / `lead_events.event_type` / `leads.source` of a kind.
+std::string_view trigger_type_of(trigger_kind k);
+std::string_view event_type_of(trigger_kind k);
+std::string_view source_of(trigger_kind k);
+
+/// Whether an email address is plausible (the users/leads CHECK's shape).
+bool valid_email(std::string_view email);
+
+}  // namespace flowtrack::actors

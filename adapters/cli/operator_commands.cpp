@@ -1,0 +1,325 @@
+#include "adapters/cli/operator_commands.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "actors/intake.hpp"
+#include "runtime/compiled_graph.hpp"
+#include "runtime/graph.hpp"
+#include "runtime/problem.hpp"
+#include "storage/executions.hpp"
+#include "storage/ingest.hpp"
+#include "storage/redis/connection.hpp"
+#include "storage/redis/delay_queue.hpp"
+#include "storage/workflows.hpp"
+#include "storage/workspaces.hpp"
+
+namespace flowtrack::cli {
+namespace json = boost::json;
+namespace {
+
+constexpr int k_usage_error = 64;
+
+// Parsed `--name value` options and positional arguments of a subcommand.
+struct arguments {
+  std::map<std::string, std::string> options;
+  std::vector<std::string> positional;
+};
+
+result<arguments> parse(const std::vector<std::string>& args, std::initializer_list<const char*> known) {
+  arguments out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      out.positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return make_error(error_code::invalid, "--" + name + " needs a value", name);
+    }
+    bool ok = false;
+    for (const char* k : known) ok = ok || name == k;
+    if (!ok) return make_error(error_code::invalid, "unknown option --" + name, name);
+    out.options[name] = value;
+  }
+  return out;
+}
+
+int fail(std::string_view command, const error& e) {
+  std::cerr << "flowtrackd " << command << ": " << e.message << "\n";
+  switch (e.code) {
+    case error_code::invalid: return 65;      // EX_DATAERR
+    case error_code::not_found: return 66;    // EX_NOINPUT
+    case error_code::conflict: return 73;     // EX_CANTCREAT
+    case error_code::unavailable:
+    case error_code::timeout: return 69;      // EX_UNAVAILABLE
+    case error_code::quota_exceeded: return 75;
+    case error_code::internal: return 70;
+  }
+  return 1;
+}
+
+result<std::unique_ptr<pg::connection>> connect(const config::settings& s) {
+  return pg::connection::open(pg::connect_options{s.database_url, std::chrono::milliseconds(s.pg_connect_timeout_ms),
+                                                  std::chrono::milliseconds(s.pg_query_timeout_ms), "flowtrackd-cli"});
+}
+
+result<json::value> read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(error_code::not_found, "cannot read " + path, path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  boost::system::error_code ec;
+  auto v = json::parse(ss.str(), ec);
+  if (ec) return make_error(error_code::invalid, path + " is not valid JSON: " + ec.message(), path);
+  return v;
+}
+
+// --- workspace create ---------------------------------------------------------------------
+
+int workspace_create(const std::vector<std::string>& args, const config::settings& s) {
+  auto a = parse(args, {"name", "slug", "owner-email", "plan", "timezone"});
+  if (!a) return fail("workspace create", a.err());
+  for (const char* required : {"name", "slug", "owner-email"})
+    if (!a->options.count(required)) {
+      std::cerr << "usage: flowtrackd workspace create --name NAME --slug SLUG --owner-email EMAIL [--plan PLAN_SLUG] [--timezone ZONE]\n";
+      return k_usage_error;
+    }
+  storage::new_workspace w{a->options["name"], a->options["slug"], a->options["owner-email"],
+                           a->options.count("plan") ? a->options["plan"] : "free",
+                           a->options.count("timezone") ? a->options["timezone"] : "UTC"};
+  if (!actors::valid_email(w.owner_email))
+    return fail("workspace create", make_error(error_code::invalid, "'" + w.owner_email + "' is not a valid email address"));
+  auto c = connect(s);
+  if (!c) return fail("workspace create", c.err());
+  auto made = storage::create_workspace(**c, w);
+  if (!made) return fail("workspace create", made.err());
+  std::cout << json::serialize(json::object{{"id", made->id},
+                                            {"slug", made->slug},
+                                            {"intakeEmail", "intake@" + made->intake_email_id + "." + s.mail_domain},
+                                            {"ownerEmail", made->owner_email},
+                                            {"plan", made->plan_slug}})
+            << "\n";
+  return 0;
+}
+
+// --- workflow import ----------------------------------------------------------------------
+
+std::optional<std::string> json_text(const json::object& o, std::initializer_list<const char*> keys) {
+  for (const char* k : keys)
+    if (auto* v = o.if_contains(k); v && !v->is_null()) return v->is_string() ? std::string(v->as_string()) : json::serialize(*v);
+  return std::nullopt;
+}
+
+result<std::vector<storage::form_field_record>> read_form_fields(const json::object& doc) {
+  std::vector<storage::form_field_record> out;
+  auto* list = doc.if_contains("formFields");
+  if (list == nullptr || list->is_null()) return out;
+  if (!list->is_array()) return make_error(error_code::invalid, "formFields must be a list", "formFields");
+  int i = 0;
+  for (const auto& item : list->as_array()) {
+    std::string where = "formFields[" + std::to_string(i++) + "]";
+    if (!item.is_object()) return make_error(error_code::invalid, where + " must be an object", where);
+    const auto& o = item.as_object();
+    storage::form_field_record f;
+    f.field_key = json_text(o, {"field_key", "fieldKey"}).value_or("");
+    f.label = json_text(o, {"label"}).value_or("");
+    f.field_type = json_text(o, {"field_type", "fieldType"}).value_or("TEXT");
+    if (f.field_key.empty() || f.field_key.size() > 50)
+      return make_error(error_code::invalid, where + ".field_key must be 1 to 50 characters", where + ".field_key");
+    if (f.label.empty()) return make_error(error_code::invalid, where + ".label is required", where + ".label");
+    if (!runtime::parse_form_field_type(f.field_type))
+      return make_error(error_code::invalid,
+                        where + ".field_type must be one of TEXT, EMAIL, TEXTAREA, DROPDOWN, NUMBER, DATE, CHECKBOX",
+                        where + ".field_type");
+    if (auto* opts = o.if_contains("options"); opts && !opts->is_null()) f.options = json::serialize(*opts);
+    if (f.field_type == "DROPDOWN" && (!f.options || f.options == "[]"))
+      return make_error(error_code::invalid, where + ".options must list the choices of a DROPDOWN", where + ".options");
+    f.placeholder = json_text(o, {"placeholder"});
+    f.help_text = json_text(o, {"help_text", "helpText"});
+    for (const char* k : {"is_required", "isRequired"})
+      if (auto* v = o.if_contains(k); v && v->is_bool()) f.is_required = v->as_bool();
+    if (auto* v = o.if_contains("validation_rules"); v && !v->is_null()) f.validation_rules = json::serialize(*v);
+    if (auto* v = o.if_contains("validationRules"); v && !v->is_null()) f.validation_rules = json::serialize(*v);
+    for (const char* k : {"display_order", "displayOrder"})
+      if (auto* v = o.if_contains(k); v && v->is_number()) f.display_order = static_cast<int>(v->to_number<double>());
+    for (const auto& seen : out)
+      if (seen.field_key == f.field_key)
+        return make_error(error_code::invalid, where + ".field_key '" + f.field_key + "' is used twice", where + ".field_key");
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+int workflow_import(const std::vector<std::string>& args, const config::settings& s) {
+  auto a = parse(args, {"workspace"});
+  if (!a) return fail("workflow import", a.err());
+  if (!a->options.count("workspace") || a->positional.size() != 1) {
+    std::cerr << "usage: flowtrackd workflow import --workspace SLUG FILE.json\n";
+    return k_usage_error;
+  }
+  auto doc = read_json_file(a->positional[0]);
+  if (!doc) return fail("workflow import", doc.err());
+  if (!doc->is_object()) return fail("workflow import", make_error(error_code::invalid, "the file must hold a JSON object"));
+  const auto& o = doc->as_object();
+
+  storage::new_workflow w;
+  w.name = json_text(o, {"name"}).value_or("");
+  if (w.name.empty() || w.name.size() > 150)
+    return fail("workflow import", make_error(error_code::invalid, "name must be 1 to 150 characters", "name"));
+  w.status = json_text(o, {"status"}).value_or("draft");
+  if (w.status != "draft" && w.status != "active" && w.status != "paused" && w.status != "archived")
+    return fail("workflow import", make_error(error_code::invalid, "status must be draft, active, paused or archived", "status"));
+  if (auto* st = o.if_contains("settings"); st && !st->is_null()) {
+    if (!st->is_object()) return fail("workflow import", make_error(error_code::invalid, "settings must be an object", "settings"));
+    w.settings = json::serialize(*st);
+  }
+  w.booking_url = json_text(o, {"bookingUrl", "booking_url"});
+  auto fields = read_form_fields(o);
+  if (!fields) return fail("workflow import", fields.err());
+  w.fields = std::move(*fields);
+
+  json::object graph_doc{{"nodes", o.contains("nodes") ? o.at("nodes") : json::array()},
+                         {"edges", o.contains("edges") ? o.at("edges") : json::array()}};
+  auto graph = runtime::import_react_flow(graph_doc);
+  if (!graph) return fail("workflow import", graph.err());
+  auto compiled = runtime::compile(*graph);
+  if (!compiled.ok()) {
+    std::cout << json::serialize(json::object{{"problems", runtime::problems_to_json(compiled.problems)}}) << "\n";
+    std::cerr << "flowtrackd workflow import: the graph is invalid; nothing was imported\n";
+    return 2;
+  }
+  w.graph = json::serialize(runtime::export_react_flow(*graph));
+  w.nodes = runtime::to_node_rows(*graph);
+  w.edges = runtime::to_edge_rows(*graph);
+
+  auto c = connect(s);
+  if (!c) return fail("workflow import", c.err());
+  auto ws = storage::find_workspace(**c, a->options["workspace"]);
+  if (!ws) return fail("workflow import", ws.err());
+  w.workspace_id = ws->id;
+  auto id = storage::create_workflow(**c, w);
+  if (!id) return fail("workflow import", id.err());
+  std::cout << *id << "\n";
+  if (!compiled.problems.empty())
+    std::cerr << "warnings: " << json::serialize(runtime::problems_to_json(compiled.problems)) << "\n";
+  return 0;
+}
+
+// --- workflow run -------------------------------------------------------------------------
+
+int workflow_run(const std::vector<std::string>& args, const config::settings& s) {
+  auto a = parse(args, {"lead", "idempotency-key"});
+  if (!a) return fail("workflow run", a.err());
+  if (!a->options.count("lead") || a->positional.size() != 1) {
+    std::cerr << "usage: flowtrackd workflow run WORKFLOW_ID --lead LEAD.json [--idempotency-key KEY]\n";
+    return k_usage_error;
+  }
+  auto lead = read_json_file(a->options["lead"]);
+  if (!lead) return fail("workflow run", lead.err());
+  auto c = connect(s);
+  if (!c) return fail("workflow run", c.err());
+  const std::string& workflow_id = a->positional[0];
+  if (workflow_id.size() != 36) return fail("workflow run", make_error(error_code::invalid, "'" + workflow_id + "' is not a workflow id"));
+  auto workspace_id = storage::workspace_of_workflow(**c, workflow_id);
+  if (!workspace_id) return fail("workflow run", workspace_id.err());
+  auto ws = storage::find_workspace(**c, *workspace_id);
+  if (!ws) return fail("workflow run", ws.err());
+  auto wf = storage::load_workflow(**c, ws->id, workflow_id);
+  if (!wf) return fail("workflow run", wf.err());
+  if (wf->status != "active")
+    return fail("workflow run", make_error(error_code::invalid, "workflow '" + wf->name + "' is " + wf->status +
+                                                                    "; only active workflows take new runs", "status"));
+  auto graph = runtime::import_react_flow(std::string_view(wf->graph));
+  if (!graph) return fail("workflow run", graph.err());
+  auto compiled = runtime::compile(*graph);
+  if (!compiled.ok()) return fail("workflow run", make_error(error_code::invalid, "the stored graph no longer compiles"));
+  auto trigger = compiled.graph->find_trigger(runtime::node_type::trigger_manual);
+  if (!trigger) trigger = compiled.graph->find_trigger();
+  std::optional<std::string> trigger_node;
+  if (trigger) trigger_node = wf->node_ids[compiled.graph->at(*trigger).id];
+
+  actors::intake_request req;
+  req.kind = actors::trigger_kind::manual;
+  req.lead = *lead;
+  if (a->options.count("idempotency-key")) req.idempotency_key = a->options["idempotency-key"];
+  auto record = actors::make_trigger(*ws, *wf, req, trigger_node);
+  if (!record) return fail("workflow run", record.err());
+  auto out = storage::ingest_batch(**c, {*record});
+  if (!out[0]) return fail("workflow run", out[0].err());
+  if (!out[0]->execution_id) {
+    std::cout << json::serialize(json::object{{"leadId", out[0]->lead_id}, {"executionId", nullptr},
+                                              {"note", "the lead existed and rerunOnResubmit is off: lead updated, no run"}})
+              << "\n";
+    return 0;
+  }
+  // Wake a node: the schedulers claim due executions from the shared queue. Without Redis the
+  // run still starts when a node next adopts queued executions.
+  auto r = redis::connection::open(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms));
+  if (r) {
+    redis::delay_queue q(*r, storage::k_execution_queue);
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (auto sch = q.schedule(*out[0]->execution_id, now.count()); !sch)
+      std::cerr << "warning: could not notify the nodes through Redis (" << sch.err().message
+                << "); the run starts when a node adopts queued executions\n";
+  }
+  std::cout << *out[0]->execution_id << "\n";
+  return 0;
+}
+
+// --- execution show -----------------------------------------------------------------------
+
+int execution_show(const std::vector<std::string>& args, const config::settings& s) {
+  if (args.size() != 1 || args[0].size() != 36) {
+    std::cerr << "usage: flowtrackd execution show EXECUTION_ID\n";
+    return k_usage_error;
+  }
+  auto c = connect(s);
+  if (!c) return fail("execution show", c.err());
+  auto doc = storage::execution_json(**c, args[0]);
+  if (!doc) return fail("execution show", doc.err());
+  std::cout << *doc << "\n";
+  return 0;
+}
+
+int dispatch(std::string_view group, std::vector<std::string> args, const config::settings& s,
+             std::initializer_list<std::pair<const char*, int (*)(const std::vector<std::string>&, const config::settings&)>> verbs) {
+  if (!args.empty())
+    for (const auto& [name, fn] : verbs)
+      if (args[0] == name) return fn(std::vector<std::string>(args.begin() + 1, args.end()), s);
+  std::cerr << "usage: flowtrackd " << group << " {";
+  bool first = true;
+  for (const auto& [name, fn] : verbs) {
+    std::cerr << (first ? "" : "|") << name;
+    first = false;
+  }
+  std::cerr << "} ...\n";
+  return k_usage_error;
+}
+
+}  // namespace
+
+int workspace_command(std::vector<std::string> args, const config::settings& s) {
+  return dispatch("workspace", std::move(args), s, {{"create", workspace_create}});
+}
+
+int workflow_command(std::vector<std::string> args, const config::settings& s) {
+  return dispatch("workflow", std::move(args), s, {{"import", workflow_import}, {"run", workflow_run}});
+}
+
+int execution_command(std::vector<std::string> args, const config::settings& s) {
+  return dispatch("execution", std::move(args), s, {{"show", execution_show}});
+}
+
+}  // namespace flowtrack::cli
