@@ -1,0 +1,64 @@
+// The messages the engine's actors exchange: atoms and value types. Local only for now (the
+// types are allowed as unsafe message types: no serialization), so keep this header out of
+// anything that crosses nodes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include "actors/intake.hpp"
+#include "runtime/error.hpp"
+#include "storage/ingest.hpp"
+#include "storage/redis/delay_queue.hpp"
+#include "storage/runs.hpp"
+
+namespace flowtrack::actors {
+
+using ingest_atom = caf::atom_constant<caf::atom("ingest")>;       ///< writer: make a trigger durable
+using record_atom = caf::atom_constant<caf::atom("record")>;       ///< writer: write a run record
+using flush_atom = caf::atom_constant<caf::atom("flush")>;         ///< writer: the batch waited enough
+using done_atom = caf::atom_constant<caf::atom("done")>;           ///< an I/O job finished
+using trigger_atom = caf::atom_constant<caf::atom("trigger")>;     ///< workspace: a trigger arrived
+using resume_atom = caf::atom_constant<caf::atom("resume")>;       ///< workspace: continue an execution
+using reload_atom = caf::atom_constant<caf::atom("reload")>;       ///< workspace: workflows changed
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;       ///< a load finished
+using tick_atom = caf::atom_constant<caf::atom("tick")>;           ///< a timer fired
+using lock_atom = caf::atom_constant<caf::atom("lock")>;           ///< run: lock answer
+using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: side effect finished
+using stats_atom = caf::atom_constant<caf::atom("stats")>;         ///< ask an actor for its counters
+
+/// A trigger for a workspace's workflow.
+struct trigger_request {
+  std::string workspace_id;
+  std::string workflow_id;
+  intake_request intake;
+};
+
+/// The answer to a trigger or an ingest: the execution (if one started) after its commit.
+using ingest_reply = result<storage::ingest_outcome>;
+using ingest_replies = std::vector<ingest_reply>;
+/// The answer to a run record: whether it was applied (false: fenced out or cancelled).
+using record_reply = result<bool>;
+using record_replies = std::vector<record_reply>;
+
+/// A request to continue an execution, optionally holding the delay-queue claim to ack.
+struct resume_request {
+  std::string workspace_id;
+  std::string execution_id;
+  std::optional<redis::claimed> claim;
+};
+
+}  // namespace flowtrack::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::trigger_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_replies)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_replies)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::resume_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::trigger_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::run_record)

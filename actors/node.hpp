@@ -1,0 +1,52 @@
+// What a node's actors share: the I/O services (PostgreSQL pool, Redis workers, outbound ports),
+// the time-zone database and the engine's timings. Plain data handed to every actor at spawn;
+// owned by whoever runs the node (flowtrackd serve, a test, a benchmark). No CAF here.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "actors/ports.hpp"
+#include "runtime/tz.hpp"
+#include "storage/pg/pool.hpp"
+#include "storage/redis/connection.hpp"
+#include "storage/worker_pool.hpp"
+
+namespace flowtrack::actors {
+
+/// Engine timings and limits.
+struct engine_options {
+  std::chrono::milliseconds lock_ttl{30000};         ///< a run's Redis lock; renewed every third
+  std::chrono::milliseconds group_commit_wait{1};    ///< how long a batch waits for company
+  std::size_t max_batch = 256;                       ///< triggers or run records per transaction
+  int max_batches_in_flight = 2;                     ///< per kind; the rest waits and grows the batch
+  std::chrono::milliseconds scheduler_tick{50};      ///< how often due entries are claimed
+  std::chrono::milliseconds claim_visibility{60000}; ///< a claimed entry returns after this unless acked
+  std::chrono::milliseconds recovery_interval{15000};///< how often stale executions are adopted
+  std::chrono::milliseconds rebuild_check_interval{5000};  ///< how often Redis' queue is checked for loss
+  std::chrono::milliseconds workspace_idle{300000};  ///< an idle workspace actor stops after this
+  std::chrono::milliseconds request_timeout{30000};  ///< every cross-actor request
+};
+
+/// The services of one node. Pointers are owned by the node and outlive its actors.
+struct node_services {
+  pg::pool* postgres = nullptr;
+  storage::worker_pool<redis::connection>* redis = nullptr;
+  mailer_port* mailer = nullptr;
+  webhook_port* webhooks = nullptr;
+  const runtime::time_zone_db* zones = nullptr;
+  std::string node_id;  ///< unique per process; lock owner names start with it
+  engine_options options;
+  /// Wall clock in UTC milliseconds; tests inject their own.
+  std::function<std::int64_t()> now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+};
+
+/// 'YYYY-MM-DD HH:MM:SS.fff' (UTC) for TIMESTAMP columns.
+std::string sql_timestamp(std::int64_t utc_ms);
+
+}  // namespace flowtrack::actors

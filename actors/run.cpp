@@ -1,0 +1,432 @@
+#include "actors/run.hpp"
+
+#include <boost/json.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "runtime/text.hpp"
+#include "storage/executions.hpp"
+#include "storage/redis/delay_queue.hpp"
+#include "storage/uuid.hpp"
+
+namespace flowtrack::actors {
+namespace json = boost::json;
+namespace {
+
+using self_ptr = caf::stateful_actor<run_state>*;
+using renew_atom = caf::atom_constant<caf::atom("renew")>;
+using continue_atom = caf::atom_constant<caf::atom("continue")>;
+
+constexpr std::uint32_t k_steps_per_message = 64;  // then yield, so one long run cannot hog a thread
+
+std::string lock_name(const std::string& execution_id) { return "exec:" + execution_id; }
+
+bool looks_like_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash != (s[i] == '-')) return false;
+    if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+void advance(self_ptr self, node_services* node);
+
+// Ends the actor: releases the lock, acks the queue entry that woke it, quits.
+void finish(self_ptr self, node_services* node, bool ack) {
+  auto& st = self->state;
+  if (st.finished) return;
+  st.finished = true;
+  auto lease = st.lease;
+  auto claim = ack ? st.start.claim : std::nullopt;
+  if (lease || claim)
+    node->redis->submit([lease, claim](redis::connection& c) {
+      if (lease) (void)redis::lock_service(c).release(*lease);
+      if (claim) (void)redis::delay_queue(c, storage::k_execution_queue).ack(*claim);
+    });
+  self->quit();
+}
+
+// Adds a step row for what the stepper just decided.
+storage::step_write& add_step(self_ptr self, node_services* node, runtime::node_index idx, const std::string& status) {
+  auto& st = self->state;
+  const auto& n = st.start.workflow->graph->at(idx);
+  storage::step_write s;
+  s.id = storage::new_uuid();
+  s.workflow_node_id = st.start.workflow->node_ids.count(n.id) ? st.start.workflow->node_ids.at(n.id) : std::string();
+  s.step_number = static_cast<int>(st.cp.steps);
+  s.status = status;
+  auto now = node->now_ms();
+  s.started_at = sql_timestamp(now);
+  if (status != "running") {
+    s.completed_at = s.started_at;
+    s.duration_ms = 0;
+  }
+  st.pending.steps.push_back(std::move(s));
+  return st.pending.steps.back();
+}
+
+// Sends what accumulated to the writer; `then` runs once it is committed and applied.
+template <class Then>
+void flush(self_ptr self, node_services* node, Then then) {
+  auto& st = self->state;
+  auto& p = st.pending;
+  p.execution_id = st.start.execution_id;
+  p.workspace_id = st.start.workspace->info.id;
+  p.workflow_id = st.start.workflow->id;
+  p.lead_id = st.start.lead_id;
+  p.lock_token = st.lease ? st.lease->fencing_token : 0;
+  p.checkpoint = json::serialize(st.cp.to_json(*st.start.workflow->graph));
+  // Steps without a stored node (a graph edited under a paused run) cannot be recorded.
+  std::erase_if(p.steps, [](const storage::step_write& s) { return s.workflow_node_id.empty(); });
+  storage::run_record record = std::move(p);
+  p = storage::run_record{};
+  self->request(st.start.writer, node->options.request_timeout, record_atom::value, std::move(record))
+      .then(
+          [=](record_reply& r) {
+            if (!r.ok()) {
+              // Nothing was written; the lock expires and recovery adopts the run from its
+              // last durable checkpoint.
+              spdlog::warn("run {}: could not record progress: {}", self->state.start.execution_id, r.err().message);
+              return finish(self, node, false);
+            }
+            if (!*r) {
+              spdlog::info("run {}: stopped (cancelled, finished or taken over)", self->state.start.execution_id);
+              return finish(self, node, true);
+            }
+            then();
+          },
+          [=](caf::error& e) {
+            spdlog::warn("run {}: writer did not answer: {}", self->state.start.execution_id, to_string(e));
+            finish(self, node, false);
+          });
+}
+
+void record_patch(self_ptr self, const runtime::lead_patch& p, const runtime::lead& before) {
+  auto& st = self->state;
+  auto& lc = st.pending.lead;
+  json::object meta = p.to_json();
+  storage::lead_event_write ev;
+  using kind = runtime::lead_patch::kind;
+  auto drop = [](std::vector<std::string>& v, const std::string& x) { std::erase(v, x); };
+  switch (p.what) {
+    case kind::set_status:
+      lc.status = p.value;
+      ev.event_type = "STATUS_CHANGED";
+      ev.description = "Status changed from " + before.status + " to " + p.value;
+      meta["from"] = before.status;
+      break;
+    case kind::add_tag:
+      drop(lc.remove_tags, p.value);
+      lc.add_tags.push_back(p.value);
+      ev.event_type = "TAG_ADDED";
+      ev.description = "Tag added: " + p.value;
+      break;
+    case kind::remove_tag:
+      drop(lc.add_tags, p.value);
+      lc.remove_tags.push_back(p.value);
+      ev.event_type = "TAG_REMOVED";
+      ev.description = "Tag removed: " + p.value;
+      break;
+    case kind::set_field:
+      if (p.key == "name") lc.name = p.value;
+      else if (p.key == "company_name") lc.company_name = p.value;
+      else if (p.key == "phone") lc.phone = p.value;
+      else if (p.key == "status") lc.status = p.value;
+      else if (auto it = st.start.workflow->field_ids.find(p.key); it != st.start.workflow->field_ids.end())
+        lc.fields.push_back({it->second, p.value});
+      ev.event_type = "FIELD_UPDATED";
+      ev.description = "Field " + p.key + " set";
+      break;
+    case kind::add_score:
+      lc.score_delta += p.delta;
+      ev.event_type = "SCORE_CHANGED";
+      ev.description = "Score changed by " + std::to_string(p.delta);
+      break;
+    case kind::assign:
+      if (looks_like_uuid(p.value)) lc.assigned_to = p.value;
+      ev.event_type = "LEAD_ASSIGNED";
+      ev.description = "Lead assigned";
+      break;
+  }
+  meta["workflowId"] = st.start.workflow->id;
+  ev.metadata = json::serialize(meta);
+  st.pending.events.push_back(std::move(ev));
+}
+
+// Hands a side effect to its port; the answer comes back as (action_atom, result).
+void perform(self_ptr self, node_services* node) {
+  auto& st = self->state;
+  const auto& req = st.request;
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto reply = [me](result<json::value> r) { caf::anon_send(me, action_atom::value, std::move(r)); };
+  using runtime::node_type;
+  if (req.type == node_type::action_send_email || req.type == node_type::action_notify_owner) {
+    if (node->mailer == nullptr) return reply(make_error(error_code::unavailable, "no mailer is configured"));
+    email_message m;
+    m.idempotency_key = req.idempotency_key;
+    m.workspace_id = st.start.workspace->info.id;
+    m.execution_id = st.start.execution_id;
+    m.from_name = req.from_name;
+    m.to = req.to;
+    m.reply_to = req.reply_to;
+    m.subject = req.subject;
+    m.text_body = req.text_body;
+    m.html_body = req.html_body;
+    node->mailer->send(std::move(m), [reply](result<std::string> r) {
+      if (!r) return reply(r.err());
+      reply(json::value(json::object{{"messageId", *r}}));
+    });
+    return;
+  }
+  if (req.type == node_type::action_send_webhook) {
+    if (node->webhooks == nullptr) return reply(make_error(error_code::unavailable, "no webhook dispatcher is configured"));
+    webhook_message m;
+    m.idempotency_key = req.idempotency_key;
+    m.workspace_id = st.start.workspace->info.id;
+    m.execution_id = st.start.execution_id;
+    m.endpoint_id = req.value;
+    m.event_type = "workflow.action";
+    m.payload = req.payload;
+    node->webhooks->deliver(std::move(m), [reply](result<webhook_outcome> r) {
+      if (!r) return reply(r.err());
+      reply(json::value(json::object{{"httpStatus", r->http_status}, {"deliveryId", r->delivery_id}}));
+    });
+    return;
+  }
+  reply(make_error(error_code::internal, "no port performs " + std::string(runtime::to_string(req.type))));
+}
+
+json::object run_output(self_ptr self) {
+  const auto& cp = self->state.cp;
+  return json::object{{"steps", cp.steps},
+                      {"lead", json::object{{"status", cp.subject.status},
+                                            {"score", cp.subject.score},
+                                            {"tags", json::value_from(cp.subject.tags)}}}};
+}
+
+void end_run(self_ptr self, node_services* node, bool failed) {
+  auto& st = self->state;
+  auto now = node->now_ms();
+  auto& p = st.pending;
+  p.status = failed ? "failed" : "completed";
+  p.completed_at = sql_timestamp(now);
+  p.duration_ms = static_cast<int>(std::max<std::int64_t>(0, now - st.start.created_at_ms));
+  p.lock_released_at = p.completed_at;
+  auto out = run_output(self);
+  if (failed) {
+    p.error_message = st.cp.failure;
+    if (st.request.node != runtime::k_no_node) out["failedNode"] = st.start.workflow->graph->at(st.request.node).id;
+    p.logs.push_back({"ERROR", "execution", "execution failed: " + st.cp.failure, std::nullopt, std::nullopt, std::nullopt});
+  } else {
+    p.logs.push_back({"INFO", "execution", "execution completed in " + std::to_string(*p.duration_ms) + " ms",
+                      std::nullopt, std::nullopt, std::nullopt});
+  }
+  p.output_data = json::serialize(out);
+  flush(self, node, [=] { finish(self, node, true); });
+}
+
+void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
+  auto& st = self->state;
+  auto& p = st.pending;
+  p.status = "paused";
+  p.resume_at = sql_timestamp(resume_at_ms);
+  p.lock_released_at = sql_timestamp(node->now_ms());
+  std::string id = st.start.execution_id;
+  flush(self, node, [=] {
+    // Durable first, then indexed: if this schedule is lost, the rebuild finds the run in PostgreSQL.
+    node->redis->submit([id, resume_at_ms](redis::connection& c) {
+      if (auto r = redis::delay_queue(c, storage::k_execution_queue).schedule(id, resume_at_ms); !r)
+        spdlog::warn("run {}: could not schedule its resume in Redis: {}", id, r.err().message);
+    });
+    finish(self, node, true);
+  });
+}
+
+void advance(self_ptr self, node_services* node) {
+  auto& st = self->state;
+  const auto& g = *st.start.workflow->graph;
+  for (std::uint32_t n = 0; n < k_steps_per_message; ++n) {
+    auto now = node->now_ms();
+    auto d = runtime::next(g, st.cp, st.env, now, st.request);
+    switch (d.kind) {
+      case runtime::decision_kind::evaluated: {
+        auto& s = add_step(self, node, d.node, d.status == runtime::step_status::skipped ? "skipped" : "completed");
+        s.output_data = json::serialize(runtime::step_output(g, d));
+        continue;
+      }
+      case runtime::decision_kind::execute: {
+        if (auto patch = st.request.patch()) {
+          runtime::lead before = st.cp.subject;
+          auto& s = add_step(self, node, d.node, "completed");
+          s.input_data = json::serialize(st.request.to_json());
+          record_patch(self, *patch, before);
+          runtime::action_result ok;
+          ok.output = patch->to_json();
+          s.output_data = json::serialize(ok.output);
+          runtime::report(g, st.cp, st.env, ok, now);
+          continue;
+        }
+        // A side effect: its `running` step is durable before it starts.
+        auto& s = add_step(self, node, d.node, "running");
+        s.input_data = json::serialize(st.request.to_json());
+        s.retry_count = static_cast<int>(st.request.attempt) - 1;
+        st.in_flight_step_id = s.id;
+        st.in_flight_started_ms = now;
+        st.pending.status = "running";
+        flush(self, node, [=] { perform(self, node); });
+        return;
+      }
+      case runtime::decision_kind::park:
+        return park(self, node, d.resume_at_ms);
+      case runtime::decision_kind::complete:
+        return end_run(self, node, false);
+      case runtime::decision_kind::fail:
+        return end_run(self, node, true);
+    }
+  }
+  self->send(self, continue_atom::value);
+}
+
+void on_action_result(self_ptr self, node_services* node, result<json::value>& r) {
+  auto& st = self->state;
+  const auto& g = *st.start.workflow->graph;
+  auto now = node->now_ms();
+  runtime::action_result ar;
+  ar.ok = r.ok();
+  if (r.ok()) ar.output = std::move(*r);
+  else ar.failure = r.err();
+  storage::step_write s;
+  s.id = st.in_flight_step_id;
+  s.workflow_node_id = st.start.workflow->node_ids.count(st.request.node_id) ? st.start.workflow->node_ids.at(st.request.node_id) : "";
+  s.step_number = static_cast<int>(st.cp.steps);
+  s.started_at = sql_timestamp(st.in_flight_started_ms);
+  s.completed_at = sql_timestamp(now);
+  s.duration_ms = static_cast<int>(now - st.in_flight_started_ms);
+  s.retry_count = static_cast<int>(st.request.attempt) - 1;
+  s.input_data = json::serialize(st.request.to_json());
+  auto type = st.request.type;
+  auto outcome = runtime::report(g, st.cp, st.env, ar, now);
+  if (ar.ok) {
+    s.status = "completed";
+    s.output_data = json::serialize(ar.output);
+    if (type == runtime::node_type::action_send_email) {
+      st.pending.lead.email_sent = true;
+      st.pending.emails_sent++;
+      st.pending.events.push_back({"EMAIL_SENT", "communication", "Email sent: " + st.request.subject,
+                                   json::serialize(json::object{{"to", st.request.to}, {"output", ar.output}})});
+    } else if (type == runtime::node_type::action_send_webhook) {
+      st.pending.events.push_back({"WEBHOOK_SENT", "automation", "Webhook sent", json::serialize(ar.output)});
+    }
+  } else {
+    s.status = "failed";
+    s.error_message = ar.failure.message;
+    s.error_details = json::serialize(json::object{{"code", to_string(ar.failure.code)},
+                                                   {"retryScheduled", outcome == runtime::report_outcome::retry_scheduled}});
+    st.pending.logs.push_back({outcome == runtime::report_outcome::retry_scheduled ? "WARN" : "ERROR", "step",
+                               std::string(runtime::to_string(type)) + " failed: " + ar.failure.message, std::nullopt,
+                               std::string(runtime::to_string(type)), s.id});
+  }
+  st.pending.steps.push_back(std::move(s));
+  advance(self, node);
+}
+
+// Builds the checkpoint: a fresh start, a resume, or a retry of the failed node.
+result<void> prepare(self_ptr self, node_services* node) {
+  auto& st = self->state;
+  const auto& g = *st.start.workflow->graph;
+  st.env.execution_id = st.start.execution_id;
+  st.env.workflow_id = st.start.workflow->id;
+  st.env.workflow_name = st.start.workflow->name;
+  st.env.workspace_id = st.start.workspace->info.id;
+  st.env.workspace_name = st.start.workspace->info.name;
+  st.env.owner_email = st.start.workspace->info.owner_email;
+  st.env.zone = st.start.workspace->zone ? st.start.workspace->zone : runtime::time_zone::utc();
+  std::uint64_t seed = runtime::stable_hash(st.start.execution_id);
+  auto now = node->now_ms();
+  if (st.start.checkpoint) {
+    boost::system::error_code ec;
+    auto v = json::parse(*st.start.checkpoint, ec);
+    if (ec) return make_error(error_code::invalid, "checkpoint is not JSON");
+    auto cp = runtime::checkpoint::from_json(v, g);
+    if (!cp) return cp.err();
+    st.cp = std::move(*cp);
+    if (st.start.failed_node && st.cp.status == runtime::run_status::failed) {
+      auto idx = g.find(*st.start.failed_node);
+      if (!idx) return make_error(error_code::invalid, "the failed node is no longer in the graph");
+      st.cp.status = runtime::run_status::running;
+      st.cp.failure.clear();
+      st.cp.frontier = {runtime::pending_node{*idx, now, 1}};
+    }
+    return {};
+  }
+  std::optional<runtime::node_index> trigger;
+  if (st.start.trigger_node) trigger = g.find(*st.start.trigger_node);
+  if (!trigger) trigger = g.find_trigger();
+  if (!trigger) return make_error(error_code::invalid, "the workflow has no enabled trigger");
+  st.cp = runtime::start(g, *trigger, st.start.lead, st.start.trigger_data, seed, now);
+  return {};
+}
+
+}  // namespace
+
+caf::behavior run_actor(self_ptr self, node_services* node, run_start start) {
+  self->state.start = std::move(start);
+  auto me = caf::actor_cast<caf::actor>(self);
+  std::string name = lock_name(self->state.start.execution_id);
+  std::string owner = node->node_id + ":" + std::to_string(self->id());
+  auto ttl = node->options.lock_ttl;
+  node->redis->submit([me, name, owner, ttl](redis::connection& c) {
+    caf::anon_send(me, lock_atom::value, redis::lock_service(c).acquire(name, owner, ttl));
+  });
+  return {
+      [=](lock_atom, result<std::optional<redis::lease>>& r) {
+        auto& st = self->state;
+        if (!r.ok() || !*r) {
+          // Held by another run (or Redis is away): leave the claim for a later attempt.
+          if (!r.ok()) spdlog::warn("run {}: lock unavailable: {}", st.start.execution_id, r.err().message);
+          return finish(self, node, false);
+        }
+        st.lease = **r;
+        self->delayed_send(self, ttl / 3, renew_atom::value);
+        if (st.start.execution_status != "queued" && st.start.execution_status != "running" &&
+            st.start.execution_status != "paused")
+          return finish(self, node, true);  // already finished or cancelled
+        if (auto p = prepare(self, node); !p) {
+          spdlog::error("run {}: cannot continue: {}", st.start.execution_id, p.err().message);
+          st.cp.status = runtime::run_status::failed;
+          st.cp.failure = p.err().message;
+          return end_run(self, node, true);
+        }
+        auto now = node->now_ms();
+        st.pending.started_at = sql_timestamp(now);
+        st.pending.lock_acquired_at = st.pending.started_at;
+        st.pending.status = "running";
+        advance(self, node);
+      },
+      [=](continue_atom) { advance(self, node); },
+      [=](action_atom, result<json::value>& r) { on_action_result(self, node, r); },
+      [=](renew_atom) {
+        auto& st = self->state;
+        if (st.finished || !st.lease) return;
+        auto lease = *st.lease;
+        node->redis->submit([me, lease, ttl](redis::connection& c) {
+          auto r = redis::lock_service(c).renew(lease, ttl);
+          caf::anon_send(me, renew_atom::value, r.ok() && *r);
+        });
+        self->delayed_send(self, ttl / 3, renew_atom::value);
+      },
+      [=](renew_atom, bool still_held) {
+        if (!still_held && !self->state.finished) {
+          // Another node took the execution over; its fencing token outranks ours.
+          spdlog::warn("run {}: lost its lock; stopping", self->state.start.execution_id);
+          self->state.lease.reset();
+          finish(self, node, false);
+        }
+      },
+  };
+}
+
+}  // namespace flowtrack::actors

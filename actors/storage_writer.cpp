@@ -1,0 +1,103 @@
+#include "actors/storage_writer.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include "storage/ingest.hpp"
+#include "storage/runs.hpp"
+
+namespace flowtrack::actors {
+namespace {
+
+using self_ptr = caf::stateful_actor<storage_writer_state>*;
+using ingest_flush_atom = caf::atom_constant<caf::atom("flush_in")>;
+using runs_flush_atom = caf::atom_constant<caf::atom("flush_run")>;
+
+// Sends as many batches as the in-flight limit allows; the rest keeps growing meanwhile.
+template <class Item, class Reply, class Write>
+void flush(self_ptr self, node_services* node, write_queue<Item>& q, Write write) {
+  while (!q.pending.empty() && q.in_flight < node->options.max_batches_in_flight) {
+    std::size_t n = std::min(q.pending.size(), node->options.max_batch);
+    std::vector<Item> batch(std::make_move_iterator(q.pending.begin()), std::make_move_iterator(q.pending.begin() + n));
+    q.pending.erase(q.pending.begin(), q.pending.begin() + static_cast<long>(n));
+    std::vector<caf::response_promise> promises(q.promises.begin(), q.promises.begin() + static_cast<long>(n));
+    q.promises.erase(q.promises.begin(), q.promises.begin() + static_cast<long>(n));
+    std::uint64_t id = ++self->state.next_id;
+    self->state.waiting.emplace(id, std::move(promises));
+    ++q.in_flight;
+    ++q.batches;
+    q.items += n;
+    auto me = caf::actor_cast<caf::actor>(self);
+    node->postgres->submit(
+        [batch = std::move(batch), write](pg::connection& c) -> result<std::vector<Reply>> { return write(c, batch); },
+        [me, id, n](result<std::vector<Reply>> r) {
+          std::vector<Reply> replies;
+          if (r.ok()) replies = std::move(*r);
+          else replies.assign(n, Reply(r.err()));
+          caf::anon_send(me, done_atom::value, id, std::move(replies));
+        });
+  }
+}
+
+// Queues an item with the promise of its answer; the answer follows the batch's commit.
+template <class Item>
+void enqueue(self_ptr self, node_services* node, write_queue<Item>& q, Item item,
+                              caf::atom_value flush_kind, bool& flush_now) {
+  auto rp = self->make_response_promise();
+  q.pending.push_back(std::move(item));
+  q.promises.push_back(rp);
+  flush_now = q.pending.size() >= node->options.max_batch;
+  if (!flush_now && !q.flush_scheduled) {
+    q.flush_scheduled = true;
+    self->delayed_send(self, node->options.group_commit_wait, flush_kind);
+  }
+}
+
+}  // namespace
+
+caf::behavior storage_writer(self_ptr self, node_services* node) {
+  auto write_ingest = [](pg::connection& c, const std::vector<storage::trigger_record>& batch) {
+    return result<ingest_replies>(storage::ingest_batch(c, batch));
+  };
+  auto write_runs = [](pg::connection& c, const std::vector<storage::run_record>& batch) {
+    return result<record_replies>(storage::write_runs(c, batch));
+  };
+  auto flush_ingest = [=] { flush<storage::trigger_record, ingest_reply>(self, node, self->state.ingest, write_ingest); };
+  auto flush_runs = [=] { flush<storage::run_record, record_reply>(self, node, self->state.runs, write_runs); };
+  return {
+      [=](ingest_atom, storage::trigger_record& t) {
+        bool now = false;
+        enqueue(self, node, self->state.ingest, std::move(t), ingest_flush_atom::value, now);
+        if (now) flush_ingest();
+      },
+      [=](record_atom, storage::run_record& r) {
+        bool now = false;
+        enqueue(self, node, self->state.runs, std::move(r), runs_flush_atom::value, now);
+        if (now) flush_runs();
+      },
+      [=](ingest_flush_atom) {
+        self->state.ingest.flush_scheduled = false;
+        flush_ingest();
+      },
+      [=](runs_flush_atom) {
+        self->state.runs.flush_scheduled = false;
+        flush_runs();
+      },
+      [=](done_atom, std::uint64_t id, ingest_replies& replies) {
+        auto it = self->state.waiting.find(id);
+        for (std::size_t i = 0; i < replies.size() && i < it->second.size(); ++i) it->second[i].deliver(std::move(replies[i]));
+        self->state.waiting.erase(it);
+        --self->state.ingest.in_flight;
+        flush_ingest();
+      },
+      [=](done_atom, std::uint64_t id, record_replies& replies) {
+        auto it = self->state.waiting.find(id);
+        for (std::size_t i = 0; i < replies.size() && i < it->second.size(); ++i) it->second[i].deliver(std::move(replies[i]));
+        self->state.waiting.erase(it);
+        --self->state.runs.in_flight;
+        flush_runs();
+      },
+  };
+}
+
+}  // namespace flowtrack::actors

@@ -1,0 +1,42 @@
+// The storage writer: group commit. Triggers and run records that arrive together share one
+// transaction (bounded by a batch size and about a millisecond of waiting); the writes run on
+// the PostgreSQL pool's threads, never on an actor thread.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/behavior.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/node.hpp"
+
+namespace flowtrack::actors {
+
+/// One kind of write waiting for its transaction.
+template <class Item>
+struct write_queue {
+  std::vector<Item> pending;
+  std::vector<caf::response_promise> promises;
+  int in_flight = 0;
+  bool flush_scheduled = false;
+  std::uint64_t batches = 0, items = 0;
+};
+
+struct storage_writer_state {
+  write_queue<storage::trigger_record> ingest;
+  write_queue<storage::run_record> runs;
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, std::vector<caf::response_promise>> waiting;
+  static inline const char* name = "storage_writer";
+};
+
+/// Behaviour: `(ingest_atom, trigger_record) -> ingest_reply` and
+/// `(record_atom, run_record) -> record_reply`.
+caf::behavior storage_writer(caf::stateful_actor<storage_writer_state>* self, node_services* node);
+
+}  // namespace flowtrack::actors

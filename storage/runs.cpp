@@ -1,0 +1,370 @@
+#include "storage/runs.hpp"
+
+#include <map>
+
+#include <boost/json.hpp>
+
+#include "storage/pg/array.hpp"
+
+namespace flowtrack::storage {
+namespace {
+
+// One statement per round. `ok` holds the executions whose fence passed; every other write
+// joins it, so a fenced-out record writes nothing.
+const pg::statement k_write_runs{"ft_write_runs", R"sql(
+WITH u AS (
+  SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[], $7::text[],
+                       $8::timestamp[], $9::timestamp[], $10::int[], $11::jsonb[], $12::text[], $13::jsonb[],
+                       $14::timestamp[], $15::timestamp[], $16::timestamp[], $17::int[])
+    AS t(idx, id, workspace_id, workflow_id, lead_id, token, status, started_at, completed_at, duration_ms, output_data,
+         error_message, checkpoint, resume_at, lock_acquired_at, lock_released_at, emails_sent)
+),
+ok AS (
+  UPDATE workflow_executions e SET
+    status = u.status,
+    started_at = COALESCE(e.started_at, u.started_at),
+    completed_at = u.completed_at,
+    duration_ms = u.duration_ms,
+    output_data = COALESCE(u.output_data, e.output_data),
+    error_message = u.error_message,
+    checkpoint = COALESCE(u.checkpoint, e.checkpoint),
+    resume_at = u.resume_at,
+    lock_acquired_at = COALESCE(u.lock_acquired_at, e.lock_acquired_at),
+    lock_released_at = u.lock_released_at,
+    lock_token = u.token
+  FROM u
+  WHERE e.id = u.id AND e.workspace_id = u.workspace_id AND COALESCE(e.lock_token, 0) <= u.token
+    AND e.status IN ('queued', 'running', 'paused')
+  RETURNING e.id
+),
+okk AS (SELECT u.* FROM u JOIN ok ON ok.id = u.id),
+lc AS (
+  SELECT * FROM unnest($18::int[], $19::text[], $20::jsonb[], $21::jsonb[], $22::bigint[], $23::uuid[], $24::text[],
+                       $25::text[], $26::text[], $27::bool[])
+    AS t(idx, status, add_tags, remove_tags, score_delta, assigned_to, name, company_name, phone, email_sent)
+),
+leads_done AS (
+  UPDATE leads l SET
+    status = COALESCE(lc.status, l.status),
+    tags = CASE WHEN jsonb_array_length(lc.add_tags) + jsonb_array_length(lc.remove_tags) = 0 THEN l.tags ELSE
+      ARRAY(SELECT x FROM unnest(COALESCE(l.tags, '{}'::text[])) WITH ORDINALITY a(x, o)
+            WHERE NOT x = ANY(ARRAY(SELECT jsonb_array_elements_text(lc.remove_tags)))
+            UNION ALL
+            SELECT DISTINCT y FROM jsonb_array_elements_text(lc.add_tags) y
+            WHERE NOT y = ANY(COALESCE(l.tags, '{}'::text[]))) END,
+    score = COALESCE(l.score, 0) + lc.score_delta,
+    assigned_to_user_id = COALESCE(lc.assigned_to, l.assigned_to_user_id),
+    name = COALESCE(lc.name, l.name),
+    company_name = COALESCE(lc.company_name, l.company_name),
+    phone = COALESCE(lc.phone, l.phone),
+    last_activity_at = now(),
+    last_email_sent_at = CASE WHEN lc.email_sent THEN now() ELSE l.last_email_sent_at END
+  FROM lc JOIN okk ON okk.idx = lc.idx
+  WHERE l.id = okk.lead_id AND l.workspace_id = okk.workspace_id
+),
+fields AS (
+  INSERT INTO lead_field_data AS d (lead_id, form_field_id, value)
+  SELECT okk.lead_id, f.field_id, f.value
+  FROM unnest($28::int[], $29::uuid[], $30::text[]) AS f(idx, field_id, value) JOIN okk ON okk.idx = f.idx
+  WHERE okk.lead_id IS NOT NULL
+  ON CONFLICT (lead_id, form_field_id) DO UPDATE SET value = EXCLUDED.value
+),
+steps AS (
+  INSERT INTO execution_steps AS s (id, execution_id, workflow_node_id, step_number, status, started_at, completed_at,
+                                    duration_ms, input_data, output_data, error_message, error_details, retry_count)
+  SELECT st.id, okk.id, st.node_id, st.step_number, st.status, st.started_at, st.completed_at, st.duration_ms,
+         st.input_data, st.output_data, st.error_message, st.error_details, st.retry_count
+  FROM unnest($31::int[], $32::uuid[], $33::uuid[], $34::int[], $35::text[], $36::timestamp[], $37::timestamp[],
+              $38::int[], $39::jsonb[], $40::jsonb[], $41::text[], $42::jsonb[], $43::int[])
+    AS st(idx, id, node_id, step_number, status, started_at, completed_at, duration_ms, input_data, output_data,
+          error_message, error_details, retry_count)
+  JOIN okk ON okk.idx = st.idx
+  ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, completed_at = EXCLUDED.completed_at,
+    duration_ms = EXCLUDED.duration_ms, output_data = EXCLUDED.output_data, error_message = EXCLUDED.error_message,
+    error_details = EXCLUDED.error_details, retry_count = EXCLUDED.retry_count
+),
+events AS (
+  INSERT INTO lead_events (lead_id, event_type, event_category, description, metadata, triggered_by_workflow_execution_id)
+  SELECT okk.lead_id, ev.event_type, ev.category, ev.description, ev.metadata, okk.id
+  FROM unnest($44::int[], $45::text[], $46::text[], $47::text[], $48::jsonb[])
+    AS ev(idx, event_type, category, description, metadata)
+  JOIN okk ON okk.idx = ev.idx
+  WHERE okk.lead_id IS NOT NULL
+),
+logs AS (
+  INSERT INTO execution_logs (execution_id, execution_step_id, workspace_id, log_level, log_category, message, details, node_type)
+  SELECT okk.id, lg.step_id, okk.workspace_id, lg.level, lg.category, lg.message, lg.details, lg.node_type
+  FROM unnest($49::int[], $50::text[], $51::text[], $52::text[], $53::jsonb[], $54::text[], $55::uuid[])
+    AS lg(idx, level, category, message, details, node_type, step_id)
+  JOIN okk ON okk.idx = lg.idx
+),
+fin AS (SELECT * FROM okk WHERE status IN ('completed', 'failed')),
+counters AS (
+  UPDATE workflows w SET
+    total_executions = w.total_executions + c.total,
+    successful_executions = w.successful_executions + c.ok,
+    failed_executions = w.failed_executions + c.failed,
+    last_executed_at = now()
+  FROM (SELECT workflow_id, workspace_id, count(*)::int AS total, count(*) FILTER (WHERE status = 'completed')::int AS ok,
+               count(*) FILTER (WHERE status = 'failed')::int AS failed
+        FROM fin GROUP BY workflow_id, workspace_id) c
+  WHERE w.id = c.workflow_id AND w.workspace_id = c.workspace_id
+),
+stats AS (
+  INSERT INTO workspace_daily_stats AS d (workspace_id, stat_date, total_executions, successful_executions,
+                                          failed_executions, emails_sent, avg_execution_duration_ms, leads_qualified, leads_won)
+  SELECT okk.workspace_id, current_date,
+         count(*) FILTER (WHERE okk.status IN ('completed', 'failed'))::int,
+         count(*) FILTER (WHERE okk.status = 'completed')::int,
+         count(*) FILTER (WHERE okk.status = 'failed')::int,
+         COALESCE(sum(okk.emails_sent), 0)::int,
+         avg(okk.duration_ms) FILTER (WHERE okk.status IN ('completed', 'failed'))::int,
+         count(*) FILTER (WHERE lc.status = 'QUALIFIED')::int,
+         count(*) FILTER (WHERE lc.status = 'WON')::int
+  FROM okk LEFT JOIN lc ON lc.idx = okk.idx
+  GROUP BY okk.workspace_id
+  ON CONFLICT (workspace_id, stat_date) DO UPDATE SET
+    total_executions = COALESCE(d.total_executions, 0) + EXCLUDED.total_executions,
+    successful_executions = COALESCE(d.successful_executions, 0) + EXCLUDED.successful_executions,
+    failed_executions = COALESCE(d.failed_executions, 0) + EXCLUDED.failed_executions,
+    emails_sent = COALESCE(d.emails_sent, 0) + EXCLUDED.emails_sent,
+    leads_qualified = COALESCE(d.leads_qualified, 0) + EXCLUDED.leads_qualified,
+    leads_won = COALESCE(d.leads_won, 0) + EXCLUDED.leads_won,
+    avg_execution_duration_ms = CASE
+      WHEN EXCLUDED.total_executions = 0 THEN d.avg_execution_duration_ms
+      WHEN COALESCE(d.total_executions, 0) = 0 THEN EXCLUDED.avg_execution_duration_ms
+      ELSE ((COALESCE(d.avg_execution_duration_ms, 0)::bigint * d.total_executions
+             + COALESCE(EXCLUDED.avg_execution_duration_ms, 0)::bigint * EXCLUDED.total_executions)
+            / (d.total_executions + EXCLUDED.total_executions))::int END
+)
+SELECT idx FROM okk
+)sql"};
+
+std::string json_list(const std::vector<std::string>& items) {
+  boost::json::array a;
+  for (const auto& s : items) a.emplace_back(s);
+  return boost::json::serialize(a);
+}
+
+void add_opt_int(pg::array_builder& b, const std::optional<int>& v) {
+  v ? b.add(static_cast<std::int64_t>(*v)) : b.add_null();
+}
+
+pg::params run_params(const std::vector<run_record>& records, const std::vector<std::size_t>& members) {
+  pg::array_builder idx, id, ws, wf, lead, token, status, started, completed, duration, output, err, cp, resume, acq, rel,
+      emails;
+  pg::array_builder l_idx, l_status, l_add, l_remove, l_score, l_assign, l_name, l_company, l_phone, l_email;
+  pg::array_builder f_idx, f_field, f_value;
+  pg::array_builder s_idx, s_id, s_node, s_number, s_status, s_started, s_completed, s_duration, s_input, s_output, s_err,
+      s_details, s_retry;
+  pg::array_builder e_idx, e_type, e_category, e_description, e_metadata;
+  pg::array_builder g_idx, g_level, g_category, g_message, g_details, g_node_type, g_step;
+  for (std::size_t m : members) {
+    const run_record& r = records[m];
+    auto i = static_cast<std::int64_t>(m);
+    idx.add(i);
+    id.add(r.execution_id);
+    ws.add(r.workspace_id);
+    wf.add(r.workflow_id);
+    lead.add_optional(r.lead_id);
+    token.add(static_cast<std::int64_t>(r.lock_token));
+    status.add(r.status);
+    started.add_optional(r.started_at);
+    completed.add_optional(r.completed_at);
+    add_opt_int(duration, r.duration_ms);
+    output.add_optional(r.output_data);
+    err.add_optional(r.error_message);
+    cp.add_optional(r.checkpoint);
+    resume.add_optional(r.resume_at);
+    acq.add_optional(r.lock_acquired_at);
+    rel.add_optional(r.lock_released_at);
+    emails.add(static_cast<std::int64_t>(r.emails_sent));
+    if (!r.lead.empty() || r.terminal()) {
+      const auto& c = r.lead;
+      l_idx.add(i);
+      l_status.add_optional(c.status);
+      l_add.add(json_list(c.add_tags));
+      l_remove.add(json_list(c.remove_tags));
+      l_score.add(c.score_delta);
+      l_assign.add_optional(c.assigned_to);
+      l_name.add_optional(c.name);
+      l_company.add_optional(c.company_name);
+      l_phone.add_optional(c.phone);
+      l_email.add(std::string_view(c.email_sent ? "t" : "f"));
+      for (const auto& f : c.fields) {
+        f_idx.add(i);
+        f_field.add(f.form_field_id);
+        f_value.add(f.value);
+      }
+    }
+    for (const auto& s : r.steps) {
+      s_idx.add(i);
+      s_id.add(s.id);
+      s_node.add(s.workflow_node_id);
+      s_number.add(static_cast<std::int64_t>(s.step_number));
+      s_status.add(s.status);
+      s_started.add_optional(s.started_at);
+      s_completed.add_optional(s.completed_at);
+      add_opt_int(s_duration, s.duration_ms);
+      s_input.add_optional(s.input_data);
+      s_output.add_optional(s.output_data);
+      s_err.add_optional(s.error_message);
+      s_details.add_optional(s.error_details);
+      s_retry.add(static_cast<std::int64_t>(s.retry_count));
+    }
+    for (const auto& e : r.events) {
+      e_idx.add(i);
+      e_type.add(e.event_type);
+      e_category.add(e.event_category);
+      e_description.add(e.description);
+      e_metadata.add_optional(e.metadata);
+    }
+    for (const auto& g : r.logs) {
+      g_idx.add(i);
+      g_level.add(g.level);
+      g_category.add(g.category);
+      g_message.add(g.message);
+      g_details.add_optional(g.details);
+      g_node_type.add_optional(g.node_type);
+      g_step.add_optional(g.step_id);
+    }
+  }
+  return pg::params{idx.finish(),       id.finish(),         ws.finish(),         wf.finish(),
+                    lead.finish(),      token.finish(),      status.finish(),     started.finish(),
+                    completed.finish(), duration.finish(),   output.finish(),     err.finish(),
+                    cp.finish(),        resume.finish(),     acq.finish(),        rel.finish(),
+                    emails.finish(),    l_idx.finish(),      l_status.finish(),   l_add.finish(),
+                    l_remove.finish(),  l_score.finish(),    l_assign.finish(),   l_name.finish(),
+                    l_company.finish(), l_phone.finish(),    l_email.finish(),    f_idx.finish(),
+                    f_field.finish(),   f_value.finish(),    s_idx.finish(),      s_id.finish(),
+                    s_node.finish(),    s_number.finish(),   s_status.finish(),   s_started.finish(),
+                    s_completed.finish(), s_duration.finish(), s_input.finish(),  s_output.finish(),
+                    s_err.finish(),     s_details.finish(),  s_retry.finish(),    e_idx.finish(),
+                    e_type.finish(),    e_category.finish(), e_description.finish(), e_metadata.finish(),
+                    g_idx.finish(),     g_level.finish(),    g_category.finish(), g_message.finish(),
+                    g_details.finish(), g_node_type.finish(), g_step.finish()};
+}
+
+// Rounds in which each lead (and each execution) appears once, so no UPDATE sees a row twice.
+std::vector<std::vector<std::size_t>> rounds_of(const std::vector<run_record>& records,
+                                                const std::vector<std::size_t>& members) {
+  std::vector<std::vector<std::size_t>> rounds;
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t m : members) {
+    const auto& r = records[m];
+    std::string exec_key = "x" + r.execution_id, lead_key = "l" + r.lead_id.value_or("");
+    std::size_t round = seen[exec_key];
+    if (r.lead_id) round = std::max(round, seen[lead_key]);
+    seen[exec_key] = round + 1;
+    if (r.lead_id) seen[lead_key] = round + 1;
+    if (rounds.size() <= round) rounds.resize(round + 1);
+    rounds[round].push_back(m);
+  }
+  return rounds;
+}
+
+result<void> write_members(pg::connection& c, const std::vector<run_record>& records,
+                           const std::vector<std::size_t>& members, std::vector<result<bool>>& out) {
+  std::vector<pg::pipelined> commands;
+  for (const auto& round : rounds_of(records, members)) commands.push_back({&k_write_runs, run_params(records, round)});
+  auto results = c.pipeline(commands);
+  if (!results) return results.err();
+  for (std::size_t m : members) out[m] = false;
+  for (const auto& rows : *results)
+    for (int r = 0; r < rows.size(); ++r) out[static_cast<std::size_t>(rows.get_int(r, 0))] = true;
+  return {};
+}
+
+}  // namespace
+
+std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<run_record>& records) {
+  std::vector<result<bool>> out(records.size(), result<bool>(false));
+  if (records.empty()) return out;
+  std::vector<std::size_t> all(records.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  auto whole = write_members(c, records, all, out);
+  if (whole.ok()) return out;
+  if (whole.err().transient() || records.size() == 1) {
+    for (auto& o : out) o = whole.err();
+    return out;
+  }
+  for (std::size_t i = 0; i < records.size(); ++i)
+    if (auto r = write_members(c, records, {i}, out); !r) out[i] = r.err();
+  return out;
+}
+
+result<execution_state> load_execution(pg::connection& c, std::string_view execution_id) {
+  auto r = c.exec(R"sql(
+SELECT e.id, e.workspace_id, e.workflow_id, e.workflow_version, e.lead_id, e.status, e.checkpoint::text,
+       e.trigger_data::text, e.trigger_node_id,
+       (extract(epoch FROM e.resume_at) * 1000)::bigint, (extract(epoch FROM e.created_at) * 1000)::bigint,
+       CASE WHEN l.id IS NULL THEN NULL ELSE jsonb_build_object(
+         'id', l.id, 'email', l.email, 'name', l.name, 'company_name', l.company_name, 'phone', l.phone,
+         'status', l.status, 'source', l.source, 'score', COALESCE(l.score, 0), 'tags', COALESCE(to_jsonb(l.tags), '[]'),
+         'assigned_to', l.assigned_to_user_id,
+         'fields', COALESCE((SELECT jsonb_object_agg(f.field_key, d.value) FROM lead_field_data d
+                             JOIN form_fields f ON f.id = d.form_field_id WHERE d.lead_id = l.id), '{}'::jsonb))::text END
+FROM workflow_executions e LEFT JOIN leads l ON l.id = e.lead_id AND l.workspace_id = e.workspace_id
+WHERE e.id = $1::uuid)sql",
+                  pg::params{}.add(execution_id));
+  if (!r) return r.err();
+  if (r->empty()) return make_error(error_code::not_found, "no execution " + std::string(execution_id), "execution");
+  execution_state s;
+  s.id = r->get(0, 0);
+  s.workspace_id = r->get(0, 1);
+  s.workflow_id = r->get(0, 2);
+  if (!r->is_null(0, 3)) s.workflow_version = static_cast<int>(r->get_int(0, 3));
+  s.lead_id = r->get_optional(0, 4);
+  s.status = r->get(0, 5);
+  s.checkpoint = r->get_optional(0, 6);
+  s.trigger_data = r->get_optional(0, 7);
+  s.trigger_node_id = r->get_optional(0, 8);
+  if (!r->is_null(0, 9)) s.resume_at_ms = r->get_int(0, 9);
+  s.created_at_ms = r->get_int(0, 10);
+  s.lead_json = r->get_optional(0, 11).value_or("{}");
+  return s;
+}
+
+result<std::vector<std::pair<std::string, std::int64_t>>> paused_executions(pg::connection& c, std::size_t limit,
+                                                                           std::string_view after_id) {
+  auto r = c.exec(
+      "SELECT id, (extract(epoch FROM COALESCE(resume_at, now())) * 1000)::bigint FROM workflow_executions"
+      " WHERE status = 'paused' AND id > $1::uuid ORDER BY id LIMIT $2",
+      pg::params{}.add(after_id.empty() ? std::string_view("00000000-0000-0000-0000-000000000000") : after_id)
+          .add(static_cast<std::int64_t>(limit)));
+  if (!r) return r.err();
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  for (int i = 0; i < r->size(); ++i) out.emplace_back(std::string(r->get(i, 0)), r->get_int(i, 1));
+  return out;
+}
+
+result<std::vector<std::string>> stale_executions(pg::connection& c, std::int64_t stale_ms, std::size_t limit) {
+  auto r = c.exec(
+      "SELECT id FROM workflow_executions WHERE status IN ('queued', 'running')"
+      " AND updated_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY updated_at LIMIT $2",
+      pg::params{}.add(stale_ms).add(static_cast<std::int64_t>(limit)));
+  if (!r) return r.err();
+  std::vector<std::string> out;
+  for (int i = 0; i < r->size(); ++i) out.emplace_back(r->get(i, 0));
+  return out;
+}
+
+result<bool> cancel_execution(pg::connection& c, std::string_view execution_id) {
+  auto r = c.exec(
+      "UPDATE workflow_executions SET status = 'cancelled', completed_at = now(), resume_at = NULL,"
+      " error_message = 'cancelled by an operator' WHERE id = $1::uuid AND status IN ('queued', 'running', 'paused')",
+      pg::params{}.add(execution_id));
+  if (!r) return r.err();
+  return r->affected() == 1;
+}
+
+result<bool> retry_execution(pg::connection& c, std::string_view execution_id) {
+  auto r = c.exec(
+      "UPDATE workflow_executions SET status = 'queued', completed_at = NULL, error_message = NULL,"
+      " retry_count = COALESCE(retry_count, 0) + 1 WHERE id = $1::uuid AND status = 'failed'",
+      pg::params{}.add(execution_id));
+  if (!r) return r.err();
+  return r->affected() == 1;
+}
+
+}  // namespace flowtrack::storage
