@@ -1,0 +1,40 @@
+// A one-for-one supervisor: starts its children linked, restarts a child that crashed (logging
+// the reason) unless restarts exceed an intensity limit, and takes its children down with it.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/behavior.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+namespace flowtrack::actors {
+
+/// How to start one child.
+struct child_spec {
+  std::string name;
+  std::function<caf::actor(caf::event_based_actor* parent)> start;  ///< spawns the child
+  std::optional<caf::atom_value> registered_as;  ///< kept current in the system registry
+};
+
+struct supervisor_state {
+  std::vector<child_spec> specs;
+  std::vector<caf::actor> children;
+  std::deque<std::chrono::steady_clock::time_point> restarts;
+  std::uint64_t total_restarts = 0;
+  static inline const char* name = "supervisor";
+};
+
+/// Behaviour: at most `max_restarts` restarts within `window`; beyond that it stops, and with it
+/// every child. `(caf::atom("restarts"))` answers the restart count.
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::vector<child_spec> specs, int max_restarts,
+                         std::chrono::milliseconds window);
+
+}  // namespace flowtrack::actors

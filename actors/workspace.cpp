@@ -1,0 +1,328 @@
+#include "actors/workspace.hpp"
+
+#include <boost/json.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/after.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "runtime/graph.hpp"
+#include "storage/executions.hpp"
+#include "storage/redis/delay_queue.hpp"
+#include "storage/runs.hpp"
+#include "storage/workflows.hpp"
+#include "storage/workspaces.hpp"
+
+namespace flowtrack::actors {
+namespace json = boost::json;
+namespace {
+
+using self_ptr = caf::stateful_actor<workspace_state>*;
+using version_atom = caf::atom_constant<caf::atom("version")>;
+
+caf::actor writer_of(caf::local_actor* self) { return self->system().registry().get<caf::actor>(k_writer_name); }
+
+std::optional<runtime::node_type> trigger_type_for(trigger_kind k) {
+  switch (k) {
+    case trigger_kind::form: return runtime::node_type::trigger_form;
+    case trigger_kind::email: return runtime::node_type::trigger_email;
+    case trigger_kind::webhook: return runtime::node_type::trigger_webhook;
+    case trigger_kind::manual: return runtime::node_type::trigger_manual;
+    case trigger_kind::schedule: return runtime::node_type::trigger_schedule;
+  }
+  return std::nullopt;
+}
+
+// Runs on a pool thread: the workspace, its zone and its compiled workflows.
+result<workspace_load> load_workspace(pg::connection& c, const node_services* node, const std::string& id) {
+  auto ws = storage::find_workspace(c, id);
+  if (!ws) return ws.err();
+  auto snapshot = std::make_shared<workspace_snapshot>();
+  snapshot->info = std::move(*ws);
+  if (node->zones) {
+    auto zone = node->zones->get(snapshot->info.timezone);
+    if (zone) snapshot->zone = *zone;
+    else spdlog::warn("workspace {}: unknown time zone '{}', using UTC", id, snapshot->info.timezone);
+  }
+  auto flows = storage::load_workflows(c, id);
+  if (!flows) return flows.err();
+  workspace_load out;
+  out.workspace = std::move(snapshot);
+  for (auto& w : *flows) {
+    std::string wid = w.id;
+    auto s = make_snapshot(std::move(w));
+    if (!s) {
+      spdlog::warn("workspace {}: workflow {} does not compile: {}", id, wid, s.err().message);
+      continue;
+    }
+    out.workflows.emplace(wid, std::move(*s));
+  }
+  return out;
+}
+
+void start_load(self_ptr self, node_services* node) {
+  if (self->state.loading) return;
+  self->state.loading = true;
+  auto me = caf::actor_cast<caf::actor>(self);
+  std::string id = self->state.workspace_id;
+  node->postgres->submit([node, id](pg::connection& c) { return load_workspace(c, node, id); },
+                         [me](result<workspace_load> r) { caf::anon_send(me, loaded_atom::value, std::move(r)); },
+                         /*retry_safe=*/true);
+}
+
+// Runs `work` now when loaded, else after the load; a failed load hands it the error instead.
+void when_loaded(self_ptr self, node_services* node, std::function<void(const error*)> work) {
+  if (self->state.loaded) return work(nullptr);
+  self->state.waiting.push_back(std::move(work));
+  start_load(self, node);
+}
+
+void spawn_run(self_ptr self, node_services* node, run_start start) {
+  start.writer = writer_of(self);
+  ++self->state.runs_spawned;
+  self->spawn(run_actor, node, std::move(start));
+}
+
+void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf::response_promise rp) {
+  auto& st = self->state;
+  auto it = st.current.find(req.workflow_id);
+  if (it == st.current.end())
+    return rp.deliver(ingest_reply(make_error(error_code::not_found, "no workflow " + req.workflow_id + " in this workspace", "workflow")));
+  auto wf = it->second;
+  if (wf->status != "active")
+    return rp.deliver(ingest_reply(make_error(
+        error_code::invalid, "workflow '" + wf->name + "' is " + wf->status + " and takes no new triggers", "status")));
+  auto type = trigger_type_for(req.intake.kind);
+  auto trigger = wf->graph->find_trigger(type);
+  if (!trigger && req.intake.kind == trigger_kind::manual) trigger = wf->graph->find_trigger();
+  if (!trigger)
+    return rp.deliver(ingest_reply(make_error(error_code::invalid,
+                                              "workflow '" + wf->name + "' has no " + std::string(runtime::to_string(*type)) +
+                                                  " trigger",
+                                              "trigger")));
+  std::string trigger_id = wf->graph->at(*trigger).id;
+  std::optional<std::string> trigger_uuid;
+  if (auto n = wf->node_ids.find(trigger_id); n != wf->node_ids.end()) trigger_uuid = n->second;
+  auto record = make_trigger(st.workspace->info, wf->record, req.intake, trigger_uuid);
+  if (!record) return rp.deliver(ingest_reply(record.err()));
+
+  // The lead as the run will see it when the submission creates it.
+  runtime::lead lead;
+  if (auto l = runtime::lead_from_json(req.intake.lead); l) lead = std::move(*l);
+  json::value trigger_data = req.intake.trigger_data.is_null() ? req.intake.lead : req.intake.trigger_data;
+  auto ws = st.workspace;
+  self->request(writer_of(self), node->options.request_timeout, ingest_atom::value, std::move(*record))
+      .then(
+          [=](ingest_reply& r) mutable {
+            if (r.ok() && r->execution_id && !r->duplicate) {
+              if (r->lead_created) {
+                lead.id = r->lead_id;
+                run_start s;
+                s.execution_id = *r->execution_id;
+                s.workflow = wf;
+                s.workspace = ws;
+                s.lead_id = r->lead_id;
+                s.lead = std::move(lead);
+                s.trigger_data = std::move(trigger_data);
+                s.execution_status = "queued";
+                s.trigger_node = trigger_id;
+                s.created_at_ms = node->now_ms();
+                spawn_run(self, node, std::move(s));
+              } else {
+                // The lead existed: its stored state (status, tags, score) is what the run reads.
+                self->send(self, resume_atom::value, resume_request{ws->info.id, *r->execution_id, std::nullopt});
+              }
+            }
+            rp.deliver(std::move(r));
+          },
+          [=](caf::error& e) mutable {
+            rp.deliver(ingest_reply(make_error(error_code::unavailable, "the storage writer did not answer: " + to_string(e))));
+          });
+}
+
+void spawn_resumed(self_ptr self, node_services* node, storage::execution_state e, std::shared_ptr<const workflow_snapshot> wf,
+                   std::optional<redis::claimed> claim) {
+  run_start s;
+  s.execution_id = e.id;
+  s.workflow = std::move(wf);
+  s.workspace = self->state.workspace;
+  s.lead_id = e.lead_id;
+  boost::system::error_code ec;
+  auto lead_json = json::parse(e.lead_json, ec);
+  if (!ec)
+    if (auto l = runtime::lead_from_json(lead_json); l) s.lead = std::move(*l);
+  if (e.trigger_data) s.trigger_data = json::parse(*e.trigger_data, ec);
+  s.checkpoint = e.checkpoint;
+  s.execution_status = e.status;
+  if (e.trigger_node_id)
+    for (const auto& [rf, uuid] : s.workflow->node_ids)
+      if (uuid == *e.trigger_node_id) s.trigger_node = rf;
+  s.created_at_ms = e.created_at_ms;
+  s.claim = std::move(claim);
+  spawn_run(self, node, std::move(s));
+}
+
+}  // namespace
+
+result<std::shared_ptr<const workflow_snapshot>> make_snapshot(storage::workflow_record record) {
+  auto graph = runtime::import_react_flow(std::string_view(record.graph));
+  if (!graph) return graph.err();
+  auto compiled = runtime::compile(*graph);
+  if (!compiled.ok()) return make_error(error_code::invalid, "the stored graph does not compile", "graph");
+  auto s = std::make_shared<workflow_snapshot>();
+  s->id = record.id;
+  s->name = record.name;
+  s->version = record.version;
+  s->status = record.status;
+  s->settings = record.settings;
+  s->graph = compiled.graph;
+  s->node_ids = record.node_ids;
+  for (const auto& f : record.fields) s->field_ids[f.field_key] = f.id;
+  s->record = std::move(record);
+  return std::shared_ptr<const workflow_snapshot>(std::move(s));
+}
+
+caf::behavior workspace_actor(self_ptr self, node_services* node, std::string workspace_id) {
+  self->state.workspace_id = std::move(workspace_id);
+  auto me = caf::actor_cast<caf::actor>(self);
+  return {
+      [=](trigger_atom, trigger_request& req) {
+        auto rp = self->make_response_promise();
+        when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+          if (failed) return rp.deliver(ingest_reply(*failed));
+          handle_trigger(self, node, std::move(req), rp);
+        });
+      },
+      [=](resume_atom, resume_request& req) {
+        when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+          if (failed) return;  // the queue entry comes back after its visibility timeout
+          std::string id = req.execution_id;
+          auto claim = req.claim;
+          node->postgres->submit([id](pg::connection& c) { return storage::load_execution(c, id); },
+                                 [me, claim](result<storage::execution_state> r) {
+                                   caf::anon_send(me, loaded_atom::value, std::move(r), claim);
+                                 },
+                                 true);
+        });
+      },
+      [=](loaded_atom, result<storage::execution_state>& r, std::optional<redis::claimed>& claim) {
+        if (!r.ok()) {
+          spdlog::warn("workspace {}: cannot resume: {}", self->state.workspace_id, r.err().message);
+          if (r.err().code == error_code::not_found && claim)  // nothing to resume: drop the entry
+            node->redis->submit([c = *claim](redis::connection& conn) { (void)redis::delay_queue(conn, storage::k_execution_queue).ack(c); });
+          return;
+        }
+        auto e = std::move(*r);
+        int version = e.workflow_version.value_or(0);
+        auto cur = self->state.current.find(e.workflow_id);
+        if (cur != self->state.current.end() && (version == 0 || cur->second->version == version))
+          return spawn_resumed(self, node, std::move(e), cur->second, std::move(claim));
+        auto v = self->state.versions.find({e.workflow_id, version});
+        if (v != self->state.versions.end()) return spawn_resumed(self, node, std::move(e), v->second, std::move(claim));
+        // An older version (or a workflow this actor has not seen): load and compile it.
+        std::string ws = self->state.workspace_id;
+        std::string wf = e.workflow_id;
+        node->postgres->submit(
+            [ws, wf, version](pg::connection& c) -> result<std::shared_ptr<const workflow_snapshot>> {
+              auto rec = storage::load_workflow(c, ws, wf, version == 0 ? std::nullopt : std::optional<int>(version));
+              if (!rec) return rec.err();
+              return make_snapshot(std::move(*rec));
+            },
+            [me, e = std::move(e), claim](result<std::shared_ptr<const workflow_snapshot>> s) mutable {
+              caf::anon_send(me, version_atom::value, std::move(s), std::move(e), std::move(claim));
+            },
+            true);
+      },
+      [=](version_atom, result<std::shared_ptr<const workflow_snapshot>>& s, storage::execution_state& e,
+          std::optional<redis::claimed>& claim) {
+        if (!s.ok()) {
+          spdlog::error("execution {}: its workflow version cannot be loaded: {}", e.id, s.err().message);
+          return;
+        }
+        self->state.versions[{(*s)->id, (*s)->version}] = *s;
+        spawn_resumed(self, node, std::move(e), *s, std::move(claim));
+      },
+      [=](loaded_atom, result<workspace_load>& r) {
+        auto& st = self->state;
+        st.loading = false;
+        if (!r.ok()) {
+          spdlog::warn("workspace {}: cannot load: {}", st.workspace_id, r.err().message);
+          auto err = r.err();
+          auto waiting = std::move(st.waiting);
+          st.waiting.clear();
+          for (auto& w : waiting) w(&err);
+          return self->quit();  // the next message for this workspace spawns a fresh actor
+        }
+        st.workspace = r->workspace;
+        st.current = std::move(r->workflows);
+        for (const auto& [id, s] : st.current) st.versions[{id, s->version}] = s;
+        st.loaded = true;
+        auto waiting = std::move(st.waiting);
+        st.waiting.clear();
+        for (auto& w : waiting) w(nullptr);
+      },
+      [=](reload_atom) {
+        self->state.loaded = false;
+        start_load(self, node);
+      },
+      caf::after(node->options.workspace_idle) >> [=] { self->quit(); },
+  };
+}
+
+caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* self, node_services* node) {
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& ws = self->state.workspaces;
+    for (auto it = ws.begin(); it != ws.end(); ++it)
+      if (it->second.address() == dm.source) {
+        if (dm.reason && dm.reason != caf::exit_reason::normal)
+          spdlog::warn("workspace actor {} stopped: {}", it->first, to_string(dm.reason));
+        ws.erase(it);
+        break;
+      }
+  });
+  auto get = [=](const std::string& id) {
+    auto& ws = self->state.workspaces;
+    auto it = ws.find(id);
+    if (it != ws.end()) return it->second;
+    auto a = self->spawn(workspace_actor, node, id);
+    self->monitor(a);
+    ws.emplace(id, a);
+    return a;
+  };
+  auto me = caf::actor_cast<caf::actor>(self);
+  return {
+      [=](trigger_atom, trigger_request& req) {
+        return self->delegate(get(req.workspace_id), trigger_atom::value, std::move(req));
+      },
+      [=](resume_atom, resume_request& req) {
+        if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));
+        std::string id = req.execution_id;
+        node->postgres->submit(
+            [id](pg::connection& c) -> result<std::string> {
+              auto r = c.exec("SELECT workspace_id FROM workflow_executions WHERE id = $1::uuid", pg::params{}.add(id));
+              if (!r) return r.err();
+              if (r->empty()) return make_error(error_code::not_found, "no execution " + id);
+              return std::string(r->get(0, 0));
+            },
+            [me, req = std::move(req)](result<std::string> ws) mutable {
+              if (!ws.ok()) {
+                if (ws.err().code == error_code::not_found) spdlog::warn("queue names unknown execution {}", req.execution_id);
+                return;
+              }
+              req.workspace_id = *ws;
+              caf::anon_send(me, resume_atom::value, std::move(req));
+            },
+            true);
+      },
+      [=](reload_atom, const std::string& workspace_id) {
+        if (auto it = self->state.workspaces.find(workspace_id); it != self->state.workspaces.end())
+          self->send(it->second, reload_atom::value);
+      },
+  };
+}
+
+}  // namespace flowtrack::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<std::string>)

@@ -1,0 +1,69 @@
+// The workspace actor (one per active workspace, spawned on first use, stopped when idle): it
+// caches the workspace's compiled workflows by id and version, turns triggers into durable
+// executions through the storage writer, and spawns their runs. The registry routes messages to
+// workspace actors by workspace id and forgets the ones that stopped.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <caf/actor.hpp>
+#include <caf/behavior.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/node.hpp"
+#include "actors/run.hpp"
+
+namespace flowtrack::actors {
+
+/// Registered names of the node's long-lived actors (looked up at use, so a restarted one is found).
+inline const caf::atom_value k_writer_name = caf::atom("ft_writer");
+inline const caf::atom_value k_registry_name = caf::atom("ft_wsreg");
+
+/// A workspace and its current workflows as loaded.
+struct workspace_load {
+  std::shared_ptr<const workspace_snapshot> workspace;
+  std::map<std::string, std::shared_ptr<const workflow_snapshot>> workflows;
+};
+
+struct workspace_state {
+  std::string workspace_id;
+  bool loaded = false;
+  bool loading = false;
+  std::shared_ptr<const workspace_snapshot> workspace;
+  std::map<std::string, std::shared_ptr<const workflow_snapshot>> current;  ///< by workflow id
+  std::map<std::pair<std::string, int>, std::shared_ptr<const workflow_snapshot>> versions;
+  std::deque<std::function<void(const error*)>> waiting;  ///< work held until the load finishes (or fails)
+  std::uint64_t runs_spawned = 0;
+  static inline const char* name = "workspace";
+};
+
+/// Behaviour: `(trigger_atom, trigger_request) -> ingest_reply`, `(resume_atom, resume_request)`,
+/// `(reload_atom)`.
+caf::behavior workspace_actor(caf::stateful_actor<workspace_state>* self, node_services* node, std::string workspace_id);
+
+struct workspace_registry_state {
+  std::unordered_map<std::string, caf::actor> workspaces;
+  static inline const char* name = "workspace_registry";
+};
+
+/// Behaviour: forwards `(trigger_atom, trigger_request)` and `(resume_atom, resume_request)` to
+/// the workspace's actor, spawning it when needed; a resume without a workspace id is looked up.
+caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* self, node_services* node);
+
+/// Compiles a stored workflow into a snapshot (pure; runs on whichever thread calls it).
+result<std::shared_ptr<const workflow_snapshot>> make_snapshot(storage::workflow_record record);
+
+}  // namespace flowtrack::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::actors::workspace_load>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::storage::execution_state>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<std::shared_ptr<const flowtrack::actors::workflow_snapshot>>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<flowtrack::redis::claimed>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::execution_state)
