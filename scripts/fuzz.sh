@@ -12,11 +12,12 @@ targets=${FUZZ_TARGETS:-"fuzz_graph fuzz_template fuzz_condition"}
 jobs=${FUZZ_JOBS:-1}
 
 if [ ! -f "$build/build.ninja" ]; then
+  mkdir -p "$build"
   CC=clang-14 CXX=clang++-14 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFLOWTRACK_FUZZ=ON -DFLOWTRACK_BENCH=OFF \
     -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
-    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >"$build.configure.log" 2>&1 \
-    || { cat "$build.configure.log"; exit 1; }
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >"$build/configure.log" 2>&1 \
+    || { cat "$build/configure.log"; exit 1; }
 fi
 # shellcheck disable=SC2086
 ninja -C "$build" -j"${NINJA_JOBS:-1}" $targets
@@ -27,9 +28,12 @@ for t in $targets; do
   artifacts="$build/artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
   echo "fuzz: $t for ${seconds}s"
-  if ! "$build/tests/fuzz/$t" "$corpus" "$here/tests/fuzz/corpus/$t" -max_total_time="$seconds" -jobs="$jobs" \
-      -workers="$jobs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
-      -artifact_prefix="$artifacts/" >"$build/$t.log" 2>&1; then
+  parallel=()
+  # -jobs makes libFuzzer write fuzz-N.log files into the working directory: run from the build dir.
+  [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
+  if ! (cd "$build" && "$build/tests/fuzz/$t" "$corpus" "$here/tests/fuzz/corpus/$t" -max_total_time="$seconds" \
+      "${parallel[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+      -artifact_prefix="$artifacts/") >"$build/$t.log" 2>&1; then
     echo "fuzz: $t FAILED (see $build/$t.log; inputs in $artifacts/)"
     tail -40 "$build/$t.log"
     status=1
