@@ -232,6 +232,17 @@ std::int64_t wait_until(const wait_config& c, std::int64_t now_ms, const time_zo
   return now_ms;  // unreachable with a non-empty weekday set
 }
 
+std::optional<std::int64_t> next_fire_ms(const compiled_graph& g, node_index trigger, std::int64_t after_ms,
+                                         const time_zone& workspace_zone) {
+  if (trigger >= g.size()) return std::nullopt;
+  const auto* c = std::get_if<schedule_config>(&g.at(trigger).config);
+  if (!c) return std::nullopt;
+  const std::int64_t after_s = after_ms >= 0 ? after_ms / 1000 : (after_ms - 999) / 1000;
+  const auto next = c->cron.next_after(after_s, c->zone ? *c->zone : workspace_zone);
+  if (!next) return std::nullopt;
+  return *next * 1000;
+}
+
 std::size_t split_branch(const split_config& c, const lead& subject, std::string_view node_id) {
   if (c.cumulative.empty()) return 0;
   std::uint64_t h = stable_hash(node_id);

@@ -141,6 +141,10 @@ report_outcome report(const compiled_graph& g, checkpoint& cp, const run_env& en
 std::int64_t delay_until(const delay_config& c, std::int64_t now_ms, const time_zone& zone);
 /// When a LOGIC_WAIT_UNTIL reached at `now_ms` resumes (now when already due or inside the window).
 std::int64_t wait_until(const wait_config& c, std::int64_t now_ms, const time_zone& zone);
+/// The next time a TRIGGER_SCHEDULE node fires strictly after `after_ms` (UTC ms), in its own
+/// "timezone" or else `workspace_zone`; nothing for other nodes or a schedule that never fires.
+std::optional<std::int64_t> next_fire_ms(const compiled_graph& g, node_index trigger, std::int64_t after_ms,
+                                         const time_zone& workspace_zone);
 /// The branch index a lead takes in a split (stable per lead and node).
 std::size_t split_branch(const split_config& c, const lead& subject, std::string_view node_id);
 

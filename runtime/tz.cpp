@@ -367,7 +367,9 @@ bool is_valid_zone_name(std::string_view name) {
 result<std::shared_ptr<const time_zone>> time_zone_db::get(std::string_view name) const {
   if (name == "UTC" || name == "Etc/UTC" || name == "Z" || name == "GMT" || name == "Etc/GMT") return time_zone::utc();
   if (!is_valid_zone_name(name)) {
-    return make_error(error_code::invalid, "'" + std::string(name) + "' is not a time zone name", std::string(name));
+    std::string m = "not a time zone name: ";
+    m += name;
+    return make_error(error_code::invalid, std::move(m), std::string(name));
   }
   std::lock_guard lock(mutex_);
   if (auto it = cache_.find(name); it != cache_.end()) return it->second;
@@ -397,8 +399,9 @@ std::string format_iso8601_utc(std::int64_t utc_ms) {
 
 result<std::int64_t> parse_iso8601(std::string_view s, const time_zone* zone) {
   auto bad = [&] {
-    return make_error(error_code::invalid,
-                      "'" + std::string(s.substr(0, 64)) + "' is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SSZ)");
+    std::string m = "not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SSZ): ";
+    m += s.substr(0, 64);
+    return make_error(error_code::invalid, std::move(m));
   };
   std::size_t i = 0;
   auto digits = [&](std::size_t n, int& out) {

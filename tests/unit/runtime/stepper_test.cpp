@@ -263,6 +263,19 @@ TEST(waits, resume_at_the_next_business_day_window_in_the_workspace_zone) {
   EXPECT_EQ(wait_until(fixed, ms("2026-01-01T00:00:00Z"), *berlin), ms("2026-01-01T00:00:00Z"));  // past: at once
 }
 
+TEST(schedules, fire_in_the_workspace_zone_or_their_own) {
+  auto g = compile_text(R"({"nodes":[{"id":"ws","type":"TRIGGER_SCHEDULE","data":{"cron":"0 9 * * MON-FRI"}},
+      {"id":"own","type":"TRIGGER_SCHEDULE","data":{"cron":"0 9 * * MON-FRI","timezone":"Asia/Tokyo"}},
+      {"id":"f","type":"TRIGGER_FORM"},{"id":"e","type":"LOGIC_END"}],
+    "edges":[{"id":"1","source":"ws","target":"e"},{"id":"2","source":"own","target":"e"},{"id":"3","source":"f","target":"e"}]})");
+  ASSERT_TRUE(g);
+  auto ny = test::zone("America/New_York");
+  // Friday 2025-03-07 10:00 EST: the next weekday 09:00 is Monday, after the DST change.
+  EXPECT_EQ(format_iso8601_utc(*next_fire_ms(*g, *g->find("ws"), ms("2025-03-07T15:00:00Z"), *ny)), "2025-03-10T13:00:00Z");
+  EXPECT_EQ(format_iso8601_utc(*next_fire_ms(*g, *g->find("own"), ms("2025-03-07T15:00:00Z"), *ny)), "2025-03-10T00:00:00Z");
+  EXPECT_FALSE(next_fire_ms(*g, *g->find("f"), 0, *ny).has_value());
+}
+
 TEST(dry_run, reports_resume_times_and_continues_past_waits) {
   auto g = compile_text(R"({"nodes":[{"id":"t","type":"TRIGGER_FORM"},
       {"id":"w","type":"LOGIC_WAIT_UNTIL","data":{"weekdays":["MON"],"startHour":9,"endHour":12}},
