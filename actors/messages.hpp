@@ -20,13 +20,12 @@ namespace flowtrack::actors {
 
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;       ///< writer: make a trigger durable
 using record_atom = caf::atom_constant<caf::atom("record")>;       ///< writer: write a run record
-using flush_atom = caf::atom_constant<caf::atom("flush")>;         ///< writer: the batch waited enough
 using done_atom = caf::atom_constant<caf::atom("done")>;           ///< an I/O job finished
 using trigger_atom = caf::atom_constant<caf::atom("trigger")>;     ///< workspace: a trigger arrived
 using resume_atom = caf::atom_constant<caf::atom("resume")>;       ///< workspace: continue an execution
 using reload_atom = caf::atom_constant<caf::atom("reload")>;       ///< workspace: workflows changed
 using loaded_atom = caf::atom_constant<caf::atom("loaded")>;       ///< a load finished
-using tick_atom = caf::atom_constant<caf::atom("tick")>;           ///< a timer fired
+using tick_atom = caf::atom_constant<caf::atom("ft_tick")>;        ///< a timer fired (not "tick": CAF streams own that)
 using lock_atom = caf::atom_constant<caf::atom("lock")>;           ///< run: lock answer
 using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: side effect finished
 using stats_atom = caf::atom_constant<caf::atom("stats")>;         ///< ask an actor for its counters

@@ -384,6 +384,7 @@ caf::behavior run_actor(self_ptr self, node_services* node, run_start start) {
   return {
       [=](lock_atom, result<std::optional<redis::lease>>& r) {
         auto& st = self->state;
+        spdlog::debug("run {}: lock {}", st.start.execution_id, r.ok() ? (*r ? "taken" : "held elsewhere") : r.err().message);
         if (!r.ok() || !*r) {
           // Held by another run (or Redis is away): leave the claim for a later attempt.
           if (!r.ok()) spdlog::warn("run {}: lock unavailable: {}", st.start.execution_id, r.err().message);

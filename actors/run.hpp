@@ -60,6 +60,8 @@ struct run_start {
 };
 
 struct run_state {
+  // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
+  run_state() = default;
   run_start start;
   runtime::checkpoint cp;
   runtime::run_env env;

@@ -61,6 +61,7 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
         } else {
           full = r->size() == k_claim_batch;
           auto reg = registry();
+          if (!r->empty()) spdlog::debug("scheduler: {} due executions claimed (registry {})", r->size(), reg ? "found" : "missing");
           for (auto& c : *r) {
             ++self->state.woken;
             self->send(reg, resume_atom::value, resume_request{"", c.id, c});

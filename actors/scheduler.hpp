@@ -14,6 +14,8 @@
 namespace flowtrack::actors {
 
 struct scheduler_state {
+  // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
+  scheduler_state() = default;
   bool claiming = false;
   std::uint64_t woken = 0, rebuilds = 0, adopted = 0;
   static inline const char* name = "scheduler";

@@ -25,6 +25,8 @@ struct child_spec {
 };
 
 struct supervisor_state {
+  // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
+  supervisor_state() = default;
   std::vector<child_spec> specs;
   std::vector<caf::actor> children;
   std::deque<std::chrono::steady_clock::time_point> restarts;

@@ -5,6 +5,8 @@
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/after.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -82,7 +84,9 @@ void when_loaded(self_ptr self, node_services* node, std::function<void(const er
 void spawn_run(self_ptr self, node_services* node, run_start start) {
   start.writer = writer_of(self);
   ++self->state.runs_spawned;
-  self->spawn(run_actor, node, std::move(start));
+  // Linked: a shutdown reaches every run; a crashed run is logged (its lock expires and the
+  // scheduler adopts it from its last checkpoint).
+  self->spawn<caf::linked>(run_actor, node, std::move(start));
 }
 
 void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf::response_promise rp) {
@@ -184,9 +188,15 @@ result<std::shared_ptr<const workflow_snapshot>> make_snapshot(storage::workflow
   return std::shared_ptr<const workflow_snapshot>(std::move(s));
 }
 
-caf::behavior workspace_actor(self_ptr self, node_services* node, std::string workspace_id) {
+caf::behavior workspace_actor(self_ptr self, node_services* node, std::string workspace_id, caf::actor_addr parent) {
   self->state.workspace_id = std::move(workspace_id);
   auto me = caf::actor_cast<caf::actor>(self);
+  self->set_exit_handler([=](caf::exit_msg& m) {
+    if (m.source == parent) return self->quit(m.reason);
+    if (m.reason && m.reason != caf::exit_reason::normal)
+      spdlog::error("workspace {}: a run crashed ({}); it resumes after its lock expires", self->state.workspace_id,
+                    to_string(m.reason));
+  });
   return {
       [=](trigger_atom, trigger_request& req) {
         auto rp = self->make_response_promise();
@@ -208,6 +218,7 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         });
       },
       [=](loaded_atom, result<storage::execution_state>& r, std::optional<redis::claimed>& claim) {
+        spdlog::debug("workspace {}: execution loaded: {}", self->state.workspace_id, r.ok() ? r->id + " " + r->status : r.err().message);
         if (!r.ok()) {
           spdlog::warn("workspace {}: cannot resume: {}", self->state.workspace_id, r.err().message);
           if (r.err().code == error_code::not_found && claim)  // nothing to resume: drop the entry
@@ -272,22 +283,24 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
 }
 
 caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* self, node_services* node) {
-  self->set_down_handler([=](caf::down_msg& dm) {
+  // Workspace actors are linked: a shutdown reaches them; one that stopped or crashed is
+  // forgotten, and the next message for its workspace starts a fresh one.
+  self->set_exit_handler([=](caf::exit_msg& m) {
     auto& ws = self->state.workspaces;
     for (auto it = ws.begin(); it != ws.end(); ++it)
-      if (it->second.address() == dm.source) {
-        if (dm.reason && dm.reason != caf::exit_reason::normal)
-          spdlog::warn("workspace actor {} stopped: {}", it->first, to_string(dm.reason));
+      if (it->second.address() == m.source) {
+        if (m.reason && m.reason != caf::exit_reason::normal)
+          spdlog::error("workspace actor {} crashed: {}", it->first, to_string(m.reason));
         ws.erase(it);
-        break;
+        return;
       }
+    self->quit(m.reason);
   });
   auto get = [=](const std::string& id) {
     auto& ws = self->state.workspaces;
     auto it = ws.find(id);
     if (it != ws.end()) return it->second;
-    auto a = self->spawn(workspace_actor, node, id);
-    self->monitor(a);
+    auto a = self->spawn<caf::linked>(workspace_actor, node, id, self->address());
     ws.emplace(id, a);
     return a;
   };

@@ -33,6 +33,8 @@ struct workspace_load {
 };
 
 struct workspace_state {
+  // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
+  workspace_state() = default;
   std::string workspace_id;
   bool loaded = false;
   bool loading = false;
@@ -46,9 +48,12 @@ struct workspace_state {
 
 /// Behaviour: `(trigger_atom, trigger_request) -> ingest_reply`, `(resume_atom, resume_request)`,
 /// `(reload_atom)`.
-caf::behavior workspace_actor(caf::stateful_actor<workspace_state>* self, node_services* node, std::string workspace_id);
+caf::behavior workspace_actor(caf::stateful_actor<workspace_state>* self, node_services* node, std::string workspace_id,
+                              caf::actor_addr parent);
 
 struct workspace_registry_state {
+  // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
+  workspace_registry_state() = default;
   std::unordered_map<std::string, caf::actor> workspaces;
   static inline const char* name = "workspace_registry";
 };

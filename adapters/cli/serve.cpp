@@ -1,6 +1,8 @@
 #include "adapters/cli/serve.hpp"
 
 #include <csignal>
+#include <ctime>
+#include <unistd.h>
 #include <iostream>
 
 #include <caf/actor_system.hpp>
@@ -8,7 +10,10 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/engine.hpp"
 #include "actors/health.hpp"
+#include "actors/node.hpp"
+#include "adapters/cli/zoneinfo.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
 #include "storage/pg/pool.hpp"
@@ -20,11 +25,14 @@ namespace {
 
 class node_config : public caf::actor_system_config {
  public:
-  explicit node_config(const config::settings& s) {
-    set("scheduler.max-threads", static_cast<std::size_t>(s.worker_threads));
-    set("logger.verbosity", caf::atom("quiet"));
-  }
+  explicit node_config(const config::settings& s) { actors::configure_engine(*this, s.worker_threads); }
 };
+
+std::string make_node_id() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + std::to_string(std::time(nullptr));
+}
 
 }  // namespace
 
@@ -51,12 +59,20 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
                           std::chrono::milliseconds(s.pg_query_timeout_ms), "flowtrackd"};
   pool_opts.size = s.pg_pool_size;
   pg::pool postgres(pool_opts);
-  storage::worker_pool<redis::connection> redis(1, [&s] {
+  storage::worker_pool<redis::connection> redis(2, [&s] {
     return std::move(redis::connection::open(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms)).value());
   });
 
+  runtime::time_zone_db zones(zoneinfo_loader());
+  actors::node_services node;
+  node.postgres = &postgres;
+  node.redis = &redis;
+  node.zones = &zones;
+  node.node_id = make_node_id();
+
   node_config cfg(s);
   caf::actor_system system(cfg);
+  auto engine = actors::start_engine(system, &node);
   auto health = system.spawn(actors::health_actor, actors::health_deps{&postgres, &redis});
 
   http::server_options http_opts;
@@ -65,6 +81,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   if (auto r = server.start(); !r) {
     spdlog::error("{}", r.err().message);
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     return 1;
   }
   spdlog::info("flowtrackd serving: http://{}:{}/ (healthz, readyz)", s.http_listen.host, server.port());
@@ -74,6 +91,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   spdlog::info("flowtrackd: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop(std::chrono::seconds(10));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
   spdlog::info("flowtrackd: stopped");
   return 0;
