@@ -154,10 +154,13 @@ void append_part_headers(std::string& out, std::string_view subtype) {
   out += "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n";
 }
 
-void append_body(std::string& out, std::string_view body) {
+/// The body, quoted-printable. In a multipart the CRLF before the next boundary belongs to the
+/// boundary (RFC 2046 5.1.1), so one is always added there; a single part only needs its last
+/// line ended.
+void append_body(std::string& out, std::string_view body, bool before_boundary) {
   std::string qp = quoted_printable(normalise_line_ends(body));
   out += qp;
-  if (qp.size() < 2 || qp.compare(qp.size() - 2, 2, "\r\n") != 0) out += "\r\n";
+  if (before_boundary || qp.size() < 2 || qp.compare(qp.size() - 2, 2, "\r\n") != 0) out += "\r\n";
 }
 
 }  // namespace
@@ -366,16 +369,16 @@ result<composed_message> compose(const actors::email_message& m, const sender_id
     t += "--" + boundary + "\r\n";
     append_part_headers(t, "plain");
     t += "\r\n";
-    append_body(t, m.text_body);
+    append_body(t, m.text_body, true);
     t += "--" + boundary + "\r\n";
     append_part_headers(t, "html");
     t += "\r\n";
-    append_body(t, m.html_body);
+    append_body(t, m.html_body, true);
     t += "--" + boundary + "--\r\n";
   } else {
     append_part_headers(t, m.html_body.empty() ? "plain" : "html");
     t += "\r\n";
-    append_body(t, m.html_body.empty() ? m.text_body : m.html_body);
+    append_body(t, m.html_body.empty() ? m.text_body : m.html_body, false);
   }
   return out;
 }

@@ -35,10 +35,12 @@ std::size_t read_upload(char* buf, std::size_t size, std::size_t n, void* user) 
   return len;
 }
 
-/// The relay's latest reply (all lines of a multi-line one), for error messages. Only what the
-/// server says is kept: our own commands (AUTH among them) are never stored.
+/// The relay's replies, for error messages: the latest one, and the latest refusal (4xx/5xx),
+/// which the QUIT after a failure would otherwise replace with "221 Bye". Only what the server
+/// says is kept: our own commands (AUTH among them) are never stored.
 struct reply_capture {
-  std::string last;
+  std::string latest;
+  std::string refusal;
   bool next_replaces = true;
 };
 
@@ -47,9 +49,10 @@ int on_debug(CURL*, curl_infotype type, char* data, std::size_t size, void* user
   if (type == CURLINFO_HEADER_OUT) {
     r->next_replaces = true;
   } else if (type == CURLINFO_HEADER_IN) {
-    if (r->next_replaces) r->last.clear(), r->next_replaces = false;
+    if (r->next_replaces) r->latest.clear(), r->next_replaces = false;
     constexpr std::size_t k_cap = 1024;
-    if (r->last.size() < k_cap) r->last.append(data, std::min(size, k_cap - r->last.size()));
+    if (r->latest.size() < k_cap) r->latest.append(data, std::min(size, k_cap - r->latest.size()));
+    if (r->latest[0] == '4' || r->latest[0] == '5') r->refusal = r->latest;
   }
   return 0;
 }
@@ -147,7 +150,7 @@ result<std::string> smtp_mailer::transmit(session& s, const actors::email_messag
   if (rc == CURLE_OK) return std::move(composed->message_id);
 
   std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-  std::string said = printable_reply(reply.last);
+  std::string said = printable_reply(reply.refusal.empty() ? reply.latest : reply.refusal);
   if (rc == CURLE_OPERATION_TIMEDOUT)
     return make_error(error_code::timeout, "mail relay did not finish within " + std::to_string(opts_.timeout.count()) +
                                                " ms (" + detail + ")");
