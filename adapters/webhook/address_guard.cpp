@@ -264,7 +264,7 @@ result<checked_target> check_target(std::string_view url, const address_policy& 
   }
   if (t.addresses.empty())
     return make_error(error_code::invalid,
-                      "address not allowed: " + t.origin + " leads to " + first_refusal.value_or("no address") +
+                      "address not allowed for " + t.origin + ": " + first_refusal.value_or("it has no address") +
                           "; webhooks may only reach public addresses unless webhook_allow lists the range",
                       "url");
   return t;

@@ -186,7 +186,7 @@ curl_socket_t open_checked_socket(void* user, curlsocktype purpose, curl_sockadd
   auto* g = static_cast<socket_guard*>(user);
   auto ip = ip_address::from_sockaddr(&addr->addr);
   if (purpose != CURLSOCKTYPE_IPCXN || !ip) {
-    g->refused = "a non-IP connection";
+    g->refused = "only IP connections are made";
     return CURL_SOCKET_BAD;
   }
   if (auto why = g->policy->refusal(*ip)) {
@@ -432,7 +432,7 @@ void http_webhook_dispatcher::send(session& s, const std::shared_ptr<attempt>& a
   std::string code = std::to_string(status);
   if (guard.refused) {
     a->fail(make_error(error_code::invalid,
-                       "address not allowed: " + origin + " leads to " + *guard.refused +
+                       "address not allowed for " + origin + ": " + *guard.refused +
                            "; webhooks may only reach public addresses unless webhook_allow lists the range",
                        "url"));
   } else if (answered && status >= 200 && status < 300) {

@@ -2,7 +2,7 @@
 # An SMTP sink for the outbound-mail tests (aiosmtpd): stores every message it accepts as
 # DIR/<n>.eml (the exact bytes received) and DIR/<n>.json (envelope and the message as
 # Python's email parser reads it), and answers some recipients specially:
-#   reject...@  -> 550 at RCPT      defer...@ -> 451 at RCPT      slow...@ -> DATA answered after 5 s
+#   reject...@  -> 550 at RCPT      defer...@ -> 451 at RCPT      slow...@ -> DATA answered after 3 s
 # Writes DIR/ready once it listens.  Usage: smtp_sink.py --port N --dir DIR [--host 127.0.0.1]
 import argparse
 import asyncio
@@ -34,7 +34,7 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         if any(r.split("@", 1)[0].lower().startswith("slow") for r in envelope.rcpt_tos):
-            await asyncio.sleep(5)
+            await asyncio.sleep(3)
         raw = envelope.original_content or envelope.content
         with self.lock:
             n = next(self.counter)

@@ -159,6 +159,13 @@ std::unique_ptr<pg::connection> connect() {
 }
 
 struct endpoint_spec {
+  endpoint_spec(std::string u, std::optional<std::string> s = {}, std::optional<std::string> name = {},
+                std::optional<std::string> value = {})
+      : url(std::move(u)), secret(std::move(s)), auth_name(std::move(name)), auth_value(std::move(value)) {}
+  endpoint_spec& inactive() { return active = false, *this; }
+  endpoint_spec& soft_deleted() { return deleted = true, *this; }
+  endpoint_spec& retries(int n) { return max_retries = n, *this; }
+
   std::string url;
   std::optional<std::string> secret;
   std::optional<std::string> auth_name, auth_value;
@@ -354,7 +361,7 @@ TEST(http_webhook_dispatcher, attempts_of_the_same_webhook_id_are_numbered) {
   http_receiver receiver;
   pg::pool db(pool_options());
   http_webhook_dispatcher dispatcher(db, loopback_allowed());
-  auto endpoint = f.endpoint({receiver.url("/status/503"), std::string("s"), {}, {}, true, false, 5});
+  auto endpoint = f.endpoint(endpoint_spec(receiver.url("/status/503"), std::string("s")).retries(5));
   auto m = message_for(f, endpoint);
   for (int i = 0; i < 3; ++i) {
     auto r = deliver_and_wait(dispatcher, m);
@@ -431,8 +438,8 @@ TEST(http_webhook_dispatcher, unknown_foreign_inactive_and_deleted_endpoints_are
   pg::pool db(pool_options());
   http_webhook_dispatcher dispatcher(db, loopback_allowed());
   auto foreign = f.endpoint({receiver.url("/foreign")}, f.other_workspace_id);
-  auto inactive = f.endpoint({receiver.url("/inactive"), {}, {}, {}, /*active=*/false});
-  auto deleted = f.endpoint({receiver.url("/deleted"), {}, {}, {}, true, /*deleted=*/true});
+  auto inactive = f.endpoint(endpoint_spec(receiver.url("/inactive")).inactive());
+  auto deleted = f.endpoint(endpoint_spec(receiver.url("/deleted")).soft_deleted());
   for (const auto& id : {storage::new_uuid(), foreign, inactive, deleted, std::string("not-a-uuid")}) {
     auto r = deliver_and_wait(dispatcher, message_for(f, id));
     ASSERT_FALSE(r.ok()) << id;
@@ -452,7 +459,7 @@ TEST(http_webhook_dispatcher, loopback_is_refused_without_the_allow_list_and_not
   pg::pool db(pool_options());
   http_webhook_dispatcher dispatcher(db, config::settings{});
   std::string port = std::to_string(receiver.port());
-  for (const std::string& url : {receiver.url("/guarded"), "http://localhost:" + port + "/guarded",
+  for (const std::string& url : std::vector<std::string>{receiver.url("/guarded"), "http://localhost:" + port + "/guarded",
                                  "http://[::1]:" + port + "/guarded", "http://127.1:" + port + "/guarded",
                                  "http://2130706433:" + port + "/guarded", "http://[::ffff:127.0.0.1]:" + port + "/guarded",
                                  "http://0.0.0.0:" + port + "/guarded", "http://169.254.169.254/latest/meta-data/",
@@ -477,7 +484,7 @@ TEST(http_webhook_dispatcher, only_http_and_https_urls_are_used) {
   fixture f;
   pg::pool db(pool_options());
   http_webhook_dispatcher dispatcher(db, loopback_allowed());
-  for (std::string url : {"ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://127.0.0.1:70/", "not a url",
+  for (std::string url : std::vector<std::string>{"ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://127.0.0.1:70/", "not a url",
                           "http://user:hunter2@127.0.0.1/"}) {
     auto r = deliver_and_wait(dispatcher, message_for(f, f.endpoint({url})));
     ASSERT_FALSE(r.ok()) << url;
