@@ -38,6 +38,9 @@ struct dispatcher_options {
 /// 2xx -> the status and delivery id; 3xx/4xx -> `invalid` (408 and 429 -> `unavailable`);
 /// 5xx and network failures -> `unavailable`; no answer in time -> `timeout`.
 /// Secrets and auth header values never reach logs, errors or the recorded headers.
+/// attempt_number counts earlier rows with the same webhook-id for the endpoint; max_attempts
+/// is the endpoint's max_retries. A delivered webhook whose row could not be written (logged)
+/// is still a success, with an empty delivery_id. Retries and next_retry_at are the caller's.
 class http_webhook_dispatcher final : public actors::webhook_port {
  public:
   /// `db` must outlive the dispatcher. Addresses inside `s.webhook_allow` are exempt from the

@@ -72,9 +72,9 @@ struct received {
 /// A running smtp_sink.py on a free port, its messages in a folder of its own.
 class smtp_sink {
  public:
-  smtp_sink()
+  explicit smtp_sink(int port = test::free_port())
       : dir_(fs::temp_directory_path() / test::unique_name("ft-smtp")),
-        port_(test::free_port()),
+        port_(port),
         process_({"/usr/bin/python3", FLOWTRACK_SMTP_SINK, "--port", std::to_string(port_), "--dir", dir_.string()}, {}) {
     auto deadline = std::chrono::steady_clock::now() + 15s;
     while (!fs::exists(dir_ / "ready") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
@@ -398,6 +398,19 @@ TEST(smtp_mailer, many_concurrent_sends_all_arrive) {
   std::set<std::string> arrived;
   for (const auto& msg : got) arrived.insert(msg.header("message-id"));
   EXPECT_EQ(arrived, ids);
+}
+
+TEST(smtp_mailer, a_relay_restart_between_messages_is_survived) {
+  auto sink = std::make_unique<smtp_sink>();
+  int port = sink->port();
+  smtp_mailer mailer(settings_for(sink->relay()));
+  ASSERT_TRUE(send_and_wait(mailer, sample("r:1")).ok());
+  // The worker keeps its SMTP connection open; the relay goes away and comes back on the port.
+  sink.reset();
+  smtp_sink again(port);
+  auto r = send_and_wait(mailer, sample("r:2"));
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  EXPECT_EQ(again.await(1).size(), 1u);
 }
 
 TEST(smtp_mailer, destruction_sends_what_was_queued) {
