@@ -5,6 +5,7 @@ find_package(Boost 1.81 EXACT REQUIRED COMPONENTS json url)
 find_package(PostgreSQL REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(OpenSSL REQUIRED)
+find_package(CURL REQUIRED)  # CURL::libcurl: outbound SMTP and HTTP
 find_package(GTest REQUIRED)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 

@@ -1,0 +1,143 @@
+// The webhook adapter's pure parts: Standard Webhooks signatures, secrets, address ranges,
+// the allow-list, and URL checks that need no network.
+#include <gtest/gtest.h>
+
+#include "adapters/webhook/address_guard.hpp"
+#include "adapters/webhook/signature.hpp"
+
+namespace flowtrack::webhook {
+namespace {
+
+ip_address ip(const char* s) { return *ip_address::parse(s); }
+
+TEST(signature, matches_the_standard_webhooks_test_vector) {
+  auto key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  ASSERT_TRUE(key);
+  EXPECT_EQ(sign(*key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, R"({"test": 2432232314})"),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+}
+
+TEST(signature, a_secret_without_the_prefix_is_used_as_raw_bytes) {
+  EXPECT_EQ(*signing_key("plain secret"), "plain secret");
+  EXPECT_FALSE(signing_key("whsec_***"));
+  EXPECT_NE(sign("a", "id", 1, "{}"), sign("b", "id", 1, "{}"));
+  EXPECT_NE(sign("a", "id", 1, "{}"), sign("a", "id", 2, "{}"));
+}
+
+TEST(signature, reveal_secret_returns_the_stored_value_until_secrets_are_encrypted) {
+  EXPECT_EQ(reveal_secret("whsec_abc"), "whsec_abc");
+}
+
+TEST(base64, round_trips_with_and_without_padding) {
+  for (std::string s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\0\xff\x10", 3)}) {
+    auto enc = base64_encode(s);
+    EXPECT_EQ(*base64_decode(enc), s) << enc;
+    while (!enc.empty() && enc.back() == '=') enc.pop_back();
+    EXPECT_EQ(*base64_decode(enc), s) << enc;
+  }
+  EXPECT_FALSE(base64_decode("ab$d"));
+  EXPECT_FALSE(base64_decode("a"));
+}
+
+TEST(address_ranges, classifies_private_and_special_ranges) {
+  struct c {
+    const char* addr;
+    const char* why;  // nullptr: public
+  };
+  for (auto [addr, why] : std::vector<c>{
+           {"127.0.0.1", "loopback"},        {"127.255.0.9", "loopback"},      {"10.0.0.1", "private"},
+           {"172.16.0.1", "private"},        {"172.31.255.255", "private"},    {"172.32.0.1", nullptr},
+           {"192.168.1.1", "private"},       {"169.254.169.254", "link-local"}, {"100.64.0.1", "shared (CGNAT)"},
+           {"100.127.255.255", "shared (CGNAT)"}, {"100.128.0.1", nullptr},    {"0.0.0.0", "unspecified"},
+           {"224.0.0.1", "multicast"},       {"255.255.255.255", "reserved"},  {"8.8.8.8", nullptr},
+           {"93.184.216.34", nullptr},       {"::1", "loopback"},              {"::", "unspecified"},
+           {"fd12:3456::1", "private (unique local)"}, {"fe80::1", "link-local"}, {"ff02::1", "multicast"},
+           {"::ffff:127.0.0.1", "loopback"}, {"::ffff:8.8.8.8", nullptr},      {"64:ff9b::a00:1", "private"},
+           {"2002:7f00:1::", "loopback"},    {"2001:4860:4860::8888", nullptr}, {"::127.0.0.1", "reserved"}}) {
+    auto got = restricted_range(ip(addr));
+    if (why) {
+      ASSERT_TRUE(got) << addr;
+      EXPECT_EQ(*got, why) << addr;
+    } else {
+      EXPECT_FALSE(got) << addr << " is " << *got;
+    }
+  }
+}
+
+TEST(cidr, parses_and_matches) {
+  auto net = cidr::parse("127.0.0.0/8");
+  ASSERT_TRUE(net);
+  EXPECT_TRUE(net->contains(ip("127.9.9.9")));
+  EXPECT_TRUE(net->contains(ip("::ffff:127.0.0.1")));
+  EXPECT_FALSE(net->contains(ip("128.0.0.1")));
+  EXPECT_FALSE(net->contains(ip("::1")));
+  EXPECT_TRUE(cidr::parse("10.1.2.0/23")->contains(ip("10.1.3.255")));
+  EXPECT_FALSE(cidr::parse("10.1.2.0/23")->contains(ip("10.1.4.0")));
+  EXPECT_TRUE(cidr::parse("fd00::/8")->contains(ip("fd12::1")));
+  EXPECT_TRUE(cidr::parse("192.168.1.7")->contains(ip("192.168.1.7")));
+  EXPECT_TRUE(cidr::parse("0.0.0.0/0")->contains(ip("1.2.3.4")));
+  for (const char* bad : {"", "/8", "127.0.0.0/33", "::/129", "127.0.0.0/", "127.0.0.0/x", "localhost/8", "1.2.3/8"})
+    EXPECT_FALSE(cidr::parse(bad)) << bad;
+}
+
+TEST(address_policy, allows_public_and_allow_listed_addresses_only) {
+  address_policy strict;
+  EXPECT_FALSE(strict.refusal(ip("8.8.8.8")));
+  auto why = strict.refusal(ip("127.0.0.1"));
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "127.0.0.1 is loopback");
+  auto relaxed = address_policy::from_strings({"127.0.0.0/8", "fd00::/8"});
+  ASSERT_TRUE(relaxed.ok());
+  EXPECT_FALSE(relaxed->refusal(ip("127.0.0.1")));
+  EXPECT_FALSE(relaxed->refusal(ip("::ffff:127.0.0.1")));
+  EXPECT_FALSE(relaxed->refusal(ip("fd00::5")));
+  EXPECT_TRUE(relaxed->refusal(ip("10.0.0.1")));
+  EXPECT_TRUE(relaxed->refusal(ip("::1")));
+  auto bad = address_policy::from_strings({"127.0.0.0/8", "nonsense"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.err().subject, "webhook_allow");
+}
+
+TEST(check_target, takes_http_and_https_urls_apart) {
+  auto t = check_target("https://93.184.216.34/hook?x=1", address_policy{});
+  ASSERT_TRUE(t.ok()) << t.err().message;
+  EXPECT_EQ(t->scheme, "https");
+  EXPECT_EQ(t->port, 443);
+  EXPECT_EQ(t->origin, "https://93.184.216.34:443");
+  EXPECT_TRUE(t->literal);
+  EXPECT_TRUE(t->pins().empty());
+  auto v6 = check_target("http://[2001:4860:4860::8888]:8080/", address_policy{});
+  ASSERT_TRUE(v6.ok()) << v6.err().message;
+  EXPECT_EQ(v6->port, 8080);
+  EXPECT_EQ(v6->addresses.at(0), ip("2001:4860:4860::8888"));
+}
+
+TEST(check_target, refuses_other_schemes_credentials_and_private_addresses) {
+  for (const char* url : {"ftp://93.184.216.34/", "file:///etc/passwd", "http://u:p@93.184.216.34/", "http://",
+                          "//93.184.216.34/", "93.184.216.34", "http://93.184.216.34:0/", "http://[fe80::1%25eth0]/"}) {
+    auto t = check_target(url, address_policy{});
+    ASSERT_FALSE(t.ok()) << url;
+    EXPECT_EQ(t.err().code, error_code::invalid) << url;
+  }
+  for (const char* url : {"http://127.0.0.1/", "http://127.1/", "http://2130706433/", "http://0x7f.0.0.1/",
+                          "http://[::1]/", "http://[::ffff:10.0.0.1]/", "http://localhost/"}) {
+    auto t = check_target(url, address_policy{});
+    ASSERT_FALSE(t.ok()) << url;
+    EXPECT_EQ(t.err().code, error_code::invalid) << url;
+    EXPECT_NE(t.err().message.find("address not allowed"), std::string::npos) << t.err().message;
+  }
+}
+
+TEST(check_target, pins_a_resolved_name_to_the_addresses_it_checked) {
+  auto allow = *address_policy::from_strings({"127.0.0.0/8"});
+  auto t = check_target("http://localhost:8080/x", allow);
+  ASSERT_TRUE(t.ok()) << t.err().message;
+  EXPECT_FALSE(t->literal);
+  ASSERT_FALSE(t->addresses.empty());
+  for (const auto& a : t->addresses) EXPECT_TRUE(a.unmapped().v4) << a.to_string() << " (::1 is not allowed)";
+  ASSERT_EQ(t->pins().size(), 1u);
+  EXPECT_EQ(t->pins()[0].rfind("localhost:8080:127.0.0.1", 0), 0u) << t->pins()[0];
+}
+
+}  // namespace
+}  // namespace flowtrack::webhook
