@@ -160,6 +160,11 @@ void spawn_resumed(self_ptr self, node_services* node, storage::execution_state 
   if (e.trigger_data) s.trigger_data = json::parse(*e.trigger_data, ec);
   s.checkpoint = e.checkpoint;
   s.execution_status = e.status;
+  if (e.output_data) {
+    auto out = json::parse(*e.output_data, ec);
+    if (!ec && out.is_object())
+      if (auto* f = out.as_object().if_contains("failedNode"); f && f->is_string()) s.failed_node = std::string(f->as_string());
+  }
   if (e.trigger_node_id)
     for (const auto& [rf, uuid] : s.workflow->node_ids)
       if (uuid == *e.trigger_node_id) s.trigger_node = rf;

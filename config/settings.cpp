@@ -122,6 +122,9 @@ const std::map<std::string, setter>& setters() {
       {"pg_query_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.pg_query_timeout_ms = parse_int(k, v, 100, 3600000); }},
       {"redis_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.redis_timeout_ms = parse_int(k, v, 10, 600000); }},
       {"worker_threads", [](settings& s, const std::string& k, const std::string& v) { s.worker_threads = parse_int(k, v, 1, 256); }},
+      {"lock_ttl_ms", [](settings& s, const std::string& k, const std::string& v) { s.lock_ttl_ms = parse_int(k, v, 300, 3600000); }},
+      {"recovery_interval_ms", [](settings& s, const std::string& k, const std::string& v) { s.recovery_interval_ms = parse_int(k, v, 100, 3600000); }},
+      {"scheduler_tick_ms", [](settings& s, const std::string& k, const std::string& v) { s.scheduler_tick_ms = parse_int(k, v, 1, 60000); }},
   };
   return table;
 }

@@ -34,6 +34,9 @@ struct settings {
   int pg_query_timeout_ms = 30000;
   int redis_timeout_ms = 2000;
   int worker_threads = 2;                  ///< actor scheduler threads
+  int lock_ttl_ms = 30000;                 ///< a run's Redis lock; a dead node's runs are adopted after it
+  int recovery_interval_ms = 15000;        ///< how often stale executions are looked for
+  int scheduler_tick_ms = 50;              ///< how often due executions are claimed
 };
 
 /// A setting that could not be accepted; names the key and what is allowed.

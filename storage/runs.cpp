@@ -303,7 +303,8 @@ SELECT e.id, e.workspace_id, e.workflow_id, e.workflow_version, e.lead_id, e.sta
          'status', l.status, 'source', l.source, 'score', COALESCE(l.score, 0), 'tags', COALESCE(to_jsonb(l.tags), '[]'),
          'assigned_to', l.assigned_to_user_id,
          'fields', COALESCE((SELECT jsonb_object_agg(f.field_key, d.value) FROM lead_field_data d
-                             JOIN form_fields f ON f.id = d.form_field_id WHERE d.lead_id = l.id), '{}'::jsonb))::text END
+                             JOIN form_fields f ON f.id = d.form_field_id WHERE d.lead_id = l.id), '{}'::jsonb))::text END,
+       e.output_data::text
 FROM workflow_executions e LEFT JOIN leads l ON l.id = e.lead_id AND l.workspace_id = e.workspace_id
 WHERE e.id = $1::uuid)sql",
                   pg::params{}.add(execution_id));
@@ -322,6 +323,7 @@ WHERE e.id = $1::uuid)sql",
   if (!r->is_null(0, 9)) s.resume_at_ms = r->get_int(0, 9);
   s.created_at_ms = r->get_int(0, 10);
   s.lead_json = r->get_optional(0, 11).value_or("{}");
+  s.output_data = r->get_optional(0, 12);
   return s;
 }
 

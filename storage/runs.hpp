@@ -94,6 +94,7 @@ struct execution_state {
   std::optional<std::string> checkpoint;    ///< JSON
   std::optional<std::string> trigger_data;  ///< JSON
   std::optional<std::string> trigger_node_id;
+  std::optional<std::string> output_data;  ///< JSON; a failed run names its failed node ("failedNode")
   std::optional<std::int64_t> resume_at_ms;
   std::int64_t created_at_ms = 0;
   std::string lead_json;  ///< {"id","email","name",...,"fields":{key:value}} as runtime::lead_from_json reads

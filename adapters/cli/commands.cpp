@@ -28,6 +28,10 @@ commands:
                         a manual trigger; prints the execution id
   execution show EXECUTION_ID
                         status, steps and logs as JSON
+  execution cancel EXECUTION_ID
+                        stop it at its next step boundary
+  execution retry EXECUTION_ID
+                        run a failed execution again from its failed step
   run-graph WORKFLOW.json --lead LEAD.json [--trigger TRIGGER.json] [--now ISO8601] [--tz ZONE]
                         dry-run a graph on a sample lead; no side effects
   help                  show this text

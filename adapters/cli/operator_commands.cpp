@@ -219,6 +219,8 @@ int workflow_import(const std::vector<std::string>& args, const config::settings
 
 // --- workflow run -------------------------------------------------------------------------
 
+void wake_nodes(const config::settings& s, const std::string& execution_id);
+
 int workflow_run(const std::vector<std::string>& args, const config::settings& s) {
   auto a = parse(args, {"lead", "idempotency-key"});
   if (!a) return fail("workflow run", a.err());
@@ -266,14 +268,7 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
   }
   // Wake a node: the schedulers claim due executions from the shared queue. Without Redis the
   // run still starts when a node next adopts queued executions.
-  auto r = redis::connection::open(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms));
-  if (r) {
-    redis::delay_queue q(*r, storage::k_execution_queue);
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    if (auto sch = q.schedule(*out[0]->execution_id, now.count()); !sch)
-      std::cerr << "warning: could not notify the nodes through Redis (" << sch.err().message
-                << "); the run starts when a node adopts queued executions\n";
-  }
+  wake_nodes(s, *out[0]->execution_id);
   std::cout << *out[0]->execution_id << "\n";
   return 0;
 }
@@ -290,6 +285,46 @@ int execution_show(const std::vector<std::string>& args, const config::settings&
   auto doc = storage::execution_json(**c, args[0]);
   if (!doc) return fail("execution show", doc.err());
   std::cout << *doc << "\n";
+  return 0;
+}
+
+// Puts an execution on the shared queue, due now, so a running node picks it up.
+void wake_nodes(const config::settings& s, const std::string& execution_id) {
+  auto r = redis::connection::open(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms));
+  if (r) {
+    redis::delay_queue q(*r, storage::k_execution_queue);
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (auto sch = q.schedule(execution_id, now.count()); sch) return;
+  }
+  std::cerr << "warning: could not notify the nodes through Redis; the run starts when a node adopts queued executions\n";
+}
+
+int execution_cancel(const std::vector<std::string>& args, const config::settings& s) {
+  if (args.size() != 1 || args[0].size() != 36) {
+    std::cerr << "usage: flowtrackd execution cancel EXECUTION_ID\n";
+    return k_usage_error;
+  }
+  auto c = connect(s);
+  if (!c) return fail("execution cancel", c.err());
+  auto r = storage::cancel_execution(**c, args[0]);
+  if (!r) return fail("execution cancel", r.err());
+  if (!*r) return fail("execution cancel", make_error(error_code::conflict, "execution " + args[0] + " is not running, queued or paused"));
+  std::cout << "cancelled " << args[0] << "\n";
+  return 0;
+}
+
+int execution_retry(const std::vector<std::string>& args, const config::settings& s) {
+  if (args.size() != 1 || args[0].size() != 36) {
+    std::cerr << "usage: flowtrackd execution retry EXECUTION_ID\n";
+    return k_usage_error;
+  }
+  auto c = connect(s);
+  if (!c) return fail("execution retry", c.err());
+  auto r = storage::retry_execution(**c, args[0]);
+  if (!r) return fail("execution retry", r.err());
+  if (!*r) return fail("execution retry", make_error(error_code::conflict, "execution " + args[0] + " has not failed"));
+  wake_nodes(s, args[0]);
+  std::cout << "retrying " << args[0] << " from its failed step\n";
   return 0;
 }
 
@@ -319,7 +354,8 @@ int workflow_command(std::vector<std::string> args, const config::settings& s) {
 }
 
 int execution_command(std::vector<std::string> args, const config::settings& s) {
-  return dispatch("execution", std::move(args), s, {{"show", execution_show}});
+  return dispatch("execution", std::move(args), s,
+                  {{"show", execution_show}, {"cancel", execution_cancel}, {"retry", execution_retry}});
 }
 
 }  // namespace flowtrack::cli

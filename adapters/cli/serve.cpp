@@ -14,6 +14,8 @@
 #include "actors/health.hpp"
 #include "actors/node.hpp"
 #include "adapters/cli/zoneinfo.hpp"
+#include "adapters/mail/smtp_mailer.hpp"
+#include "adapters/webhook/http_webhook_dispatcher.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
 #include "storage/pg/pool.hpp"
@@ -64,11 +66,26 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   });
 
   runtime::time_zone_db zones(zoneinfo_loader());
+  std::unique_ptr<mail::smtp_mailer> mailer;
+  std::unique_ptr<webhook::http_webhook_dispatcher> webhooks;
+  try {
+    mailer = std::make_unique<mail::smtp_mailer>(s);
+    webhooks = std::make_unique<webhook::http_webhook_dispatcher>(postgres, s);
+  } catch (const config::config_error& e) {
+    std::cerr << "flowtrackd serve: invalid setting " << e.what() << "\n";
+    return 78;
+  }
   actors::node_services node;
   node.postgres = &postgres;
   node.redis = &redis;
+  node.mailer = mailer.get();
+  node.webhooks = webhooks.get();
   node.zones = &zones;
   node.node_id = make_node_id();
+  node.options.lock_ttl = std::chrono::milliseconds(s.lock_ttl_ms);
+  node.options.recovery_interval = std::chrono::milliseconds(s.recovery_interval_ms);
+  node.options.scheduler_tick = std::chrono::milliseconds(s.scheduler_tick_ms);
+  node.options.max_batches_in_flight = std::max(1, s.pg_pool_size / 2);
 
   node_config cfg(s);
   caf::actor_system system(cfg);
