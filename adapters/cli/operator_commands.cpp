@@ -16,6 +16,7 @@
 #include "storage/ingest.hpp"
 #include "storage/redis/connection.hpp"
 #include "storage/redis/delay_queue.hpp"
+#include "storage/runs.hpp"
 #include "storage/workflows.hpp"
 #include "storage/workspaces.hpp"
 
