@@ -30,6 +30,10 @@ using lock_atom = caf::atom_constant<caf::atom("lock")>;           ///< run: loc
 using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: side effect finished
 using stats_atom = caf::atom_constant<caf::atom("stats")>;         ///< ask an actor for its counters
 
+/// Registered names of the node's long-lived actors (looked up at use, so a restarted one is found).
+inline const caf::atom_value k_writer_name = caf::atom("ft_writer");
+inline const caf::atom_value k_registry_name = caf::atom("ft_wsreg");
+
 /// A trigger for a workspace's workflow.
 struct trigger_request {
   std::string workspace_id;

@@ -68,22 +68,23 @@ storage::step_write& add_step(self_ptr self, node_services* node, runtime::node_
   return st.pending.steps.back();
 }
 
-// Sends what accumulated to the writer; `then` runs once it is committed and applied.
+// Sends a record to the writer (looked up each time: a restarted writer is a new actor);
+// `then` runs once it is committed and applied. A writer that is down is asked again briefly.
 template <class Then>
-void flush(self_ptr self, node_services* node, Then then) {
-  auto& st = self->state;
-  auto& p = st.pending;
-  p.execution_id = st.start.execution_id;
-  p.workspace_id = st.start.workspace->info.id;
-  p.workflow_id = st.start.workflow->id;
-  p.lead_id = st.start.lead_id;
-  p.lock_token = st.lease ? st.lease->fencing_token : 0;
-  p.checkpoint = json::serialize(st.cp.to_json(*st.start.workflow->graph));
-  // Steps without a stored node (a graph edited under a paused run) cannot be recorded.
-  std::erase_if(p.steps, [](const storage::step_write& s) { return s.workflow_node_id.empty(); });
-  storage::run_record record = std::move(p);
-  p = storage::run_record{};
-  self->request(st.start.writer, node->options.request_timeout, record_atom::value, std::move(record))
+void send_record(self_ptr self, node_services* node, storage::run_record record, Then then, int attempt) {
+  auto writer = self->system().registry().get<caf::actor>(k_writer_name);
+  auto retry = [=](std::string why) mutable {
+    if (attempt < 5 && !self->state.finished) {
+      self->delayed_send(self, std::chrono::milliseconds(20 * attempt), continue_atom::value);
+      // The record travels with the retry; continue_atom only keeps the actor alive meanwhile.
+      self->state.retry_record = [=]() mutable { send_record(self, node, std::move(record), then, attempt + 1); };
+      return;
+    }
+    spdlog::warn("run {}: writer did not answer: {}", self->state.start.execution_id, why);
+    finish(self, node, false);
+  };
+  if (!writer) return retry("no writer");
+  self->request(writer, node->options.request_timeout, record_atom::value, record)
       .then(
           [=](record_reply& r) {
             if (!r.ok()) {
@@ -98,10 +99,26 @@ void flush(self_ptr self, node_services* node, Then then) {
             }
             then();
           },
-          [=](caf::error& e) {
-            spdlog::warn("run {}: writer did not answer: {}", self->state.start.execution_id, to_string(e));
-            finish(self, node, false);
-          });
+          [=](caf::error& e) mutable { retry(to_string(e)); });
+}
+
+// Sends what accumulated to the writer; `then` runs once it is committed and applied.
+template <class Then>
+void flush(self_ptr self, node_services* node, Then then) {
+  auto& st = self->state;
+  auto& p = st.pending;
+  p.execution_id = st.start.execution_id;
+  p.workspace_id = st.start.workspace->info.id;
+  p.workflow_id = st.start.workflow->id;
+  p.lead_id = st.start.lead_id;
+  p.lock_token = st.lease ? st.lease->fencing_token : 0;
+  p.seq = ++st.records_sent;
+  p.checkpoint = json::serialize(st.cp.to_json(*st.start.workflow->graph));
+  // Steps without a stored node (a graph edited under a paused run) cannot be recorded.
+  std::erase_if(p.steps, [](const storage::step_write& s) { return s.workflow_node_id.empty(); });
+  storage::run_record record = std::move(p);
+  p = storage::run_record{};
+  send_record(self, node, std::move(record), std::function<void()>(then), 1);
 }
 
 void record_patch(self_ptr self, const runtime::lead_patch& p, const runtime::lead& before) {
@@ -407,7 +424,13 @@ caf::behavior run_actor(self_ptr self, node_services* node, run_start start) {
         st.pending.status = "running";
         advance(self, node);
       },
-      [=](continue_atom) { advance(self, node); },
+      [=](continue_atom) {
+        if (auto retry = std::move(self->state.retry_record)) {
+          self->state.retry_record = nullptr;
+          return retry();
+        }
+        advance(self, node);
+      },
       [=](action_atom, result<json::value>& r) { on_action_result(self, node, r); },
       [=](renew_atom) {
         auto& st = self->state;

@@ -56,7 +56,6 @@ struct run_start {
   std::optional<std::string> trigger_node;  ///< React Flow id of the trigger (fresh runs)
   std::int64_t created_at_ms = 0;
   std::optional<redis::claimed> claim;    ///< delay-queue entry to ack once the run is taken
-  caf::actor writer;
 };
 
 struct run_state {
@@ -71,6 +70,8 @@ struct run_state {
   std::string in_flight_step_id;
   std::int64_t in_flight_started_ms = 0;
   bool finished = false;
+  int records_sent = 0;
+  std::function<void()> retry_record;  ///< a record waiting for the writer to come back
   static inline const char* name = "run";
 };
 

@@ -9,6 +9,7 @@
 #include "actors/workspace.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/delay_queue.hpp"
+#include "storage/redis/lock.hpp"
 #include "storage/runs.hpp"
 
 namespace flowtrack::actors {
@@ -22,8 +23,13 @@ using recover_atom = caf::atom_constant<caf::atom("recover")>;
 constexpr std::string_view k_built_key = "ft:sched:built";
 constexpr std::size_t k_claim_batch = 256;
 
+// Paused executions to schedule, and the largest fencing token PostgreSQL holds (first entry,
+// id empty) so Redis' counter can be restored above it.
 result<std::vector<std::pair<std::string, std::int64_t>>> paused_execution_list(pg::connection& c) {
   std::vector<std::pair<std::string, std::int64_t>> all;
+  auto top = c.exec("SELECT COALESCE(max(lock_token), 0) FROM workflow_executions");
+  if (!top) return top.err();
+  all.emplace_back(std::string(), top->get_int(0, 0));
   std::string after;
   for (;;) {
     auto page = storage::paused_executions(c, 5000, after);
@@ -86,11 +92,16 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
             [node](result<std::vector<std::pair<std::string, std::int64_t>>> paused) {
               if (!paused.ok()) return spdlog::warn("scheduler: cannot read paused executions: {}", paused.err().message);
               node->redis->submit([list = std::move(*paused)](redis::connection& r) {
+                // Fencing tokens must keep growing across the loss, or every write of a resumed
+                // run would be fenced out by the token it stored before.
+                if (auto f = redis::lock_service(r).raise_fencing_floor(static_cast<std::uint64_t>(list.front().second) + 1); !f)
+                  return spdlog::warn("scheduler: rebuild failed: {}", f.err().message);
                 redis::delay_queue q(r, storage::k_execution_queue);
-                for (const auto& [id, due] : list)
-                  if (auto s = q.schedule(id, due); !s) return spdlog::warn("scheduler: rebuild failed: {}", s.err().message);
+                for (std::size_t i = 1; i < list.size(); ++i)
+                  if (auto s = q.schedule(list[i].first, list[i].second); !s)
+                    return spdlog::warn("scheduler: rebuild failed: {}", s.err().message);
                 if (auto s = r.command({"SET", k_built_key, "1"}); s.ok())
-                  spdlog::info("scheduler: rebuilt the delay queue from PostgreSQL ({} paused executions)", list.size());
+                  spdlog::info("scheduler: rebuilt the delay queue from PostgreSQL ({} paused executions)", list.size() - 1);
               });
             },
             true);

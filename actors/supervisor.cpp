@@ -16,7 +16,11 @@ void start_child(self_ptr self, std::size_t i) {
   auto& st = self->state;
   auto child = st.specs[i].start(self);
   self->link_to(child);
-  if (st.specs[i].registered_as) self->system().registry().put(*st.specs[i].registered_as, child);
+  if (auto name = st.specs[i].registered_as) {
+    // put() keeps an existing entry; a restarted child must replace its predecessor.
+    self->system().registry().erase(*name);
+    self->system().registry().put(*name, child);
+  }
   st.children[i] = child;
 }
 

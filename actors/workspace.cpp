@@ -82,18 +82,26 @@ void when_loaded(self_ptr self, node_services* node, std::function<void(const er
 }
 
 void spawn_run(self_ptr self, node_services* node, run_start start) {
-  start.writer = writer_of(self);
   ++self->state.runs_spawned;
   // Linked: a shutdown reaches every run; a crashed run is logged (its lock expires and the
   // scheduler adopts it from its last checkpoint).
   self->spawn<caf::linked>(run_actor, node, std::move(start));
 }
 
-void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf::response_promise rp) {
+void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf::response_promise rp, bool reloaded = false) {
   auto& st = self->state;
   auto it = st.current.find(req.workflow_id);
-  if (it == st.current.end())
+  if (it == st.current.end()) {
+    if (!reloaded) {
+      // A workflow made since this actor loaded: look again once.
+      st.loaded = false;
+      return when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+        if (failed) return rp.deliver(ingest_reply(*failed));
+        handle_trigger(self, node, std::move(req), rp, true);
+      });
+    }
     return rp.deliver(ingest_reply(make_error(error_code::not_found, "no workflow " + req.workflow_id + " in this workspace", "workflow")));
+  }
   auto wf = it->second;
   if (wf->status != "active")
     return rp.deliver(ingest_reply(make_error(
@@ -254,7 +262,17 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
       [=](version_atom, result<std::shared_ptr<const workflow_snapshot>>& s, storage::execution_state& e,
           std::optional<redis::claimed>& claim) {
         if (!s.ok()) {
+          if (s.err().transient()) return;  // the queue entry comes back after its visibility timeout
+          // The version is gone or no longer compiles: the execution cannot run; say why, once.
           spdlog::error("execution {}: its workflow version cannot be loaded: {}", e.id, s.err().message);
+          std::string id = e.id, reason = "the workflow version cannot be loaded: " + s.err().message;
+          node->postgres->submit([id, reason](pg::connection& c) { return storage::fail_execution(c, id, reason); },
+                                 [node, claim](result<bool>) {
+                                   if (claim)
+                                     node->redis->submit([c = *claim](redis::connection& r) {
+                                       (void)redis::delay_queue(r, storage::k_execution_queue).ack(c);
+                                     });
+                                 });
           return;
         }
         self->state.versions[{(*s)->id, (*s)->version}] = *s;

@@ -22,9 +22,6 @@
 
 namespace flowtrack::actors {
 
-/// Registered names of the node's long-lived actors (looked up at use, so a restarted one is found).
-inline const caf::atom_value k_writer_name = caf::atom("ft_writer");
-inline const caf::atom_value k_registry_name = caf::atom("ft_wsreg");
 
 /// A workspace and its current workflows as loaded.
 struct workspace_load {

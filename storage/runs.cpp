@@ -15,9 +15,9 @@ const pg::statement k_write_runs{"ft_write_runs", R"sql(
 WITH u AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[], $7::text[],
                        $8::timestamp[], $9::timestamp[], $10::int[], $11::jsonb[], $12::text[], $13::jsonb[],
-                       $14::timestamp[], $15::timestamp[], $16::timestamp[], $17::int[])
+                       $14::timestamp[], $15::timestamp[], $16::timestamp[], $17::int[], $56::int[])
     AS t(idx, id, workspace_id, workflow_id, lead_id, token, status, started_at, completed_at, duration_ms, output_data,
-         error_message, checkpoint, resume_at, lock_acquired_at, lock_released_at, emails_sent)
+         error_message, checkpoint, resume_at, lock_acquired_at, lock_released_at, emails_sent, seq)
 ),
 ok AS (
   UPDATE workflow_executions e SET
@@ -31,9 +31,11 @@ ok AS (
     resume_at = u.resume_at,
     lock_acquired_at = COALESCE(u.lock_acquired_at, e.lock_acquired_at),
     lock_released_at = u.lock_released_at,
-    lock_token = u.token
+    lock_token = u.token,
+    record_seq = u.seq
   FROM u
-  WHERE e.id = u.id AND e.workspace_id = u.workspace_id AND COALESCE(e.lock_token, 0) <= u.token
+  WHERE e.id = u.id AND e.workspace_id = u.workspace_id
+    AND (COALESCE(e.lock_token, 0) < u.token OR (e.lock_token = u.token AND e.record_seq < u.seq))
     AND e.status IN ('queued', 'running', 'paused')
   RETURNING e.id
 ),
@@ -152,7 +154,7 @@ void add_opt_int(pg::array_builder& b, const std::optional<int>& v) {
 
 pg::params run_params(const std::vector<run_record>& records, const std::vector<std::size_t>& members) {
   pg::array_builder idx, id, ws, wf, lead, token, status, started, completed, duration, output, err, cp, resume, acq, rel,
-      emails;
+      emails, seq;
   pg::array_builder l_idx, l_status, l_add, l_remove, l_score, l_assign, l_name, l_company, l_phone, l_email;
   pg::array_builder f_idx, f_field, f_value;
   pg::array_builder s_idx, s_id, s_node, s_number, s_status, s_started, s_completed, s_duration, s_input, s_output, s_err,
@@ -179,6 +181,7 @@ pg::params run_params(const std::vector<run_record>& records, const std::vector<
     acq.add_optional(r.lock_acquired_at);
     rel.add_optional(r.lock_released_at);
     emails.add(static_cast<std::int64_t>(r.emails_sent));
+    seq.add(static_cast<std::int64_t>(r.seq));
     if (!r.lead.empty() || r.terminal()) {
       const auto& c = r.lead;
       l_idx.add(i);
@@ -242,7 +245,7 @@ pg::params run_params(const std::vector<run_record>& records, const std::vector<
                     s_err.finish(),     s_details.finish(),  s_retry.finish(),    e_idx.finish(),
                     e_type.finish(),    e_category.finish(), e_description.finish(), e_metadata.finish(),
                     g_idx.finish(),     g_level.finish(),    g_category.finish(), g_message.finish(),
-                    g_details.finish(), g_node_type.finish(), g_step.finish()};
+                    g_details.finish(), g_node_type.finish(), g_step.finish(), seq.finish()};
 }
 
 // Rounds in which each lead (and each execution) appears once, so no UPDATE sees a row twice.
@@ -349,6 +352,15 @@ result<std::vector<std::string>> stale_executions(pg::connection& c, std::int64_
   std::vector<std::string> out;
   for (int i = 0; i < r->size(); ++i) out.emplace_back(r->get(i, 0));
   return out;
+}
+
+result<bool> fail_execution(pg::connection& c, std::string_view execution_id, std::string_view reason) {
+  auto r = c.exec(
+      "UPDATE workflow_executions SET status = 'failed', completed_at = now(), resume_at = NULL, error_message = $2"
+      " WHERE id = $1::uuid AND status IN ('queued', 'running', 'paused')",
+      pg::params{}.add(execution_id).add(reason));
+  if (!r) return r.err();
+  return r->affected() == 1;
 }
 
 result<bool> cancel_execution(pg::connection& c, std::string_view execution_id) {

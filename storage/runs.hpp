@@ -64,6 +64,7 @@ struct run_record {
   std::string execution_id, workspace_id, workflow_id;
   std::optional<std::string> lead_id;
   std::uint64_t lock_token = 0;
+  int seq = 0;  ///< 1, 2, ... per lock token: (lock_token, seq) grows with every record of a run
   std::string status;  ///< running, paused, completed, failed
   std::optional<std::string> started_at, completed_at;
   std::optional<int> duration_ms;
@@ -81,8 +82,8 @@ struct run_record {
 };
 
 /// Writes the records; per record, true when applied, false when fenced out (a newer lock
-/// holder wrote, or the execution was cancelled or already finished) — then nothing of it was
-/// written. A failing batch falls back to one record per transaction.
+/// holder wrote, the record was applied before, or the execution was cancelled or already
+/// finished) — then nothing of it was written. A failing batch falls back to one record per transaction.
 std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<run_record>& records);
 
 /// An execution as a run resumes it.
@@ -109,6 +110,10 @@ result<std::vector<std::pair<std::string, std::int64_t>>> paused_executions(pg::
 
 /// Executions left queued or running and not touched for `stale_ms`, for adoption.
 result<std::vector<std::string>> stale_executions(pg::connection& c, std::int64_t stale_ms, std::size_t limit);
+
+/// Marks an execution that cannot run (its workflow version is gone) as failed with a reason;
+/// false when it had already finished.
+result<bool> fail_execution(pg::connection& c, std::string_view execution_id, std::string_view reason);
 
 /// Cancels an execution that has not finished; false when it had already finished.
 result<bool> cancel_execution(pg::connection& c, std::string_view execution_id);

@@ -140,4 +140,14 @@ result<std::optional<lease>> lock_service::holder(std::string_view name) {
   return std::optional<lease>{lease{std::string(name), std::move(value->owner), value->fencing_token, left}};
 }
 
+result<void> lock_service::raise_fencing_floor(std::uint64_t floor) {
+  static const script raise(
+      "local c = tonumber(redis.call('GET', KEYS[1]) or '0') "
+      "if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1");
+  std::string f = std::to_string(floor);
+  auto r = conn_.eval(raise, {prefix_}, {f});
+  if (!r) return r.err();
+  return {};
+}
+
 }  // namespace flowtrack::redis

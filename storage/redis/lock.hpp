@@ -57,6 +57,10 @@ class lock_service {
   result<std::optional<lease>> holder(std::string_view name);
 
   /// The Redis key of lock `name`.
+  /// Raises the fencing counter to at least `floor` (never lowers it). After Redis lost its data
+  /// the counter restarts from zero; callers restore it from the largest token they stored.
+  result<void> raise_fencing_floor(std::uint64_t floor);
+
   std::string key_of(std::string_view name) const { return prefix_ + std::string(name); }
 
  private:

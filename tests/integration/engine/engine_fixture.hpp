@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <gtest/gtest.h>
@@ -33,6 +34,39 @@ class engine_config : public caf::actor_system_config {
   engine_config() { actors::configure_engine(*this, 2); }
 };
 
+/// Drives many triggers at once from one actor and collects every answer, in order.
+inline std::vector<actors::ingest_reply> trigger_many_impl(caf::actor_system& system, const std::string& workspace_id,
+                                                           const std::string& workflow_id, int n,
+                                                           const std::function<boost::json::value(int)>& lead_of) {
+  auto out = std::make_shared<std::vector<actors::ingest_reply>>(static_cast<std::size_t>(n),
+                                                                 actors::ingest_reply(make_error(error_code::timeout, "no answer")));
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  auto left = std::make_shared<int>(n);
+  auto registry = actors::engine_registry(system);
+  std::vector<actors::trigger_request> requests;
+  for (int i = 0; i < n; ++i) {
+    actors::trigger_request req{workspace_id, workflow_id, {}};
+    req.intake.kind = actors::trigger_kind::manual;
+    req.intake.lead = lead_of(i);
+    requests.push_back(std::move(req));
+  }
+  system.spawn([=, requests = std::move(requests)](caf::event_based_actor* self) mutable {
+    for (int i = 0; i < n; ++i)
+      self->request(registry, std::chrono::seconds(120), actors::trigger_atom::value, std::move(requests[static_cast<std::size_t>(i)]))
+          .then([=](actors::ingest_reply& r) {
+                  (*out)[static_cast<std::size_t>(i)] = std::move(r);
+                  if (--*left == 0) done->set_value();
+                },
+                [=](caf::error& e) {
+                  (*out)[static_cast<std::size_t>(i)] = make_error(error_code::internal, to_string(e));
+                  if (--*left == 0) done->set_value();
+                });
+  });
+  fut.wait_for(std::chrono::seconds(180));
+  return *out;
+}
+
 /// One engine node.
 struct engine_node {
   pg::pool postgres;
@@ -42,11 +76,12 @@ struct engine_node {
   std::unique_ptr<caf::actor_system> system;
   caf::actor root;
 
-  explicit engine_node(std::function<void(actors::node_services&)> tune = {})
+  explicit engine_node(std::function<void(actors::node_services&)> tune = {}, actors::mailer_port* mailer = nullptr)
       : postgres(pool_opts()), redis(2, [] { return std::move(redis::connection::open(redis_url(), std::chrono::seconds(2)).value()); }) {
     node.postgres = &postgres;
     node.redis = &redis;
     node.node_id = unique_name("test-node");
+    node.mailer = mailer;
     node.options.scheduler_tick = std::chrono::milliseconds(20);
     if (tune) tune(node);
     system = std::make_unique<caf::actor_system>(cfg);
@@ -82,6 +117,11 @@ struct engine_node {
         .receive([&](actors::ingest_reply& r) { out = std::move(r); },
                  [&](caf::error& e) { out = make_error(error_code::internal, to_string(e)); });
     return out;
+  }
+
+  std::vector<actors::ingest_reply> trigger_many(const std::string& workspace_id, const std::string& workflow_id, int n,
+                                                 const std::function<boost::json::value(int)>& lead_of) {
+    return trigger_many_impl(*system, workspace_id, workflow_id, n, lead_of);
   }
 };
 

@@ -16,6 +16,7 @@
 
 #include "adapters/mail/smtp_mailer.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/smtp_sink.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::mail {
@@ -24,103 +25,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string lf(std::string s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i)
-    if (!(s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n')) out += s[i];
-  return out;
-}
-
-/// One message as the sink stored it.
-struct received {
-  std::string raw;
-  boost::json::object parsed;
-  std::string header(const std::string& name) const {
-    auto* h = parsed.at("headers").as_object().if_contains(name);
-    return h ? std::string(h->as_string()) : std::string();
-  }
-  const boost::json::array& parts() const { return parsed.at("parts").as_array(); }
-  std::string part_content(std::size_t i) const { return lf(std::string(parts().at(i).at("content").as_string())); }
-  std::string raw_header(const std::string& name) const {
-    auto end = raw.find("\r\n\r\n");
-    std::istringstream in(raw.substr(0, end));
-    std::string line, value;
-    bool in_it = false;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
-        if (in_it) value += "\r\n" + line;
-        continue;
-      }
-      if (in_it) break;
-      if (line.compare(0, name.size() + 1, name + ":") == 0) {
-        in_it = true;
-        value = line.substr(name.size() + 1);
-      }
-    }
-    return value;
-  }
-};
-
-/// A running smtp_sink.py on a free port, its messages in a folder of its own.
-class smtp_sink {
- public:
-  explicit smtp_sink(int port = test::free_port())
-      : dir_(fs::temp_directory_path() / test::unique_name("ft-smtp")),
-        port_(port),
-        process_({"/usr/bin/python3", FLOWTRACK_SMTP_SINK, "--port", std::to_string(port_), "--dir", dir_.string()}, {}) {
-    auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (!fs::exists(dir_ / "ready") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
-    EXPECT_TRUE(fs::exists(dir_ / "ready")) << "smtp sink did not start:\n" << process_.log();
-  }
-  ~smtp_sink() {
-    process_.signal(SIGTERM);
-    process_.wait(5s);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  int port() const { return port_; }
-  std::string relay() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
-
-  /// Waits until `n` messages have arrived (or the timeout passed) and returns them in order.
-  std::vector<received> await(std::size_t n, std::chrono::milliseconds timeout = 15s) const {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      auto got = messages();
-      if (got.size() >= n || std::chrono::steady_clock::now() > deadline) return got;
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-
-  std::vector<received> messages() const {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir_))
-      if (e.path().extension() == ".json") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    std::vector<received> out;
-    for (const auto& f : files) {
-      received r;
-      r.parsed = boost::json::parse(read_file(f)).as_object();
-      auto eml = f;
-      r.raw = read_file(eml.replace_extension(".eml"));
-      out.push_back(std::move(r));
-    }
-    return out;
-  }
-
- private:
-  fs::path dir_;
-  int port_;
-  test::child_process process_;
-};
+using test::received;
+using test::smtp_sink;
 
 config::settings settings_for(const std::string& relay) {
   config::settings s;
