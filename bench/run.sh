@@ -14,13 +14,14 @@ ninja -C build/release -j "${FLOWTRACK_JOBS:-2}" >/dev/null
 work=$(mktemp -d /tmp/flowtrack-bench.XXXXXX)
 chmod 755 "$work"
 pg_port=$(free_port)
-trap 'stop_postgres "$work/pg"; rm -rf "$work"' EXIT
+redis_port=$(free_port)
+trap 'stop_postgres "$work/pg"; stop_redis "$work/redis" "$redis_port"; rm -rf "$work"' EXIT
 start_postgres "$work/pg" "$pg_port"
+start_redis "$work/redis" "$redis_port"
 psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE flowtrack_bench" postgres
 url="postgresql://postgres@127.0.0.1:$pg_port/flowtrack_bench"
 build/release/adapters/cli/flowtrackd migrate --database-url "$url" --log-level warn >/dev/null
 
+build/release/bench/runtime_bench
 build/release/bench/storage_bench "$url" --seconds "$seconds"
-for b in build/release/bench/*_bench; do
-  case "$b" in */storage_bench) ;; *) "$b" ;; esac
-done
+build/release/bench/engine_bench "$url" "redis://127.0.0.1:$redis_port/0" --seconds "$seconds" 2> >(grep -v '^\[' >&2)

@@ -481,7 +481,8 @@ TEST_F(engine_e2etest, crash_recovery_a_second_node_finishes_every_run_of_a_kill
   ASSERT_FALSE(create_workspace(slug).empty());
   // The wait holds every run started in the next seconds, so node A dies with runs at every
   // point: queued, running a step, between an email and its record, parked.
-  const std::string until = iso8601_utc(std::chrono::system_clock::now() + 6s);
+  const auto wait_until = std::chrono::system_clock::now() + 6s;
+  const std::string until = iso8601_utc(wait_until);
   const std::string wf = import_workflow(
       slug, chain("crash", "active",
                   {node("start", "TRIGGER_MANUAL"),
@@ -547,22 +548,40 @@ TEST_F(engine_e2etest, crash_recovery_a_second_node_finishes_every_run_of_a_kill
   std::cout << summary << "\n";
   RecordProperty("at_kill", summary);
 
-  auto& node_b = start_node();
-  (void)node_b;
-  const auto recovery_started = std::chrono::steady_clock::now();
-  std::int64_t completed = 0;
-  bool all_done = await(60s, [&] {
+  start_node();  // node B
+  const auto b_started = std::chrono::steady_clock::now();
+  auto count_completed = [&] {
     auto r = pg_->exec("SELECT count(*) FROM workflow_executions WHERE id = ANY($1::uuid[]) AND status = 'completed'",
                        pg::params{}.add(pg_array(executions)));
-    completed = r.ok() ? r->get_int(0, 0) : -1;
-    return completed == k_runs;
-  }, 100ms);
-  auto recovery_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - recovery_started).count();
-  std::cout << "node B finished the runs in " << recovery_ms << " ms\n";
+    return r.ok() ? r->get_int(0, 0) : -1;
+  };
+  // What the design promises: a run in flight is adopted once its lock expired (lock_ttl 1.5 s,
+  // looked for every 0.3 s), a parked run resumes at its time. So all are done soon after the
+  // later of B's start and the wait's end; 20 s leaves ample room on a loaded machine.
+  const auto promised = b_started + std::max(std::chrono::system_clock::duration::zero(),
+                                             std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                 wait_until - std::chrono::system_clock::now())) + 20s;
+  std::string late;
+  if (!await(std::chrono::duration_cast<std::chrono::milliseconds>(promised - std::chrono::steady_clock::now()),
+             [&] { return count_completed() == k_runs; }, 100ms))
+    late = where_they_are(executions);
+  // Late is not lost: wait on, up to the delay queue's claim visibility (60 s) and some margin.
+  std::int64_t completed = 0;
+  bool all_done = await(std::chrono::duration_cast<std::chrono::milliseconds>(b_started + 90s - std::chrono::steady_clock::now()),
+                        [&] { return (completed = count_completed()) == k_runs; }, 100ms);
+  auto recovery_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - b_started).count();
+  std::cout << "node B finished the runs " << recovery_ms << " ms after its start\n";
   if (!all_done) {
-    FAIL() << "only " << completed << " of " << k_runs << " executions completed within 60 s of node B's start\n"
+    FAIL() << "only " << completed << " of " << k_runs << " executions completed within 90 s of node B's start\n"
            << where_they_are(executions) << log_of_nodes();
   }
+  EXPECT_TRUE(late.empty())
+      << "PRODUCT BUG (actors/run.cpp park(), actors/scheduler.cpp recover): a run that node A had parked in "
+         "PostgreSQL but whose resume entry it had not yet written to Redis when it died resumes only when A's old "
+         "queue claim becomes visible again (claim_visibility, 60 s), not at its resume time: recovery adopts only "
+         "queued/running executions, and the rebuild from PostgreSQL runs only when Redis lost its data. Not "
+         "completed 20 s after node B started and the wait ended:\n"
+      << late;
 
   // Every execution: one completed step per node, in the graph's order, and nothing left over.
   auto steps = pg_->exec(R"sql(
