@@ -252,14 +252,13 @@ pg::params run_params(const std::vector<run_record>& records, const std::vector<
 std::vector<std::vector<std::size_t>> rounds_of(const std::vector<run_record>& records,
                                                 const std::vector<std::size_t>& members) {
   std::vector<std::vector<std::size_t>> rounds;
-  std::map<std::string, std::size_t> seen;
+  std::map<std::pair<char, std::string_view>, std::size_t> seen;  // ('x', execution) and ('l', lead)
   for (std::size_t m : members) {
     const auto& r = records[m];
-    std::string exec_key = "x" + r.execution_id, lead_key = "l" + r.lead_id.value_or("");
-    std::size_t round = seen[exec_key];
-    if (r.lead_id) round = std::max(round, seen[lead_key]);
-    seen[exec_key] = round + 1;
-    if (r.lead_id) seen[lead_key] = round + 1;
+    std::size_t round = seen[{'x', r.execution_id}];
+    if (r.lead_id) round = std::max(round, seen[{'l', *r.lead_id}]);
+    seen[{'x', r.execution_id}] = round + 1;
+    if (r.lead_id) seen[{'l', *r.lead_id}] = round + 1;
     if (rounds.size() <= round) rounds.resize(round + 1);
     rounds[round].push_back(m);
   }
