@@ -125,7 +125,7 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
   auto deadline = clk::now() + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(seconds));
   auto start = clk::now();
   std::string ws_id = fx.ws.id, wf_id = fx.wf.id;
-  system.spawn([=](caf::event_based_actor* self) {
+  system.spawn([=](caf::event_based_actor* self, int in_flight) {
     auto counter = std::make_shared<std::uint64_t>(0);
     auto outstanding = std::make_shared<int>(0);
     auto send_one = std::make_shared<std::function<void()>>();
@@ -158,8 +158,8 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
                 (*send_one)();
               });
     };
-    for (int i = 0; i < inflight; ++i) (*send_one)();
-  });
+    for (int i = 0; i < in_flight; ++i) (*send_one)();
+  }, inflight);
   sh->done.get_future().wait();
   double accept_s = std::chrono::duration<double>(clk::now() - start).count();
   auto want = static_cast<std::int64_t>(sh->accepted.load());
