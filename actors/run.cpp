@@ -113,7 +113,11 @@ void flush(self_ptr self, node_services* node, Then then) {
   p.lead_id = st.start.lead_id;
   p.lock_token = st.lease ? st.lease->fencing_token : 0;
   p.seq = ++st.records_sent;
-  p.checkpoint = json::serialize(st.cp.to_json(*st.start.workflow->graph));
+  auto cp = st.cp.to_json(*st.start.workflow->graph);
+  // The row of a side effect in flight, so a run resumed after a crash completes that row
+  // instead of leaving it `running` beside a new one.
+  if (st.cp.in_flight != runtime::k_no_node && !st.in_flight_step_id.empty()) cp["inFlightStep"] = st.in_flight_step_id;
+  p.checkpoint = json::serialize(cp);
   // Steps without a stored node (a graph edited under a paused run) cannot be recorded.
   std::erase_if(p.steps, [](const storage::step_write& s) { return s.workflow_node_id.empty(); });
   storage::run_record record = std::move(p);
@@ -253,7 +257,8 @@ void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
   p.lock_released_at = sql_timestamp(node->now_ms());
   std::string id = st.start.execution_id;
   flush(self, node, [=] {
-    // Durable first, then indexed: if this schedule is lost, the rebuild finds the run in PostgreSQL.
+    // Durable first, then indexed: if this schedule is lost (Redis lost its data, or the node died
+    // just now), the rebuild or recovery finds the run in PostgreSQL.
     node->redis->submit([id, resume_at_ms](redis::connection& c) {
       if (auto r = redis::delay_queue(c, storage::k_execution_queue).schedule(id, resume_at_ms); !r)
         spdlog::warn("run {}: could not schedule its resume in Redis: {}", id, r.err().message);
@@ -288,6 +293,10 @@ void advance(self_ptr self, node_services* node) {
         }
         // A side effect: its `running` step is durable before it starts.
         auto& s = add_step(self, node, d.node, "running");
+        if (st.resumed_step_id) {  // the action a crashed run left in flight: its row goes on
+          s.id = std::move(*st.resumed_step_id);
+          st.resumed_step_id.reset();
+        }
         s.input_data = json::serialize(st.request.to_json());
         s.retry_count = static_cast<int>(st.request.attempt) - 1;
         st.in_flight_step_id = s.id;
@@ -370,6 +379,9 @@ result<void> prepare(self_ptr self, node_services* node) {
     auto cp = runtime::checkpoint::from_json(v, g);
     if (!cp) return cp.err();
     st.cp = std::move(*cp);
+    if (st.cp.in_flight != runtime::k_no_node && v.is_object())
+      if (auto* step = v.as_object().if_contains("inFlightStep"); step && step->is_string())
+        st.resumed_step_id = std::string(step->as_string());
     if (st.start.failed_node && st.cp.status == runtime::run_status::failed) {
       auto idx = g.find(*st.start.failed_node);
       if (!idx) return make_error(error_code::invalid, "the failed node is no longer in the graph");

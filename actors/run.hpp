@@ -68,6 +68,7 @@ struct run_state {
   std::optional<redis::lease> lease;
   storage::run_record pending;
   std::string in_flight_step_id;
+  std::optional<std::string> resumed_step_id;  ///< the in-flight step row of a resumed checkpoint
   std::int64_t in_flight_started_ms = 0;
   bool finished = false;
   int records_sent = 0;

@@ -344,8 +344,10 @@ result<std::vector<std::pair<std::string, std::int64_t>>> paused_executions(pg::
 
 result<std::vector<std::string>> stale_executions(pg::connection& c, std::int64_t stale_ms, std::size_t limit) {
   auto r = c.exec(
-      "SELECT id FROM workflow_executions WHERE status IN ('queued', 'running')"
-      " AND updated_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY updated_at LIMIT $2",
+      "SELECT id FROM workflow_executions WHERE updated_at < now() - make_interval(secs => $1::double precision / 1000)"
+      " AND (status IN ('queued', 'running')"
+      "      OR (status = 'paused' AND resume_at < now() - make_interval(secs => $1::double precision / 1000)))"
+      " ORDER BY updated_at LIMIT $2",
       pg::params{}.add(stale_ms).add(static_cast<std::int64_t>(limit)));
   if (!r) return r.err();
   std::vector<std::string> out;

@@ -108,7 +108,8 @@ result<execution_state> load_execution(pg::connection& c, std::string_view execu
 result<std::vector<std::pair<std::string, std::int64_t>>> paused_executions(pg::connection& c, std::size_t limit,
                                                                            std::string_view after_id = {});
 
-/// Executions left queued or running and not touched for `stale_ms`, for adoption.
+/// Executions to adopt: left queued or running and not touched for `stale_ms`, or paused and
+/// overdue by `stale_ms` (their wake-up was lost, e.g. a node died between commit and schedule).
 result<std::vector<std::string>> stale_executions(pg::connection& c, std::int64_t stale_ms, std::size_t limit);
 
 /// Marks an execution that cannot run (its workflow version is gone) as failed with a reason;

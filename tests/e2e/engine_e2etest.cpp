@@ -16,7 +16,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -818,6 +817,7 @@ TEST_F(engine_e2etest, cancel_and_retry_a_failed_webhook_run_is_retried_and_a_pa
   const std::string key = id + ":hook";
   ASSERT_TRUE(await(10s, [&] { return !receiver.requests().empty(); })) << "the receiver got nothing";
   auto got = receiver.requests();
+  EXPECT_EQ(got.size(), 1u) << "one retry, one delivery";
   for (const auto& r : got) {
     EXPECT_EQ(r.method, "POST");
     EXPECT_EQ(r.target, "/hook");
