@@ -46,6 +46,7 @@ void finish(self_ptr self, node_services* node, bool ack) {
       if (lease) (void)redis::lock_service(c).release(*lease);
       if (claim) (void)redis::delay_queue(c, storage::k_execution_queue).ack(*claim);
     });
+  if (st.owner) self->send(st.owner, done_atom::value, self->id());
   self->quit();
 }
 
@@ -401,14 +402,15 @@ result<void> prepare(self_ptr self, node_services* node) {
 
 }  // namespace
 
-caf::behavior run_actor(self_ptr self, node_services* node, run_start start) {
+caf::behavior run_actor(self_ptr self, node_services* node, run_start start, caf::actor owner) {
   self->state.start = std::move(start);
+  self->state.owner = std::move(owner);
   auto me = caf::actor_cast<caf::actor>(self);
   std::string name = lock_name(self->state.start.execution_id);
-  std::string owner = node->node_id + ":" + std::to_string(self->id());
+  std::string lock_owner = node->node_id + ":" + std::to_string(self->id());
   auto ttl = node->options.lock_ttl;
-  node->redis->submit([me, name, owner, ttl](redis::connection& c) {
-    caf::anon_send(me, lock_atom::value, redis::lock_service(c).acquire(name, owner, ttl));
+  node->redis->submit([me, name, lock_owner, ttl](redis::connection& c) {
+    caf::anon_send(me, lock_atom::value, redis::lock_service(c).acquire(name, lock_owner, ttl));
   });
   return {
       [=](lock_atom, result<std::optional<redis::lease>>& r) {

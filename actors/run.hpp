@@ -72,12 +72,14 @@ struct run_state {
   std::int64_t in_flight_started_ms = 0;
   bool finished = false;
   int records_sent = 0;
+  caf::actor owner;
   std::function<void()> retry_record;  ///< a record waiting for the writer to come back
   static inline const char* name = "run";
 };
 
 /// Behaviour of a run actor; it starts by itself and quits when the run ends or parks.
-caf::behavior run_actor(caf::stateful_actor<run_state>* self, node_services* node, run_start start);
+/// `owner` (the workspace actor) hears `(done_atom, actor_id)` when the run ends.
+caf::behavior run_actor(caf::stateful_actor<run_state>* self, node_services* node, run_start start, caf::actor owner);
 
 }  // namespace flowtrack::actors
 

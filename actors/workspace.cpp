@@ -83,9 +83,12 @@ void when_loaded(self_ptr self, node_services* node, std::function<void(const er
 
 void spawn_run(self_ptr self, node_services* node, run_start start) {
   ++self->state.runs_spawned;
-  // Linked: a shutdown reaches every run; a crashed run is logged (its lock expires and the
-  // scheduler adopts it from its last checkpoint).
-  self->spawn<caf::linked>(run_actor, node, std::move(start));
+  // Tracked, not linked: with thousands of runs in flight, CAF's per-link bookkeeping (a linear
+  // list per actor) made every run's exit O(runs). A run says when it ends; a shutdown of the
+  // workspace ends the runs it still tracks. A crashed run's lock expires and the scheduler
+  // adopts it from its last checkpoint.
+  auto run = self->spawn(run_actor, node, std::move(start), caf::actor_cast<caf::actor>(self));
+  self->state.runs.emplace(run.id(), std::move(run));
 }
 
 void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf::response_promise rp, bool reloaded = false) {
@@ -205,10 +208,10 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
   self->state.workspace_id = std::move(workspace_id);
   auto me = caf::actor_cast<caf::actor>(self);
   self->set_exit_handler([=](caf::exit_msg& m) {
-    if (m.source == parent) return self->quit(m.reason);
-    if (m.reason && m.reason != caf::exit_reason::normal)
-      spdlog::error("workspace {}: a run crashed ({}); it resumes after its lock expires", self->state.workspace_id,
-                    to_string(m.reason));
+    if (m.source != parent) return;
+    for (auto& [id, run] : self->state.runs) self->send_exit(run, m.reason);
+    self->state.runs.clear();
+    self->quit(m.reason);
   });
   return {
       [=](trigger_atom, trigger_request& req) {
@@ -301,6 +304,7 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         self->state.loaded = false;
         start_load(self, node);
       },
+      [=](done_atom, caf::actor_id run) { self->state.runs.erase(run); },
       caf::after(node->options.workspace_idle) >> [=] { self->quit(); },
   };
 }

@@ -40,6 +40,7 @@ struct workspace_state {
   std::map<std::pair<std::string, int>, std::shared_ptr<const workflow_snapshot>> versions;
   std::deque<std::function<void(const error*)>> waiting;  ///< work held until the load finishes (or fails)
   std::uint64_t runs_spawned = 0;
+  std::unordered_map<caf::actor_id, caf::actor> runs;  ///< runs in flight, ended at shutdown
   static inline const char* name = "workspace";
 };
 
