@@ -216,6 +216,9 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
   return {
       [=](trigger_atom, trigger_request& req) {
         auto rp = self->make_response_promise();
+        // Workflows change outside this node (paused, new versions): read them again when stale.
+        auto& st = self->state;
+        if (st.loaded && std::chrono::steady_clock::now() - st.loaded_at > node->options.workflow_refresh) st.loaded = false;
         when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
           if (failed) return rp.deliver(ingest_reply(*failed));
           handle_trigger(self, node, std::move(req), rp);
@@ -296,6 +299,7 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         st.current = std::move(r->workflows);
         for (const auto& [id, s] : st.current) st.versions[{id, s->version}] = s;
         st.loaded = true;
+        st.loaded_at = std::chrono::steady_clock::now();
         auto waiting = std::move(st.waiting);
         st.waiting.clear();
         for (auto& w : waiting) w(nullptr);

@@ -35,6 +35,7 @@ struct workspace_state {
   std::string workspace_id;
   bool loaded = false;
   bool loading = false;
+  std::chrono::steady_clock::time_point loaded_at;  ///< workflows older than the refresh interval are read again
   std::shared_ptr<const workspace_snapshot> workspace;
   std::map<std::string, std::shared_ptr<const workflow_snapshot>> current;  ///< by workflow id
   std::map<std::pair<std::string, int>, std::shared_ptr<const workflow_snapshot>> versions;

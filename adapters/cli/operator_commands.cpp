@@ -274,6 +274,27 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
   return 0;
 }
 
+// --- workflow pause / activate ------------------------------------------------------------
+
+int set_workflow_status(const std::vector<std::string>& args, const config::settings& s, const char* status) {
+  std::string verb = std::string("workflow ") + (std::string_view(status) == "paused" ? "pause" : "activate");
+  if (args.size() != 1 || args[0].size() != 36) {
+    std::cerr << "usage: flowtrackd " << verb << " WORKFLOW_ID\n";
+    return k_usage_error;
+  }
+  auto c = connect(s);
+  if (!c) return fail(verb, c.err());
+  auto r = (*c)->exec("UPDATE workflows SET status = $2 WHERE id = $1::uuid AND deleted_at IS NULL AND status <> 'archived'",
+                      pg::params{}.add(args[0]).add(status));
+  if (!r) return fail(verb, r.err());
+  if (r->affected() != 1) return fail(verb, make_error(error_code::not_found, "no workflow " + args[0] + " that is not archived"));
+  std::cout << args[0] << " " << status << "\n";
+  return 0;
+}
+
+int workflow_pause(const std::vector<std::string>& args, const config::settings& s) { return set_workflow_status(args, s, "paused"); }
+int workflow_activate(const std::vector<std::string>& args, const config::settings& s) { return set_workflow_status(args, s, "active"); }
+
 // --- execution show -----------------------------------------------------------------------
 
 int execution_show(const std::vector<std::string>& args, const config::settings& s) {
@@ -351,7 +372,8 @@ int workspace_command(std::vector<std::string> args, const config::settings& s) 
 }
 
 int workflow_command(std::vector<std::string> args, const config::settings& s) {
-  return dispatch("workflow", std::move(args), s, {{"import", workflow_import}, {"run", workflow_run}});
+  return dispatch("workflow", std::move(args), s,
+                  {{"import", workflow_import}, {"run", workflow_run}, {"pause", workflow_pause}, {"activate", workflow_activate}});
 }
 
 int execution_command(std::vector<std::string> args, const config::settings& s) {

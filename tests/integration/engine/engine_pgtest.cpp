@@ -339,3 +339,27 @@ TEST(engine, ten_thousand_concurrent_executions_complete_with_exact_counters) {
 
 }  // namespace
 }  // namespace flowtrack
+
+namespace flowtrack {
+namespace {
+
+TEST(engine, pausing_a_workflow_under_a_running_node_rejects_new_triggers) {
+  auto c = test::db();
+  auto ws = test::make_workspace(*c);
+  auto wf = test::make_workflow(*c, ws.id, k_four_nodes, budget_field());
+  test::engine_node node([](actors::node_services& n) { n.options.workflow_refresh = std::chrono::milliseconds(100); });
+  ASSERT_TRUE(node.trigger(ws.id, wf, lead("first@example.com")).ok());
+  auto paused = test::run_command(test::flowtrackd() + " workflow pause " + wf + " --database-url " + test::shell_quote(test::database_url()));
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past the refresh interval
+  auto r = node.trigger(ws.id, wf, lead("second@example.com"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().subject, "status");
+  auto active = test::run_command(test::flowtrackd() + " workflow activate " + wf + " --database-url " + test::shell_quote(test::database_url()));
+  ASSERT_EQ(active.exit_code, 0) << active.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_TRUE(node.trigger(ws.id, wf, lead("third@example.com")).ok());
+}
+
+}  // namespace
+}  // namespace flowtrack
