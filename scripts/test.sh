@@ -56,11 +56,23 @@ export FLOWTRACK_TEST_SCHEMA_CHECK="$root/../shared/tools/schema_check.py"
 export FLOWTRACK_TEST_WORK="$work"
 
 status=0
+passed=0
+failed=0
 run_suite() {  # run_suite BUILD_DIR LABEL_REGEX
   local dir=$1 labels=$2
   export FLOWTRACK_TEST_FLOWTRACKD="$root/$dir/adapters/cli/flowtrackd"
   "$FLOWTRACK_TEST_FLOWTRACKD" migrate --database-url "$FLOWTRACK_TEST_DATABASE_URL" --log-level warn >/dev/null
-  (cd "$dir" && ctest -L "$labels" -j "$jobs" --output-on-failure --timeout 600) || status=1
+  (cd "$dir" && ctest -L "$labels" -j "$jobs" --output-on-failure --timeout 600) | tee "$work/ctest.log" || status=1
+  local line total bad
+  line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$work/ctest.log" | tail -n1 || true)
+  bad=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+  total=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/')
+  if [ -n "$line" ]; then
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+  else
+    status=1
+  fi
 }
 
 echo "== tests (Release)"
@@ -73,4 +85,5 @@ if [ $quick = 0 ]; then
     scripts/fuzz.sh 10 || status=1
   fi
 fi
+echo "tests: $passed passed, $failed failed"
 exit $status
