@@ -45,55 +45,55 @@ TEST(redis_codec, round_trips_delay_entries) {
   }
 }
 
-void expect_invalid_lock(const std::string& bytes, const char* why) {
+void check_invalid_lock(const std::string& bytes, const char* why) {
   auto r = decode_lock_value(bytes);
   ASSERT_FALSE(r.ok()) << why << " was accepted";
   EXPECT_EQ(r.err().code, error_code::invalid) << why;
   EXPECT_EQ(r.err().subject, "lock value") << why;
 }
 
-void expect_invalid_entry(const std::string& bytes, const char* why) {
+void check_invalid_entry(const std::string& bytes, const char* why) {
   auto r = decode_delay_entry(bytes);
   ASSERT_FALSE(r.ok()) << why << " was accepted";
   EXPECT_EQ(r.err().code, error_code::invalid) << why;
 }
 
 TEST(redis_codec, rejects_corrupt_lock_values_as_invalid) {
-  expect_invalid_lock("", "empty input");
-  expect_invalid_lock("\xc1"s, "the never-used byte 0xc1");
-  expect_invalid_lock("not msgpack at all", "plain text");
-  expect_invalid_lock("\x01"s, "a bare integer");
-  expect_invalid_lock("\xa1" "a"s, "a bare string");
-  expect_invalid_lock("\x91\xa1" "a"s, "an array of one");
-  expect_invalid_lock("\x93\xa1" "a\x01\x01"s, "an array of three");
-  expect_invalid_lock("\x92\x01\x01"s, "an integer owner");
-  expect_invalid_lock("\x92\xa1" "a\xff"s, "a negative token");
-  expect_invalid_lock("\x92\xa1" "a\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00"s, "a float token");
-  expect_invalid_lock("\x92\xa1" "a\xc0"s, "a nil token");
-  expect_invalid_lock("\x92\xa1" "a\x91\x01"s, "a nested array");
-  expect_invalid_lock("\x81\xa1" "a\x01"s, "a map");
-  expect_invalid_lock("\x92\xa1" "a\x01\x00"s, "trailing bytes");
-  expect_invalid_lock("\xdd\xff\xff\xff\xff"s, "an array header claiming 2^32 items");
-  expect_invalid_lock("\x92\xdb\xff\xff\xff\xff"s, "a string header claiming 4 GiB");
-  expect_invalid_lock("\x92\xc9\xff\xff\xff\xff\x01"s, "an ext32 of size 2^32-1");
-  expect_invalid_lock("\x92\xc4\x01" "a\x01"s, "a binary owner");
+  check_invalid_lock("", "empty input");
+  check_invalid_lock("\xc1"s, "the never-used byte 0xc1");
+  check_invalid_lock("not msgpack at all", "plain text");
+  check_invalid_lock("\x01"s, "a bare integer");
+  check_invalid_lock("\xa1" "a"s, "a bare string");
+  check_invalid_lock("\x91\xa1" "a"s, "an array of one");
+  check_invalid_lock("\x93\xa1" "a\x01\x01"s, "an array of three");
+  check_invalid_lock("\x92\x01\x01"s, "an integer owner");
+  check_invalid_lock("\x92\xa1" "a\xff"s, "a negative token");
+  check_invalid_lock("\x92\xa1" "a\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00"s, "a float token");
+  check_invalid_lock("\x92\xa1" "a\xc0"s, "a nil token");
+  check_invalid_lock("\x92\xa1" "a\x91\x01"s, "a nested array");
+  check_invalid_lock("\x81\xa1" "a\x01"s, "a map");
+  check_invalid_lock("\x92\xa1" "a\x01\x00"s, "trailing bytes");
+  check_invalid_lock("\xdd\xff\xff\xff\xff"s, "an array header claiming 2^32 items");
+  check_invalid_lock("\x92\xdb\xff\xff\xff\xff"s, "a string header claiming 4 GiB");
+  check_invalid_lock("\x92\xc9\xff\xff\xff\xff\x01"s, "an ext32 of size 2^32-1");
+  check_invalid_lock("\x92\xc4\x01" "a\x01"s, "a binary owner");
 }
 
 TEST(redis_codec, rejects_corrupt_delay_entries_as_invalid) {
-  expect_invalid_entry("", "empty input");
-  expect_invalid_entry("\x92\x01\x01"s, "an array of two");
-  expect_invalid_entry("\x93\xa1" "a\x01\x01"s, "a string due time");
-  expect_invalid_entry("\x93\x01\xff\x01"s, "a negative token");
-  expect_invalid_entry("\x93\x01\x01\xce\x00\x00\x00\x01"s + "\x00"s, "trailing bytes");
-  expect_invalid_entry("\x93\x01\x01\xcf\x00\x00\x00\x01\x00\x00\x00\x00"s, "an attempt count past 2^32");
-  expect_invalid_entry("\x93\xcf\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01"s, "a due time past int64");
+  check_invalid_entry("", "empty input");
+  check_invalid_entry("\x92\x01\x01"s, "an array of two");
+  check_invalid_entry("\x93\xa1" "a\x01\x01"s, "a string due time");
+  check_invalid_entry("\x93\x01\xff\x01"s, "a negative token");
+  check_invalid_entry("\x93\x01\x01\xce\x00\x00\x00\x01"s + "\x00"s, "trailing bytes");
+  check_invalid_entry("\x93\x01\x01\xcf\x00\x00\x00\x01\x00\x00\x00\x00"s, "an attempt count past 2^32");
+  check_invalid_entry("\x93\xcf\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01"s, "a due time past int64");
 }
 
 TEST(redis_codec, rejects_every_truncation_of_a_valid_value) {
   const std::string lock = encode(lock_value{"node-a", 1ULL << 40});
-  for (std::size_t n = 0; n < lock.size(); ++n) expect_invalid_lock(lock.substr(0, n), "a truncated lock value");
+  for (std::size_t n = 0; n < lock.size(); ++n) check_invalid_lock(lock.substr(0, n), "a truncated lock value");
   const std::string entry = encode(delay_entry{1'700'000'000'000, 99, 3});
-  for (std::size_t n = 0; n < entry.size(); ++n) expect_invalid_entry(entry.substr(0, n), "a truncated entry");
+  for (std::size_t n = 0; n < entry.size(); ++n) check_invalid_entry(entry.substr(0, n), "a truncated entry");
 }
 
 TEST(redis_codec, survives_random_bytes) {
