@@ -28,7 +28,6 @@ using loaded_atom = caf::atom_constant<caf::atom("loaded")>;       ///< a load f
 using tick_atom = caf::atom_constant<caf::atom("ft_tick")>;        ///< a timer fired (not "tick": CAF streams own that)
 using lock_atom = caf::atom_constant<caf::atom("lock")>;           ///< run: lock answer
 using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: side effect finished
-using stats_atom = caf::atom_constant<caf::atom("stats")>;         ///< ask an actor for its counters
 
 /// Registered names of the node's long-lived actors (looked up at use, so a restarted one is found).
 inline const caf::atom_value k_writer_name = caf::atom("ft_writer");
