@@ -29,7 +29,8 @@ FlowTrack node is up.
   PostgreSQL  $FLOWTRACK_DATABASE_URL
   Redis       $FLOWTRACK_REDIS_URL
   log         $state/flowtrackd.log
-  CLI         FLOWTRACK_DATABASE_URL=$FLOWTRACK_DATABASE_URL $bin help
+  CLI         export FLOWTRACK_DATABASE_URL=$FLOWTRACK_DATABASE_URL FLOWTRACK_REDIS_URL=$FLOWTRACK_REDIS_URL
+              $bin help
   stop        scripts/up.sh stop
 MSG
 }
