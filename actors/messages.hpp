@@ -33,11 +33,13 @@ using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: sid
 inline const caf::atom_value k_writer_name = caf::atom("ft_writer");
 inline const caf::atom_value k_registry_name = caf::atom("ft_wsreg");
 
-/// A trigger for a workspace's workflow.
+/// A trigger for a workspace's workflow. Without a workspace id the registry finds it from the
+/// workflow id. A webhook trigger presents the workflow's token.
 struct trigger_request {
   std::string workspace_id;
   std::string workflow_id;
   intake_request intake;
+  std::optional<std::string> token;
 };
 
 /// The answer to a trigger or an ingest: the execution (if one started) after its commit.

@@ -1,6 +1,7 @@
 #include "actors/workspace.hpp"
 
 #include <boost/json.hpp>
+#include <openssl/crypto.h>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -106,6 +107,14 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf
     return rp.deliver(ingest_reply(make_error(error_code::not_found, "no workflow " + req.workflow_id + " in this workspace", "workflow")));
   }
   auto wf = it->second;
+  if (req.intake.kind == trigger_kind::webhook) {
+    // Compared in constant time over the hashes, so timing says nothing about the token.
+    const auto& want = wf->record.webhook_token_hash;
+    std::string got = req.token ? storage::token_hash(*req.token) : std::string();
+    if (!want || !req.token || want->size() != got.size() || CRYPTO_memcmp(want->data(), got.data(), got.size()) != 0)
+      return rp.deliver(ingest_reply(make_error(error_code::unauthorized,
+                                                "missing or wrong X-FlowTrack-Token for this workflow", "X-FlowTrack-Token")));
+  }
   if (wf->status != "active")
     return rp.deliver(ingest_reply(make_error(
         error_code::invalid, "workflow '" + wf->name + "' is " + wf->status + " and takes no new triggers", "status")));
@@ -337,8 +346,40 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
   };
   auto me = caf::actor_cast<caf::actor>(self);
   return {
-      [=](trigger_atom, trigger_request& req) {
-        return self->delegate(get(req.workspace_id), trigger_atom::value, std::move(req));
+      [=](trigger_atom, trigger_request& req) -> caf::result<ingest_reply> {
+        if (req.workspace_id.empty())
+          if (auto it = self->state.workflow_workspaces.find(req.workflow_id); it != self->state.workflow_workspaces.end())
+            req.workspace_id = it->second;
+        if (!req.workspace_id.empty()) {
+          self->delegate(get(req.workspace_id), trigger_atom::value, std::move(req));
+          return caf::delegated<ingest_reply>{};
+        }
+        // Only the workflow is known (a webhook): find its workspace, remember it, forward.
+        auto rp = self->make_response_promise<ingest_reply>();
+        auto& waiting = self->state.awaiting_workspace[req.workflow_id];
+        waiting.emplace_back(rp, std::move(req));
+        if (waiting.size() == 1) {
+          std::string wf = waiting.front().second.workflow_id;
+          node->postgres->submit([wf](pg::connection& c) { return storage::workspace_of_workflow(c, wf); },
+                                 [me, wf](result<std::string> ws) { caf::anon_send(me, loaded_atom::value, wf, std::move(ws)); },
+                                 true);
+        }
+        return rp;
+      },
+      [=](loaded_atom, const std::string& workflow_id, result<std::string>& ws) {
+        auto waiting = std::move(self->state.awaiting_workspace[workflow_id]);
+        self->state.awaiting_workspace.erase(workflow_id);
+        if (ws.ok()) self->state.workflow_workspaces[workflow_id] = *ws;
+        for (auto& [rp, req] : waiting) {
+          if (!ws.ok()) {
+            rp.deliver(ingest_reply(ws.err()));
+            continue;
+          }
+          req.workspace_id = *ws;
+          self->request(get(req.workspace_id), node->options.request_timeout, trigger_atom::value, std::move(req))
+              .then([rp](ingest_reply& r) mutable { rp.deliver(std::move(r)); },
+                    [rp](caf::error& e) mutable { rp.deliver(ingest_reply(make_error(error_code::unavailable, to_string(e)))); });
+        }
       },
       [=](resume_atom, resume_request& req) {
         if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));

@@ -15,6 +15,7 @@
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
@@ -54,6 +55,10 @@ struct workspace_registry_state {
   // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
   workspace_registry_state() = default;
   std::unordered_map<std::string, caf::actor> workspaces;
+  std::unordered_map<std::string, std::string> workflow_workspaces;  ///< workflow id -> workspace id
+  /// Triggers waiting while their workflow's workspace is looked up, by workflow id.
+  std::unordered_map<std::string, std::vector<std::pair<caf::typed_response_promise<ingest_reply>, trigger_request>>>
+      awaiting_workspace;
   static inline const char* name = "workspace_registry";
 };
 

@@ -16,6 +16,7 @@ enum class error_code {
   not_found,       ///< a referenced thing does not exist (foreign-key violation, unknown id)
   conflict,        ///< a unique rule was hit (unique violation, lock held by someone else)
   quota_exceeded,  ///< the workspace's plan does not allow more
+  unauthorized,    ///< missing or wrong credentials
   unavailable,     ///< a server could not be reached or went away; may succeed later
   timeout,         ///< no answer in time
   internal,        ///< a bug or an unexpected answer
@@ -28,6 +29,7 @@ constexpr std::string_view to_string(error_code c) {
     case error_code::not_found: return "not_found";
     case error_code::conflict: return "conflict";
     case error_code::quota_exceeded: return "quota_exceeded";
+    case error_code::unauthorized: return "unauthorized";
     case error_code::unavailable: return "unavailable";
     case error_code::timeout: return "timeout";
     case error_code::internal: return "internal";

@@ -1,6 +1,8 @@
 #include "storage/workflows.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "storage/pg/array.hpp"
 
@@ -49,8 +51,8 @@ result<void> load_details(pg::connection& c, workflow_record& w, std::optional<i
 }
 
 constexpr const char* k_select_workflow =
-    "SELECT id, workspace_id, name, status, version, COALESCE(settings, '{}'::jsonb)::text, booking_url"
-    " FROM workflows WHERE deleted_at IS NULL AND workspace_id = $1";
+    "SELECT id, workspace_id, name, status, version, COALESCE(settings, '{}'::jsonb)::text, booking_url,"
+    " webhook_token_hash FROM workflows WHERE deleted_at IS NULL AND workspace_id = $1";
 
 workflow_record read_workflow(const pg::rows& r, int i) {
   workflow_record w;
@@ -61,6 +63,7 @@ workflow_record read_workflow(const pg::rows& r, int i) {
   w.version = static_cast<int>(r.get_int(i, 4));
   w.settings = r.get(i, 5);
   w.booking_url = r.get_optional(i, 6);
+  w.webhook_token_hash = r.get_optional(i, 7);
   return w;
 }
 
@@ -159,6 +162,35 @@ result<workflow_record> load_workflow(pg::connection& c, std::string_view worksp
   auto w = read_workflow(*r, 0);
   if (auto d = load_details(c, w, version); !d) return d.err();
   return w;
+}
+
+std::string token_hash(std::string_view token) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+result<std::string> rotate_webhook_token(pg::connection& c, std::string_view workflow_id) {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return make_error(error_code::internal, "no random bytes for a token");
+  static const char* hex = "0123456789abcdef";
+  std::string token = "ftwh_";
+  for (unsigned char b : bytes) {
+    token += hex[b >> 4];
+    token += hex[b & 15];
+  }
+  auto r = c.exec("UPDATE workflows SET webhook_token_hash = $2 WHERE id = $1::uuid AND deleted_at IS NULL",
+                  pg::params{}.add(workflow_id).add(token_hash(token)));
+  if (!r) return r.err();
+  if (r->affected() != 1) return make_error(error_code::not_found, "no workflow " + std::string(workflow_id), "workflow");
+  return token;
 }
 
 result<std::string> workspace_of_workflow(pg::connection& c, std::string_view workflow_id) {

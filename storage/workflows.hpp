@@ -48,6 +48,7 @@ struct workflow_record {
   int version = 1;
   std::string settings = "{}";
   std::optional<std::string> booking_url;
+  std::optional<std::string> webhook_token_hash;  ///< hex SHA-256 of the webhook trigger's token
   std::string graph;  ///< the current version's React Flow JSON
   std::map<std::string, std::string> node_ids;  ///< react_flow_node_id -> workflow_nodes.id
   std::vector<form_field_record> fields;        ///< active fields by display order
@@ -62,6 +63,13 @@ result<std::vector<workflow_record>> load_workflows(pg::connection& c, std::stri
 /// One workflow of a workspace; `version` picks a stored version's graph (default: current).
 result<workflow_record> load_workflow(pg::connection& c, std::string_view workspace_id, std::string_view workflow_id,
                                       std::optional<int> version = std::nullopt);
+
+/// Makes a new webhook token for a workflow (the old one stops working); returns the token,
+/// which is stored only as its SHA-256.
+result<std::string> rotate_webhook_token(pg::connection& c, std::string_view workflow_id);
+
+/// Hex SHA-256 of a token, as stored.
+std::string token_hash(std::string_view token);
 
 /// Which workspace a workflow belongs to (for callers that only know the workflow id).
 result<std::string> workspace_of_workflow(pg::connection& c, std::string_view workflow_id);

@@ -26,6 +26,8 @@ commands:
                         React Flow JSON plus name, status, settings, bookingUrl, formFields
   workflow run WORKFLOW_ID --lead LEAD.json [--idempotency-key KEY]
                         a manual trigger; prints the execution id
+  workflow token WORKFLOW_ID
+                        a new secret for POST /hooks/WORKFLOW_ID (X-FlowTrack-Token); shown once
   workflow pause|activate WORKFLOW_ID
                         a paused workflow takes no new triggers; its runs finish
   execution show EXECUTION_ID

@@ -66,6 +66,7 @@ int fail(std::string_view command, const error& e) {
     case error_code::unavailable:
     case error_code::timeout: return 69;      // EX_UNAVAILABLE
     case error_code::quota_exceeded: return 75;
+    case error_code::unauthorized: return 77;  // EX_NOPERM
     case error_code::internal: return 70;
   }
   return 1;
@@ -292,6 +293,19 @@ int set_workflow_status(const std::vector<std::string>& args, const config::sett
   return 0;
 }
 
+int workflow_token(const std::vector<std::string>& args, const config::settings& s) {
+  if (args.size() != 1 || args[0].size() != 36) {
+    std::cerr << "usage: flowtrackd workflow token WORKFLOW_ID\n";
+    return k_usage_error;
+  }
+  auto c = connect(s);
+  if (!c) return fail("workflow token", c.err());
+  auto token = storage::rotate_webhook_token(**c, args[0]);
+  if (!token) return fail("workflow token", token.err());
+  std::cout << *token << "\n";
+  return 0;
+}
+
 int workflow_pause(const std::vector<std::string>& args, const config::settings& s) { return set_workflow_status(args, s, "paused"); }
 int workflow_activate(const std::vector<std::string>& args, const config::settings& s) { return set_workflow_status(args, s, "active"); }
 
@@ -373,7 +387,8 @@ int workspace_command(std::vector<std::string> args, const config::settings& s) 
 
 int workflow_command(std::vector<std::string> args, const config::settings& s) {
   return dispatch("workflow", std::move(args), s,
-                  {{"import", workflow_import}, {"run", workflow_run}, {"pause", workflow_pause}, {"activate", workflow_activate}});
+                  {{"import", workflow_import}, {"run", workflow_run}, {"pause", workflow_pause}, {"activate", workflow_activate},
+                   {"token", workflow_token}});
 }
 
 int execution_command(std::vector<std::string> args, const config::settings& s) {

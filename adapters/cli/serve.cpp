@@ -94,7 +94,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
 
   http::server_options http_opts;
   http_opts.listen = s.http_listen;
-  http::server server(http_opts, http::make_routes(http::route_targets{health}));
+  http::server server(http_opts, http::make_routes(http::route_targets{health, &system}));
   if (auto r = server.start(); !r) {
     spdlog::error("{}", r.err().message);
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);

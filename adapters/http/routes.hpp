@@ -3,6 +3,7 @@
 #pragma once
 
 #include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
 
 #include "adapters/http/server.hpp"
 
@@ -11,6 +12,7 @@ namespace flowtrack::http {
 /// The actors the routes ask.
 struct route_targets {
   caf::actor health;
+  caf::actor_system* system = nullptr;  ///< for the short-lived actors that wait on answers
 };
 
 /// The request handler for the server.
