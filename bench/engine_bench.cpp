@@ -134,7 +134,7 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
         if (*outstanding == 0) sh->done.set_value();
         return;
       }
-      actors::trigger_request req{ws_id, wf_id, {}};
+      actors::trigger_request req{ws_id, wf_id, {}, std::nullopt};
       req.intake.kind = actors::trigger_kind::manual;
       req.intake.lead = lead_of((*counter)++);
       auto sent = clk::now();

@@ -30,9 +30,9 @@ struct fixture {
 fixture make_fixture(pg::connection& c) {
   fixture f;
   std::string tag = storage::new_uuid().substr(0, 8);
-  auto user = c.exec("INSERT INTO users (email) VALUES ($1) RETURNING id", pg::params{}.add("bench-" + tag + "@example.com"));
+  auto user = c.exec("INSERT INTO users (email) VALUES ($1) RETURNING id", pg::params{}.add(std::string("bench-") + tag + "@example.com"));
   auto ws = c.exec("INSERT INTO workspaces (name, slug, intake_email_id, owner_user_id) VALUES ('bench', $1, $1, $2) RETURNING id",
-                   pg::params{}.add("bench-" + tag).add(std::string(user->get(0, 0))));
+                   pg::params{}.add(std::string("bench-") + tag).add(std::string(user->get(0, 0))));
   f.workspace_id = ws->get(0, 0);
   auto wf = c.exec("INSERT INTO workflows (workspace_id, name, status) VALUES ($1, 'bench', 'active') RETURNING id",
                    pg::params{}.add(f.workspace_id));
@@ -40,7 +40,7 @@ fixture make_fixture(pg::connection& c) {
   for (int i = 0; i < 3; ++i) {
     auto n = c.exec("INSERT INTO workflow_nodes (workflow_id, react_flow_node_id, node_type, node_category) "
                     "VALUES ($1, $2, 'ACTION_UPDATE_STATUS', 'action') RETURNING id",
-                    pg::params{}.add(f.workflow_id).add("n" + std::to_string(i)));
+                    pg::params{}.add(f.workflow_id).add(std::string("n").append(std::to_string(i))));
     f.node_ids.emplace_back(n->get(0, 0));
   }
   return f;

@@ -46,7 +46,7 @@ inline std::vector<actors::ingest_reply> trigger_many_impl(caf::actor_system& sy
   auto registry = actors::engine_registry(system);
   std::vector<actors::trigger_request> requests;
   for (int i = 0; i < n; ++i) {
-    actors::trigger_request req{workspace_id, workflow_id, {}};
+    actors::trigger_request req{workspace_id, workflow_id, {}, std::nullopt};
     req.intake.kind = actors::trigger_kind::manual;
     req.intake.lead = lead_of(i);
     requests.push_back(std::move(req));
@@ -110,7 +110,7 @@ struct engine_node {
                                actors::trigger_kind kind = actors::trigger_kind::manual,
                                std::optional<std::string> idempotency_key = std::nullopt) {
     caf::scoped_actor self{*system};
-    actors::trigger_request req{workspace_id, workflow_id, {}};
+    actors::trigger_request req{workspace_id, workflow_id, {}, std::nullopt};
     req.intake.kind = kind;
     req.intake.lead = std::move(lead);
     req.intake.idempotency_key = std::move(idempotency_key);

@@ -61,7 +61,7 @@ TEST_F(redis_delay_queue, claims_only_due_entries_earliest_first) {
 
 TEST_F(redis_delay_queue, respects_the_batch_size) {
   auto q = make_queue(conn());
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.schedule("e" + std::to_string(i), k_now - 100 + i).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.schedule(std::string("e").append(std::to_string(i)), k_now - 100 + i).ok());
   auto first = q.claim(k_now, 2, 30s);
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(ids_of(*first), (std::vector<std::string>{"e0", "e1"}));
@@ -156,7 +156,7 @@ TEST_F(redis_delay_queue, an_ack_after_the_timeout_still_counts_if_nobody_claime
 
 TEST_F(redis_delay_queue, acknowledges_a_batch_and_counts_only_current_claims) {
   auto q = make_queue(conn());
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.schedule("b" + std::to_string(i), k_now).ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.schedule(std::string("b").append(std::to_string(i)), k_now).ok());
   auto got = q.claim(k_now, 10, 30s);
   ASSERT_TRUE(got.ok() && got->size() == 4);
   ASSERT_TRUE(q.schedule("b3", k_now).ok());  // voids the claim of b3
