@@ -19,6 +19,31 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
+// Each test process gets a database of its own: engine nodes adopt any stale execution they find,
+// so rows other suites leave behind in the shared test database would compete with this test's.
+class own_database : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    name_ = "ft_engine_" + std::to_string(::getpid());
+    auto admin = pg::connection::open(pg::connect_options{test::require_env("FLOWTRACK_TEST_ADMIN_URL")});
+    ASSERT_TRUE(admin.ok()) << admin.err().message;
+    ASSERT_TRUE((*admin)->exec_script("CREATE DATABASE " + name_).ok());
+    std::string url = test::database_url_for(name_);
+    auto m = test::run_command(test::flowtrackd() + " migrate --log-level warn --database-url " + test::shell_quote(url));
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+    ::setenv("FLOWTRACK_TEST_DATABASE_URL", url.c_str(), 1);
+  }
+  void TearDown() override {
+    auto admin = pg::connection::open(pg::connect_options{test::require_env("FLOWTRACK_TEST_ADMIN_URL")});
+    if (admin.ok()) (void)(*admin)->exec_script("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  }
+
+ private:
+  std::string name_;
+};
+
+const auto* const k_own_database = ::testing::AddGlobalTestEnvironment(new own_database);
+
 const char* k_six_nodes = R"({"nodes":[
   {"id":"t","type":"TRIGGER_MANUAL","position":{"x":0,"y":0},"data":{}},
   {"id":"c","type":"LOGIC_CONDITION","position":{"x":0,"y":1},"data":{"field":"budget","operator":">=","value":5000,"trueHandle":"yes","falseHandle":"no"}},
@@ -306,7 +331,7 @@ TEST(engine, a_crashed_storage_writer_is_restarted_and_work_goes_on) {
   EXPECT_NE(node.system->registry().get<caf::actor>(actors::k_writer_name), writer) << "the writer was not restarted";
   auto after = node.trigger(ws.id, wf, lead("after@example.com"));
   ASSERT_TRUE(after.ok()) << after.err().message;
-  EXPECT_EQ(test::await_value(*c, "SELECT count(*) FROM workflow_executions WHERE workflow_id = $1 AND status = 'completed'", wf, 2, 10s), 2);
+  EXPECT_EQ(test::await_value(*c, "SELECT count(*) FROM workflow_executions WHERE workflow_id = $1 AND status = 'completed'", wf, 2, 30s), 2);
 }
 
 TEST(engine, ten_thousand_concurrent_executions_complete_with_exact_counters) {
