@@ -27,9 +27,9 @@ constexpr std::size_t k_claim_batch = 256;
 // id empty) so Redis' counter can be restored above it.
 result<std::vector<std::pair<std::string, std::int64_t>>> paused_execution_list(pg::connection& c) {
   std::vector<std::pair<std::string, std::int64_t>> all;
-  auto top = c.exec("SELECT COALESCE(max(lock_token), 0) FROM workflow_executions");
+  auto top = storage::max_lock_token(c);
   if (!top) return top.err();
-  all.emplace_back(std::string(), top->get_int(0, 0));
+  all.emplace_back(std::string(), static_cast<std::int64_t>(*top));
   std::string after;
   for (;;) {
     auto page = storage::paused_executions(c, 5000, after);

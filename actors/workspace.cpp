@@ -385,12 +385,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
         if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));
         std::string id = req.execution_id;
         node->postgres->submit(
-            [id](pg::connection& c) -> result<std::string> {
-              auto r = c.exec("SELECT workspace_id FROM workflow_executions WHERE id = $1::uuid", pg::params{}.add(id));
-              if (!r) return r.err();
-              if (r->empty()) return make_error(error_code::not_found, "no execution " + id);
-              return std::string(r->get(0, 0));
-            },
+            [id](pg::connection& c) { return storage::workspace_of_execution(c, id); },
             [me, req = std::move(req)](result<std::string> ws) mutable {
               if (!ws.ok()) {
                 if (ws.err().code == error_code::not_found) spdlog::warn("queue names unknown execution {}", req.execution_id);

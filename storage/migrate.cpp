@@ -7,23 +7,10 @@
 #include <map>
 #include <sstream>
 
-#include <openssl/evp.h>
+#include "storage/hash.hpp"
 
 namespace flowtrack::storage {
 namespace {
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
 
 bool well_named(const std::string& name) {
   return name.size() > 8 && std::isdigit(static_cast<unsigned char>(name[0])) &&

@@ -329,6 +329,19 @@ WHERE e.id = $1::uuid)sql",
   return s;
 }
 
+result<std::string> workspace_of_execution(pg::connection& c, std::string_view execution_id) {
+  auto r = c.exec("SELECT workspace_id FROM workflow_executions WHERE id = $1::uuid", pg::params{}.add(execution_id));
+  if (!r) return r.err();
+  if (r->empty()) return make_error(error_code::not_found, "no execution " + std::string(execution_id), "execution");
+  return std::string(r->get(0, 0));
+}
+
+result<std::uint64_t> max_lock_token(pg::connection& c) {
+  auto r = c.exec("SELECT COALESCE(max(lock_token), 0) FROM workflow_executions");
+  if (!r) return r.err();
+  return static_cast<std::uint64_t>(r->get_int(0, 0));
+}
+
 result<std::vector<std::pair<std::string, std::int64_t>>> paused_executions(pg::connection& c, std::size_t limit,
                                                                            std::string_view after_id) {
   auto r = c.exec(

@@ -104,6 +104,12 @@ struct execution_state {
 /// Loads an execution with its lead; `not_found` when there is none.
 result<execution_state> load_execution(pg::connection& c, std::string_view execution_id);
 
+/// Which workspace an execution belongs to; `not_found` when there is none.
+result<std::string> workspace_of_execution(pg::connection& c, std::string_view execution_id);
+
+/// The largest lock token any execution carries (0 when none), to restore Redis' fencing counter.
+result<std::uint64_t> max_lock_token(pg::connection& c);
+
 /// Paused executions (id, resume time in ms), for rebuilding the delay queue.
 result<std::vector<std::pair<std::string, std::int64_t>>> paused_executions(pg::connection& c, std::size_t limit,
                                                                            std::string_view after_id = {});

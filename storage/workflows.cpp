@@ -1,9 +1,9 @@
 #include "storage/workflows.hpp"
 
 #include <boost/json/serialize.hpp>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "storage/hash.hpp"
 #include "storage/pg/array.hpp"
 
 namespace flowtrack::storage {
@@ -164,18 +164,16 @@ result<workflow_record> load_workflow(pg::connection& c, std::string_view worksp
   return w;
 }
 
-std::string token_hash(std::string_view token) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, std::string_view status) {
+  auto r = c.exec("UPDATE workflows SET status = $2 WHERE id = $1::uuid AND deleted_at IS NULL AND status <> 'archived'",
+                  pg::params{}.add(workflow_id).add(status));
+  if (!r) return r.err();
+  if (r->affected() != 1)
+    return make_error(error_code::not_found, "no workflow " + std::string(workflow_id) + " that is not archived", "workflow");
+  return {};
 }
+
+std::string token_hash(std::string_view token) { return sha256_hex(token); }
 
 result<std::string> rotate_webhook_token(pg::connection& c, std::string_view workflow_id) {
   unsigned char bytes[32];

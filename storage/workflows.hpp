@@ -68,6 +68,10 @@ result<workflow_record> load_workflow(pg::connection& c, std::string_view worksp
 /// which is stored only as its SHA-256.
 result<std::string> rotate_webhook_token(pg::connection& c, std::string_view workflow_id);
 
+/// Sets a workflow's status (`active`, `paused`, ...); an archived or missing workflow is
+/// `not_found`.
+result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, std::string_view status);
+
 /// Hex SHA-256 of a token, as stored.
 std::string token_hash(std::string_view token);
 

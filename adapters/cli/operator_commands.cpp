@@ -285,10 +285,7 @@ int set_workflow_status(const std::vector<std::string>& args, const config::sett
   }
   auto c = connect(s);
   if (!c) return fail(verb, c.err());
-  auto r = (*c)->exec("UPDATE workflows SET status = $2 WHERE id = $1::uuid AND deleted_at IS NULL AND status <> 'archived'",
-                      pg::params{}.add(args[0]).add(status));
-  if (!r) return fail(verb, r.err());
-  if (r->affected() != 1) return fail(verb, make_error(error_code::not_found, "no workflow " + args[0] + " that is not archived"));
+  if (auto r = storage::set_workflow_status(**c, args[0], status); !r) return fail(verb, r.err());
   std::cout << args[0] << " " << status << "\n";
   return 0;
 }
