@@ -27,65 +27,6 @@ std::optional<std::string> text_of(const json::object& o, const char* key) {
   return std::nullopt;
 }
 
-bool valid_date(std::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
-  int y = 0, m = 0, d = 0;
-  std::from_chars(s.data(), s.data() + 4, y);
-  std::from_chars(s.data() + 5, s.data() + 7, m);
-  std::from_chars(s.data() + 8, s.data() + 10, d);
-  static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1900 || m < 1 || m > 12 || d < 1 || d > days[m - 1]) return false;
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return !(m == 2 && d == 29 && !leap);
-}
-
-// The stored text of a field value, typed by the field; an error names fields.<key>.
-result<std::string> typed_value(const storage::form_field_record& f, const json::value& v) {
-  std::string name = "fields." + f.field_key;
-  std::string text = v.is_string() ? std::string(v.as_string()) : v.is_null() ? std::string() : json::serialize(v);
-  if (f.field_type == "NUMBER") {
-    double d = 0;
-    if (v.is_number()) d = v.to_number<double>();
-    else {
-      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
-      if (ec != std::errc{} || p != text.data() + text.size() || text.empty())
-        return invalid_field(name, f.label + " must be a number");
-    }
-    if (!std::isfinite(d)) return invalid_field(name, f.label + " must be a number");
-    return v.is_number() ? json::serialize(v) : text;
-  }
-  if (f.field_type == "CHECKBOX") {
-    if (v.is_bool()) return std::string(v.as_bool() ? "true" : "false");
-    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (text == "true" || text == "on" || text == "1" || text == "yes") return std::string("true");
-    if (text == "false" || text == "off" || text == "0" || text == "no" || text.empty()) return std::string("false");
-    return invalid_field(name, f.label + " must be true or false");
-  }
-  if (f.field_type == "DATE") {
-    if (!valid_date(text)) return invalid_field(name, f.label + " must be a date as YYYY-MM-DD");
-    return text;
-  }
-  if (f.field_type == "EMAIL") {
-    if (!valid_email(text)) return invalid_field(name, f.label + " must be an email address");
-    return text;
-  }
-  if (f.field_type == "DROPDOWN" && f.options) {
-    boost::system::error_code ec;
-    auto opts = json::parse(*f.options, ec);
-    if (!ec && opts.is_array()) {
-      for (const auto& o : opts.as_array()) {
-        if (o.is_string() && o.as_string() == text) return text;
-        if (o.is_object()) {
-          auto* val = o.as_object().if_contains("value");
-          if (val && val->is_string() && val->as_string() == text) return text;
-        }
-      }
-      return invalid_field(name, f.label + " must be one of the listed options");
-    }
-  }
-  return text;
-}
-
 }  // namespace
 
 bool valid_email(std::string_view e) {
@@ -137,8 +78,12 @@ std::string_view source_of(trigger_kind k) {
 }
 
 result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
-                                             const intake_request& req, std::optional<std::string> trigger_node_id) {
+                                             const form_spec& form, const intake_request& req,
+                                             std::optional<std::string> trigger_node_id) {
   if (!req.lead.is_object()) return invalid_field("lead", "the lead must be a JSON object");
+  // PostgreSQL stores no NUL character in TEXT or JSONB: refuse it here, naming where it was.
+  if (auto at = find_nul(req.lead)) return invalid_field(*at, *at + " contains a NUL character");
+  if (auto at = find_nul(req.trigger_data, "trigger")) return invalid_field(*at, *at + " contains a NUL character");
   const auto& lead = req.lead.as_object();
   storage::trigger_record t;
   auto email = text_of(lead, "email");
@@ -155,12 +100,12 @@ result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, 
 
   if (auto* fields = lead.if_contains("fields"); fields && !fields->is_null()) {
     if (!fields->is_object()) return invalid_field("fields", "fields must be an object of field key to value");
-    for (const auto& f : wf.fields) {
-      auto* v = fields->as_object().if_contains(f.field_key);
+    for (const auto& f : form.fields) {
+      auto* v = fields->as_object().if_contains(f.field.field_key);
       if (v == nullptr || v->is_null()) continue;
-      auto typed = typed_value(f, *v);
-      if (!typed) return typed.err();
-      t.fields.push_back({f.id, std::move(*typed)});
+      auto typed = check_field(f, *v);
+      if (!typed) return invalid_field("fields." + f.field.field_key, typed.err().message);
+      if (*typed) t.fields.push_back({f.field.id, std::move(**typed)});
     }
   }
   t.workspace_id = ws.id;

@@ -8,6 +8,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "actors/form.hpp"
 #include "storage/ingest.hpp"
 #include "storage/workflows.hpp"
 #include "storage/workspaces.hpp"
@@ -27,11 +28,12 @@ struct intake_request {
 };
 
 /// Builds the record, or an `invalid` error naming the field (`email`, `fields.budget`, ...).
-/// Custom fields are matched to the workflow's form fields by key and typed by field_type
-/// (NUMBER, DATE as YYYY-MM-DD, CHECKBOX as true/false, DROPDOWN one of its options, EMAIL);
-/// keys without a form field stay in the trigger data only.
+/// Custom fields are matched to the workflow's form fields by key and checked by `check_field`
+/// (type and validation rules; NUMBER, DATE as YYYY-MM-DD, CHECKBOX as true/false, DROPDOWN
+/// one of its options, EMAIL); keys without a form field stay in the trigger data only. A NUL
+/// character anywhere is refused.
 result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
-                                             const intake_request& req,
+                                             const form_spec& form, const intake_request& req,
                                              std::optional<std::string> trigger_node_id = std::nullopt);
 
 /// The `workflow_executions.trigger_type` / `lead_events.event_type` / `leads.source` of a kind.

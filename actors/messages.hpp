@@ -3,12 +3,15 @@
 // anything that crosses nodes.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <boost/json/object.hpp>
 
 #include "actors/intake.hpp"
 #include "runtime/error.hpp"
@@ -28,6 +31,8 @@ using loaded_atom = caf::atom_constant<caf::atom("loaded")>;       ///< a load f
 using tick_atom = caf::atom_constant<caf::atom("ft_tick")>;        ///< a timer fired (not "tick": CAF streams own that)
 using lock_atom = caf::atom_constant<caf::atom("lock")>;           ///< run: lock answer
 using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: side effect finished
+using form_atom = caf::atom_constant<caf::atom("form")>;           ///< workspace: a public form, or a submission to it
+using rated_atom = caf::atom_constant<caf::atom("rated")>;         ///< workspace: a rate-limit check finished
 
 /// Registered names of the node's long-lived actors (looked up at use, so a restarted one is found).
 inline const caf::atom_value k_writer_name = caf::atom("ft_writer");
@@ -41,6 +46,36 @@ struct trigger_request {
   intake_request intake;
   std::optional<std::string> token;
 };
+
+struct workspace_snapshot;
+struct workflow_snapshot;
+
+/// A public form addressed as `/p/{slug}` or `/p/{slug}/{form}`: shown (no submission) or
+/// submitted ({field key: value}).
+struct form_request {
+  std::string slug;  ///< the workspace's
+  std::string form;  ///< the form's slug or workflow id; empty: the workspace's forms
+  std::optional<boost::json::object> submission;
+  std::string client_ip;
+  std::string user_agent;
+};
+
+/// A form workflow with its workspace, as loaded (immutable, shared).
+struct form_ref {
+  std::shared_ptr<const workspace_snapshot> workspace;
+  std::shared_ptr<const workflow_snapshot> workflow;
+};
+
+/// What became of a form request. Shown: `forms` holds the matches (several for a workspace
+/// with several forms and no form named). Submitted: the one form, and either `accepted` (after
+/// the commit), `errors` by field, or `retry_after` when a rate limit was hit.
+struct form_reply {
+  std::vector<form_ref> forms;
+  std::vector<field_error> errors;
+  std::optional<storage::ingest_outcome> accepted;
+  std::optional<std::chrono::milliseconds> retry_after;
+};
+using form_result = result<form_reply>;
 
 /// The answer to a trigger or an ingest: the execution (if one started) after its commit.
 using ingest_reply = result<storage::ingest_outcome>;
@@ -59,6 +94,8 @@ struct resume_request {
 }  // namespace flowtrack::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::trigger_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::form_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::form_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_replies)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_reply)

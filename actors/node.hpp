@@ -29,6 +29,8 @@ struct engine_options {
   std::chrono::milliseconds workspace_idle{300000};  ///< an idle workspace actor stops after this
   std::chrono::milliseconds workflow_refresh{2000};  ///< how stale a cached workflow (status, version) may be
   std::chrono::milliseconds request_timeout{30000};  ///< every cross-actor request
+  int form_rate_limit = 10;            ///< public form submissions per IP and form per minute; 0 = no limits
+  int form_rate_limit_per_form = 1000; ///< submissions per form per minute from all IPs; 0 = off
 };
 
 /// The services of one node. Pointers are owned by the node and outlive its actors.

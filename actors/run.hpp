@@ -34,6 +34,7 @@ struct workflow_snapshot {
   std::map<std::string, std::string> node_ids;   ///< React Flow node id -> workflow_nodes.id
   std::map<std::string, std::string> field_ids;  ///< form field key -> form_fields.id
   storage::workflow_record record;               ///< as loaded (fields, booking url)
+  std::shared_ptr<const form_spec> form;         ///< its public form (fields with parsed rules)
 };
 
 /// The workspace facts runs need; immutable and shared.

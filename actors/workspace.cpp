@@ -11,8 +11,10 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "metrics/metrics.hpp"
 #include "runtime/graph.hpp"
 #include "storage/executions.hpp"
+#include "storage/redis/counter.hpp"
 #include "storage/redis/delay_queue.hpp"
 #include "storage/runs.hpp"
 #include "storage/workflows.hpp"
@@ -92,7 +94,30 @@ void spawn_run(self_ptr self, node_services* node, run_start start) {
   self->state.runs.emplace(run.id(), std::move(run));
 }
 
-void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf::response_promise rp, bool reloaded = false) {
+using ingest_done = std::function<void(ingest_reply)>;
+
+const char* kind_label(trigger_kind k) {
+  switch (k) {
+    case trigger_kind::form: return "form";
+    case trigger_kind::email: return "email";
+    case trigger_kind::webhook: return "webhook";
+    case trigger_kind::manual: return "manual";
+    case trigger_kind::schedule: return "schedule";
+  }
+  return "manual";
+}
+
+// Counts what became of a trigger: accepted, or rejected with the error's code as the reason.
+void count_trigger(trigger_kind k, const ingest_reply& r) {
+  static auto& accepted = metrics::global().counters("flowtrack_triggers_accepted_total",
+                                                     "Triggers made durable, by how they arrived.", {"trigger"});
+  static auto& rejected = metrics::global().counters(
+      "flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
+  if (r.ok()) accepted.at({kind_label(k)}).add();
+  else rejected.at({kind_label(k), std::string(to_string(r.err().code))}).add();
+}
+
+void handle_trigger(self_ptr self, node_services* node, trigger_request req, ingest_done done, bool reloaded = false) {
   auto& st = self->state;
   auto it = st.current.find(req.workflow_id);
   if (it == st.current.end()) {
@@ -100,11 +125,11 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf
       // A workflow made since this actor loaded: look again once.
       st.loaded = false;
       return when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
-        if (failed) return rp.deliver(ingest_reply(*failed));
-        handle_trigger(self, node, std::move(req), rp, true);
+        if (failed) return done(ingest_reply(*failed));
+        handle_trigger(self, node, std::move(req), done, true);
       });
     }
-    return rp.deliver(ingest_reply(make_error(error_code::not_found, "no workflow " + req.workflow_id + " in this workspace", "workflow")));
+    return done(ingest_reply(make_error(error_code::not_found, "no workflow " + req.workflow_id + " in this workspace", "workflow")));
   }
   auto wf = it->second;
   if (req.intake.kind == trigger_kind::webhook) {
@@ -112,25 +137,25 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf
     const auto& want = wf->record.webhook_token_hash;
     std::string got = req.token ? storage::token_hash(*req.token) : std::string();
     if (!want || !req.token || want->size() != got.size() || CRYPTO_memcmp(want->data(), got.data(), got.size()) != 0)
-      return rp.deliver(ingest_reply(make_error(error_code::unauthorized,
+      return done(ingest_reply(make_error(error_code::unauthorized,
                                                 "missing or wrong X-FlowTrack-Token for this workflow", "X-FlowTrack-Token")));
   }
   if (wf->status != "active")
-    return rp.deliver(ingest_reply(make_error(
+    return done(ingest_reply(make_error(
         error_code::invalid, "workflow '" + wf->name + "' is " + wf->status + " and takes no new triggers", "status")));
   auto type = trigger_type_for(req.intake.kind);
   auto trigger = wf->graph->find_trigger(type);
   if (!trigger && req.intake.kind == trigger_kind::manual) trigger = wf->graph->find_trigger();
   if (!trigger)
-    return rp.deliver(ingest_reply(make_error(error_code::invalid,
+    return done(ingest_reply(make_error(error_code::invalid,
                                               "workflow '" + wf->name + "' has no " + std::string(runtime::to_string(*type)) +
                                                   " trigger",
                                               "trigger")));
   std::string trigger_id = wf->graph->at(*trigger).id;
   std::optional<std::string> trigger_uuid;
   if (auto n = wf->node_ids.find(trigger_id); n != wf->node_ids.end()) trigger_uuid = n->second;
-  auto record = make_trigger(st.workspace->info, wf->record, req.intake, trigger_uuid);
-  if (!record) return rp.deliver(ingest_reply(record.err()));
+  auto record = make_trigger(st.workspace->info, wf->record, *wf->form, req.intake, trigger_uuid);
+  if (!record) return done(ingest_reply(record.err()));
 
   // The lead as the run will see it when the submission creates it.
   runtime::lead lead;
@@ -159,11 +184,102 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, caf
                 self->send(self, resume_atom::value, resume_request{ws->info.id, *r->execution_id, std::nullopt});
               }
             }
-            rp.deliver(std::move(r));
+            done(std::move(r));
           },
           [=](caf::error& e) mutable {
-            rp.deliver(ingest_reply(make_error(error_code::unavailable, "the storage writer did not answer: " + to_string(e))));
+            done(ingest_reply(make_error(error_code::unavailable, "the storage writer did not answer: " + to_string(e))));
           });
+}
+
+// Workflows change outside this node (paused, new versions): read them again when stale.
+void refresh_if_stale(self_ptr self, node_services* node) {
+  auto& st = self->state;
+  if (st.loaded && std::chrono::steady_clock::now() - st.loaded_at > node->options.workflow_refresh) st.loaded = false;
+}
+
+// The workspace's active form workflows that `name` (a form slug or workflow id; empty: all)
+// picks, by title.
+std::vector<form_ref> find_forms(self_ptr self, const std::string& name) {
+  std::vector<form_ref> out;
+  for (const auto& [id, wf] : self->state.current) {
+    if (wf->status != "active" || !wf->form || !wf->graph->find_trigger(runtime::node_type::trigger_form)) continue;
+    if (name.empty() || name == id || name == wf->form->slug) out.push_back({self->state.workspace, wf});
+  }
+  std::sort(out.begin(), out.end(), [](const form_ref& a, const form_ref& b) { return a.workflow->form->title < b.workflow->form->title; });
+  return out;
+}
+
+using form_done = std::function<void(form_result)>;
+
+// Counts a form submission against the per-IP and per-form windows in Redis, then calls `next`
+// with how long to wait (nullopt: go ahead). When Redis cannot answer, the submission goes ahead:
+// losing a lead is worse than a minute without a rate limit.
+void check_rate(self_ptr self, node_services* node, const std::string& workflow_id, const std::string& ip,
+                std::function<void(std::optional<std::chrono::milliseconds>)> next) {
+  const int per_ip = node->options.form_rate_limit, per_form = node->options.form_rate_limit_per_form;
+  if (per_ip <= 0) return next(std::nullopt);
+  std::uint64_t id = ++self->state.rate_check_seq;
+  self->state.rate_checks.emplace(id, std::move(next));
+  auto me = caf::actor_cast<caf::actor>(self);
+  node->redis->submit([me, id, workflow_id, ip, per_ip, per_form](redis::connection& c) {
+    redis::rate_counter counter(c);
+    const auto window = std::chrono::minutes(1);
+    std::optional<std::chrono::milliseconds> wait;
+    auto by_ip = counter.hit("form:" + workflow_id + ":ip:" + ip, window);
+    if (by_ip && by_ip->count > per_ip) wait = by_ip->reset_in;
+    if (!wait && per_form > 0) {
+      auto by_form = counter.hit("form:" + workflow_id, window);
+      if (by_form && by_form->count > per_form) wait = by_form->reset_in;
+      if (!by_form) spdlog::warn("form rate limit not checked: {}", by_form.err().message);
+    }
+    if (!by_ip) spdlog::warn("form rate limit not checked: {}", by_ip.err().message);
+    caf::anon_send(me, rated_atom::value, id, static_cast<std::int64_t>(wait ? wait->count() : -1));
+  });
+}
+
+// A public form: shown, or a submission checked (rate, fields) and handed to the trigger path.
+void handle_form(self_ptr self, node_services* node, form_request req, form_done done) {
+  static auto& rejected = metrics::global().counters(
+      "flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
+  form_reply reply;
+  reply.forms = find_forms(self, req.form);
+  if (reply.forms.empty())
+    return done(make_error(error_code::not_found,
+                           req.form.empty() ? "this workspace has no active form" : "no active form '" + req.form + "'", "form"));
+  if (!req.submission) return done(std::move(reply));
+  if (reply.forms.size() > 1)
+    return done(make_error(error_code::not_found, "this workspace has several forms: submit to /p/" + req.slug + "/{form}", "form"));
+  auto form = reply.forms.front();
+  check_rate(self, node, form.workflow->id, req.client_ip,
+             [=, req = std::move(req), reply = std::move(reply)](std::optional<std::chrono::milliseconds> wait) mutable {
+               if (wait) {
+                 rejected.at({"form", "rate_limited"}).add();
+                 reply.retry_after = *wait;
+                 return done(std::move(reply));
+               }
+               auto check = check_submission(*form.workflow->form, *req.submission);
+               if (!check.errors.empty()) {
+                 rejected.at({"form", "invalid"}).add();
+                 reply.errors = std::move(check.errors);
+                 return done(std::move(reply));
+               }
+               trigger_request tr;
+               tr.workspace_id = self->state.workspace_id;
+               tr.workflow_id = form.workflow->id;
+               tr.intake.kind = trigger_kind::form;
+               tr.intake.lead = std::move(check.lead);
+               json::object meta{{"ip", req.client_ip}};
+               if (!req.user_agent.empty()) meta["userAgent"] = req.user_agent;
+               tr.intake.source_metadata = std::move(meta);
+               handle_trigger(self, node, std::move(tr), [done, reply = std::move(reply)](ingest_reply r) mutable {
+                 count_trigger(trigger_kind::form, r);
+                 if (r.ok()) reply.accepted = std::move(*r);
+                 else if (r.err().code == error_code::invalid && !r.err().subject.empty())
+                   reply.errors.push_back({r.err().subject, r.err().message});  // e.g. a name too long for its column
+                 else return done(r.err());
+                 done(std::move(reply));
+               });
+             });
 }
 
 void spawn_resumed(self_ptr self, node_services* node, storage::execution_state e, std::shared_ptr<const workflow_snapshot> wf,
@@ -209,6 +325,8 @@ result<std::shared_ptr<const workflow_snapshot>> make_snapshot(storage::workflow
   s->graph = compiled.graph;
   s->node_ids = record.node_ids;
   for (const auto& f : record.fields) s->field_ids[f.field_key] = f.id;
+  s->form = make_form_spec(record);
+  for (const auto& p : s->form->problems) spdlog::warn("workflow {}: form rule ignored: {}", record.id, p);
   s->record = std::move(record);
   return std::shared_ptr<const workflow_snapshot>(std::move(s));
 }
@@ -225,13 +343,31 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
   return {
       [=](trigger_atom, trigger_request& req) {
         auto rp = self->make_response_promise();
-        // Workflows change outside this node (paused, new versions): read them again when stale.
-        auto& st = self->state;
-        if (st.loaded && std::chrono::steady_clock::now() - st.loaded_at > node->options.workflow_refresh) st.loaded = false;
+        refresh_if_stale(self, node);
+        auto kind = req.intake.kind;
+        ingest_done done = [rp, kind](ingest_reply r) mutable {
+          count_trigger(kind, r);
+          rp.deliver(std::move(r));
+        };
         when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
-          if (failed) return rp.deliver(ingest_reply(*failed));
-          handle_trigger(self, node, std::move(req), rp);
+          if (failed) return done(ingest_reply(*failed));
+          handle_trigger(self, node, std::move(req), done);
         });
+      },
+      [=](form_atom, form_request& req) {
+        auto rp = self->make_response_promise();
+        refresh_if_stale(self, node);
+        when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+          if (failed) return rp.deliver(form_result(*failed));
+          handle_form(self, node, std::move(req), [rp](form_result r) mutable { rp.deliver(std::move(r)); });
+        });
+      },
+      [=](rated_atom, std::uint64_t id, std::int64_t wait_ms) {
+        auto it = self->state.rate_checks.find(id);
+        if (it == self->state.rate_checks.end()) return;
+        auto next = std::move(it->second);
+        self->state.rate_checks.erase(it);
+        next(wait_ms < 0 ? std::nullopt : std::optional<std::chrono::milliseconds>(wait_ms));
       },
       [=](resume_atom, resume_request& req) {
         when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
@@ -345,10 +481,22 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
     return a;
   };
   auto me = caf::actor_cast<caf::actor>(self);
+  // Finds which workspace `key` ("workflow:<id>", "slug:<slug>") belongs to, once for all who ask
+  // meanwhile; found ones are remembered (a workflow or slug never moves to another workspace).
+  auto resolve = [=](const std::string& key, std::function<result<std::string>(pg::connection&)> lookup,
+                     std::function<void(result<std::string>)> then) {
+    if (auto it = self->state.known_workspaces.find(key); it != self->state.known_workspaces.end()) return then(it->second);
+    auto& waiting = self->state.resolving[key];
+    waiting.push_back(std::move(then));
+    if (waiting.size() > 1) return;
+    node->postgres->submit(std::move(lookup),
+                           [me, key](result<std::string> ws) { caf::anon_send(me, loaded_atom::value, key, std::move(ws)); },
+                           true);
+  };
   return {
       [=](trigger_atom, trigger_request& req) -> caf::result<ingest_reply> {
         if (req.workspace_id.empty())
-          if (auto it = self->state.workflow_workspaces.find(req.workflow_id); it != self->state.workflow_workspaces.end())
+          if (auto it = self->state.known_workspaces.find("workflow:" + req.workflow_id); it != self->state.known_workspaces.end())
             req.workspace_id = it->second;
         if (!req.workspace_id.empty()) {
           self->delegate(get(req.workspace_id), trigger_atom::value, std::move(req));
@@ -356,30 +504,46 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
         }
         // Only the workflow is known (a webhook): find its workspace, remember it, forward.
         auto rp = self->make_response_promise<ingest_reply>();
-        auto& waiting = self->state.awaiting_workspace[req.workflow_id];
-        waiting.emplace_back(rp, std::move(req));
-        if (waiting.size() == 1) {
-          std::string wf = waiting.front().second.workflow_id;
-          node->postgres->submit([wf](pg::connection& c) { return storage::workspace_of_workflow(c, wf); },
-                                 [me, wf](result<std::string> ws) { caf::anon_send(me, loaded_atom::value, wf, std::move(ws)); },
-                                 true);
-        }
+        std::string wf = req.workflow_id;
+        resolve("workflow:" + wf, [wf](pg::connection& c) { return storage::workspace_of_workflow(c, wf); },
+                [=, req = std::move(req)](result<std::string> ws) mutable {
+                  if (!ws.ok()) {
+                    rp.deliver(ingest_reply(ws.err()));
+                    return;
+                  }
+                  req.workspace_id = *ws;
+                  self->request(get(req.workspace_id), node->options.request_timeout, trigger_atom::value, std::move(req))
+                      .then([rp](ingest_reply& r) mutable { rp.deliver(std::move(r)); },
+                            [rp](caf::error& e) mutable { rp.deliver(ingest_reply(make_error(error_code::unavailable, to_string(e)))); });
+                });
         return rp;
       },
-      [=](loaded_atom, const std::string& workflow_id, result<std::string>& ws) {
-        auto waiting = std::move(self->state.awaiting_workspace[workflow_id]);
-        self->state.awaiting_workspace.erase(workflow_id);
-        if (ws.ok()) self->state.workflow_workspaces[workflow_id] = *ws;
-        for (auto& [rp, req] : waiting) {
-          if (!ws.ok()) {
-            rp.deliver(ingest_reply(ws.err()));
-            continue;
-          }
-          req.workspace_id = *ws;
-          self->request(get(req.workspace_id), node->options.request_timeout, trigger_atom::value, std::move(req))
-              .then([rp](ingest_reply& r) mutable { rp.deliver(std::move(r)); },
-                    [rp](caf::error& e) mutable { rp.deliver(ingest_reply(make_error(error_code::unavailable, to_string(e)))); });
-        }
+      [=](form_atom, form_request& req) -> caf::result<form_result> {
+        auto rp = self->make_response_promise<form_result>();
+        std::string slug = req.slug;
+        resolve("slug:" + slug,
+                [slug](pg::connection& c) -> result<std::string> {
+                  auto ws = storage::find_workspace(c, slug);
+                  if (!ws) return ws.err();
+                  if (!ws->is_active) return make_error(error_code::not_found, "workspace " + slug + " is not active", "slug");
+                  return ws->id;
+                },
+                [=, req = std::move(req)](result<std::string> ws) mutable {
+                  if (!ws.ok()) {
+                    rp.deliver(form_result(ws.err()));
+                    return;
+                  }
+                  self->request(get(*ws), node->options.request_timeout, form_atom::value, std::move(req))
+                      .then([rp](form_result& r) mutable { rp.deliver(std::move(r)); },
+                            [rp](caf::error& e) mutable { rp.deliver(form_result(make_error(error_code::unavailable, to_string(e)))); });
+                });
+        return rp;
+      },
+      [=](loaded_atom, const std::string& key, result<std::string>& ws) {
+        auto waiting = std::move(self->state.resolving[key]);
+        self->state.resolving.erase(key);
+        if (ws.ok()) self->state.known_workspaces[key] = *ws;
+        for (auto& w : waiting) w(ws);
       },
       [=](resume_atom, resume_request& req) {
         if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));

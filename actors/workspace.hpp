@@ -43,11 +43,14 @@ struct workspace_state {
   std::deque<std::function<void(const error*)>> waiting;  ///< work held until the load finishes (or fails)
   std::uint64_t runs_spawned = 0;
   std::unordered_map<caf::actor_id, caf::actor> runs;  ///< runs in flight, ended at shutdown
+  /// Form submissions waiting for their rate-limit check, by check id.
+  std::unordered_map<std::uint64_t, std::function<void(std::optional<std::chrono::milliseconds>)>> rate_checks;
+  std::uint64_t rate_check_seq = 0;
   static inline const char* name = "workspace";
 };
 
-/// Behaviour: `(trigger_atom, trigger_request) -> ingest_reply`, `(resume_atom, resume_request)`,
-/// `(reload_atom)`.
+/// Behaviour: `(trigger_atom, trigger_request) -> ingest_reply`, `(form_atom, form_request) ->
+/// form_result`, `(resume_atom, resume_request)`, `(reload_atom)`.
 caf::behavior workspace_actor(caf::stateful_actor<workspace_state>* self, node_services* node, std::string workspace_id,
                               caf::actor_addr parent);
 
@@ -55,15 +58,16 @@ struct workspace_registry_state {
   // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
   workspace_registry_state() = default;
   std::unordered_map<std::string, caf::actor> workspaces;
-  std::unordered_map<std::string, std::string> workflow_workspaces;  ///< workflow id -> workspace id
-  /// Triggers waiting while their workflow's workspace is looked up, by workflow id.
-  std::unordered_map<std::string, std::vector<std::pair<caf::typed_response_promise<ingest_reply>, trigger_request>>>
-      awaiting_workspace;
+  /// "workflow:<id>" or "slug:<slug>" -> workspace id, as found.
+  std::unordered_map<std::string, std::string> known_workspaces;
+  /// Work waiting while a key's workspace is looked up.
+  std::unordered_map<std::string, std::vector<std::function<void(result<std::string>)>>> resolving;
   static inline const char* name = "workspace_registry";
 };
 
-/// Behaviour: forwards `(trigger_atom, trigger_request)` and `(resume_atom, resume_request)` to
-/// the workspace's actor, spawning it when needed; a resume without a workspace id is looked up.
+/// Behaviour: forwards `(trigger_atom, trigger_request)`, `(form_atom, form_request)` (by
+/// workspace slug) and `(resume_atom, resume_request)` to the workspace's actor, spawning it when
+/// needed; a trigger or resume without a workspace id is looked up.
 caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* self, node_services* node);
 
 /// Compiles a stored workflow into a snapshot (pure; runs on whichever thread calls it).

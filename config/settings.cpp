@@ -113,6 +113,10 @@ const std::map<std::string, setter>& setters() {
          s.webhook_allow = std::move(out);
        }},
       {"form_rate_limit", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit = parse_int(k, v, 0, 1000000); }},
+      {"form_rate_limit_per_form", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit_per_form = parse_int(k, v, 0, 100000000); }},
+      {"http_header_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_header_timeout_ms = parse_int(k, v, 100, 600000); }},
+      {"http_body_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_body_timeout_ms = parse_int(k, v, 100, 600000); }},
+      {"http_idle_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_idle_timeout_ms = parse_int(k, v, 100, 3600000); }},
       {"log_level", [](settings& s, const std::string& k, const std::string& v) {
          s.log_level = one_of(k, v, {"trace", "debug", "info", "warn", "error", "off"});
        }},

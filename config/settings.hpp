@@ -27,6 +27,10 @@ struct settings {
   std::string mail_domain = "intake.localhost";
   std::vector<std::string> webhook_allow;  ///< CIDRs exempt from the SSRF guard
   int form_rate_limit = 10;                ///< public form submissions per IP per minute; 0 = off
+  int form_rate_limit_per_form = 1000;     ///< submissions per form per minute from all IPs; 0 = off
+  int http_header_timeout_ms = 10000;      ///< a started request header must arrive within this
+  int http_body_timeout_ms = 30000;        ///< a request body must arrive within this
+  int http_idle_timeout_ms = 60000;        ///< a keep-alive connection may wait this long for a request
   std::string log_level = "info";          ///< trace, debug, info, warn, error, off
   std::string log_format = "text";         ///< text or json
   int pg_pool_size = 4;                    ///< PostgreSQL connections (each with its own I/O thread)

@@ -1,70 +1,14 @@
 // Condition compilation and evaluation; `matches` uses PCRE2 with match and heap limits.
 #include "runtime/condition.hpp"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <boost/json/serialize.hpp>
 
+#include "runtime/regex.hpp"
 #include "runtime/text.hpp"
 
 namespace flowtrack::runtime {
 
 namespace json = boost::json;
-
-// A PCRE2 pattern with its match limits; immutable after construction and safe to share.
-class compiled_regex {
- public:
-  static result<std::shared_ptr<const compiled_regex>> compile(std::string_view pattern, bool case_sensitive) {
-    if (pattern.size() > k_max_regex_length) {
-      return make_error(error_code::invalid,
-                        "regular expression is longer than " + std::to_string(k_max_regex_length) + " characters");
-    }
-    int code = 0;
-    PCRE2_SIZE offset = 0;
-    const std::uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (case_sensitive ? 0u : PCRE2_CASELESS);
-    pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &code,
-                                   &offset, nullptr);
-    if (!re) {
-      PCRE2_UCHAR buf[256];
-      pcre2_get_error_message(code, buf, sizeof buf);
-      return make_error(error_code::invalid, "bad regular expression at offset " + std::to_string(offset) + ": " +
-                                                 reinterpret_cast<const char*>(buf));
-    }
-    auto r = std::shared_ptr<compiled_regex>(new compiled_regex());
-    r->code_ = re;
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when unavailable
-    r->context_ = pcre2_match_context_create(nullptr);
-    pcre2_set_match_limit(r->context_, k_regex_match_limit);
-    pcre2_set_depth_limit(r->context_, 10000);
-    pcre2_set_heap_limit(r->context_, 2048);  // KiB
-    return std::shared_ptr<const compiled_regex>(std::move(r));
-  }
-
-  bool matches(std::string_view subject) const {
-    if (subject.size() > k_max_regex_subject) return false;
-    struct data_deleter {
-      void operator()(pcre2_match_data* d) const { pcre2_match_data_free(d); }
-    };
-    // One match block per thread: a one-pair ovector is enough to learn whether it matched.
-    thread_local std::unique_ptr<pcre2_match_data, data_deleter> data(pcre2_match_data_create(1, nullptr));
-    const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, data.get(),
-                               context_);
-    return rc >= 0;
-  }
-
-  compiled_regex(const compiled_regex&) = delete;
-  compiled_regex& operator=(const compiled_regex&) = delete;
-  ~compiled_regex() {
-    pcre2_match_context_free(context_);
-    pcre2_code_free(code_);
-  }
-
- private:
-  compiled_regex() = default;
-  pcre2_code* code_ = nullptr;
-  pcre2_match_context* context_ = nullptr;
-};
 
 std::optional<condition_op> parse_condition_op(std::string_view s) {
   static constexpr std::pair<std::string_view, condition_op> k_ops[] = {

@@ -30,12 +30,7 @@ std::optional<condition_op> parse_condition_op(std::string_view s);
 /// The canonical spelling of an operator.
 std::string_view to_string(condition_op op);
 
-/// Limits on `matches`: the pattern size, and the work one match may do (PCRE2 match limit),
-/// so a user's regex can never stall a step.
-inline constexpr std::size_t k_max_regex_length = 1000;
-inline constexpr std::uint32_t k_regex_match_limit = 100000;
-inline constexpr std::size_t k_max_regex_subject = 64 * 1024;
-
+/// `matches` uses runtime/regex.hpp, whose limits keep a user's regex from stalling a step.
 class compiled_regex;
 
 /// A compiled condition: either one rule or a group of rules and groups joined by all/any.

@@ -258,7 +258,7 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
   req.kind = actors::trigger_kind::manual;
   req.lead = *lead;
   if (a->options.count("idempotency-key")) req.idempotency_key = a->options["idempotency-key"];
-  auto record = actors::make_trigger(*ws, *wf, req, trigger_node);
+  auto record = actors::make_trigger(*ws, *wf, *actors::make_form_spec(*wf), req, trigger_node);
   if (!record) return fail("workflow run", record.err());
   auto out = storage::ingest_batch(**c, {*record});
   if (!out[0]) return fail("workflow run", out[0].err());

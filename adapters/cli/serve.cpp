@@ -86,6 +86,8 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   node.options.recovery_interval = std::chrono::milliseconds(s.recovery_interval_ms);
   node.options.scheduler_tick = std::chrono::milliseconds(s.scheduler_tick_ms);
   node.options.max_batches_in_flight = std::max(1, s.pg_pool_size / 2);
+  node.options.form_rate_limit = s.form_rate_limit;
+  node.options.form_rate_limit_per_form = s.form_rate_limit_per_form;
 
   node_config cfg(s);
   caf::actor_system system(cfg);
@@ -94,6 +96,10 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
 
   http::server_options http_opts;
   http_opts.listen = s.http_listen;
+  http_opts.route_of = http::route_of;
+  http_opts.header_timeout = std::chrono::milliseconds(s.http_header_timeout_ms);
+  http_opts.body_timeout = std::chrono::milliseconds(s.http_body_timeout_ms);
+  http_opts.idle_timeout = std::chrono::milliseconds(s.http_idle_timeout_ms);
   http::server server(http_opts, http::make_routes(http::route_targets{health, &system}));
   if (auto r = server.start(); !r) {
     spdlog::error("{}", r.err().message);

@@ -4,6 +4,12 @@
 #include <caf/send.hpp>
 
 #include <caf/event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/run.hpp"
+#include "adapters/http/form_page.hpp"
+#include "adapters/http/urlencoded.hpp"
+#include "metrics/metrics.hpp"
 
 #include "actors/engine.hpp"
 #include "actors/health.hpp"
@@ -11,6 +17,7 @@
 
 namespace flowtrack::http {
 namespace {
+namespace json = boost::json;
 
 std::string_view path_of(std::string_view target) {
   auto q = target.find('?');
@@ -62,25 +69,32 @@ response error_response(const error& e) {
   return res;
 }
 
-// Hands a trigger to the engine and answers after its commit. A short-lived actor waits for the
-// answer so that no I/O thread ever blocks.
-void trigger(const route_targets& t, actors::trigger_request req, responder reply) {
+// Asks the workspace registry and calls `then` with the answer (or `unavailable` when none came).
+// A short-lived actor waits for the answer, so that no I/O thread ever blocks.
+template <class Reply, class Message>
+void ask(const route_targets& t, Message msg, std::function<void(Reply)> then) {
+  using atom = std::conditional_t<std::is_same_v<Message, actors::form_request>, actors::form_atom, actors::trigger_atom>;
   t.system->spawn(
-      [](caf::event_based_actor* self, caf::actor registry, actors::trigger_request req, responder reply) {
-        self->request(registry, std::chrono::seconds(30), actors::trigger_atom::value, std::move(req))
-            .then(
-                [=](actors::ingest_reply& r) {
-                  if (!r.ok()) return reply(error_response(r.err()));
-                  boost::json::object body{{"executionId", r->execution_id ? boost::json::value(*r->execution_id) : nullptr},
-                                           {"leadId", r->lead_id},
-                                           {"duplicate", r->duplicate}};
-                  reply(json_response(bhttp::status::accepted, boost::json::serialize(body)));
-                },
-                [=](caf::error& e) {
-                  reply(json_error(bhttp::status::service_unavailable, "unavailable", "the engine did not answer: " + to_string(e)));
-                });
+      [](caf::event_based_actor* self, caf::actor registry, Message msg, std::function<void(Reply)> then) {
+        self->request(registry, std::chrono::seconds(30), atom::value, std::move(msg))
+            .then([=](Reply& r) { then(std::move(r)); },
+                  [=](caf::error& e) { then(Reply(make_error(error_code::unavailable, "the engine did not answer: " + to_string(e)))); });
       },
-      actors::engine_registry(*t.system), std::move(req), std::move(reply));
+      actors::engine_registry(*t.system), std::move(msg), std::move(then));
+}
+
+json::object accepted_body(const storage::ingest_outcome& r) {
+  return json::object{{"executionId", r.execution_id ? json::value(*r.execution_id) : nullptr},
+                      {"leadId", r.lead_id},
+                      {"duplicate", r.duplicate}};
+}
+
+// Hands a trigger to the engine and answers after its commit.
+void trigger(const route_targets& t, actors::trigger_request req, responder reply) {
+  ask<actors::ingest_reply>(t, std::move(req), [reply](actors::ingest_reply r) {
+    if (!r.ok()) return reply(error_response(r.err()));
+    reply(json_response(bhttp::status::accepted, json::serialize(accepted_body(*r))));
+  });
 }
 
 bool is_uuid(std::string_view s) {
@@ -101,7 +115,7 @@ void webhook_trigger(const route_targets& t, std::string_view workflow_id, reque
   if (type.substr(0, type.find(';')) != "application/json")
     return reply(json_error(bhttp::status::unsupported_media_type, "unsupported_media_type", "send the lead as application/json"));
   boost::system::error_code ec;
-  auto body = boost::json::parse(req.body(), ec);
+  auto body = json::parse(req.body(), ec);
   if (ec) return reply(json_error(bhttp::status::bad_request, "invalid", "the body is not valid JSON: " + ec.message(), {{"body", ec.message()}}));
   if (!body.is_object()) return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the body must be a JSON object", {{"body", "must be an object"}}));
   actors::trigger_request tr;
@@ -113,10 +127,182 @@ void webhook_trigger(const route_targets& t, std::string_view workflow_id, reque
   trigger(t, std::move(tr), std::move(reply));
 }
 
+
+// ---- Public forms: /p/{slug} and /p/{slug}/{form} ----
+
+response html_response(bhttp::status status, std::string body) {
+  response res{status, 11};
+  res.set(bhttp::field::content_type, "text/html; charset=utf-8");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'");
+  res.set("Referrer-Policy", "same-origin");
+  res.body() = std::move(body);
+  return res;
+}
+
+bool slug_like(std::string_view s, std::size_t max, bool upper) {
+  if (s.empty() || s.size() > max) return false;
+  for (unsigned char c : s)
+    if (!(std::islower(c) || std::isdigit(c) || c == '-' || (upper && (std::isupper(c) || c == '_')))) return false;
+  return true;
+}
+
+response not_found_page() {
+  return html_response(bhttp::status::not_found,
+                       render_message("Form not found", "There is no form at this address. Please check the link you followed."));
+}
+
+response rate_limited(std::chrono::milliseconds wait, bool as_json) {
+  auto seconds = std::max<long long>(1, (wait.count() + 999) / 1000);
+  auto res = as_json ? json_error(bhttp::status::too_many_requests, "rate_limited",
+                                  "too many submissions; retry in " + std::to_string(seconds) + " s")
+                     : html_response(bhttp::status::too_many_requests,
+                                     render_message("Too many submissions",
+                                                    "Please wait " + std::to_string(seconds) + " seconds and send the form again."));
+  res.set(bhttp::field::retry_after, std::to_string(seconds));
+  return res;
+}
+
+response form_failure(const error& e, bool as_json) {
+  if (e.code == error_code::not_found) {
+    return as_json ? json_error(bhttp::status::not_found, "not_found", e.message) : not_found_page();
+  }
+  if (as_json) return error_response(e);
+  auto status = status_of(e.code);
+  auto res = html_response(status, render_message("Sorry, something went wrong",
+                                                  "Your details were not saved. Please try again in a moment."));
+  if (status == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "1");
+  return res;
+}
+
+std::string form_action(const actors::form_request& fr) {
+  return "/p/" + fr.slug + (fr.form.empty() ? "" : "/" + fr.form);
+}
+
+void show_form(const route_targets& t, actors::form_request fr, responder reply) {
+  std::string action = form_action(fr);
+  ask<actors::form_result>(t, std::move(fr), [reply, action](actors::form_result r) {
+    if (!r.ok()) return reply(form_failure(r.err(), false));
+    const auto& ws = r->forms.front().workspace->info;
+    if (r->forms.size() > 1) {
+      std::vector<std::pair<std::string, std::string>> links;
+      for (const auto& f : r->forms) links.emplace_back(f.workflow->form->title, action + "/" + url_encode(f.workflow->form->slug));
+      return reply(html_response(bhttp::status::ok, render_index(ws.name, links)));
+    }
+    form_page page;
+    page.workspace_name = ws.name;
+    page.action = action;
+    page.form = r->forms.front().workflow->form.get();
+    reply(html_response(bhttp::status::ok, render_form(page)));
+  });
+}
+
+bool safe_redirect(std::string_view url) {
+  if (!(url.starts_with("https://") || url.starts_with("http://"))) return false;
+  for (unsigned char c : url)
+    if (c <= 0x20 || c == 0x7F) return false;  // no header splitting, no spaces
+  return true;
+}
+
+void submit_form(const route_targets& t, actors::form_request fr, request&& req, responder reply) {
+  auto type = req[bhttp::field::content_type];
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  const bool as_json = type == "application/json";
+  std::map<std::string, std::string> typed;  // what the browser sent, to show again
+  json::object values;
+  if (as_json) {
+    boost::system::error_code ec;
+    auto body = json::parse(req.body(), ec);
+    if (ec) return reply(json_error(bhttp::status::bad_request, "invalid", "the body is not valid JSON: " + ec.message(), {{"body", ec.message()}}));
+    if (!body.is_object()) return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the body must be a JSON object of field key to value", {{"body", "must be an object"}}));
+    values = std::move(body.as_object());
+    if (auto* hp = values.if_contains(k_honeypot_field); hp && !(hp->is_string() && hp->as_string().empty()) && !hp->is_null()) {
+      static auto& spam = metrics::global().counters("flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
+      spam.at({"form", "honeypot"}).add();
+      return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "this field must be left empty",
+                              {{std::string(k_honeypot_field), "must be empty"}}));
+    }
+    values.erase(k_honeypot_field);
+  } else if (type == "application/x-www-form-urlencoded") {
+    auto pairs = parse_urlencoded(req.body());
+    if (!pairs) return reply(html_response(bhttp::status::bad_request, render_message("The form could not be read", pairs.err().message)));
+    for (auto& [k, v] : *pairs) {
+      if (k == k_honeypot_field) {
+        if (v.empty()) continue;
+        // A bot filled the hidden field: it sees a success, nothing is stored.
+        static auto& spam = metrics::global().counters("flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
+        spam.at({"form", "honeypot"}).add();
+        return reply(html_response(bhttp::status::ok, render_thank_you("", "", "Your details were received.")));
+      }
+      values[k] = v;
+      typed[k] = std::move(v);
+    }
+  } else {
+    return reply(json_error(bhttp::status::unsupported_media_type, "unsupported_media_type",
+                            "send the form as application/x-www-form-urlencoded or application/json", {{"Content-Type", "unsupported"}}));
+  }
+  fr.submission = std::move(values);
+  std::string action = form_action(fr);
+  ask<actors::form_result>(t, std::move(fr), [reply, as_json, action, typed = std::move(typed)](actors::form_result r) {
+    if (!r.ok()) return reply(form_failure(r.err(), as_json));
+    const auto& form = r->forms.front();
+    if (r->retry_after) return reply(rate_limited(*r->retry_after, as_json));
+    if (!r->errors.empty()) {
+      if (as_json) {
+        std::vector<std::pair<std::string, std::string>> fields;
+        for (const auto& e : r->errors) fields.emplace_back(e.field, e.message);
+        return reply(json_error(bhttp::status::unprocessable_entity, "invalid",
+                                std::to_string(fields.size()) + (fields.size() == 1 ? " field needs" : " fields need") + " attention", fields));
+      }
+      form_page page;
+      page.workspace_name = form.workspace->info.name;
+      page.action = action;
+      page.form = form.workflow->form.get();
+      page.values = typed;
+      page.errors = r->errors;
+      return reply(html_response(bhttp::status::unprocessable_entity, render_form(page)));
+    }
+    if (as_json) return reply(json_response(bhttp::status::accepted, json::serialize(accepted_body(*r->accepted))));
+    const auto& booking = form.workflow->record.booking_url;
+    if (booking && safe_redirect(*booking)) {
+      response res{bhttp::status::see_other, 11};
+      res.set(bhttp::field::location, *booking);
+      res.set(bhttp::field::cache_control, "no-store");
+      return reply(std::move(res));
+    }
+    reply(html_response(bhttp::status::ok, render_thank_you(form.workspace->info.name, form.workflow->form->title,
+                                                            form.workflow->form->thank_you)));
+  });
+}
+
+void public_form(const route_targets& t, std::string_view rest, request&& req, const request_info& info, responder reply) {
+  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  auto slash = rest.find('/');
+  actors::form_request fr;
+  fr.slug = std::string(rest.substr(0, slash));
+  if (slash != std::string_view::npos) fr.form = std::string(rest.substr(slash + 1));
+  if (!slug_like(fr.slug, 50, false) || (slash != std::string_view::npos && !slug_like(fr.form, 100, true)))
+    return reply(not_found_page());
+  fr.client_ip = info.client_ip;
+  if (auto ua = req[bhttp::field::user_agent]; !ua.empty()) fr.user_agent = std::string(ua.substr(0, 512));
+  if (req.method() == bhttp::verb::get) return show_form(t, std::move(fr), std::move(reply));
+  if (req.method() == bhttp::verb::post) return submit_form(t, std::move(fr), std::move(req), std::move(reply));
+  reply(method_not_allowed("GET, POST"));
+}
+
 }  // namespace
 
+std::string route_of(std::string_view path) {
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics") return std::string(path.substr(1));
+  if (path.starts_with("/p/")) return "form";
+  if (path.starts_with("/hooks/")) return "hooks";
+  return "other";
+}
+
 handler make_routes(route_targets targets) {
-  return [targets](request&& req, responder reply) {
+  return [targets](request&& req, const request_info& info, responder reply) {
     std::string_view path = path_of(req.target());
     bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
     if (path == "/healthz") {
@@ -127,6 +313,14 @@ handler make_routes(route_targets targets) {
       if (!get) return reply(method_not_allowed("GET"));
       return readyz(targets, std::move(reply));
     }
+    if (path == "/metrics") {
+      if (!get) return reply(method_not_allowed("GET"));
+      response res{bhttp::status::ok, 11};
+      res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = metrics::global().render();
+      return reply(std::move(res));
+    }
+    if (path.substr(0, 3) == "/p/") return public_form(targets, path.substr(3), std::move(req), info, std::move(reply));
     if (path.substr(0, 7) == "/hooks/") return webhook_trigger(targets, path.substr(7), std::move(req), std::move(reply));
     reply(json_error(bhttp::status::not_found, "not_found", "no route for " + std::string(path)));
   };

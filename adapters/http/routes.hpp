@@ -15,7 +15,11 @@ struct route_targets {
   caf::actor_system* system = nullptr;  ///< for the short-lived actors that wait on answers
 };
 
-/// The request handler for the server.
+/// The request handler for the server: /healthz, /readyz, /metrics, the public forms
+/// (GET|POST /p/{slug}[/{form}]) and webhook triggers (POST /hooks/{workflow_id}).
 handler make_routes(route_targets targets);
+
+/// The route label of a path, for server_options::route_of.
+std::string route_of(std::string_view path);
 
 }  // namespace flowtrack::http

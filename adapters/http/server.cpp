@@ -11,6 +11,8 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "metrics/metrics.hpp"
+
 namespace flowtrack::http {
 
 namespace asio = boost::asio;
@@ -64,7 +66,12 @@ class session : public std::enable_shared_from_this<session> {
   ~session() { --*open_; }
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(self->opts_.idle_timeout); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      auto peer = self->stream_.socket().remote_endpoint(ec);
+      if (!ec) self->client_ip_ = peer.address().to_string();
+      self->do_read(self->opts_.idle_timeout);
+    });
   }
 
   // Rejects a connection over the limit with a 503 and closes it.
@@ -95,16 +102,27 @@ class session : public std::enable_shared_from_this<session> {
     parser_->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
     parser_->body_limit(opts_.body_limit);
     if (stopping_->load()) return close();
-    // The first byte may take the idle time; the whole header must then arrive in time.
+    // The first byte may take the idle time; the whole header must then arrive within the
+    // header timeout, so a client trickling bytes cannot hold the connection.
+    if (buffer_.size() > 0) return read_header();
     stream_.expires_after(wait);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return self->on_read_error(ec, /*in_header=*/true);
+      self->buffer_.commit(n);
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    idle_ = false;
+    started_ = std::chrono::steady_clock::now();
+    stream_.expires_after(opts_.header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
-    idle_ = false;
     if (ec) return on_read_error(ec, /*in_header=*/true);
-    started_ = std::chrono::steady_clock::now();
     if (parser_->is_done()) return dispatch_request();
     stream_.expires_after(opts_.body_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
@@ -143,6 +161,7 @@ class session : public std::enable_shared_from_this<session> {
     bool keep_alive = req.keep_alive() && !stopping_->load();
     method_ = std::string(req.method_string());
     target_ = std::string(req.target());
+    route_ = route_of(target_);
     // Nothing is read while the handler works; the timer would otherwise cut a slow handler.
     stream_.expires_never();
     auto self = shared_from_this();
@@ -152,7 +171,7 @@ class session : public std::enable_shared_from_this<session> {
       });
     };
     try {
-      handler_(std::move(req), std::move(reply));
+      handler_(std::move(req), request_info{client_ip_, id}, std::move(reply));
     } catch (const std::exception& e) {
       spdlog::error("http: handler failed for {} {}: {}", method_, target_, e.what());
       send(json_error(bhttp::status::internal_server_error, "internal", "internal error; it was logged"), false, id);
@@ -163,17 +182,46 @@ class session : public std::enable_shared_from_this<session> {
     res.set("X-Request-Id", id);
     res.keep_alive(keep_alive && !stopping_->load());
     res.prepare_payload();
-    if (!target_.empty()) {
-      auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
-      spdlog::debug("http: {} {} {} {}us id={}", method_, target_, res.result_int(), ms.count(), id);
-    }
+    record(res.result_int(), id);
     auto msg = std::make_shared<response>(std::move(res));
     stream_.expires_after(opts_.body_timeout);
     bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t) {
       if (ec || !msg->keep_alive()) return self->close();
       self->target_.clear();
+      self->started_ = {};
       self->do_read(self->opts_.idle_timeout);
     });
+  }
+
+  std::string route_of(std::string_view target) const {
+    auto path = target.substr(0, target.find('?'));
+    return opts_.route_of ? opts_.route_of(path) : std::string("other");
+  }
+
+  // Metrics and the access log for one response (a request that never fully arrived counts
+  // under the route its target names, or "none").
+  void record(unsigned status, const std::string& id) {
+    static auto& requests = metrics::global().counters("flowtrack_http_requests_total",
+                                                       "HTTP responses sent, by route and status.", {"route", "status"});
+    static auto& latency = metrics::global().histograms(
+        "flowtrack_http_request_duration_seconds", "From a request's first byte to its response, by route and status.",
+        {"route", "status"});
+    auto now = std::chrono::steady_clock::now();
+    if (started_ == std::chrono::steady_clock::time_point{}) started_ = now;
+    double seconds = std::chrono::duration<double>(now - started_).count();
+    std::string route = target_.empty() ? "none" : route_;
+    metrics::labels labels{route, std::to_string(status)};
+    requests.at(labels).add();
+    latency.at(labels).observe(seconds);
+    static auto access = [] {
+      auto existing = spdlog::get("access");
+      if (existing) return existing;
+      auto l = spdlog::default_logger()->clone("access");
+      spdlog::register_logger(l);
+      return l;
+    }();
+    if (access->should_log(spdlog::level::info))
+      access->info("{} \"{} {}\" {} {:.3f}ms id={}", client_ip_, method_, target_, status, seconds * 1e3, id);
   }
 
   void close() {
@@ -190,7 +238,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<std::atomic<std::size_t>> open_;
   std::shared_ptr<std::atomic<bool>> stopping_;
   std::chrono::steady_clock::time_point started_;
-  std::string method_, target_;
+  std::string method_, target_, route_, client_ip_;
   bool idle_ = true;
 };
 

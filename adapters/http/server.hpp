@@ -26,8 +26,13 @@ using response = bhttp::response<bhttp::string_body>;
 
 /// Sends the response to a request. Call it exactly once, from any thread.
 using responder = std::function<void(response&&)>;
+/// What the server knows of a request beyond its text.
+struct request_info {
+  std::string client_ip;   ///< the peer's address
+  std::string request_id;  ///< also sent back as X-Request-Id
+};
 /// Handles one request; may answer later, from another thread, through the responder.
-using handler = std::function<void(request&&, responder)>;
+using handler = std::function<void(request&&, const request_info&, responder)>;
 
 /// Server limits.
 struct server_options {
@@ -39,6 +44,9 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60000};    ///< keep-alive wait for the next request
   std::size_t max_connections = 10000;
   int threads = 1;
+  /// Names a request's route for metrics and the access log ("form", "hooks"; few distinct
+  /// values, since each is a metric series); unset: "other".
+  std::function<std::string(std::string_view path)> route_of;
 };
 
 /// A JSON response in FlowTrack's one error shape: {"error":{"code","message","fields":[...]}}.
@@ -48,7 +56,9 @@ response json_error(bhttp::status status, std::string_view code, std::string_vie
 /// A JSON response with the given body.
 response json_response(bhttp::status status, std::string body);
 
-/// The server.
+/// The server. Every response is counted in `flowtrack_http_requests_total` and
+/// `flowtrack_http_request_duration_seconds` (by route and status) and written to the access
+/// log (spdlog, info, logger "access").
 class server {
  public:
   server(server_options opts, handler h);

@@ -1,0 +1,72 @@
+#include "adapters/http/urlencoded.hpp"
+
+#include <cctype>
+
+namespace flowtrack::http {
+namespace {
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out += static_cast<char>(h * 16 + l);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+result<std::vector<std::pair<std::string, std::string>>> parse_urlencoded(std::string_view body) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t index = 0;
+  while (!body.empty()) {
+    auto amp = body.find('&');
+    auto pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    std::string name, value;
+    bool ok = decode(pair.substr(0, eq), name) &&
+              (eq == std::string_view::npos || decode(pair.substr(eq + 1), value));
+    if (!ok)
+      return make_error(error_code::invalid, "malformed percent-encoding in pair " + std::to_string(index + 1), "body");
+    out.emplace_back(std::move(name), std::move(value));
+    ++index;
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* digits = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace flowtrack::http
