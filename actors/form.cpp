@@ -1,5 +1,6 @@
 #include "actors/form.hpp"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 
@@ -229,7 +230,7 @@ form_check check_submission(const form_spec& form, const json::object& values) {
   for (const auto& f : form.fields)
     if (!email_field && f.field.field_type == "EMAIL") email_field = &f;
 
-  static const std::pair<const char*, std::initializer_list<const char*>> k_core[] = {
+  static constexpr std::pair<std::string_view, std::array<std::string_view, 3>> k_core[] = {
       {"name", {"name", "full_name", "fullName"}},
       {"company_name", {"company_name", "companyName", "company"}},
       {"phone", {"phone", "phone_number", "phoneNumber"}}};
@@ -245,7 +246,7 @@ form_check check_submission(const form_spec& form, const json::object& values) {
     fields[f.field.field_key] = text;
     if (&f == email_field) lead["email"] = text;
     for (const auto& [column, keys] : k_core)
-      for (const char* k : keys)
+      for (std::string_view k : keys)
         if (f.field.field_key == k && !lead.contains(column)) lead[column] = text;
   }
   if (!email_field) out.errors.push_back({"email", "this form has no email field, so it cannot take submissions"});

@@ -5,6 +5,8 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "metrics/metrics.hpp"
+
 #include "runtime/text.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/delay_queue.hpp"
@@ -48,6 +50,32 @@ void finish(self_ptr self, node_services* node, bool ack) {
     });
   if (st.owner) self->send(st.owner, done_atom::value, self->id());
   self->quit();
+}
+
+// Step durations by node type, looked up once per type (the family's lookup takes a mutex).
+metrics::histogram& step_duration(runtime::node_type t) {
+  static const auto table = [] {
+    auto& fam = metrics::global().histograms("flowtrack_step_duration_seconds",
+                                             "Time a step took, by node type (side effects include their I/O).", {"node_type"});
+    std::array<metrics::histogram*, runtime::k_node_type_count> out{};
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = &fam.at({std::string(runtime::to_string(static_cast<runtime::node_type>(i)))});
+    return out;
+  }();
+  return *table[static_cast<std::size_t>(t)];
+}
+
+// Executions that reached a status on this node (completed, failed, paused, cancelled or stopped).
+void count_execution(std::string_view status) {
+  static auto& fam = metrics::global().counters("flowtrack_executions_total",
+                                                "Executions that reached a status on this node.", {"status"});
+  static auto& completed = fam.at({"completed"});
+  static auto& failed = fam.at({"failed"});
+  static auto& paused = fam.at({"paused"});
+  if (status == "completed") completed.add();
+  else if (status == "failed") failed.add();
+  else if (status == "paused") paused.add();
+  else fam.at({std::string(status)}).add();
 }
 
 // Adds a step row for what the stepper just decided.
@@ -247,7 +275,10 @@ void end_run(self_ptr self, node_services* node, bool failed) {
                       std::nullopt, std::nullopt, std::nullopt});
   }
   p.output_data = json::serialize(out);
-  flush(self, node, [=] { finish(self, node, true); });
+  flush(self, node, [=] {
+    count_execution(failed ? "failed" : "completed");
+    finish(self, node, true);
+  });
 }
 
 void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
@@ -260,6 +291,7 @@ void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
   flush(self, node, [=] {
     // Durable first, then indexed: if this schedule is lost (Redis lost its data, or the node died
     // just now), the rebuild or recovery finds the run in PostgreSQL.
+    count_execution("paused");
     node->redis->submit([id, resume_at_ms](redis::connection& c) {
       if (auto r = redis::delay_queue(c, storage::k_execution_queue).schedule(id, resume_at_ms); !r)
         spdlog::warn("run {}: could not schedule its resume in Redis: {}", id, r.err().message);
@@ -273,11 +305,14 @@ void advance(self_ptr self, node_services* node) {
   const auto& g = *st.start.workflow->graph;
   for (std::uint32_t n = 0; n < k_steps_per_message; ++n) {
     auto now = node->now_ms();
+    auto began = std::chrono::steady_clock::now();
     auto d = runtime::next(g, st.cp, st.env, now, st.request);
+    auto took = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(); };
     switch (d.kind) {
       case runtime::decision_kind::evaluated: {
         auto& s = add_step(self, node, d.node, d.status == runtime::step_status::skipped ? "skipped" : "completed");
         s.output_data = json::serialize(runtime::step_output(g, d));
+        step_duration(g.at(d.node).type).observe(took());
         continue;
       }
       case runtime::decision_kind::execute: {
@@ -290,6 +325,7 @@ void advance(self_ptr self, node_services* node) {
           ok.output = patch->to_json();
           s.output_data = json::serialize(ok.output);
           runtime::report(g, st.cp, st.env, ok, now);
+          step_duration(st.request.type).observe(took());
           continue;
         }
         // A side effect: its `running` step is durable before it starts.
@@ -335,6 +371,7 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
   s.retry_count = static_cast<int>(st.request.attempt) - 1;
   s.input_data = json::serialize(st.request.to_json());
   auto type = st.request.type;
+  step_duration(type).observe(static_cast<double>(now - st.in_flight_started_ms) / 1e3);
   auto outcome = runtime::report(g, st.cp, st.env, ar, now);
   if (ar.ok) {
     s.status = "completed";

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/workspace.hpp"
+#include "metrics/metrics.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/delay_queue.hpp"
 #include "storage/redis/lock.hpp"
@@ -14,6 +15,19 @@
 
 namespace flowtrack::actors {
 namespace {
+
+// Entries in the execution queue (scheduled resumes and unacknowledged claims), as last counted;
+// read by /metrics.
+std::atomic<std::int64_t>& queue_depth() {
+  static std::atomic<std::int64_t> depth{0};
+  static bool registered = [] {
+    metrics::global().gauge("flowtrack_queue_depth", "Entries in a Redis queue, counted every few seconds.", {"queue"},
+                            [] { return std::vector<metrics::gauge_reading>{{{"executions"}, static_cast<double>(depth.load())}}; });
+    return true;
+  }();
+  (void)registered;
+  return depth;
+}
 
 using self_ptr = caf::stateful_actor<scheduler_state>*;
 using rebuild_atom = caf::atom_constant<caf::atom("rebuild")>;
@@ -81,6 +95,8 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
         node->redis->submit([me](redis::connection& r) {
           auto exists = r.command({"EXISTS", k_built_key});
           if (exists.ok() && exists->integer == 0) caf::anon_send(me, rebuild_atom::value, true);
+          if (auto n = redis::delay_queue(r, storage::k_execution_queue).size(); n)
+            queue_depth().store(static_cast<std::int64_t>(*n), std::memory_order_relaxed);
         });
         self->delayed_send(self, node->options.rebuild_check_interval, rebuild_atom::value);
       },

@@ -250,7 +250,8 @@ void handle_form(self_ptr self, node_services* node, form_request req, form_done
   if (reply.forms.size() > 1)
     return done(make_error(error_code::not_found, "this workspace has several forms: submit to /p/" + req.slug + "/{form}", "form"));
   auto form = reply.forms.front();
-  check_rate(self, node, form.workflow->id, req.client_ip,
+  std::string ip = req.client_ip;  // not req.client_ip: the lambda below takes req first
+  check_rate(self, node, form.workflow->id, ip,
              [=, req = std::move(req), reply = std::move(reply)](std::optional<std::chrono::milliseconds> wait) mutable {
                if (wait) {
                  rejected.at({"form", "rate_limited"}).add();

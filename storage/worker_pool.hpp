@@ -2,6 +2,7 @@
 // handed in by other threads. Blocking clients live here so actor threads never block.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -51,18 +52,28 @@ class worker_pool {
     return queue_.size();
   }
 
+  /// Calls `f(seconds)` after each job with the time it ran (for latency metrics).
+  void on_job_done(std::function<void(double)> f) {
+    std::lock_guard lock(mutex_);
+    observer_ = std::make_shared<const std::function<void(double)>>(std::move(f));
+  }
+
  private:
   void run(Resource& r) {
     for (;;) {
       job j;
+      std::shared_ptr<const std::function<void(double)>> observer;
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) return;
         j = std::move(queue_.front());
         queue_.pop_front();
+        observer = observer_;
       }
+      auto began = std::chrono::steady_clock::now();
       j(r);
+      if (observer) (*observer)(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
     }
   }
 
@@ -70,6 +81,7 @@ class worker_pool {
   std::condition_variable wake_;
   std::deque<job> queue_;
   bool stopping_ = false;
+  std::shared_ptr<const std::function<void(double)>> observer_;
   std::vector<std::thread> threads_;
 };
 

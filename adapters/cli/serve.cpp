@@ -18,6 +18,7 @@
 #include "adapters/webhook/http_webhook_dispatcher.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
+#include "metrics/metrics.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/redis/connection.hpp"
 #include "storage/worker_pool.hpp"
@@ -34,6 +35,27 @@ std::string make_node_id() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   return std::string(host) + ":" + std::to_string(getpid()) + ":" + std::to_string(std::time(nullptr));
+}
+
+
+// The node's pools in /metrics: PostgreSQL connections and queued jobs, Redis jobs and their
+// duration. The gauges read the pools at scrape time; scrapes end with the HTTP server, before
+// the pools go.
+void watch_pools(pg::pool& postgres, storage::worker_pool<redis::connection>& redis) {
+  auto& reg = metrics::global();
+  reg.gauge("flowtrack_pg_pool_connections", "PostgreSQL pool connections by state.", {"state"}, [&postgres] {
+    auto st = postgres.stats();
+    return std::vector<metrics::gauge_reading>{{{"size"}, double(st.size)}, {{"connected"}, double(st.connected)},
+                                               {{"busy"}, double(st.busy)}};
+  });
+  reg.gauge("flowtrack_pool_queued_jobs", "Jobs waiting for a pool thread.", {"pool"}, [&postgres, &redis] {
+    return std::vector<metrics::gauge_reading>{{{"postgres"}, double(postgres.stats().queued)},
+                                               {{"redis"}, double(redis.queued())}};
+  });
+  auto& redis_latency = reg.histograms("flowtrack_redis_job_duration_seconds",
+                                       "Time of one Redis job (one command, script or pipeline) on a pool thread.")
+                            .at({});
+  redis.on_job_done([&redis_latency](double seconds) { redis_latency.observe(seconds); });
 }
 
 }  // namespace
@@ -64,6 +86,8 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   storage::worker_pool<redis::connection> redis(2, [&s] {
     return std::move(redis::connection::open(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms)).value());
   });
+
+  watch_pools(postgres, redis);
 
   runtime::time_zone_db zones(zoneinfo_loader());
   std::unique_ptr<mail::smtp_mailer> mailer;
@@ -101,6 +125,8 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   http_opts.body_timeout = std::chrono::milliseconds(s.http_body_timeout_ms);
   http_opts.idle_timeout = std::chrono::milliseconds(s.http_idle_timeout_ms);
   http::server server(http_opts, http::make_routes(http::route_targets{health, &system}));
+  metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
+                          [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });
   if (auto r = server.start(); !r) {
     spdlog::error("{}", r.err().message);
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
