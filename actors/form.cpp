@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include <boost/json.hpp>
 
@@ -51,8 +52,9 @@ std::size_t characters(std::string_view s) {
 }
 
 std::string format_number(double d) {
-  if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
-  return json::serialize(json::value(d));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", d);
+  return buf;
 }
 
 error field_error_of(const form_field_spec& f, const std::string& message) {

@@ -6,6 +6,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/json.hpp>
@@ -116,31 +117,49 @@ class session : public std::enable_shared_from_this<session> {
   void read_header() {
     idle_ = false;
     started_ = std::chrono::steady_clock::now();
-    stream_.expires_after(opts_.header_timeout);
+    stream_.expires_never();
+    arm(opts_.header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
+    deadline_.cancel();
     if (ec) return on_read_error(ec, /*in_header=*/true);
     if (parser_->is_done()) return dispatch_request();
-    stream_.expires_after(opts_.body_timeout);
+    arm(opts_.body_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->deadline_.cancel();
                         if (ec) return self->on_read_error(ec, /*in_header=*/false);
                         self->dispatch_request();
                       });
   }
 
+  // A started header or a body must arrive by the deadline. tcp_stream's own timeout would
+  // close the socket; this timer cancels the read instead, so the client still gets its 408.
+  void arm(std::chrono::milliseconds limit) {
+    timed_out_ = false;
+    deadline_.expires_after(limit);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // the read finished first
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
   void on_read_error(beast::error_code ec, bool in_header) {
-    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted) return close();
     std::string id = next_request_id();
-    if (ec == beast::error::timeout) {
-      // Nothing of a request arrived: close quietly. Part of one: tell the client.
-      if (in_header && buffer_.size() == 0) return close();
-      return send(json_error(bhttp::status::request_timeout, "timeout", "the request did not arrive in time"),
+    if (timed_out_) {
+      timed_out_ = false;
+      return send(json_error(bhttp::status::request_timeout, "timeout",
+                             in_header ? "the request header did not arrive in time" : "the request body did not arrive in time"),
                   false, id);
     }
+    // Waiting for a request's first byte timed out, the client left, or shutdown: close quietly.
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout)
+      return close();
     if (ec == bhttp::error::body_limit)
       return send(json_error(bhttp::status::payload_too_large, "too_large",
                              "the request body exceeds " + std::to_string(opts_.body_limit) + " bytes"),
@@ -237,6 +256,8 @@ class session : public std::enable_shared_from_this<session> {
   const handler& handler_;
   std::shared_ptr<std::atomic<std::size_t>> open_;
   std::shared_ptr<std::atomic<bool>> stopping_;
+  asio::steady_timer deadline_{stream_.get_executor()};
+  bool timed_out_ = false;
   std::chrono::steady_clock::time_point started_;
   std::string method_, target_, route_, client_ip_;
   bool idle_ = true;
