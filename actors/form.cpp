@@ -2,12 +2,12 @@
 
 #include <array>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
 #include <boost/json.hpp>
 
-#include "actors/intake.hpp"
 #include "runtime/text.hpp"
 
 namespace flowtrack::actors {
@@ -117,6 +117,21 @@ std::string text_setting(const json::object& o, const char* key, std::string fal
 }
 
 }  // namespace
+
+bool valid_email(std::string_view e) {
+  auto at = e.find('@');
+  if (at == std::string_view::npos || at == 0 || e.size() > 254 || e.find('@', at + 1) != std::string_view::npos) return false;
+  auto local = e.substr(0, at), domain = e.substr(at + 1);
+  for (unsigned char c : local)
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-')) return false;
+  auto dot = domain.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || domain.size() - dot - 1 < 2) return false;
+  for (unsigned char c : domain.substr(0, dot))
+    if (!(std::isalnum(c) || c == '.' || c == '-')) return false;
+  for (unsigned char c : domain.substr(dot + 1))
+    if (!std::isalpha(c)) return false;
+  return true;
+}
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;

@@ -72,6 +72,9 @@ struct form_check {
 /// and phone come from fields with those keys (or common spellings such as "company").
 form_check check_submission(const form_spec& form, const boost::json::object& values);
 
+/// Whether an email address is plausible (the users/leads CHECK's shape).
+bool valid_email(std::string_view email);
+
 /// Whether a text is valid UTF-8 (no overlongs, no surrogates).
 bool valid_utf8(std::string_view s);
 

@@ -29,21 +29,6 @@ std::optional<std::string> text_of(const json::object& o, const char* key) {
 
 }  // namespace
 
-bool valid_email(std::string_view e) {
-  auto at = e.find('@');
-  if (at == std::string_view::npos || at == 0 || e.size() > 254 || e.find('@', at + 1) != std::string_view::npos) return false;
-  auto local = e.substr(0, at), domain = e.substr(at + 1);
-  for (unsigned char c : local)
-    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-')) return false;
-  auto dot = domain.rfind('.');
-  if (dot == std::string_view::npos || dot == 0 || domain.size() - dot - 1 < 2) return false;
-  for (unsigned char c : domain.substr(0, dot))
-    if (!(std::isalnum(c) || c == '.' || c == '-')) return false;
-  for (unsigned char c : domain.substr(dot + 1))
-    if (!std::isalpha(c)) return false;
-  return true;
-}
-
 std::string_view trigger_type_of(trigger_kind k) {
   switch (k) {
     case trigger_kind::form: return "FORM_SUBMIT";

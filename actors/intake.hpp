@@ -41,7 +41,4 @@ std::string_view trigger_type_of(trigger_kind k);
 std::string_view event_type_of(trigger_kind k);
 std::string_view source_of(trigger_kind k);
 
-/// Whether an email address is plausible (the users/leads CHECK's shape).
-bool valid_email(std::string_view email);
-
 }  // namespace flowtrack::actors

@@ -16,6 +16,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   tzdata libpcre2-dev
   python3 python3-aiosmtpd swaks curl wrk
+  chromium chromium-driver
 )
 
 missing=()

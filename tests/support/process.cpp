@@ -85,7 +85,7 @@ int free_port() {
 }
 
 http_reply http_request(int port, const std::string& method, const std::string& target, const std::string& body,
-                        const std::map<std::string, std::string>& headers) {
+                        const std::map<std::string, std::string>& headers, std::chrono::milliseconds timeout) {
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace http = beast::http;
@@ -93,7 +93,7 @@ http_reply http_request(int port, const std::string& method, const std::string& 
   try {
     asio::io_context io;
     beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(10));
+    stream.expires_after(timeout);
     stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, "127.0.0.1");
