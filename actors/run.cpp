@@ -24,16 +24,6 @@ constexpr std::uint32_t k_steps_per_message = 64;  // then yield, so one long ru
 
 std::string lock_name(const std::string& execution_id) { return "exec:" + execution_id; }
 
-bool looks_like_uuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash != (s[i] == '-')) return false;
-    if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
-
 void advance(self_ptr self, node_services* node);
 
 // Ends the actor: releases the lock, acks the queue entry that woke it, quits.
@@ -196,7 +186,7 @@ void record_patch(self_ptr self, const runtime::lead_patch& p, const runtime::le
       ev.description = "Score changed by " + std::to_string(p.delta);
       break;
     case kind::assign:
-      if (looks_like_uuid(p.value)) lc.assigned_to = p.value;
+      if (runtime::is_uuid(p.value)) lc.assigned_to = p.value;
       ev.event_type = "LEAD_ASSIGNED";
       ev.description = "Lead assigned";
       break;

@@ -117,6 +117,7 @@ const std::map<std::string, setter>& setters() {
       {"http_header_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_header_timeout_ms = parse_int(k, v, 100, 600000); }},
       {"http_body_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_body_timeout_ms = parse_int(k, v, 100, 600000); }},
       {"http_idle_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_idle_timeout_ms = parse_int(k, v, 100, 3600000); }},
+      {"http_max_connections", [](settings& s, const std::string& k, const std::string& v) { s.http_max_connections = parse_int(k, v, 1, 1000000); }},
       {"log_level", [](settings& s, const std::string& k, const std::string& v) {
          s.log_level = one_of(k, v, {"trace", "debug", "info", "warn", "error", "off"});
        }},

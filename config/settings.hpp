@@ -31,6 +31,7 @@ struct settings {
   int http_header_timeout_ms = 10000;      ///< a started request header must arrive within this
   int http_body_timeout_ms = 30000;        ///< a request body must arrive within this
   int http_idle_timeout_ms = 60000;        ///< a keep-alive connection may wait this long for a request
+  int http_max_connections = 10000;        ///< open connections; one more is answered 503 and closed
   std::string log_level = "info";          ///< trace, debug, info, warn, error, off
   std::string log_format = "text";         ///< text or json
   int pg_pool_size = 4;                    ///< PostgreSQL connections (each with its own I/O thread)

@@ -71,6 +71,26 @@ inline std::optional<double> parse_number(std::string_view s) {
   return v;
 }
 
+/// Whether `s` has the shape of a UUID (8-4-4-4-12 hex digits).
+inline bool is_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    const char c = s[i];
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (dash ? c != '-' : !hex) return false;
+  }
+  return true;
+}
+
+/// The value of a hex digit, or -1.
+constexpr int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 /// Appends `s` HTML-escaped (& < > " ').
 inline void append_html_escaped(std::string& out, std::string_view s) {
   for (char c : s) {

@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include "runtime/text.hpp"
+
 namespace flowtrack::storage {
 namespace {
 
@@ -51,8 +53,7 @@ std::string random_intake_id() {
 }  // namespace
 
 result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id) {
-  bool is_uuid = slug_or_id.size() == 36 && slug_or_id[8] == '-';
-  auto r = c.exec(std::string(k_select_workspace) + (is_uuid ? "w.id = $1::uuid" : "w.slug = $1"),
+  auto r = c.exec(std::string(k_select_workspace) + (runtime::is_uuid(slug_or_id) ? "w.id = $1::uuid" : "w.slug = $1"),
                   pg::params{}.add(slug_or_id));
   if (!r) return r.err();
   if (r->empty())

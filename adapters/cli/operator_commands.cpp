@@ -12,6 +12,7 @@
 #include "runtime/compiled_graph.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/problem.hpp"
+#include "runtime/text.hpp"
 #include "storage/executions.hpp"
 #include "storage/ingest.hpp"
 #include "storage/redis/connection.hpp"
@@ -235,7 +236,7 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
   auto c = connect(s);
   if (!c) return fail("workflow run", c.err());
   const std::string& workflow_id = a->positional[0];
-  if (workflow_id.size() != 36) return fail("workflow run", make_error(error_code::invalid, "'" + workflow_id + "' is not a workflow id"));
+  if (!runtime::is_uuid(workflow_id)) return fail("workflow run", make_error(error_code::invalid, "'" + workflow_id + "' is not a workflow id"));
   auto workspace_id = storage::workspace_of_workflow(**c, workflow_id);
   if (!workspace_id) return fail("workflow run", workspace_id.err());
   auto ws = storage::find_workspace(**c, *workspace_id);
@@ -279,7 +280,7 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
 
 int set_workflow_status(const std::vector<std::string>& args, const config::settings& s, const char* status) {
   std::string verb = std::string("workflow ") + (std::string_view(status) == "paused" ? "pause" : "activate");
-  if (args.size() != 1 || args[0].size() != 36) {
+  if (args.size() != 1 || !runtime::is_uuid(args[0])) {
     std::cerr << "usage: flowtrackd " << verb << " WORKFLOW_ID\n";
     return k_usage_error;
   }
@@ -291,7 +292,7 @@ int set_workflow_status(const std::vector<std::string>& args, const config::sett
 }
 
 int workflow_token(const std::vector<std::string>& args, const config::settings& s) {
-  if (args.size() != 1 || args[0].size() != 36) {
+  if (args.size() != 1 || !runtime::is_uuid(args[0])) {
     std::cerr << "usage: flowtrackd workflow token WORKFLOW_ID\n";
     return k_usage_error;
   }
@@ -309,7 +310,7 @@ int workflow_activate(const std::vector<std::string>& args, const config::settin
 // --- execution show -----------------------------------------------------------------------
 
 int execution_show(const std::vector<std::string>& args, const config::settings& s) {
-  if (args.size() != 1 || args[0].size() != 36) {
+  if (args.size() != 1 || !runtime::is_uuid(args[0])) {
     std::cerr << "usage: flowtrackd execution show EXECUTION_ID\n";
     return k_usage_error;
   }
@@ -333,7 +334,7 @@ void wake_nodes(const config::settings& s, const std::string& execution_id) {
 }
 
 int execution_cancel(const std::vector<std::string>& args, const config::settings& s) {
-  if (args.size() != 1 || args[0].size() != 36) {
+  if (args.size() != 1 || !runtime::is_uuid(args[0])) {
     std::cerr << "usage: flowtrackd execution cancel EXECUTION_ID\n";
     return k_usage_error;
   }
@@ -347,7 +348,7 @@ int execution_cancel(const std::vector<std::string>& args, const config::setting
 }
 
 int execution_retry(const std::vector<std::string>& args, const config::settings& s) {
-  if (args.size() != 1 || args[0].size() != 36) {
+  if (args.size() != 1 || !runtime::is_uuid(args[0])) {
     std::cerr << "usage: flowtrackd execution retry EXECUTION_ID\n";
     return k_usage_error;
   }

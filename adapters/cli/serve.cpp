@@ -124,6 +124,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   http_opts.header_timeout = std::chrono::milliseconds(s.http_header_timeout_ms);
   http_opts.body_timeout = std::chrono::milliseconds(s.http_body_timeout_ms);
   http_opts.idle_timeout = std::chrono::milliseconds(s.http_idle_timeout_ms);
+  http_opts.max_connections = static_cast<std::size_t>(s.http_max_connections);
   http::server server(http_opts, http::make_routes(http::route_targets{health, &system}));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "runtime/text.hpp"
+
 namespace flowtrack::http {
 namespace {
 
@@ -122,34 +124,24 @@ void field_html(std::string& out, const actors::form_field_spec& spec, const std
 }  // namespace
 
 std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 16);
+  // Invalid UTF-8 (and NUL) first becomes U+FFFD, so the page is always valid UTF-8.
+  std::string clean;
+  clean.reserve(text.size());
   std::size_t i = 0;
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&#39;"; break;
-        case '\0': out += "\xEF\xBF\xBD"; break;
-        default: out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    // A multi-byte sequence: copied when valid, else one U+FFFD per bad byte.
-    std::size_t n = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n != 0 && i + n <= text.size() && actors::valid_utf8(text.substr(i, n))) {
-      out.append(text.substr(i, n));
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (c != 0 && n != 0 && i + n <= text.size() && (n == 1 || actors::valid_utf8(text.substr(i, n)))) {
+      clean.append(text.substr(i, n));
       i += n;
     } else {
-      out += "\xEF\xBF\xBD";
+      clean += "\xEF\xBF\xBD";
       ++i;
     }
   }
+  std::string out;
+  out.reserve(clean.size() + 16);
+  runtime::append_html_escaped(out, clean);
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "adapters/http/form_page.hpp"
 #include "adapters/http/urlencoded.hpp"
 #include "metrics/metrics.hpp"
+#include "runtime/text.hpp"
 
 #include "actors/engine.hpp"
 #include "actors/health.hpp"
@@ -97,20 +98,11 @@ void trigger(const route_targets& t, actors::trigger_request req, responder repl
   });
 }
 
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash != (s[i] == '-') || (!dash && !std::isxdigit(static_cast<unsigned char>(s[i])))) return false;
-  }
-  return true;
-}
-
 // POST /hooks/{workflow_id}: a partner system's trigger. The JSON body is the lead (email
 // required) and the trigger data; X-FlowTrack-Token authenticates; Idempotency-Key is honoured.
 void webhook_trigger(const route_targets& t, std::string_view workflow_id, request&& req, responder reply) {
   if (req.method() != bhttp::verb::post) return reply(method_not_allowed("POST"));
-  if (!is_uuid(workflow_id)) return reply(json_error(bhttp::status::not_found, "not_found", "no workflow " + std::string(workflow_id)));
+  if (!runtime::is_uuid(workflow_id)) return reply(json_error(bhttp::status::not_found, "not_found", "no workflow " + std::string(workflow_id)));
   auto type = req[bhttp::field::content_type];
   if (type.substr(0, type.find(';')) != "application/json")
     return reply(json_error(bhttp::status::unsupported_media_type, "unsupported_media_type", "send the lead as application/json"));

@@ -302,6 +302,9 @@ result<void> server::start() {
     return make_error(error_code::unavailable, "cannot listen on " + opts_.listen.to_string() + ": " + ec.message(),
                       "http_listen");
   port_ = acceptor_.local_endpoint().port();
+  // Keeps the I/O threads running while a handler works on an answer after the acceptor closed
+  // (at shutdown nothing else may be pending, and run() would return before the answer is sent).
+  work_ = std::make_unique<work_guard>(io_.get_executor());
   do_accept();
   for (int i = 0; i < std::max(1, opts_.threads); ++i) threads_.emplace_back([this] { io_.run(); });
   return {};
@@ -342,6 +345,7 @@ void server::stop(std::chrono::milliseconds grace) {
     if (open_->load() == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   } while (std::chrono::steady_clock::now() < deadline);
+  work_.reset();
   io_.stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
@@ -81,7 +82,9 @@ class server {
 
   server_options opts_;
   handler handler_;
+  using work_guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
   boost::asio::io_context io_;
+  std::unique_ptr<work_guard> work_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;

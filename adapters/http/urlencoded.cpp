@@ -2,15 +2,10 @@
 
 #include <cctype>
 
+#include "runtime/text.hpp"
+
 namespace flowtrack::http {
 namespace {
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool decode(std::string_view in, std::string& out) {
   out.clear();
@@ -21,7 +16,7 @@ bool decode(std::string_view in, std::string& out) {
       out += ' ';
     } else if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      int h = runtime::hex_digit(in[i + 1]), l = runtime::hex_digit(in[i + 2]);
       if (h < 0 || l < 0) return false;
       out += static_cast<char>(h * 16 + l);
       i += 2;

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/webhook/signature.hpp"
+#include "runtime/text.hpp"
 #include "storage/uuid.hpp"
 #include "storage/worker_pool.hpp"
 
@@ -67,19 +68,6 @@ void append(slist_ptr& list, const std::string& line) {
     (void)list.release();
     list.reset(next);
   }
-}
-
-bool looks_like_uuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 /// Text PostgreSQL will take: valid UTF-8 (bad bytes and NUL become U+FFFD), at most `limit`
@@ -274,7 +262,7 @@ void http_webhook_dispatcher::load(std::shared_ptr<attempt> a) {
   };
   auto work = [a](pg::connection& c) -> result<endpoint_row> {
     const auto& m = a->message;
-    if (!looks_like_uuid(m.endpoint_id) || !looks_like_uuid(m.workspace_id))
+    if (!runtime::is_uuid(m.endpoint_id) || !runtime::is_uuid(m.workspace_id))
       return make_error(error_code::not_found, "webhook endpoint not found: endpoint_id and workspace_id must be UUIDs",
                         "endpoint_id");
     if (m.idempotency_key.empty() || m.idempotency_key.size() > 255 || !is_header_value(m.idempotency_key))

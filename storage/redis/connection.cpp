@@ -12,6 +12,8 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#include "runtime/text.hpp"
+
 namespace flowtrack::redis {
 
 namespace {
@@ -20,13 +22,6 @@ error invalid_url(std::string what) {
   return make_error(error_code::invalid, "redis URL " + std::move(what) +
                                              " (expected redis://[[user]:password@]host[:port][/db])",
                     "redis_url");
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // Userinfo may hold any byte percent-encoded (RFC 3986), e.g. a password with '@' or ':'.
@@ -38,8 +33,8 @@ bool percent_decode(std::string_view in, std::string& out) {
       continue;
     }
     if (i + 2 >= in.size()) return false;
-    int hi = hex_value(in[i + 1]);
-    int lo = hex_value(in[i + 2]);
+    int hi = runtime::hex_digit(in[i + 1]);
+    int lo = runtime::hex_digit(in[i + 2]);
     if (hi < 0 || lo < 0) return false;
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;

@@ -19,6 +19,7 @@ namespace flowtrack {
 namespace {
 
 using namespace std::chrono_literals;
+using test::cli;
 
 // One field of every type the form renders, in display order.
 const char* k_graph = R"({"name":"Contact us","status":"active","nodes":[
@@ -49,20 +50,10 @@ e.dispatchEvent(new Event('input', {bubbles: true}));
 e.dispatchEvent(new Event('change', {bubbles: true}));
 return e.value;)";
 
-std::string cli(const std::string& args) {
-  auto r = test::run_command(test::flowtrackd() + " " + args + " --database-url " + test::shell_quote(test::database_url()) +
-                             " --redis-url " + test::shell_quote(test::redis_url()));
-  EXPECT_EQ(r.exit_code, 0) << args << ": " << r.err;
-  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-  return r.out;
-}
-
 class browser_e2etest : public testing::Test {
  protected:
   void SetUp() override {
-    slug_ = test::unique_name("form");
-    for (auto& ch : slug_) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '-';
-    slug_ = slug_.substr(0, 40);
+    slug_ = test::unique_slug("form");
     cli("workspace create --name Forms --slug " + slug_ + " --owner-email owner@" + slug_ + ".example.com");
     file_ = "/tmp/" + slug_ + ".json";
     std::ofstream(file_) << k_graph;

@@ -23,6 +23,7 @@ namespace flowtrack {
 namespace {
 
 using namespace std::chrono_literals;
+using test::cli;
 namespace json = boost::json;
 
 // Every field type, with a rule of each kind.
@@ -48,20 +49,6 @@ const char* k_small_form = R"({"name":"%NAME%","status":"active","bookingUrl":%B
  "nodes":[{"id":"t","type":"TRIGGER_FORM","position":{"x":0,"y":0},"data":{}},{"id":"e","type":"LOGIC_END","position":{"x":0,"y":1},"data":{}}],
  "edges":[{"id":"1","source":"t","target":"e"}],
  "formFields":[{"fieldKey":"email","label":"Email","fieldType":"EMAIL","isRequired":true,"displayOrder":1}]})";
-
-std::string cli(const std::string& args) {
-  auto r = test::run_command(test::flowtrackd() + " " + args + " --database-url " + test::shell_quote(test::database_url()) +
-                             " --redis-url " + test::shell_quote(test::redis_url()));
-  EXPECT_EQ(r.exit_code, 0) << args << ": " << r.err;
-  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-  return r.out;
-}
-
-std::string make_slug(const std::string& prefix) {
-  std::string slug = test::unique_name(prefix);
-  for (auto& ch : slug) ch = std::isalnum(static_cast<unsigned char>(ch)) ? static_cast<char>(std::tolower(ch)) : '-';
-  return slug.substr(0, 40);
-}
 
 std::string import(const std::string& slug, std::string graph) {
   std::string file = "/tmp/" + slug + "-" + std::to_string(std::rand()) + ".json";
@@ -95,6 +82,7 @@ struct node_process {
     EXPECT_TRUE(test::await_http_status(port, "/healthz", 200, 20s)) << process->log();
   }
   ~node_process() {
+    if (!process) return;  // a test stopped it itself
     process->signal(SIGTERM);
     EXPECT_EQ(process->wait(15s).value_or(-1), 0) << process->log();
   }
@@ -106,7 +94,7 @@ const std::map<std::string, std::string> k_urlencoded{{"Content-Type", "applicat
 class forms_e2etest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    slug_ = new std::string(make_slug("forms"));
+    slug_ = new std::string(test::unique_slug("forms"));
     cli("workspace create --name " + test::shell_quote("Acme & Sons") + " --slug " + *slug_ + " --owner-email owner@" + *slug_ +
         ".example.com --plan enterprise");
     quote_id_ = new std::string(import(*slug_, k_quote_form));
@@ -356,7 +344,7 @@ TEST_F(forms_e2etest, unknown_or_inactive_forms_get_a_friendly_404) {
 }
 
 TEST_F(forms_e2etest, a_workspace_with_several_forms_lists_them_and_redirects_to_booking) {
-  std::string slug = make_slug("multi");
+  std::string slug = test::unique_slug("multi");
   cli("workspace create --name Multi --slug " + slug + " --owner-email owner@" + slug + ".example.com --plan enterprise");
   import(slug, small_form("Book a call", "book", "https://cal.example.com/acme?src=form"));
   std::string news = import(slug, small_form("Newsletter", "news", ""));
@@ -380,16 +368,48 @@ TEST_F(forms_e2etest, a_workspace_with_several_forms_lists_them_and_redirects_to
   EXPECT_EQ(status, 404);
 }
 
-// Connects, sends `head` at once, then one byte a second of `drip`; returns what the server sent
-// and how long it took to close (or the time budget).
-std::pair<std::string, std::chrono::milliseconds> trickle(int port, const std::string& head, const std::string& drip,
-                                                          std::chrono::milliseconds budget) {
+int connect_to(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return fd;
+}
+
+// 0 when a connection to `port` is accepted, else the errno of the refusal.
+int connect_to_refused(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
+  ::close(fd);
+  return r;
+}
+
+// Everything the server sends on `fd` until it closes or `budget` passes.
+std::string read_all(int fd, std::chrono::milliseconds budget) {
+  std::string got;
+  auto end = std::chrono::steady_clock::now() + budget;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+// Connects, sends `head` at once, then one byte a second of `drip`; returns what the server sent
+// and how long it took to close (or the time budget).
+std::pair<std::string, std::chrono::milliseconds> trickle(int port, const std::string& head, const std::string& drip,
+                                                          std::chrono::milliseconds budget) {
+  int fd = connect_to(port);
   auto start = std::chrono::steady_clock::now();
   if (!head.empty()) (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
   std::string got;
@@ -452,7 +472,7 @@ TEST_F(forms_e2etest, metrics_count_form_requests_and_triggers) {
 }
 
 TEST(forms_rate_e2etest, submissions_over_the_per_ip_and_per_form_limits_get_429) {
-  std::string slug = make_slug("rate");
+  std::string slug = test::unique_slug("rate");
   cli("workspace create --name Rate --slug " + slug + " --owner-email owner@" + slug + ".example.com --plan enterprise");
   import(slug, small_form("Per IP", "ip", ""));
   import(slug, small_form("Per form", "all", ""));
@@ -486,6 +506,65 @@ TEST(forms_rate_e2etest, submissions_over_the_per_ip_and_per_form_limits_get_429
   auto n = (*db)->exec("SELECT count(*) FROM leads l JOIN workspaces w ON w.id = l.workspace_id WHERE w.slug = $1", pg::params{}.add(slug));
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->get(0, 0), "6") << "2 per IP + 3 per form + 1 unlimited; nothing over a limit stored";
+}
+
+}  // namespace
+}  // namespace flowtrack
+
+namespace flowtrack {
+namespace {
+
+TEST(forms_server_e2etest, a_connection_over_the_limit_gets_503_and_the_rest_are_served) {
+  node_process node(std::map<std::string, std::string>{{"FLOWTRACK_HTTP_MAX_CONNECTIONS", "3"}});
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) held.push_back(connect_to(node.port));
+  std::this_thread::sleep_for(300ms);  // accepted and counted
+  int extra = connect_to(node.port);
+  std::string busy = read_all(extra, 3s);
+  ::close(extra);
+  EXPECT_EQ(busy.rfind("HTTP/1.1 503", 0), 0u) << busy;
+  EXPECT_NE(busy.find("Retry-After: 1"), std::string::npos) << busy;
+  EXPECT_NE(busy.find("\"code\":\"unavailable\""), std::string::npos) << busy;
+  // A held connection is served; once one closes, a new one is too.
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(held[0], get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  EXPECT_EQ(read_all(held[0], 3s).rfind("HTTP/1.1 200", 0), 0u);
+  for (int fd : held) ::close(fd);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(test::http_request(node.port, "GET", "/healthz").status, 200);
+}
+
+TEST(forms_server_e2etest, sigterm_finishes_a_request_in_flight_and_the_access_log_has_it) {
+  std::string slug = test::unique_slug("drain");
+  cli("workspace create --name Drain --slug " + slug + " --owner-email owner@" + slug + ".example.com --plan enterprise");
+  import(slug, small_form("Drain", "drain", ""));
+  auto node = std::make_unique<node_process>(std::map<std::string, std::string>{{"FLOWTRACK_HTTP_BODY_TIMEOUT_MS", "10000"}});
+  ASSERT_EQ(test::http_request(node->port, "GET", "/p/" + slug).status, 200) << "the node knows the form";
+  const std::string body = R"({"email":"drain@example.com"})";
+  int fd = connect_to(node->port);
+  std::string head = "POST /p/" + slug + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 5);
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  std::this_thread::sleep_for(300ms);
+  node->process->signal(SIGTERM);  // mid-body
+  std::this_thread::sleep_for(500ms);
+  std::string rest = body.substr(5);
+  ASSERT_EQ(::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(rest.size()));
+  std::string reply = read_all(fd, 10s);
+  ::close(fd);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 202", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
+  EXPECT_NE(connect_to_refused(node->port), 0) << "no new connections after SIGTERM";
+  EXPECT_EQ(node->process->wait(15s).value_or(-1), 0) << node->process->log();
+  std::string log = node->process->log();
+  EXPECT_NE(log.find("127.0.0.1 \"POST /p/" + slug + "\" 202"), std::string::npos) << log;
+  EXPECT_NE(log.find("127.0.0.1 \"GET /p/" + slug + "\" 200"), std::string::npos) << log;
+  node->process.reset();
+  auto db = pg::connection::open(pg::connect_options{test::database_url()});
+  ASSERT_TRUE(db.ok());
+  auto n = (*db)->exec("SELECT count(*) FROM leads l JOIN workspaces w ON w.id = l.workspace_id WHERE w.slug = $1", pg::params{}.add(slug));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->get(0, 0), "1") << "the accepted submission is stored";
 }
 
 }  // namespace

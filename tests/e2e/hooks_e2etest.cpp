@@ -14,6 +14,7 @@ namespace flowtrack {
 namespace {
 
 using namespace std::chrono_literals;
+using test::cli;
 
 const char* k_graph = R"({"name":"Partner leads","status":"active","nodes":[
   {"id":"h","type":"TRIGGER_WEBHOOK","position":{"x":0,"y":0},"data":{}},
@@ -21,18 +22,8 @@ const char* k_graph = R"({"name":"Partner leads","status":"active","nodes":[
   {"id":"e","type":"LOGIC_END","position":{"x":0,"y":2},"data":{}}],
  "edges":[{"id":"1","source":"h","target":"s"},{"id":"2","source":"s","target":"e"}]})";
 
-std::string cli(const std::string& args) {
-  auto r = test::run_command(test::flowtrackd() + " " + args + " --database-url " + test::shell_quote(test::database_url()) +
-                             " --redis-url " + test::shell_quote(test::redis_url()));
-  EXPECT_EQ(r.exit_code, 0) << args << ": " << r.err;
-  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-  return r.out;
-}
-
 TEST(hooks_e2etest, a_partner_posts_leads_with_the_workflow_token) {
-  std::string slug = test::unique_name("hooks");
-  for (auto& ch : slug) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '-';
-  slug = slug.substr(0, 40);
+  std::string slug = test::unique_slug("hooks");
   cli("workspace create --name Hooks --slug " + slug + " --owner-email owner@" + slug + ".example.com");
   std::string file = "/tmp/" + slug + ".json";
   std::ofstream(file) << k_graph;

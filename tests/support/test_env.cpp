@@ -77,4 +77,18 @@ std::string database_url_for(const std::string& dbname) {
   return url.substr(0, slash + 1) + dbname + (q == std::string::npos ? "" : url.substr(q));
 }
 
+std::string cli(const std::string& args) {
+  auto r = run_command(flowtrackd() + " " + args + " --database-url " + shell_quote(database_url()) + " --redis-url " +
+                       shell_quote(redis_url()));
+  EXPECT_EQ(r.exit_code, 0) << args << ": " << r.err;
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r.out;
+}
+
+std::string unique_slug(const std::string& prefix) {
+  std::string slug = unique_name(prefix).substr(0, 50);
+  for (auto& c : slug) c = std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
+  return slug;
+}
+
 }  // namespace flowtrack::test

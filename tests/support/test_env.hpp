@@ -40,4 +40,11 @@ std::string flowtrackd();
 /// A database URL like database_url() but naming another database on the same server.
 std::string database_url_for(const std::string& dbname);
 
+/// Runs `flowtrackd ARGS` against the test database and Redis, expects exit 0 (a failed
+/// expectation otherwise) and returns its output without the trailing line break.
+std::string cli(const std::string& args);
+
+/// A unique workspace slug (lower-case letters, digits and hyphens; at most 50 characters).
+std::string unique_slug(const std::string& prefix);
+
 }  // namespace flowtrack::test
