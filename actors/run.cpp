@@ -18,7 +18,8 @@ namespace {
 
 using self_ptr = caf::stateful_actor<run_state>*;
 using renew_atom = caf::atom_constant<caf::atom("renew")>;
-using continue_atom = caf::atom_constant<caf::atom("continue")>;
+using continue_atom = caf::atom_constant<caf::atom("continue")>;  ///< step on (after a yield)
+using retry_atom = caf::atom_constant<caf::atom("retry")>;        ///< send the held record again
 
 constexpr std::uint32_t k_steps_per_message = 64;  // then yield, so one long run cannot hog a thread
 
@@ -94,8 +95,7 @@ void send_record(self_ptr self, node_services* node, storage::run_record record,
   auto writer = self->system().registry().get<caf::actor>(k_writer_name);
   auto retry = [=](std::string why) mutable {
     if (attempt < 5 && !self->state.finished) {
-      self->delayed_send(self, std::chrono::milliseconds(20 * attempt), continue_atom::value);
-      // The record travels with the retry; continue_atom only keeps the actor alive meanwhile.
+      self->delayed_send(self, std::chrono::milliseconds(20 * attempt), retry_atom::value);
       self->state.retry_record = [=]() mutable { send_record(self, node, std::move(record), then, attempt + 1); };
       return;
     }
@@ -465,12 +465,11 @@ caf::behavior run_actor(self_ptr self, node_services* node, run_start start, caf
         st.pending.status = "running";
         advance(self, node);
       },
-      [=](continue_atom) {
-        if (auto retry = std::move(self->state.retry_record)) {
-          self->state.retry_record = nullptr;
-          return retry();
-        }
-        advance(self, node);
+      [=](continue_atom) { advance(self, node); },
+      [=](retry_atom) {
+        auto retry = std::move(self->state.retry_record);
+        self->state.retry_record = nullptr;
+        if (retry) retry();
       },
       [=](action_atom, result<json::value>& r) { on_action_result(self, node, r); },
       [=](renew_atom) {
