@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "metrics/metrics.hpp"
 #include "storage/uuid.hpp"
 
 namespace flowtrack::actors {
@@ -28,6 +29,33 @@ std::optional<std::string> text_of(const json::object& o, const char* key) {
 }
 
 }  // namespace
+
+namespace {
+
+const char* kind_label(trigger_kind k) {
+  switch (k) {
+    case trigger_kind::form: return "form";
+    case trigger_kind::email: return "email";
+    case trigger_kind::webhook: return "webhook";
+    case trigger_kind::manual: return "manual";
+    case trigger_kind::schedule: return "schedule";
+  }
+  return "manual";
+}
+
+}  // namespace
+
+void count_trigger_accepted(trigger_kind k) {
+  static auto& accepted = metrics::global().counters("flowtrack_triggers_accepted_total",
+                                                     "Triggers made durable, by how they arrived.", {"trigger"});
+  accepted.at({kind_label(k)}).add();
+}
+
+void count_trigger_rejected(trigger_kind k, std::string_view reason) {
+  static auto& rejected = metrics::global().counters(
+      "flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
+  rejected.at({kind_label(k), std::string(reason)}).add();
+}
 
 std::string_view trigger_type_of(trigger_kind k) {
   switch (k) {

@@ -36,6 +36,11 @@ result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, 
                                              const form_spec& form, const intake_request& req,
                                              std::optional<std::string> trigger_node_id = std::nullopt);
 
+/// Counts a trigger made durable, or one refused (`reason`: an error code's name, "honeypot",
+/// "rate_limited"), in /metrics by how it arrived.
+void count_trigger_accepted(trigger_kind k);
+void count_trigger_rejected(trigger_kind k, std::string_view reason);
+
 /// The `workflow_executions.trigger_type` / `lead_events.event_type` / `leads.source` of a kind.
 std::string_view trigger_type_of(trigger_kind k);
 std::string_view event_type_of(trigger_kind k);

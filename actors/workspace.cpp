@@ -11,7 +11,6 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "metrics/metrics.hpp"
 #include "runtime/graph.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/counter.hpp"
@@ -96,25 +95,10 @@ void spawn_run(self_ptr self, node_services* node, run_start start) {
 
 using ingest_done = std::function<void(ingest_reply)>;
 
-const char* kind_label(trigger_kind k) {
-  switch (k) {
-    case trigger_kind::form: return "form";
-    case trigger_kind::email: return "email";
-    case trigger_kind::webhook: return "webhook";
-    case trigger_kind::manual: return "manual";
-    case trigger_kind::schedule: return "schedule";
-  }
-  return "manual";
-}
-
 // Counts what became of a trigger: accepted, or rejected with the error's code as the reason.
 void count_trigger(trigger_kind k, const ingest_reply& r) {
-  static auto& accepted = metrics::global().counters("flowtrack_triggers_accepted_total",
-                                                     "Triggers made durable, by how they arrived.", {"trigger"});
-  static auto& rejected = metrics::global().counters(
-      "flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
-  if (r.ok()) accepted.at({kind_label(k)}).add();
-  else rejected.at({kind_label(k), std::string(to_string(r.err().code))}).add();
+  if (r.ok()) count_trigger_accepted(k);
+  else count_trigger_rejected(k, to_string(r.err().code));
 }
 
 void handle_trigger(self_ptr self, node_services* node, trigger_request req, ingest_done done, bool reloaded = false) {
@@ -239,8 +223,6 @@ void check_rate(self_ptr self, node_services* node, const std::string& workflow_
 
 // A public form: shown, or a submission checked (rate, fields) and handed to the trigger path.
 void handle_form(self_ptr self, node_services* node, form_request req, form_done done) {
-  static auto& rejected = metrics::global().counters(
-      "flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
   form_reply reply;
   reply.forms = find_forms(self, req.form);
   if (reply.forms.empty())
@@ -254,13 +236,13 @@ void handle_form(self_ptr self, node_services* node, form_request req, form_done
   check_rate(self, node, form.workflow->id, ip,
              [=, req = std::move(req), reply = std::move(reply)](std::optional<std::chrono::milliseconds> wait) mutable {
                if (wait) {
-                 rejected.at({"form", "rate_limited"}).add();
+                 count_trigger_rejected(trigger_kind::form, "rate_limited");
                  reply.retry_after = *wait;
                  return done(std::move(reply));
                }
                auto check = check_submission(*form.workflow->form, *req.submission);
                if (!check.errors.empty()) {
-                 rejected.at({"form", "invalid"}).add();
+                 count_trigger_rejected(trigger_kind::form, "invalid");
                  reply.errors = std::move(check.errors);
                  return done(std::move(reply));
                }

@@ -1,20 +1,17 @@
 #include "adapters/http/routes.hpp"
 
 #include <boost/json.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
-#include <caf/event_based_actor.hpp>
-#include <spdlog/spdlog.h>
-
+#include "actors/engine.hpp"
+#include "actors/health.hpp"
+#include "actors/messages.hpp"
 #include "actors/run.hpp"
 #include "adapters/http/form_page.hpp"
 #include "adapters/http/urlencoded.hpp"
 #include "metrics/metrics.hpp"
 #include "runtime/text.hpp"
-
-#include "actors/engine.hpp"
-#include "actors/health.hpp"
-#include "actors/messages.hpp"
 
 namespace flowtrack::http {
 namespace {
@@ -211,8 +208,7 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
     if (!body.is_object()) return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the body must be a JSON object of field key to value", {{"body", "must be an object"}}));
     values = std::move(body.as_object());
     if (auto* hp = values.if_contains(k_honeypot_field); hp && !(hp->is_string() && hp->as_string().empty()) && !hp->is_null()) {
-      static auto& spam = metrics::global().counters("flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
-      spam.at({"form", "honeypot"}).add();
+      actors::count_trigger_rejected(actors::trigger_kind::form, "honeypot");
       return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "this field must be left empty",
                               {{std::string(k_honeypot_field), "must be empty"}}));
     }
@@ -224,8 +220,7 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
       if (k == k_honeypot_field) {
         if (v.empty()) continue;
         // A bot filled the hidden field: it sees a success, nothing is stored.
-        static auto& spam = metrics::global().counters("flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
-        spam.at({"form", "honeypot"}).add();
+        actors::count_trigger_rejected(actors::trigger_kind::form, "honeypot");
         return reply(html_response(bhttp::status::ok, render_thank_you("", "", "Your details were received.")));
       }
       values[k] = v;
