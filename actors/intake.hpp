@@ -25,6 +25,7 @@ struct intake_request {
   boost::json::value trigger_data;  ///< kept verbatim on the execution (null: the lead JSON)
   boost::json::value source_metadata;  ///< e.g. {"ip": ...}; may be null
   std::optional<std::string> idempotency_key;
+  bool fields_checked = false;  ///< `lead.fields` already passed check_submission (texts as stored)
 };
 
 /// Builds the record, or an `invalid` error naming the field (`email`, `fields.budget`, ...).

@@ -251,6 +251,7 @@ void handle_form(self_ptr self, node_services* node, form_request req, form_done
                tr.workflow_id = form.workflow->id;
                tr.intake.kind = trigger_kind::form;
                tr.intake.lead = std::move(check.lead);
+               tr.intake.fields_checked = true;
                json::object meta{{"ip", req.client_ip}};
                if (!req.user_agent.empty()) meta["userAgent"] = req.user_agent;
                tr.intake.source_metadata = std::move(meta);
