@@ -69,16 +69,15 @@ response error_response(const error& e) {
 
 // Asks the workspace registry and calls `then` with the answer (or `unavailable` when none came).
 // A short-lived actor waits for the answer, so that no I/O thread ever blocks.
-template <class Reply, class Message>
-void ask(const route_targets& t, Message msg, std::function<void(Reply)> then) {
-  using atom = std::conditional_t<std::is_same_v<Message, actors::form_request>, actors::form_atom, actors::trigger_atom>;
+template <class Reply, class Atom, class Message>
+void ask(const route_targets& t, Atom atom, Message msg, std::function<void(Reply)> then) {
   t.system->spawn(
-      [](caf::event_based_actor* self, caf::actor registry, Message msg, std::function<void(Reply)> then) {
-        self->request(registry, std::chrono::seconds(30), atom::value, std::move(msg))
+      [](caf::event_based_actor* self, caf::actor registry, Atom atom, Message msg, std::function<void(Reply)> then) {
+        self->request(registry, std::chrono::seconds(30), atom, std::move(msg))
             .then([=](Reply& r) { then(std::move(r)); },
                   [=](caf::error& e) { then(Reply(make_error(error_code::unavailable, "the engine did not answer: " + to_string(e)))); });
       },
-      actors::engine_registry(*t.system), std::move(msg), std::move(then));
+      actors::engine_registry(*t.system), atom, std::move(msg), std::move(then));
 }
 
 json::object accepted_body(const storage::ingest_outcome& r) {
@@ -89,7 +88,7 @@ json::object accepted_body(const storage::ingest_outcome& r) {
 
 // Hands a trigger to the engine and answers after its commit.
 void trigger(const route_targets& t, actors::trigger_request req, responder reply) {
-  ask<actors::ingest_reply>(t, std::move(req), [reply](actors::ingest_reply r) {
+  ask<actors::ingest_reply>(t, actors::trigger_atom::value, std::move(req), [reply](actors::ingest_reply r) {
     if (!r.ok()) return reply(error_response(r.err()));
     reply(json_response(bhttp::status::accepted, json::serialize(accepted_body(*r))));
   });
@@ -171,7 +170,7 @@ std::string form_action(const actors::form_request& fr) {
 
 void show_form(const route_targets& t, actors::form_request fr, responder reply) {
   std::string action = form_action(fr);
-  ask<actors::form_result>(t, std::move(fr), [reply, action](actors::form_result r) {
+  ask<actors::form_result>(t, actors::form_atom::value, std::move(fr), [reply, action](actors::form_result r) {
     if (!r.ok()) return reply(form_failure(r.err(), false));
     const auto& ws = r->forms.front().workspace->info;
     if (r->forms.size() > 1) {
@@ -232,7 +231,7 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
   }
   fr.submission = std::move(values);
   std::string action = form_action(fr);
-  ask<actors::form_result>(t, std::move(fr), [reply, as_json, action, typed = std::move(typed)](actors::form_result r) {
+  ask<actors::form_result>(t, actors::form_atom::value, std::move(fr), [reply, as_json, action, typed = std::move(typed)](actors::form_result r) {
     if (!r.ok()) return reply(form_failure(r.err(), as_json));
     const auto& form = r->forms.front();
     if (r->retry_after) return reply(rate_limited(*r->retry_after, as_json));
@@ -274,9 +273,9 @@ void public_form(const route_targets& t, std::string_view rest, request&& req, c
     return reply(not_found_page());
   fr.client_ip = info.client_ip;
   if (auto ua = req[bhttp::field::user_agent]; !ua.empty()) fr.user_agent = std::string(ua.substr(0, 512));
-  if (req.method() == bhttp::verb::get) return show_form(t, std::move(fr), std::move(reply));
+  if (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) return show_form(t, std::move(fr), std::move(reply));
   if (req.method() == bhttp::verb::post) return submit_form(t, std::move(fr), std::move(req), std::move(reply));
-  reply(method_not_allowed("GET, POST"));
+  reply(method_not_allowed("GET, HEAD, POST"));
 }
 
 }  // namespace

@@ -179,6 +179,7 @@ class session : public std::enable_shared_from_this<session> {
     std::string id = acceptable_request_id(given) ? std::string(given) : next_request_id();
     bool keep_alive = req.keep_alive() && !stopping_->load();
     method_ = std::string(req.method_string());
+    head_ = req.method() == bhttp::verb::head;
     target_ = std::string(req.target());
     route_ = route_of(target_);
     // Nothing is read while the handler works; the timer would otherwise cut a slow handler.
@@ -201,12 +202,18 @@ class session : public std::enable_shared_from_this<session> {
     res.set("X-Request-Id", id);
     res.keep_alive(keep_alive && !stopping_->load());
     res.prepare_payload();
+    if (head_) {  // HEAD: the GET answer's header, Content-Length included, and no body
+      auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
     record(res.result_int(), id);
     auto msg = std::make_shared<response>(std::move(res));
     stream_.expires_after(opts_.body_timeout);
     bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t) {
       if (ec || !msg->keep_alive()) return self->close();
       self->target_.clear();
+      self->head_ = false;
       self->started_ = {};
       self->do_read(self->opts_.idle_timeout);
     });
@@ -258,6 +265,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<std::atomic<bool>> stopping_;
   asio::steady_timer deadline_{stream_.get_executor()};
   bool timed_out_ = false;
+  bool head_ = false;  ///< the request in hand is a HEAD
   std::chrono::steady_clock::time_point started_;
   std::string method_, target_, route_, client_ip_;
   bool idle_ = true;

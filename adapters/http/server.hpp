@@ -57,7 +57,7 @@ response json_error(bhttp::status status, std::string_view code, std::string_vie
 /// A JSON response with the given body.
 response json_response(bhttp::status status, std::string body);
 
-/// The server. Every response is counted in `flowtrack_http_requests_total` and
+/// The server. A HEAD request gets the GET answer's header without the body. Every response is counted in `flowtrack_http_requests_total` and
 /// `flowtrack_http_request_duration_seconds` (by route and status) and written to the access
 /// log (spdlog, info, logger "access").
 class server {

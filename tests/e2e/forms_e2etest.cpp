@@ -368,26 +368,23 @@ TEST_F(forms_e2etest, a_workspace_with_several_forms_lists_them_and_redirects_to
   EXPECT_EQ(status, 404);
 }
 
-int connect_to(int port) {
+// A socket and 0, or -1 and the errno of a refused connection to 127.0.0.1:port.
+std::pair<int, int> try_connect(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  return fd;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return {fd, 0};
+  int error = errno;
+  ::close(fd);
+  return {-1, error};
 }
 
-// 0 when a connection to `port` is accepted, else the errno of the refusal.
-int connect_to_refused(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
-  ::close(fd);
-  return r;
+int connect_to(int port) {
+  auto [fd, error] = try_connect(port);
+  EXPECT_EQ(error, 0);
+  return fd;
 }
 
 // Everything the server sends on `fd` until it closes or `budget` passes.
@@ -554,7 +551,9 @@ TEST(forms_server_e2etest, sigterm_finishes_a_request_in_flight_and_the_access_l
   ::close(fd);
   EXPECT_EQ(reply.rfind("HTTP/1.1 202", 0), 0u) << reply;
   EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
-  EXPECT_NE(connect_to_refused(node->port), 0) << "no new connections after SIGTERM";
+  auto [late, refused] = try_connect(node->port);
+  if (late >= 0) ::close(late);
+  EXPECT_NE(refused, 0) << "no new connections after SIGTERM";
   EXPECT_EQ(node->process->wait(15s).value_or(-1), 0) << node->process->log();
   std::string log = node->process->log();
   EXPECT_NE(log.find("127.0.0.1 \"POST /p/" + slug + "\" 202"), std::string::npos) << log;
@@ -565,6 +564,31 @@ TEST(forms_server_e2etest, sigterm_finishes_a_request_in_flight_and_the_access_l
   auto n = (*db)->exec("SELECT count(*) FROM leads l JOIN workspaces w ON w.id = l.workspace_id WHERE w.slug = $1", pg::params{}.add(slug));
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->get(0, 0), "1") << "the accepted submission is stored";
+}
+
+}  // namespace
+}  // namespace flowtrack
+
+namespace flowtrack {
+namespace {
+
+TEST_F(forms_e2etest, head_gets_the_page_header_without_a_body_and_the_connection_stays_usable) {
+  int fd = connect_to(port());
+  std::string two = "HEAD " + path() + " HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(fd, two.data(), two.size(), MSG_NOSIGNAL), static_cast<ssize_t>(two.size()));
+  std::string got = read_all(fd, 5s);
+  ::close(fd);
+  ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  auto header_end = got.find("\r\n\r\n");
+  ASSERT_NE(header_end, std::string::npos);
+  std::string head = got.substr(0, header_end);
+  EXPECT_NE(head.find("Content-Type: text/html; charset=utf-8"), std::string::npos) << head;
+  auto length = head.find("Content-Length: ");
+  ASSERT_NE(length, std::string::npos) << head;
+  EXPECT_GT(std::atoi(head.c_str() + length + 16), 1000) << "the GET page's length";
+  // No body follows: the next bytes are the second answer.
+  EXPECT_EQ(got.substr(header_end + 4, 12), "HTTP/1.1 200") << got.substr(header_end + 4, 200);
+  EXPECT_NE(got.find(R"({"status":"ok"})"), std::string::npos);
 }
 
 }  // namespace
