@@ -37,23 +37,30 @@ void family<T>::each(const std::function<void(const labels&, const T&)>& f) cons
 template class family<counter>;
 template class family<histogram>;
 
+namespace {
+
+// The family named `name` in `families`, made on first use (the first help and labels stay).
+template <class T>
+family<T>& find_or_make(std::map<std::string, std::unique_ptr<family<T>>, std::less<>>& families, std::string_view name,
+                        std::string_view help, std::vector<std::string> label_names) {
+  auto it = families.find(name);
+  if (it == families.end())
+    it = families.emplace(std::string(name), std::make_unique<family<T>>(std::string(name), std::string(help),
+                                                                         std::move(label_names))).first;
+  return *it->second;
+}
+
+}  // namespace
+
 family<counter>& registry::counters(std::string_view name, std::string_view help, std::vector<std::string> label_names) {
   std::lock_guard lock(mutex_);
-  auto it = counters_.find(name);
-  if (it == counters_.end())
-    it = counters_.emplace(std::string(name), std::make_unique<family<counter>>(std::string(name), std::string(help),
-                                                                                std::move(label_names))).first;
-  return *it->second;
+  return find_or_make(counters_, name, help, std::move(label_names));
 }
 
 family<histogram>& registry::histograms(std::string_view name, std::string_view help,
                                         std::vector<std::string> label_names) {
   std::lock_guard lock(mutex_);
-  auto it = histograms_.find(name);
-  if (it == histograms_.end())
-    it = histograms_.emplace(std::string(name), std::make_unique<family<histogram>>(std::string(name), std::string(help),
-                                                                                    std::move(label_names))).first;
-  return *it->second;
+  return find_or_make(histograms_, name, help, std::move(label_names));
 }
 
 void registry::gauge(std::string_view name, std::string_view help, std::vector<std::string> label_names,
