@@ -211,7 +211,8 @@ class session : public std::enable_shared_from_this<session> {
     auto msg = std::make_shared<response>(std::move(res));
     stream_.expires_after(opts_.body_timeout);
     bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t) {
-      if (ec || !msg->keep_alive()) return self->close();
+      if (ec) return self->close();
+      if (!msg->keep_alive()) return self->linger_close();
       self->target_.clear();
       self->head_ = false;
       self->started_ = {};
@@ -255,6 +256,28 @@ class session : public std::enable_shared_from_this<session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.close();
   }
+
+  // Closes after an answer that ends the connection, such as a 413 sent while the client is still
+  // writing its body. Closing at once would make the kernel answer the unread bytes with a reset,
+  // and the client would lose the answer; so stop sending, read and drop what still arrives for a
+  // short while, then close (nginx's lingering close).
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return stream_.close();
+    stream_.expires_after(k_linger);
+    drain();
+  }
+
+  void drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->stream_.close();  // the client closed, or the linger time is up
+      self->drain();
+    });
+  }
+
+  static constexpr std::chrono::seconds k_linger{2};
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
