@@ -26,6 +26,7 @@ struct engine_options {
   std::chrono::milliseconds claim_visibility{60000}; ///< a claimed entry returns after this unless acked
   std::chrono::milliseconds recovery_interval{15000};///< how often stale executions are adopted
   std::chrono::milliseconds rebuild_check_interval{5000};  ///< how often Redis' queue is checked for loss
+  std::chrono::milliseconds stats_fold_interval{1000};     ///< how often counter deltas are folded
   std::chrono::milliseconds workspace_idle{300000};  ///< an idle workspace actor stops after this
   std::chrono::milliseconds workflow_refresh{2000};  ///< how stale a cached workflow (status, version) may be
   std::chrono::milliseconds request_timeout{30000};  ///< every cross-actor request

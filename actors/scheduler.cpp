@@ -32,6 +32,7 @@ std::atomic<std::int64_t>& queue_depth() {
 using self_ptr = caf::stateful_actor<scheduler_state>*;
 using rebuild_atom = caf::atom_constant<caf::atom("rebuild")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
+using fold_atom = caf::atom_constant<caf::atom("fold")>;
 
 // Present while Redis holds the queue built from PostgreSQL; gone when Redis lost its data.
 constexpr std::string_view k_built_key = "ft:sched:built";
@@ -61,6 +62,7 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
   self->send(self, tick_atom::value);
   self->send(self, rebuild_atom::value);
   self->send(self, recover_atom::value);
+  self->send(self, fold_atom::value);
   auto registry = [self] { return self->system().registry().get<caf::actor>(k_registry_name); };
   return {
       [=](tick_atom) {
@@ -139,6 +141,15 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
         self->delayed_send(self, node->options.recovery_interval, recover_atom::value);
       },
       [=](recover_atom, std::size_t n) { self->state.adopted += n; },
+      [=](fold_atom) {
+        // Execution counters: the writers append deltas, this folds them (see storage::fold_stat_deltas).
+        node->postgres->submit([](pg::connection& c) { return storage::fold_stat_deltas(c); },
+                               [](result<std::size_t> r) {
+                                 if (!r) spdlog::warn("scheduler: could not fold execution counters: {}", r.err().message);
+                               },
+                               true);
+        self->delayed_send(self, node->options.stats_fold_interval, fold_atom::value);
+      },
   };
 }
 

@@ -100,44 +100,20 @@ logs AS (
     AS lg(idx, level, category, message, details, node_type, step_id)
   JOIN okk ON okk.idx = lg.idx
 ),
-fin AS (SELECT * FROM okk WHERE status IN ('completed', 'failed')),
-counters AS (
-  UPDATE workflows w SET
-    total_executions = w.total_executions + c.total,
-    successful_executions = w.successful_executions + c.ok,
-    failed_executions = w.failed_executions + c.failed,
-    last_executed_at = now()
-  FROM (SELECT workflow_id, workspace_id, count(*)::int AS total, count(*) FILTER (WHERE status = 'completed')::int AS ok,
-               count(*) FILTER (WHERE status = 'failed')::int AS failed
-        FROM fin GROUP BY workflow_id, workspace_id) c
-  WHERE w.id = c.workflow_id AND w.workspace_id = c.workspace_id
-),
 stats AS (
-  INSERT INTO workspace_daily_stats AS d (workspace_id, stat_date, total_executions, successful_executions,
-                                          failed_executions, emails_sent, avg_execution_duration_ms, leads_qualified, leads_won)
-  SELECT okk.workspace_id, current_date,
-         count(*) FILTER (WHERE okk.status IN ('completed', 'failed'))::int,
-         count(*) FILTER (WHERE okk.status = 'completed')::int,
-         count(*) FILTER (WHERE okk.status = 'failed')::int,
-         COALESCE(sum(okk.emails_sent), 0)::int,
-         avg(okk.duration_ms) FILTER (WHERE okk.status IN ('completed', 'failed'))::int,
-         count(*) FILTER (WHERE lc.status = 'QUALIFIED')::int,
-         count(*) FILTER (WHERE lc.status = 'WON')::int
+  INSERT INTO execution_stat_deltas (workflow_id, workspace_id, stat_date, finished, succeeded, failed, emails_sent,
+                                     duration_ms_sum, leads_qualified, leads_won, last_finished_at)
+  SELECT okk.workflow_id, okk.workspace_id, current_date,
+         count(*) FILTER (WHERE okk.status IN ('completed', 'failed')),
+         count(*) FILTER (WHERE okk.status = 'completed'),
+         count(*) FILTER (WHERE okk.status = 'failed'),
+         COALESCE(sum(okk.emails_sent), 0),
+         COALESCE(sum(okk.duration_ms) FILTER (WHERE okk.status IN ('completed', 'failed')), 0),
+         count(*) FILTER (WHERE lc.status = 'QUALIFIED'),
+         count(*) FILTER (WHERE lc.status = 'WON'),
+         CASE WHEN bool_or(okk.status IN ('completed', 'failed')) THEN now() END
   FROM okk LEFT JOIN lc ON lc.idx = okk.idx
-  GROUP BY okk.workspace_id
-  ON CONFLICT (workspace_id, stat_date) DO UPDATE SET
-    total_executions = COALESCE(d.total_executions, 0) + EXCLUDED.total_executions,
-    successful_executions = COALESCE(d.successful_executions, 0) + EXCLUDED.successful_executions,
-    failed_executions = COALESCE(d.failed_executions, 0) + EXCLUDED.failed_executions,
-    emails_sent = COALESCE(d.emails_sent, 0) + EXCLUDED.emails_sent,
-    leads_qualified = COALESCE(d.leads_qualified, 0) + EXCLUDED.leads_qualified,
-    leads_won = COALESCE(d.leads_won, 0) + EXCLUDED.leads_won,
-    avg_execution_duration_ms = CASE
-      WHEN EXCLUDED.total_executions = 0 THEN d.avg_execution_duration_ms
-      WHEN COALESCE(d.total_executions, 0) = 0 THEN EXCLUDED.avg_execution_duration_ms
-      ELSE ((COALESCE(d.avg_execution_duration_ms, 0)::bigint * d.total_executions
-             + COALESCE(EXCLUDED.avg_execution_duration_ms, 0)::bigint * EXCLUDED.total_executions)
-            / (d.total_executions + EXCLUDED.total_executions))::int END
+  GROUP BY okk.workflow_id, okk.workspace_id
 )
 SELECT idx FROM okk
 )sql"};
@@ -293,6 +269,48 @@ std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<run_re
   for (std::size_t i = 0; i < records.size(); ++i)
     if (auto r = write_members(c, records, {i}, out); !r) out[i] = r.err();
   return out;
+}
+
+result<std::size_t> fold_stat_deltas(pg::connection& c) {
+  // The DELETE locks the rows it takes: a second node folding at the same time waits for them,
+  // then finds them gone, so no delta is counted twice.
+  auto r = c.exec(R"sql(
+WITH d AS (DELETE FROM execution_stat_deltas RETURNING *),
+counters AS (
+  UPDATE workflows w SET
+    total_executions = w.total_executions + s.finished,
+    successful_executions = w.successful_executions + s.succeeded,
+    failed_executions = w.failed_executions + s.failed,
+    last_executed_at = GREATEST(w.last_executed_at, s.last_finished_at)
+  FROM (SELECT workflow_id, workspace_id, sum(finished)::int AS finished, sum(succeeded)::int AS succeeded,
+               sum(failed)::int AS failed, max(last_finished_at) AS last_finished_at
+        FROM d GROUP BY workflow_id, workspace_id HAVING sum(finished) > 0) s
+  WHERE w.id = s.workflow_id AND w.workspace_id = s.workspace_id
+),
+daily AS (
+  INSERT INTO workspace_daily_stats AS x (workspace_id, stat_date, total_executions, successful_executions,
+                                          failed_executions, emails_sent, avg_execution_duration_ms, leads_qualified, leads_won)
+  SELECT workspace_id, stat_date, sum(finished)::int, sum(succeeded)::int, sum(failed)::int, sum(emails_sent)::int,
+         (sum(duration_ms_sum) / NULLIF(sum(finished), 0))::int, sum(leads_qualified)::int, sum(leads_won)::int
+  FROM d GROUP BY workspace_id, stat_date
+  ON CONFLICT (workspace_id, stat_date) DO UPDATE SET
+    total_executions = COALESCE(x.total_executions, 0) + EXCLUDED.total_executions,
+    successful_executions = COALESCE(x.successful_executions, 0) + EXCLUDED.successful_executions,
+    failed_executions = COALESCE(x.failed_executions, 0) + EXCLUDED.failed_executions,
+    emails_sent = COALESCE(x.emails_sent, 0) + EXCLUDED.emails_sent,
+    leads_qualified = COALESCE(x.leads_qualified, 0) + EXCLUDED.leads_qualified,
+    leads_won = COALESCE(x.leads_won, 0) + EXCLUDED.leads_won,
+    avg_execution_duration_ms = CASE
+      WHEN EXCLUDED.total_executions = 0 THEN x.avg_execution_duration_ms
+      WHEN COALESCE(x.total_executions, 0) = 0 THEN EXCLUDED.avg_execution_duration_ms
+      ELSE ((COALESCE(x.avg_execution_duration_ms, 0)::bigint * x.total_executions
+             + COALESCE(EXCLUDED.avg_execution_duration_ms, 0)::bigint * EXCLUDED.total_executions)
+            / (x.total_executions + EXCLUDED.total_executions))::int END
+)
+SELECT count(*) FROM d
+)sql");
+  if (!r) return r.err();
+  return static_cast<std::size_t>(r->get_int(0, 0));
 }
 
 result<execution_state> load_execution(pg::connection& c, std::string_view execution_id) {

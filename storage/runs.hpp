@@ -102,6 +102,11 @@ struct execution_state {
 };
 
 /// Loads an execution with its lead; `not_found` when there is none.
+/// Folds the execution counters that batches appended (execution_stat_deltas) into
+/// workflows.total_executions & co. and workspace_daily_stats, in one short transaction.
+/// Returns how many deltas it folded. Any node may call it at any time.
+result<std::size_t> fold_stat_deltas(pg::connection& c);
+
 result<execution_state> load_execution(pg::connection& c, std::string_view execution_id);
 
 /// Which workspace an execution belongs to; `not_found` when there is none.

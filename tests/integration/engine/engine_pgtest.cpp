@@ -154,7 +154,8 @@ TEST(engine, six_node_workflow_writes_every_row) {
   for (const char* want : {"MANUAL_STARTED:false", "STATUS_CHANGED:true", "TAG_ADDED:true", "EMAIL_SENT:true"})
     EXPECT_NE(ev->get(0, 0).find(want), std::string::npos) << ev->get(0, 0);
 
-  // Counters, daily stats, usage, logs.
+  // Counters (folded within a second), daily stats, usage, logs.
+  EXPECT_EQ(test::await_value(*c, "SELECT total_executions FROM workflows WHERE id = $1", wf, 1, 10s), 1);
   auto wfrow = c->exec("SELECT total_executions, successful_executions, failed_executions, last_executed_at IS NOT NULL FROM workflows WHERE id = $1",
                        pg::params{}.add(wf));
   EXPECT_EQ(wfrow->get_int(0, 0), 1);
@@ -346,6 +347,7 @@ TEST(engine, ten_thousand_concurrent_executions_complete_with_exact_counters) {
   ASSERT_EQ(ok, k_runs);
   ASSERT_EQ(test::await_value(*c, "SELECT count(*) FROM workflow_executions WHERE workflow_id = $1 AND status = 'completed'", wf,
                               k_runs, 120s), k_runs);
+  EXPECT_EQ(test::await_value(*c, "SELECT total_executions FROM workflows WHERE id = $1", wf, k_runs, 10s), k_runs);
   auto w = c->exec("SELECT total_executions, successful_executions, failed_executions FROM workflows WHERE id = $1", pg::params{}.add(wf));
   EXPECT_EQ(w->get_int(0, 0), k_runs);
   EXPECT_EQ(w->get_int(0, 1), k_runs);

@@ -1,7 +1,10 @@
 // Batch writes of executions and steps: every column lands as given, batches are atomic.
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "storage/executions.hpp"
+#include "storage/runs.hpp"
 #include "storage/uuid.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -93,6 +96,49 @@ TEST(executions, a_bad_step_rejects_the_whole_batch) {
   auto n = f.c->exec("SELECT count(*) FROM workflow_executions WHERE id = $1", pg::params{}.add(e.id));
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->get_int(0, 0), 0);
+}
+
+// Counter deltas fold into the workflow's counters and the day's stats exactly once, even when
+// two nodes fold at the same moment.
+TEST(executions, counter_deltas_fold_once_under_concurrent_folds) {
+  auto f = make_fixture();
+  auto other = pg::connection::open(pg::connect_options{test::database_url()});
+  ASSERT_TRUE(other.ok());
+  constexpr int k_deltas = 200;
+  for (int i = 0; i < k_deltas; ++i) {
+    // Every delta: 3 finished (2 ok, 1 failed), 1 email, 300 ms in all, 1 qualified.
+    auto r = f.c->exec("INSERT INTO execution_stat_deltas (workflow_id, workspace_id, stat_date, finished, succeeded, failed,"
+                       " emails_sent, duration_ms_sum, leads_qualified, leads_won, last_finished_at)"
+                       " VALUES ($1, $2, current_date, 3, 2, 1, 1, 300, 1, 0, now())",
+                       pg::params{}.add(f.workflow_id).add(f.workspace_id));
+    ASSERT_TRUE(r.ok()) << r.err().message;
+  }
+  auto a = std::async(std::launch::async, [&] { return fold_stat_deltas(*f.c); });
+  auto b = std::async(std::launch::async, [&] { return fold_stat_deltas(**other); });
+  auto ra = a.get(), rb = b.get();
+  ASSERT_TRUE(ra.ok()) << ra.err().message;
+  ASSERT_TRUE(rb.ok()) << rb.err().message;
+  EXPECT_GE(*ra + *rb, static_cast<std::size_t>(k_deltas));  // our deltas, and any another test left
+  auto w = f.c->exec("SELECT total_executions, successful_executions, failed_executions, last_executed_at IS NOT NULL"
+                     " FROM workflows WHERE id = $1", pg::params{}.add(f.workflow_id));
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->get_int(0, 0), 3 * k_deltas);
+  EXPECT_EQ(w->get_int(0, 1), 2 * k_deltas);
+  EXPECT_EQ(w->get_int(0, 2), k_deltas);
+  EXPECT_TRUE(w->get_bool(0, 3));
+  auto d = f.c->exec("SELECT total_executions, successful_executions, failed_executions, emails_sent,"
+                     " avg_execution_duration_ms, leads_qualified FROM workspace_daily_stats"
+                     " WHERE workspace_id = $1 AND stat_date = current_date", pg::params{}.add(f.workspace_id));
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->size(), 1);
+  EXPECT_EQ(d->get_int(0, 0), 3 * k_deltas);
+  EXPECT_EQ(d->get_int(0, 1), 2 * k_deltas);
+  EXPECT_EQ(d->get_int(0, 2), k_deltas);
+  EXPECT_EQ(d->get_int(0, 3), k_deltas);
+  EXPECT_EQ(d->get_int(0, 4), 100);
+  EXPECT_EQ(d->get_int(0, 5), k_deltas);
+  auto left = f.c->exec("SELECT count(*) FROM execution_stat_deltas WHERE workflow_id = $1", pg::params{}.add(f.workflow_id));
+  EXPECT_EQ(left->get_int(0, 0), 0);
 }
 
 }  // namespace
