@@ -5,12 +5,10 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "metrics/metrics.hpp"
-
+#include "actors/run_steps.hpp"
 #include "runtime/text.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/delay_queue.hpp"
-#include "storage/uuid.hpp"
 
 namespace flowtrack::actors {
 namespace json = boost::json;
@@ -21,7 +19,7 @@ using renew_atom = caf::atom_constant<caf::atom("renew")>;
 using continue_atom = caf::atom_constant<caf::atom("continue")>;  ///< step on (after a yield)
 using retry_atom = caf::atom_constant<caf::atom("retry")>;        ///< send the held record again
 
-constexpr std::uint32_t k_steps_per_message = 64;  // then yield, so one long run cannot hog a thread
+constexpr std::uint32_t k_steps_per_message = 64;  // then yield
 
 std::string lock_name(const std::string& execution_id) { return "exec:" + execution_id; }
 
@@ -41,51 +39,6 @@ void finish(self_ptr self, node_services* node, bool ack) {
     });
   if (st.owner) self->send(st.owner, done_atom::value, self->id());
   self->quit();
-}
-
-// Step durations by node type, looked up once per type (the family's lookup takes a mutex).
-metrics::histogram& step_duration(runtime::node_type t) {
-  static const auto table = [] {
-    auto& fam = metrics::global().histograms("flowtrack_step_duration_seconds",
-                                             "Time a step took, by node type (side effects include their I/O).", {"node_type"});
-    std::array<metrics::histogram*, runtime::k_node_type_count> out{};
-    for (std::size_t i = 0; i < out.size(); ++i)
-      out[i] = &fam.at({std::string(runtime::to_string(static_cast<runtime::node_type>(i)))});
-    return out;
-  }();
-  return *table[static_cast<std::size_t>(t)];
-}
-
-// Executions that reached a status on this node (completed, failed, paused, cancelled or stopped).
-void count_execution(std::string_view status) {
-  static auto& fam = metrics::global().counters("flowtrack_executions_total",
-                                                "Executions that reached a status on this node.", {"status"});
-  static auto& completed = fam.at({"completed"});
-  static auto& failed = fam.at({"failed"});
-  static auto& paused = fam.at({"paused"});
-  if (status == "completed") completed.add();
-  else if (status == "failed") failed.add();
-  else if (status == "paused") paused.add();
-  else fam.at({std::string(status)}).add();
-}
-
-// Adds a step row for what the stepper just decided.
-storage::step_write& add_step(self_ptr self, node_services* node, runtime::node_index idx, const std::string& status) {
-  auto& st = self->state;
-  const auto& n = st.start.workflow->graph->at(idx);
-  storage::step_write s;
-  s.id = storage::new_uuid();
-  s.workflow_node_id = st.start.workflow->node_ids.count(n.id) ? st.start.workflow->node_ids.at(n.id) : std::string();
-  s.step_number = static_cast<int>(st.cp.steps);
-  s.status = status;
-  auto now = node->now_ms();
-  s.started_at = sql_timestamp(now);
-  if (status != "running") {
-    s.completed_at = s.started_at;
-    s.duration_ms = 0;
-  }
-  st.pending.steps.push_back(std::move(s));
-  return st.pending.steps.back();
 }
 
 // Sends a record to the writer (looked up each time: a restarted writer is a new actor);
@@ -144,58 +97,6 @@ void flush(self_ptr self, node_services* node, Then then) {
   send_record(self, node, std::move(record), std::function<void()>(then), 1);
 }
 
-void record_patch(self_ptr self, const runtime::lead_patch& p, const runtime::lead& before) {
-  auto& st = self->state;
-  auto& lc = st.pending.lead;
-  json::object meta = p.to_json();
-  storage::lead_event_write ev;
-  using kind = runtime::lead_patch::kind;
-  auto drop = [](std::vector<std::string>& v, const std::string& x) { std::erase(v, x); };
-  switch (p.what) {
-    case kind::set_status:
-      lc.status = p.value;
-      ev.event_type = "STATUS_CHANGED";
-      ev.description = "Status changed from " + before.status + " to " + p.value;
-      meta["from"] = before.status;
-      break;
-    case kind::add_tag:
-      drop(lc.remove_tags, p.value);
-      lc.add_tags.push_back(p.value);
-      ev.event_type = "TAG_ADDED";
-      ev.description = "Tag added: " + p.value;
-      break;
-    case kind::remove_tag:
-      drop(lc.add_tags, p.value);
-      lc.remove_tags.push_back(p.value);
-      ev.event_type = "TAG_REMOVED";
-      ev.description = "Tag removed: " + p.value;
-      break;
-    case kind::set_field:
-      if (p.key == "name") lc.name = p.value;
-      else if (p.key == "company_name") lc.company_name = p.value;
-      else if (p.key == "phone") lc.phone = p.value;
-      else if (p.key == "status") lc.status = p.value;
-      else if (auto it = st.start.workflow->field_ids.find(p.key); it != st.start.workflow->field_ids.end())
-        lc.fields.push_back({it->second, p.value});
-      ev.event_type = "FIELD_UPDATED";
-      ev.description = "Field " + p.key + " set";
-      break;
-    case kind::add_score:
-      lc.score_delta += p.delta;
-      ev.event_type = "SCORE_CHANGED";
-      ev.description = "Score changed by " + std::to_string(p.delta);
-      break;
-    case kind::assign:
-      if (runtime::is_uuid(p.value)) lc.assigned_to = p.value;
-      ev.event_type = "LEAD_ASSIGNED";
-      ev.description = "Lead assigned";
-      break;
-  }
-  meta["workflowId"] = st.start.workflow->id;
-  ev.metadata = json::serialize(meta);
-  st.pending.events.push_back(std::move(ev));
-}
-
 // Hands a side effect to its port; the answer comes back as (action_atom, result).
 void perform(self_ptr self, node_services* node) {
   auto& st = self->state;
@@ -239,32 +140,11 @@ void perform(self_ptr self, node_services* node) {
   reply(make_error(error_code::internal, "no port performs " + std::string(runtime::to_string(req.type))));
 }
 
-json::object run_output(self_ptr self) {
-  const auto& cp = self->state.cp;
-  return json::object{{"steps", cp.steps},
-                      {"lead", json::object{{"status", cp.subject.status},
-                                            {"score", cp.subject.score},
-                                            {"tags", json::value_from(cp.subject.tags)}}}};
-}
-
 void end_run(self_ptr self, node_services* node, bool failed) {
   auto& st = self->state;
-  auto now = node->now_ms();
   auto& p = st.pending;
-  p.status = failed ? "failed" : "completed";
-  p.completed_at = sql_timestamp(now);
-  p.duration_ms = static_cast<int>(std::max<std::int64_t>(0, now - st.start.created_at_ms));
+  end_record(p, *st.start.workflow, st.cp, failed, st.request.node, node->now_ms(), st.start.created_at_ms);
   p.lock_released_at = p.completed_at;
-  auto out = run_output(self);
-  if (failed) {
-    p.error_message = st.cp.failure;
-    if (st.request.node != runtime::k_no_node) out["failedNode"] = st.start.workflow->graph->at(st.request.node).id;
-    p.logs.push_back({"ERROR", "execution", "execution failed: " + st.cp.failure, std::nullopt, std::nullopt, std::nullopt});
-  } else {
-    p.logs.push_back({"INFO", "execution", "execution completed in " + std::to_string(*p.duration_ms) + " ms",
-                      std::nullopt, std::nullopt, std::nullopt});
-  }
-  p.output_data = json::serialize(out);
   flush(self, node, [=] {
     count_execution(failed ? "failed" : "completed");
     finish(self, node, true);
@@ -292,55 +172,34 @@ void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
 
 void advance(self_ptr self, node_services* node) {
   auto& st = self->state;
-  const auto& g = *st.start.workflow->graph;
-  for (std::uint32_t n = 0; n < k_steps_per_message; ++n) {
-    auto now = node->now_ms();
-    auto began = std::chrono::steady_clock::now();
-    auto d = runtime::next(g, st.cp, st.env, now, st.request);
-    auto took = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(); };
-    switch (d.kind) {
-      case runtime::decision_kind::evaluated: {
-        auto& s = add_step(self, node, d.node, d.status == runtime::step_status::skipped ? "skipped" : "completed");
-        s.output_data = json::serialize(runtime::step_output(g, d));
-        step_duration(g.at(d.node).type).observe(took());
-        continue;
+  auto r = step_locally(*st.start.workflow, st.cp, st.env, st.request, st.pending, node->now_ms, k_steps_per_message);
+  switch (r.stop) {
+    case step_stop::side_effect: {
+      // A side effect: its `running` step is durable before it starts.
+      auto now = node->now_ms();
+      auto& s = add_step(st.pending, *st.start.workflow, st.cp, r.decision.node, "running", now);
+      if (st.resumed_step_id) {  // the action a crashed run left in flight: its row goes on
+        s.id = std::move(*st.resumed_step_id);
+        st.resumed_step_id.reset();
       }
-      case runtime::decision_kind::execute: {
-        if (auto patch = st.request.patch()) {
-          runtime::lead before = st.cp.subject;
-          auto& s = add_step(self, node, d.node, "completed");
-          s.input_data = json::serialize(st.request.to_json());
-          record_patch(self, *patch, before);
-          runtime::action_result ok;
-          ok.output = patch->to_json();
-          s.output_data = json::serialize(ok.output);
-          runtime::report(g, st.cp, st.env, ok, now);
-          step_duration(st.request.type).observe(took());
-          continue;
-        }
-        // A side effect: its `running` step is durable before it starts.
-        auto& s = add_step(self, node, d.node, "running");
-        if (st.resumed_step_id) {  // the action a crashed run left in flight: its row goes on
-          s.id = std::move(*st.resumed_step_id);
-          st.resumed_step_id.reset();
-        }
-        s.input_data = json::serialize(st.request.to_json());
-        s.retry_count = static_cast<int>(st.request.attempt) - 1;
-        st.in_flight_step_id = s.id;
-        st.in_flight_started_ms = now;
-        st.pending.status = "running";
-        flush(self, node, [=] { perform(self, node); });
-        return;
-      }
-      case runtime::decision_kind::park:
-        return park(self, node, d.resume_at_ms);
-      case runtime::decision_kind::complete:
-        return end_run(self, node, false);
-      case runtime::decision_kind::fail:
-        return end_run(self, node, true);
+      s.input_data = json::serialize(st.request.to_json());
+      s.retry_count = static_cast<int>(st.request.attempt) - 1;
+      st.in_flight_step_id = s.id;
+      st.in_flight_started_ms = now;
+      st.pending.status = "running";
+      flush(self, node, [=] { perform(self, node); });
+      return;
     }
+    case step_stop::park:
+      return park(self, node, r.decision.resume_at_ms);
+    case step_stop::complete:
+      return end_run(self, node, false);
+    case step_stop::fail:
+      return end_run(self, node, true);
+    case step_stop::yield:
+      self->send(self, continue_atom::value);  // so one long run cannot hog a thread
+      return;
   }
-  self->send(self, continue_atom::value);
 }
 
 void on_action_result(self_ptr self, node_services* node, result<json::value>& r) {
@@ -361,7 +220,7 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
   s.retry_count = static_cast<int>(st.request.attempt) - 1;
   s.input_data = json::serialize(st.request.to_json());
   auto type = st.request.type;
-  step_duration(type).observe(static_cast<double>(now - st.in_flight_started_ms) / 1e3);
+  observe_step(type, static_cast<double>(now - st.in_flight_started_ms) / 1e3);
   auto outcome = runtime::report(g, st.cp, st.env, ar, now);
   if (ar.ok) {
     s.status = "completed";
@@ -391,13 +250,7 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
 result<void> prepare(self_ptr self, node_services* node) {
   auto& st = self->state;
   const auto& g = *st.start.workflow->graph;
-  st.env.execution_id = st.start.execution_id;
-  st.env.workflow_id = st.start.workflow->id;
-  st.env.workflow_name = st.start.workflow->name;
-  st.env.workspace_id = st.start.workspace->info.id;
-  st.env.workspace_name = st.start.workspace->info.name;
-  st.env.owner_email = st.start.workspace->info.owner_email;
-  st.env.zone = st.start.workspace->zone ? st.start.workspace->zone : runtime::time_zone::utc();
+  st.env = make_env(st.start);
   std::uint64_t seed = runtime::stable_hash(st.start.execution_id);
   auto now = node->now_ms();
   if (st.start.checkpoint) {
