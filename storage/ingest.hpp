@@ -8,14 +8,9 @@
 #include <vector>
 
 #include "storage/pg/connection.hpp"
+#include "storage/run_record.hpp"
 
 namespace flowtrack::storage {
-
-/// One custom form field's value for a lead.
-struct field_value {
-  std::string form_field_id;
-  std::string value;
-};
 
 /// A workspace's quota limits for the current billing period; an empty limit is unlimited.
 struct quota_limits {

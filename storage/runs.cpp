@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "storage/pg/array.hpp"
+#include "storage/run_rows.hpp"
 
 namespace flowtrack::storage {
 namespace {
@@ -70,36 +71,8 @@ fields AS (
   FROM unnest($28::int[], $29::uuid[], $30::text[]) AS f(idx, field_id, value) JOIN okk ON okk.idx = f.idx
   WHERE okk.lead_id IS NOT NULL
   ON CONFLICT (lead_id, form_field_id) DO UPDATE SET value = EXCLUDED.value
-),
-steps AS (
-  INSERT INTO execution_steps AS s (id, execution_id, workflow_node_id, step_number, status, started_at, completed_at,
-                                    duration_ms, input_data, output_data, error_message, error_details, retry_count)
-  SELECT st.id, okk.id, st.node_id, st.step_number, st.status, st.started_at, st.completed_at, st.duration_ms,
-         st.input_data, st.output_data, st.error_message, st.error_details, st.retry_count
-  FROM unnest($31::int[], $32::uuid[], $33::uuid[], $34::int[], $35::text[], $36::timestamp[], $37::timestamp[],
-              $38::int[], $39::jsonb[], $40::jsonb[], $41::text[], $42::jsonb[], $43::int[])
-    AS st(idx, id, node_id, step_number, status, started_at, completed_at, duration_ms, input_data, output_data,
-          error_message, error_details, retry_count)
-  JOIN okk ON okk.idx = st.idx
-  ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, completed_at = EXCLUDED.completed_at,
-    duration_ms = EXCLUDED.duration_ms, output_data = EXCLUDED.output_data, error_message = EXCLUDED.error_message,
-    error_details = EXCLUDED.error_details, retry_count = EXCLUDED.retry_count
-),
-events AS (
-  INSERT INTO lead_events (lead_id, event_type, event_category, description, metadata, triggered_by_workflow_execution_id)
-  SELECT okk.lead_id, ev.event_type, ev.category, ev.description, ev.metadata, okk.id
-  FROM unnest($44::int[], $45::text[], $46::text[], $47::text[], $48::jsonb[])
-    AS ev(idx, event_type, category, description, metadata)
-  JOIN okk ON okk.idx = ev.idx
-  WHERE okk.lead_id IS NOT NULL
-),
-logs AS (
-  INSERT INTO execution_logs (execution_id, execution_step_id, workspace_id, log_level, log_category, message, details, node_type)
-  SELECT okk.id, lg.step_id, okk.workspace_id, lg.level, lg.category, lg.message, lg.details, lg.node_type
-  FROM unnest($49::int[], $50::text[], $51::text[], $52::text[], $53::jsonb[], $54::text[], $55::uuid[])
-    AS lg(idx, level, category, message, details, node_type, step_id)
-  JOIN okk ON okk.idx = lg.idx
-),
+)
+)sql" + run_rows::insert_sql("okk", 31) + R"sql(,
 stats AS (
   INSERT INTO execution_stat_deltas (workflow_id, workspace_id, stat_date, finished, succeeded, failed, emails_sent,
                                      duration_ms_sum, leads_qualified, leads_won, last_finished_at)
@@ -133,10 +106,7 @@ pg::params run_params(const std::vector<run_record>& records, const std::vector<
       emails, seq;
   pg::array_builder l_idx, l_status, l_add, l_remove, l_score, l_assign, l_name, l_company, l_phone, l_email;
   pg::array_builder f_idx, f_field, f_value;
-  pg::array_builder s_idx, s_id, s_node, s_number, s_status, s_started, s_completed, s_duration, s_input, s_output, s_err,
-      s_details, s_retry;
-  pg::array_builder e_idx, e_type, e_category, e_description, e_metadata;
-  pg::array_builder g_idx, g_level, g_category, g_message, g_details, g_node_type, g_step;
+  run_rows rows;
   for (std::size_t m : members) {
     const run_record& r = records[m];
     auto i = static_cast<std::int64_t>(m);
@@ -176,52 +146,17 @@ pg::params run_params(const std::vector<run_record>& records, const std::vector<
         f_value.add(f.value);
       }
     }
-    for (const auto& s : r.steps) {
-      s_idx.add(i);
-      s_id.add(s.id);
-      s_node.add(s.workflow_node_id);
-      s_number.add(static_cast<std::int64_t>(s.step_number));
-      s_status.add(s.status);
-      s_started.add_optional(s.started_at);
-      s_completed.add_optional(s.completed_at);
-      add_opt_int(s_duration, s.duration_ms);
-      s_input.add_optional(s.input_data);
-      s_output.add_optional(s.output_data);
-      s_err.add_optional(s.error_message);
-      s_details.add_optional(s.error_details);
-      s_retry.add(static_cast<std::int64_t>(s.retry_count));
-    }
-    for (const auto& e : r.events) {
-      e_idx.add(i);
-      e_type.add(e.event_type);
-      e_category.add(e.event_category);
-      e_description.add(e.description);
-      e_metadata.add_optional(e.metadata);
-    }
-    for (const auto& g : r.logs) {
-      g_idx.add(i);
-      g_level.add(g.level);
-      g_category.add(g.category);
-      g_message.add(g.message);
-      g_details.add_optional(g.details);
-      g_node_type.add_optional(g.node_type);
-      g_step.add_optional(g.step_id);
-    }
+    rows.add(i, r);
   }
-  return pg::params{idx.finish(),       id.finish(),         ws.finish(),         wf.finish(),
-                    lead.finish(),      token.finish(),      status.finish(),     started.finish(),
-                    completed.finish(), duration.finish(),   output.finish(),     err.finish(),
-                    cp.finish(),        resume.finish(),     acq.finish(),        rel.finish(),
-                    emails.finish(),    l_idx.finish(),      l_status.finish(),   l_add.finish(),
-                    l_remove.finish(),  l_score.finish(),    l_assign.finish(),   l_name.finish(),
-                    l_company.finish(), l_phone.finish(),    l_email.finish(),    f_idx.finish(),
-                    f_field.finish(),   f_value.finish(),    s_idx.finish(),      s_id.finish(),
-                    s_node.finish(),    s_number.finish(),   s_status.finish(),   s_started.finish(),
-                    s_completed.finish(), s_duration.finish(), s_input.finish(),  s_output.finish(),
-                    s_err.finish(),     s_details.finish(),  s_retry.finish(),    e_idx.finish(),
-                    e_type.finish(),    e_category.finish(), e_description.finish(), e_metadata.finish(),
-                    g_idx.finish(),     g_level.finish(),    g_category.finish(), g_message.finish(),
-                    g_details.finish(), g_node_type.finish(), g_step.finish(), seq.finish()};
+  pg::params p{idx.finish(),       id.finish(),        ws.finish(),        wf.finish(),       lead.finish(),
+               token.finish(),     status.finish(),    started.finish(),   completed.finish(), duration.finish(),
+               output.finish(),    err.finish(),       cp.finish(),        resume.finish(),   acq.finish(),
+               rel.finish(),       emails.finish(),    l_idx.finish(),     l_status.finish(), l_add.finish(),
+               l_remove.finish(),  l_score.finish(),   l_assign.finish(),  l_name.finish(),   l_company.finish(),
+               l_phone.finish(),   l_email.finish(),   f_idx.finish(),     f_field.finish(),  f_value.finish()};
+  rows.append_to(p);  // $31 to $55
+  p.add(seq.finish());
+  return p;
 }
 
 // Rounds in which each lead (and each execution) appears once, so no UPDATE sees a row twice.
