@@ -143,6 +143,7 @@ result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, 
     if (auto* r = settings.as_object().if_contains("rerunOnResubmit"); r && r->is_bool()) t.rerun_on_resubmit = r->as_bool();
   t.quotas = storage::quota_limits_from_plan(ws.plan_quotas, ws.period_start, ws.period_end);
   t.execution_id = storage::new_uuid();
+  t.lead_id = storage::new_uuid();
   return t;
 }
 

@@ -199,7 +199,9 @@ std::optional<storage::run_record> settle(const run_start& s, const std::functio
   if (r.stop != step_stop::complete && r.stop != step_stop::fail) return std::nullopt;
   // Intake writes the changes into the lead's first row. Name, company, phone and custom fields
   // cannot go there: when the lead already exists, the upsert would take them as the submission's.
-  if (out.lead.name || out.lead.company_name || out.lead.phone || !out.lead.fields.empty()) return std::nullopt;
+  // Nor an assignment: a user that does not exist would fail the trigger, not just the run.
+  if (out.lead.name || out.lead.company_name || out.lead.phone || !out.lead.fields.empty() || out.lead.assigned_to)
+    return std::nullopt;
   bool failed = r.stop == step_stop::fail;
   end_record(out, wf, cp, failed, failed ? request.node : runtime::k_no_node, now_ms(), s.created_at_ms);
   out.execution_id = s.execution_id;

@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/run_steps.hpp"
 #include "runtime/graph.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/counter.hpp"
@@ -141,31 +142,32 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
   auto record = make_trigger(st.workspace->info, wf->record, *wf->form, req.intake, trigger_uuid);
   if (!record) return done(ingest_reply(record.err()));
 
-  // The lead as the run will see it when the submission creates it.
-  runtime::lead lead;
-  if (auto l = runtime::lead_from_json(req.intake.lead); l) lead = std::move(*l);
-  json::value trigger_data = req.intake.trigger_data.is_null() ? req.intake.lead : req.intake.trigger_data;
-  auto ws = st.workspace;
+  // The run as it starts when the submission creates the lead. When it needs no I/O it is taken
+  // to its end now and written with the trigger, in the same transaction.
+  run_start s;
+  s.execution_id = record->execution_id;
+  s.workflow = wf;
+  s.workspace = st.workspace;
+  s.lead_id = record->lead_id;
+  if (auto l = runtime::lead_from_json(req.intake.lead); l) s.lead = std::move(*l);
+  s.lead.id = record->lead_id;
+  s.trigger_data = req.intake.trigger_data.is_null() ? req.intake.lead : req.intake.trigger_data;
+  s.execution_status = "queued";
+  s.trigger_node = trigger_id;
+  s.created_at_ms = node->now_ms();
+  record->settled = settle(s, node->now_ms);
+  std::string settled_status = record->settled ? record->settled->status : std::string();
   self->request(writer_of(self), node->options.request_timeout, ingest_atom::value, std::move(*record))
       .then(
-          [=](ingest_reply& r) mutable {
-            if (r.ok() && r->execution_id && !r->duplicate) {
+          [=, s = std::move(s)](ingest_reply& r) mutable {
+            if (r.ok() && r->settled) {
+              count_execution(settled_status);
+            } else if (r.ok() && r->execution_id && !r->duplicate) {
               if (r->lead_created) {
-                lead.id = r->lead_id;
-                run_start s;
-                s.execution_id = *r->execution_id;
-                s.workflow = wf;
-                s.workspace = ws;
-                s.lead_id = r->lead_id;
-                s.lead = std::move(lead);
-                s.trigger_data = std::move(trigger_data);
-                s.execution_status = "queued";
-                s.trigger_node = trigger_id;
-                s.created_at_ms = node->now_ms();
                 spawn_run(self, node, std::move(s));
               } else {
                 // The lead existed: its stored state (status, tags, score) is what the run reads.
-                self->send(self, resume_atom::value, resume_request{ws->info.id, *r->execution_id, std::nullopt});
+                self->send(self, resume_atom::value, resume_request{s.workspace->info.id, *r->execution_id, std::nullopt});
               }
             }
             done(std::move(r));

@@ -176,8 +176,8 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
   system.await_all_actors_done();
 }
 
-// PostgreSQL alone: the same intake and completion statements in batches of 256 on 2
-// connections, no actors, no Redis, no stepping.
+// PostgreSQL alone: the same intake statement, with each run already settled, in batches of 256
+// on 2 connections; no actors, no Redis, no stepping.
 void run_postgres_only(const std::string& db, double seconds) {
   auto c = pg::connection::open(pg::connect_options{db}).value();
   auto fx = make_fixture(*c);
@@ -206,21 +206,10 @@ void run_postgres_only(const std::string& db, double seconds) {
           t.fields = {{fx.wf.fields[0].id, "9000"}};
           t.quotas = q;
           t.execution_id = storage::new_uuid();
-          batch.push_back(std::move(t));
-        }
-        auto in = storage::ingest_batch(*conn, batch);
-        std::vector<storage::run_record> runs;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-          if (!in[i].ok()) continue;
+          // The run as the engine settles it before the commit: written with its trigger.
           storage::run_record r;
-          r.execution_id = batch[i].execution_id;
-          r.workspace_id = fx.ws.id;
-          r.workflow_id = fx.wf.id;
-          r.lead_id = in[i]->lead_id;
-          r.lock_token = 1;
-          r.seq = 1;
           r.status = "completed";
-          r.started_at = r.completed_at = r.lock_acquired_at = r.lock_released_at = "2026-11-24 12:00:00.000";
+          r.started_at = r.completed_at = "2026-11-24 12:00:00.000";
           r.duration_ms = 1;
           r.output_data = R"({"steps":5})";
           r.checkpoint = R"({"status":"completed"})";
@@ -239,10 +228,10 @@ void run_postgres_only(const std::string& db, double seconds) {
           r.lead.add_tags = {"hot"};
           r.events = {{"STATUS_CHANGED", "automation", "Status changed", std::nullopt}, {"TAG_ADDED", "automation", "Tag added", std::nullopt}};
           r.logs = {{"INFO", "execution", "execution completed", std::nullopt, std::nullopt, std::nullopt}};
-          runs.push_back(std::move(r));
+          t.settled = std::move(r);
+          batch.push_back(std::move(t));
         }
-        auto out = storage::write_runs(*conn, runs);
-        for (auto& o : out) done += o.ok() && *o ? 1 : 0;
+        for (auto& o : storage::ingest_batch(*conn, batch)) done += o.ok() && o->settled ? 1 : 0;
       }
     });
   for (auto& t : writers) t.join();

@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <map>
 
-#include <boost/json/parse.hpp>
+#include <boost/json.hpp>
 
 #include "storage/pg/array.hpp"
+#include "storage/run_rows.hpp"
 
 namespace flowtrack::storage {
 namespace {
@@ -16,9 +17,12 @@ const pg::statement k_ingest{"ft_ingest", R"sql(
 WITH raw AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                        $9::jsonb[], $10::text[], $11::uuid[], $12::jsonb[], $13::text[], $14::bool[], $15::text[], $16::uuid[],
-                       $25::int[])
+                       $25::int[], $26::uuid[], $27::bool[], $28::text[], $29::timestamp[], $30::timestamp[], $31::int[],
+                       $32::jsonb[], $33::text[], $34::jsonb[], $35::text[], $36::jsonb[], $37::int[])
     AS t(idx, workspace_id, workflow_id, email, name, company_name, phone, source, source_metadata, trigger_type,
-         trigger_node_id, trigger_data, idempotency_key, rerun, event_type, execution_id, workflow_version)
+         trigger_node_id, trigger_data, idempotency_key, rerun, event_type, execution_id, workflow_version,
+         lead_id, settled, x_status, x_started, x_completed, x_duration, x_output, x_error, x_checkpoint,
+         l_status, l_tags, l_score)
 ),
 dup AS (
   SELECT r.idx, e.id AS execution_id, e.lead_id FROM raw r
@@ -27,8 +31,12 @@ dup AS (
 ),
 input AS (SELECT r.* FROM raw r WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.idx = r.idx)),
 l AS (
-  INSERT INTO leads AS ld (workflow_id, workspace_id, email, name, company_name, phone, source, source_metadata, last_activity_at)
-  SELECT workflow_id, workspace_id, email::citext, name, company_name, phone, source, source_metadata, now() FROM input
+  INSERT INTO leads AS ld (id, workflow_id, workspace_id, email, name, company_name, phone, source, source_metadata,
+                           last_activity_at, status, tags, score)
+  SELECT COALESCE(lead_id, uuid_generate_v4()), workflow_id, workspace_id, email::citext, name, company_name, phone, source, source_metadata, now(),
+         COALESCE(l_status, 'NEW'), CASE WHEN l_tags IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(l_tags)) END,
+         COALESCE(l_score, 0)
+  FROM input
   ON CONFLICT (workflow_id, email) DO UPDATE SET
     name = COALESCE(EXCLUDED.name, ld.name),
     company_name = COALESCE(EXCLUDED.company_name, ld.company_name),
@@ -38,7 +46,10 @@ l AS (
   RETURNING ld.id, ld.workflow_id, ld.email, (xmax = 0) AS created
 ),
 j AS (
-  SELECT i.*, l.id AS lead_id, l.created, (l.created OR i.rerun) AS starts
+  SELECT i.idx, i.workspace_id, i.workflow_id, i.email, i.source, i.trigger_type, i.trigger_node_id, i.trigger_data,
+         i.idempotency_key, i.event_type, i.execution_id, i.workflow_version, i.x_status, i.x_started, i.x_completed,
+         i.x_duration, i.x_output, i.x_error, i.x_checkpoint, i.l_status,
+         l.id AS lead_id, l.created, (l.created OR i.rerun) AS starts, (l.created AND i.settled) AS settles
   FROM input i JOIN l ON l.workflow_id = i.workflow_id AND l.email = i.email::citext
 ),
 fd AS (
@@ -49,11 +60,25 @@ fd AS (
 ),
 ex AS (
   INSERT INTO workflow_executions (id, workflow_id, workspace_id, lead_id, idempotency_key, trigger_type,
-                                   trigger_node_id, trigger_data, status, workflow_version)
+                                   trigger_node_id, trigger_data, status, workflow_version, started_at, completed_at,
+                                   duration_ms, output_data, error_message, checkpoint)
   SELECT execution_id, workflow_id, workspace_id, lead_id, idempotency_key, trigger_type, trigger_node_id,
-         trigger_data, 'queued', workflow_version
+         trigger_data, CASE WHEN settles THEN x_status ELSE 'queued' END, workflow_version,
+         CASE WHEN settles THEN x_started END, CASE WHEN settles THEN x_completed END,
+         CASE WHEN settles THEN x_duration END, CASE WHEN settles THEN x_output END,
+         CASE WHEN settles THEN x_error END, CASE WHEN settles THEN x_checkpoint END
   FROM j WHERE starts
   RETURNING id, workspace_id
+),
+sx AS (SELECT idx, execution_id AS id, lead_id, workspace_id, workflow_id, x_status, x_duration, l_status FROM j WHERE settles)
+)sql" + run_rows::insert_sql("sx", 38) + R"sql(,
+sd AS (
+  INSERT INTO execution_stat_deltas (workflow_id, workspace_id, stat_date, finished, succeeded, failed, emails_sent,
+                                     duration_ms_sum, leads_qualified, leads_won, last_finished_at)
+  SELECT workflow_id, workspace_id, current_date, count(*), count(*) FILTER (WHERE x_status = 'completed'),
+         count(*) FILTER (WHERE x_status = 'failed'), 0, COALESCE(sum(x_duration), 0),
+         count(*) FILTER (WHERE l_status = 'QUALIFIED'), count(*) FILTER (WHERE l_status = 'WON'), now()
+  FROM sx GROUP BY workflow_id, workspace_id
 ),
 ev AS (
   INSERT INTO lead_events (lead_id, event_type, event_category, description, metadata)
@@ -94,9 +119,9 @@ warn AS (
   FROM q JOIN wanted w ON w.workspace_id = q.workspace_id AND w.quota_key = q.quota_key
   WHERE q.quota_used >= q.quota_limit AND q.quota_used - w.n < q.quota_limit
 )
-SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false FROM j
+SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false, settles FROM j
 UNION ALL
-SELECT idx, lead_id, false, execution_id, true FROM dup
+SELECT idx, lead_id, false, execution_id, true, false FROM dup
 )sql"};
 
 // Serialises concurrent triggers with the same idempotency key, so the second one sees the
@@ -117,11 +142,24 @@ std::string ascii_lower(std::string s) {
   return s;
 }
 
+// A new lead's tags after a settled run: its adds, less its removes (the run writer's rule
+// applied to a lead without tags).
+std::vector<std::string> tags_of_new_lead(const lead_change& c) {
+  std::vector<std::string> out;
+  for (const auto& t : c.add_tags)
+    if (std::find(out.begin(), out.end(), t) == out.end() && std::find(c.remove_tags.begin(), c.remove_tags.end(), t) == c.remove_tags.end())
+      out.push_back(t);
+  return out;
+}
+
 // The parameters of one ingest statement over `members` (indices into batch).
 pg::params ingest_params(const std::vector<trigger_record>& batch, const std::vector<std::size_t>& members) {
   pg::array_builder version;
   pg::array_builder idx, ws, wf, email, name, company, phone, source, meta, ttype, tnode, tdata, key, rerun, etype, exid;
   pg::array_builder f_idx, f_field, f_value;
+  pg::array_builder lead_id, settled, x_status, x_started, x_completed, x_duration, x_output, x_error, x_checkpoint,
+      l_status, l_tags, l_score;
+  run_rows rows;
   std::map<std::string, const quota_limits*> limits;
   for (std::size_t m : members) {
     const auto& t = batch[m];
@@ -149,6 +187,27 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
       f_value.add(f.value);
     }
     limits.emplace(t.workspace_id, &t.quotas);
+    t.lead_id.empty() ? lead_id.add_null() : lead_id.add(t.lead_id);
+    settled.add(std::string_view(t.settled ? "t" : "f"));
+    if (t.settled) {
+      const run_record& x = *t.settled;
+      x_status.add(x.status);
+      x_started.add_optional(x.started_at);
+      x_completed.add_optional(x.completed_at);
+      x.duration_ms ? x_duration.add(static_cast<std::int64_t>(*x.duration_ms)) : x_duration.add_null();
+      x_output.add_optional(x.output_data);
+      x_error.add_optional(x.error_message);
+      x_checkpoint.add_optional(x.checkpoint);
+      l_status.add_optional(x.lead.status);
+      if (x.lead.add_tags.empty() && x.lead.remove_tags.empty()) l_tags.add_null();
+      else l_tags.add(json_list(tags_of_new_lead(x.lead)));
+      l_score.add(x.lead.score_delta);
+      rows.add(i, x);
+    } else {
+      for (auto* b : {&x_status, &x_started, &x_completed, &x_duration, &x_output, &x_error, &x_checkpoint, &l_status, &l_tags})
+        b->add_null();
+      l_score.add_null();
+    }
   }
   pg::array_builder l_ws, l_exec, l_leads, l_start, l_end;
   for (const auto& [w, q] : limits) {
@@ -158,11 +217,16 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
     l_start.add(q->period_start);
     l_end.add(q->period_end);
   }
-  return pg::params{idx.finish(),   ws.finish(),     wf.finish(),    email.finish(),   name.finish(),
+  pg::params p{idx.finish(),   ws.finish(),     wf.finish(),    email.finish(),   name.finish(),
                     company.finish(), phone.finish(), source.finish(), meta.finish(),    ttype.finish(),
                     tnode.finish(),  tdata.finish(),  key.finish(),   rerun.finish(),   etype.finish(),
                     exid.finish(),   f_idx.finish(),  f_field.finish(), f_value.finish(), l_ws.finish(),
                     l_exec.finish(), l_leads.finish(), l_start.finish(), l_end.finish(), version.finish()};
+  for (auto* b : {&lead_id, &settled, &x_status, &x_started, &x_completed, &x_duration, &x_output, &x_error, &x_checkpoint,
+                  &l_status, &l_tags, &l_score})
+    p.add(b->finish());  // $26 to $37
+  rows.append_to(p);     // $38 to $62
+  return p;
 }
 
 // Splits a batch into rounds in which each (workflow, email) appears once, so no upsert in one
@@ -206,6 +270,7 @@ result<void> write_members(pg::connection& c, const std::vector<trigger_record>&
       o.lead_created = rows.get_bool(r, 2);
       o.execution_id = rows.get_optional(r, 3);
       o.duplicate = rows.get_bool(r, 4);
+      o.settled = rows.get_bool(r, 5);
       out[i] = std::move(o);
     }
   }

@@ -42,6 +42,11 @@ struct trigger_record {
   bool rerun_on_resubmit = false;  ///< start a run for a lead that already existed
   quota_limits quotas;
   std::string execution_id;  ///< chosen by the caller (new_uuid()), used when a run starts
+  std::string lead_id;       ///< the id a new lead gets (new_uuid()); empty: the database picks one
+  /// The run already taken to its end without I/O (its steps, events, logs, status and the
+  /// lead's status, tags and score). Written with the trigger when the lead is new; otherwise
+  /// the execution is queued as usual, since the run must see the stored lead.
+  std::optional<run_record> settled;
 };
 
 /// What became of one trigger.
@@ -50,6 +55,7 @@ struct ingest_outcome {
   std::optional<std::string> execution_id;  ///< empty: the lead was updated, no run started
   bool lead_created = false;
   bool duplicate = false;  ///< the idempotency key was seen before: the first execution, nothing written
+  bool settled = false;    ///< the execution was written finished, from trigger_record::settled
 };
 
 /// Writes a batch in one transaction. When the batch as a whole fails, each trigger is tried in

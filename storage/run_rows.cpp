@@ -1,6 +1,14 @@
 #include "storage/run_rows.hpp"
 
+#include <boost/json.hpp>
+
 namespace flowtrack::storage {
+
+std::string json_list(const std::vector<std::string>& items) {
+  boost::json::array a;
+  for (const auto& s : items) a.emplace_back(s);
+  return boost::json::serialize(a);
+}
 
 void run_rows::add(std::int64_t idx, const run_record& r) {
   for (const auto& s : r.steps) {

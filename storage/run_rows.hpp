@@ -6,12 +6,16 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "storage/pg/array.hpp"
 #include "storage/pg/connection.hpp"
 #include "storage/run_record.hpp"
 
 namespace flowtrack::storage {
+
+/// A JSON array of strings (tag lists).
+std::string json_list(const std::vector<std::string>& items);
 
 class run_rows {
  public:

@@ -91,12 +91,6 @@ stats AS (
 SELECT idx FROM okk
 )sql"};
 
-std::string json_list(const std::vector<std::string>& items) {
-  boost::json::array a;
-  for (const auto& s : items) a.emplace_back(s);
-  return boost::json::serialize(a);
-}
-
 void add_opt_int(pg::array_builder& b, const std::optional<int>& v) {
   v ? b.add(static_cast<std::int64_t>(*v)) : b.add_null();
 }

@@ -115,10 +115,9 @@ TEST(executions, counter_deltas_fold_once_under_concurrent_folds) {
   }
   auto a = std::async(std::launch::async, [&] { return fold_stat_deltas(*f.c); });
   auto b = std::async(std::launch::async, [&] { return fold_stat_deltas(**other); });
-  auto ra = a.get(), rb = b.get();
+  auto ra = a.get(), rb = b.get();  // (a node of another test may fold some of them too)
   ASSERT_TRUE(ra.ok()) << ra.err().message;
   ASSERT_TRUE(rb.ok()) << rb.err().message;
-  EXPECT_GE(*ra + *rb, static_cast<std::size_t>(k_deltas));  // our deltas, and any another test left
   auto w = f.c->exec("SELECT total_executions, successful_executions, failed_executions, last_executed_at IS NOT NULL"
                      " FROM workflows WHERE id = $1", pg::params{}.add(f.workflow_id));
   ASSERT_TRUE(w.ok());

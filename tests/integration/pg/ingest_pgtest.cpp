@@ -95,6 +95,94 @@ TEST(ingest, new_lead_writes_every_row_in_one_go) {
   EXPECT_EQ(f.count("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'leads'"), 1);
 }
 
+// A run settled before the commit (no I/O): its execution is written finished with its steps,
+// events, log and counter delta, and the new lead carries its status, tags and score.
+run_record settled_run(const std::string& node_id) {
+  run_record r;
+  r.status = "completed";
+  r.started_at = "2026-11-25 10:00:00.000";
+  r.completed_at = "2026-11-25 10:00:00.002";
+  r.duration_ms = 2;
+  r.output_data = R"({"steps":2})";
+  r.checkpoint = R"({"status":"completed"})";
+  r.lead.status = "QUALIFIED";
+  r.lead.add_tags = {"hot", "vip", "cold"};
+  r.lead.remove_tags = {"cold"};
+  r.lead.score_delta = 15;
+  for (int i = 1; i <= 2; ++i) {
+    step_write s;
+    s.id = new_uuid();
+    s.workflow_node_id = node_id;
+    s.step_number = i;
+    s.status = "completed";
+    s.started_at = r.started_at;
+    s.completed_at = r.completed_at;
+    s.duration_ms = 0;
+    s.output_data = R"({"ok":true})";
+    r.steps.push_back(s);
+  }
+  r.events.push_back({"STATUS_CHANGED", "automation", "Status changed from NEW to QUALIFIED", R"({"workflowId":"x"})"});
+  r.logs.push_back({"INFO", "execution", "execution completed in 2 ms", std::nullopt, std::nullopt, std::nullopt});
+  return r;
+}
+
+TEST(ingest, a_settled_run_is_written_finished_with_a_new_lead) {
+  workspace_fixture f;
+  auto node = f.c->exec("INSERT INTO workflow_nodes (workflow_id, react_flow_node_id, node_type, node_category) "
+                        "VALUES ($1, 'n1', 'LOGIC_END', 'logic') RETURNING id", pg::params{}.add(f.workflow_id));
+  ASSERT_TRUE(node.ok());
+  auto t = f.trigger("settled@example.com");
+  t.lead_id = new_uuid();
+  t.settled = settled_run(std::string(node->get(0, 0)));
+  auto out = ingest_batch(*f.c, {t});
+  ASSERT_TRUE(out[0].ok()) << out[0].err().message;
+  EXPECT_TRUE(out[0]->settled);
+  EXPECT_EQ(out[0]->lead_id, t.lead_id);
+  auto ex = f.c->exec("SELECT status, duration_ms, output_data->>'steps', checkpoint->>'status', started_at IS NOT NULL,"
+                      " completed_at IS NOT NULL FROM workflow_executions WHERE id = $1", pg::params{}.add(t.execution_id));
+  ASSERT_TRUE(ex.ok());
+  EXPECT_EQ(ex->get(0, 0), "completed");
+  EXPECT_EQ(ex->get_int(0, 1), 2);
+  EXPECT_EQ(ex->get(0, 2), "2");
+  EXPECT_EQ(ex->get(0, 3), "completed");
+  EXPECT_TRUE(ex->get_bool(0, 4) && ex->get_bool(0, 5));
+  auto lead = f.c->exec("SELECT status, array_to_string(tags, ','), score FROM leads WHERE id = $1", pg::params{}.add(t.lead_id));
+  EXPECT_EQ(lead->get(0, 0), "QUALIFIED");
+  EXPECT_EQ(lead->get(0, 1), "hot,vip");
+  EXPECT_EQ(lead->get_int(0, 2), 15);
+  EXPECT_EQ(f.count("SELECT count(*) FROM execution_steps s JOIN workflow_executions e ON e.id = s.execution_id WHERE e.workspace_id = $1"), 2);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1"
+                    " AND e.event_type = 'STATUS_CHANGED' AND e.triggered_by_workflow_execution_id IS NOT NULL"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM execution_logs WHERE workspace_id = $1"), 1);
+  // Counted once: as a delta, or already folded by a node of another test.
+  EXPECT_EQ(f.count("SELECT (SELECT COALESCE(sum(finished), 0) FROM execution_stat_deltas WHERE workspace_id = $1)"
+                    " + (SELECT sum(total_executions) FROM workflows WHERE workspace_id = $1)"), 1);
+}
+
+TEST(ingest, a_settled_run_for_a_lead_that_exists_is_queued_instead) {
+  workspace_fixture f;
+  auto node = f.c->exec("INSERT INTO workflow_nodes (workflow_id, react_flow_node_id, node_type, node_category) "
+                        "VALUES ($1, 'n1', 'LOGIC_END', 'logic') RETURNING id", pg::params{}.add(f.workflow_id));
+  ASSERT_TRUE(node.ok());
+  ASSERT_TRUE(ingest_batch(*f.c, {f.trigger("there@example.com")})[0].ok());
+  auto t = f.trigger("there@example.com");
+  t.rerun_on_resubmit = true;
+  t.lead_id = new_uuid();
+  t.settled = settled_run(std::string(node->get(0, 0)));
+  auto out = ingest_batch(*f.c, {t});
+  ASSERT_TRUE(out[0].ok()) << out[0].err().message;
+  EXPECT_FALSE(out[0]->settled);
+  EXPECT_FALSE(out[0]->lead_created);
+  EXPECT_NE(out[0]->lead_id, t.lead_id);
+  auto ex = f.c->exec("SELECT status, output_data IS NULL FROM workflow_executions WHERE id = $1", pg::params{}.add(t.execution_id));
+  EXPECT_EQ(ex->get(0, 0), "queued");
+  EXPECT_TRUE(ex->get_bool(0, 1));
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND status = 'NEW' AND tags IS NULL"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM execution_steps s JOIN workflow_executions e ON e.id = s.execution_id WHERE e.workspace_id = $1"), 0);
+  EXPECT_EQ(f.count("SELECT (SELECT count(*) FROM execution_stat_deltas WHERE workspace_id = $1)"
+                    " + (SELECT sum(total_executions) FROM workflows WHERE workspace_id = $1)"), 0);
+}
+
 TEST(ingest, resubmission_updates_the_lead_and_reruns_only_when_asked) {
   workspace_fixture f;
   ASSERT_TRUE(ingest_batch(*f.c, {f.trigger("bob@example.com")})[0].ok());
