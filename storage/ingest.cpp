@@ -33,8 +33,8 @@ input AS (SELECT r.* FROM raw r WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.id
 l AS (
   INSERT INTO leads AS ld (id, workflow_id, workspace_id, email, name, company_name, phone, source, source_metadata,
                            last_activity_at, status, tags, score)
-  SELECT COALESCE(lead_id, uuid_generate_v4()), workflow_id, workspace_id, email::citext, name, company_name, phone, source, source_metadata, now(),
-         COALESCE(l_status, 'NEW'), CASE WHEN l_tags IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(l_tags)) END,
+  SELECT COALESCE(lead_id, uuid_generate_v4()), workflow_id, workspace_id, email::citext, name, company_name, phone,
+         source, source_metadata, now(), COALESCE(l_status, 'NEW'), CASE WHEN l_tags IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(l_tags)) END,
          COALESCE(l_score, 0)
   FROM input
   ON CONFLICT (workflow_id, email) DO UPDATE SET
@@ -147,7 +147,8 @@ std::string ascii_lower(std::string s) {
 std::vector<std::string> tags_of_new_lead(const lead_change& c) {
   std::vector<std::string> out;
   for (const auto& t : c.add_tags)
-    if (std::find(out.begin(), out.end(), t) == out.end() && std::find(c.remove_tags.begin(), c.remove_tags.end(), t) == c.remove_tags.end())
+    if (std::find(out.begin(), out.end(), t) == out.end() &&
+        std::find(c.remove_tags.begin(), c.remove_tags.end(), t) == c.remove_tags.end())
       out.push_back(t);
   return out;
 }
@@ -217,11 +218,11 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
     l_start.add(q->period_start);
     l_end.add(q->period_end);
   }
-  pg::params p{idx.finish(),   ws.finish(),     wf.finish(),    email.finish(),   name.finish(),
-                    company.finish(), phone.finish(), source.finish(), meta.finish(),    ttype.finish(),
-                    tnode.finish(),  tdata.finish(),  key.finish(),   rerun.finish(),   etype.finish(),
-                    exid.finish(),   f_idx.finish(),  f_field.finish(), f_value.finish(), l_ws.finish(),
-                    l_exec.finish(), l_leads.finish(), l_start.finish(), l_end.finish(), version.finish()};
+  pg::params p{idx.finish(),     ws.finish(),      wf.finish(),      email.finish(),   name.finish(),
+               company.finish(), phone.finish(),   source.finish(),  meta.finish(),    ttype.finish(),
+               tnode.finish(),   tdata.finish(),   key.finish(),     rerun.finish(),   etype.finish(),
+               exid.finish(),    f_idx.finish(),   f_field.finish(), f_value.finish(), l_ws.finish(),
+               l_exec.finish(),  l_leads.finish(), l_start.finish(), l_end.finish(),   version.finish()};
   for (auto* b : {&lead_id, &settled, &x_status, &x_started, &x_completed, &x_duration, &x_output, &x_error, &x_checkpoint,
                   &l_status, &l_tags, &l_score})
     p.add(b->finish());  // $26 to $37

@@ -1,6 +1,7 @@
 // Turning triggers into durable state: lead upsert, field data, the intake lead event, the
-// queued execution, usage events and quota counters — for a whole batch of triggers in one
-// transaction (group commit). Knows SQL, nothing of actors or HTTP.
+// execution (queued, or finished when its run was settled before the commit, with that run's
+// rows), usage events and quota counters — for a whole batch of triggers in one transaction
+// (group commit). Knows SQL, nothing of actors or HTTP.
 #pragma once
 
 #include <optional>

@@ -2,8 +2,6 @@
 
 #include <map>
 
-#include <boost/json.hpp>
-
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
 

@@ -1,6 +1,7 @@
 // What a run writes as it goes — steps, lead changes, automation lead events, logs, the
-// execution's status and checkpoint, workflow counters and daily stats — batched across runs into
-// one statement per round, fenced by the run's lock token. And what a run reads to resume.
+// execution's status and checkpoint, counter deltas (folded by fold_stat_deltas) — batched
+// across runs into one statement per round, fenced by the run's lock token. And what a run
+// reads to resume.
 // Knows SQL, not actors.
 #pragma once
 
