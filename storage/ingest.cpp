@@ -7,6 +7,7 @@
 
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
+#include "storage/uuid.hpp"
 
 namespace flowtrack::storage {
 namespace {
@@ -18,12 +19,13 @@ WITH raw AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                        $9::jsonb[], $10::text[], $11::uuid[], $12::jsonb[], $13::text[], $14::bool[], $15::text[], $16::uuid[],
                        $25::int[], $26::uuid[], $27::bool[], $28::text[], $29::timestamp[], $30::timestamp[], $31::int[],
-                       $32::jsonb[], $33::text[], $34::jsonb[], $35::text[], $36::jsonb[], $37::int[])
+                       $32::jsonb[], $33::text[], $34::jsonb[], $35::text[], $36::jsonb[], $37::int[], $63::uuid[])
     AS t(idx, workspace_id, workflow_id, email, name, company_name, phone, source, source_metadata, trigger_type,
          trigger_node_id, trigger_data, idempotency_key, rerun, event_type, execution_id, workflow_version,
          lead_id, settled, x_status, x_started, x_completed, x_duration, x_output, x_error, x_checkpoint,
-         l_status, l_tags, l_score)
+         l_status, l_tags, l_score, event_id)
 ),
+fv AS (SELECT * FROM unnest($17::int[], $18::uuid[], $19::text[]) AS f(idx, field_id, value)),
 dup AS (
   SELECT r.idx, e.id AS execution_id, e.lead_id FROM raw r
   JOIN workflow_executions e ON e.workflow_id = r.workflow_id AND e.idempotency_key = r.idempotency_key
@@ -37,26 +39,27 @@ l AS (
          source, source_metadata, now(), COALESCE(l_status, 'NEW'), CASE WHEN l_tags IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(l_tags)) END,
          COALESCE(l_score, 0)
   FROM input
+  -- A lead that exists keeps what it has: a repeat submission only fills empty fields (the
+  -- values it brought are kept in its lead event).
   ON CONFLICT (workflow_id, email) DO UPDATE SET
-    name = COALESCE(EXCLUDED.name, ld.name),
-    company_name = COALESCE(EXCLUDED.company_name, ld.company_name),
-    phone = COALESCE(EXCLUDED.phone, ld.phone),
-    source_metadata = COALESCE(EXCLUDED.source_metadata, ld.source_metadata),
+    name = COALESCE(NULLIF(ld.name, ''), EXCLUDED.name),
+    company_name = COALESCE(NULLIF(ld.company_name, ''), EXCLUDED.company_name),
+    phone = COALESCE(NULLIF(ld.phone, ''), EXCLUDED.phone),
+    source_metadata = COALESCE(ld.source_metadata, EXCLUDED.source_metadata),
     last_activity_at = EXCLUDED.last_activity_at
   RETURNING ld.id, ld.workflow_id, ld.email, (xmax = 0) AS created
 ),
 j AS (
   SELECT i.idx, i.workspace_id, i.workflow_id, i.email, i.source, i.trigger_type, i.trigger_node_id, i.trigger_data,
          i.idempotency_key, i.event_type, i.execution_id, i.workflow_version, i.x_status, i.x_started, i.x_completed,
-         i.x_duration, i.x_output, i.x_error, i.x_checkpoint, i.l_status,
+         i.x_duration, i.x_output, i.x_error, i.x_checkpoint, i.l_status, i.event_id, i.name, i.company_name, i.phone,
          l.id AS lead_id, l.created, (l.created OR i.rerun) AS starts, (l.created AND i.settled) AS settles
   FROM input i JOIN l ON l.workflow_id = i.workflow_id AND l.email = i.email::citext
 ),
 fd AS (
   INSERT INTO lead_field_data AS d (lead_id, form_field_id, value)
-  SELECT j.lead_id, f.field_id, f.value
-  FROM unnest($17::int[], $18::uuid[], $19::text[]) AS f(idx, field_id, value) JOIN j ON j.idx = f.idx
-  ON CONFLICT (lead_id, form_field_id) DO UPDATE SET value = EXCLUDED.value
+  SELECT j.lead_id, f.field_id, f.value FROM fv f JOIN j ON j.idx = f.idx
+  ON CONFLICT (lead_id, form_field_id) DO UPDATE SET value = EXCLUDED.value WHERE d.value IS NULL OR d.value = ''
 ),
 ex AS (
   INSERT INTO workflow_executions (id, workflow_id, workspace_id, lead_id, idempotency_key, trigger_type,
@@ -80,12 +83,21 @@ sd AS (
          count(*) FILTER (WHERE l_status = 'QUALIFIED'), count(*) FILTER (WHERE l_status = 'WON'), now()
   FROM sx GROUP BY workflow_id, workspace_id
 ),
+e0 AS (
+  SELECT j.*, CASE WHEN NOT created AND event_type = 'FORM_SUBMITTED' THEN 'FORM_RESUBMITTED' ELSE event_type END AS etype
+  FROM j
+),
 ev AS (
-  INSERT INTO lead_events (lead_id, event_type, event_category, description, metadata)
-  SELECT lead_id, event_type, 'activity', initcap(replace(lower(event_type), '_', ' ')),
+  -- A lead that existed: the event keeps the values this trigger brought (the lead kept its own).
+  INSERT INTO lead_events (id, lead_id, event_type, event_category, description, metadata)
+  SELECT event_id, lead_id, etype, 'activity', initcap(replace(lower(etype), '_', ' ')),
          jsonb_build_object('workflowId', workflow_id, 'source', source, 'leadCreated', created,
                             'executionId', CASE WHEN starts THEN execution_id END)
-  FROM j
+         || CASE WHEN created THEN '{}'::jsonb ELSE jsonb_build_object('submitted', jsonb_strip_nulls(jsonb_build_object(
+              'name', name, 'companyName', company_name, 'phone', phone,
+              'fields', (SELECT jsonb_object_agg(ff.field_key, f.value) FROM fv f JOIN form_fields ff ON ff.id = f.field_id
+                         WHERE f.idx = e0.idx)))) END
+  FROM e0
 ),
 ue AS (
   INSERT INTO usage_events (workspace_id, event_type, event_category, related_resource_id, related_resource_type)
@@ -119,9 +131,9 @@ warn AS (
   FROM q JOIN wanted w ON w.workspace_id = q.workspace_id AND w.quota_key = q.quota_key
   WHERE q.quota_used >= q.quota_limit AND q.quota_used - w.n < q.quota_limit
 )
-SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false, settles FROM j
+SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false, settles, event_id FROM j
 UNION ALL
-SELECT idx, lead_id, false, execution_id, true, false FROM dup
+SELECT idx, lead_id, false, execution_id, true, false, NULL::uuid FROM dup
 )sql"};
 
 // Serialises concurrent triggers with the same idempotency key, so the second one sees the
@@ -158,6 +170,7 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
   pg::array_builder version;
   pg::array_builder idx, ws, wf, email, name, company, phone, source, meta, ttype, tnode, tdata, key, rerun, etype, exid;
   pg::array_builder f_idx, f_field, f_value;
+  pg::array_builder event_id;
   pg::array_builder lead_id, settled, x_status, x_started, x_completed, x_duration, x_output, x_error, x_checkpoint,
       l_status, l_tags, l_score;
   run_rows rows;
@@ -189,6 +202,7 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
     }
     limits.emplace(t.workspace_id, &t.quotas);
     t.lead_id.empty() ? lead_id.add_null() : lead_id.add(t.lead_id);
+    t.event_id.empty() ? event_id.add(new_uuid()) : event_id.add(t.event_id);
     settled.add(std::string_view(t.settled ? "t" : "f"));
     if (t.settled) {
       const run_record& x = *t.settled;
@@ -227,6 +241,7 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
                   &l_status, &l_tags, &l_score})
     p.add(b->finish());  // $26 to $37
   rows.append_to(p);     // $38 to $62
+  p.add(event_id.finish());  // $63
   return p;
 }
 
@@ -272,6 +287,7 @@ result<void> write_members(pg::connection& c, const std::vector<trigger_record>&
       o.execution_id = rows.get_optional(r, 3);
       o.duplicate = rows.get_bool(r, 4);
       o.settled = rows.get_bool(r, 5);
+      o.event_id = rows.is_null(r, 6) ? std::string() : std::string(rows.get(r, 6));
       out[i] = std::move(o);
     }
   }

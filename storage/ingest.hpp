@@ -1,4 +1,5 @@
-// Turning triggers into durable state: lead upsert, field data, the intake lead event, the
+// Turning triggers into durable state: lead upsert (an existing lead's values are kept; only its
+// empty fields are filled), field data, the intake lead event, the
 // execution (queued, or finished when its run was settled before the commit, with that run's
 // rows), usage events and quota counters — for a whole batch of triggers in one transaction
 // (group commit). Knows SQL, nothing of actors or HTTP.
@@ -44,6 +45,7 @@ struct trigger_record {
   quota_limits quotas;
   std::string execution_id;  ///< chosen by the caller (new_uuid()), used when a run starts
   std::string lead_id;       ///< the id a new lead gets (new_uuid()); empty: the database picks one
+  std::string event_id;      ///< the id of the intake lead event (the public submission id); empty: one is made
   /// The run already taken to its end without I/O (its steps, events, logs, status and the
   /// lead's status, tags and score). Written with the trigger when the lead is new; otherwise
   /// the execution is queued as usual, since the run must see the stored lead.
@@ -57,6 +59,7 @@ struct ingest_outcome {
   bool lead_created = false;
   bool duplicate = false;  ///< the idempotency key was seen before: the first execution, nothing written
   bool settled = false;    ///< the execution was written finished, from trigger_record::settled
+  std::string event_id;    ///< the intake lead event (FORM_SUBMITTED, FORM_RESUBMITTED, ...); empty for a duplicate
 };
 
 /// Writes a batch in one transaction. When the batch as a whole fails, each trigger is tried in

@@ -1,4 +1,4 @@
-// Trigger intake against real PostgreSQL: every row written, resubmissions, idempotency under
+// Trigger intake against real PostgreSQL: every row written, resubmissions (fill-only, recorded), idempotency under
 // concurrency, one bad trigger in a batch, quotas at 100% and beyond 120%.
 #include <gtest/gtest.h>
 
@@ -183,21 +183,42 @@ TEST(ingest, a_settled_run_for_a_lead_that_exists_is_queued_instead) {
                     " + (SELECT sum(total_executions) FROM workflows WHERE workspace_id = $1)"), 0);
 }
 
-TEST(ingest, resubmission_updates_the_lead_and_reruns_only_when_asked) {
+TEST(ingest, resubmission_fills_only_empty_fields_records_its_values_and_reruns_only_when_asked) {
   workspace_fixture f;
-  ASSERT_TRUE(ingest_batch(*f.c, {f.trigger("bob@example.com")})[0].ok());
+  auto first_trigger = f.trigger("bob@example.com");
+  first_trigger.fields = {{f.field_budget, "7000"}};  // size left empty
+  auto first = ingest_batch(*f.c, {first_trigger});
+  ASSERT_TRUE(first[0].ok()) << first[0].err().message;
+  ASSERT_FALSE(first[0]->event_id.empty());
   auto again = f.trigger("BOB@Example.com");
   again.name = "Robert";
-  again.fields = {{f.field_budget, "9000"}};
+  again.phone = "+49 30 1234";
+  again.fields = {{f.field_budget, "9000"}, {f.field_company, "51+"}};
   auto second = ingest_batch(*f.c, {again});
   ASSERT_TRUE(second[0].ok()) << second[0].err().message;
   EXPECT_FALSE(second[0]->lead_created);
   EXPECT_FALSE(second[0]->execution_id) << "rerunOnResubmit is off";
+  EXPECT_NE(second[0]->event_id, first[0]->event_id);
   EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1"), 1);
-  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND name = 'Robert'"), 1);
-  EXPECT_EQ(f.count("SELECT count(*) FROM lead_field_data d JOIN leads l ON l.id = d.lead_id WHERE l.workspace_id = $1 AND d.value = '9000'"), 1);
+  // What the lead had stays; what it lacked is filled.
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND name = 'Ada' AND phone = '+49 30 1234'"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_field_data d JOIN leads l ON l.id = d.lead_id WHERE l.workspace_id = $1 AND d.value = '7000'"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_field_data d JOIN leads l ON l.id = d.lead_id WHERE l.workspace_id = $1 AND d.value = '9000'"), 0);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_field_data d JOIN leads l ON l.id = d.lead_id WHERE l.workspace_id = $1 AND d.value = '51+'"), 1);
   EXPECT_EQ(f.count("SELECT count(*) FROM workflow_executions WHERE workspace_id = $1"), 1);
   EXPECT_EQ(f.count("SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1"), 2);
+  // The resubmission's values are in its event, under the id the submission was answered with.
+  auto ev = f.c->exec("SELECT event_type, metadata->'submitted'->>'name', metadata->'submitted'->'fields'->>'budget',"
+                      " metadata->'submitted'->'fields'->>'size' FROM lead_events WHERE id = $1",
+                      pg::params{}.add(second[0]->event_id));
+  ASSERT_TRUE(ev.ok() && ev->size() == 1) << (ev.ok() ? "no event with the submission id" : ev.err().message);
+  EXPECT_EQ(ev->get(0, 0), "FORM_RESUBMITTED");
+  EXPECT_EQ(ev->get(0, 1), "Robert");
+  EXPECT_EQ(ev->get(0, 2), "9000");
+  EXPECT_EQ(ev->get(0, 3), "51+");
+  auto first_ev = f.c->exec("SELECT event_type FROM lead_events WHERE id = $1", pg::params{}.add(first[0]->event_id));
+  ASSERT_TRUE(first_ev.ok() && first_ev->size() == 1);
+  EXPECT_EQ(first_ev->get(0, 0), "FORM_SUBMITTED");
 
   auto rerun = f.trigger("bob@example.com");
   rerun.rerun_on_resubmit = true;
@@ -220,7 +241,10 @@ TEST(ingest, same_email_twice_in_one_batch_is_one_lead) {
   EXPECT_TRUE(out[0]->lead_created);
   EXPECT_FALSE(out[1]->lead_created);
   EXPECT_EQ(f.count("SELECT count(*) FROM workflow_executions WHERE workspace_id = $1"), 2);
-  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND name = 'Cyrus'"), 1);
+  // The second keeps the lead's name (it had one) and records its own in a resubmission event.
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND name = 'Ada'"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1"
+                    " AND e.event_type = 'FORM_RESUBMITTED' AND e.metadata->'submitted'->>'name' = 'Cyrus'"), 1);
 }
 
 TEST(ingest, repeated_idempotency_key_returns_the_first_execution_and_writes_nothing) {
