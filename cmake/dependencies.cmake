@@ -6,7 +6,6 @@ find_package(PostgreSQL REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(CURL REQUIRED)  # CURL::libcurl: outbound SMTP and HTTP
-find_package(GTest REQUIRED)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
 # CAF 0.17 ships neither a CMake config nor a pkg-config file.
@@ -21,7 +20,7 @@ set_target_properties(caf::io PROPERTIES IMPORTED_LOCATION ${CAF_IO_LIBRARY}
   INTERFACE_LINK_LIBRARIES caf::core)
 
 # msgpack-cxx headers unpacked by scripts/deps.sh; used without Boost.
-set(MSGPACK_ROOT ${CMAKE_SOURCE_DIR}/build/third_party/msgpack/usr/include CACHE PATH "msgpack-cxx headers")
+set(MSGPACK_ROOT ${PROJECT_SOURCE_DIR}/.deps/msgpack/usr/include CACHE PATH "msgpack-cxx headers")
 if(NOT EXISTS ${MSGPACK_ROOT}/msgpack.hpp)
   message(FATAL_ERROR "msgpack-cxx headers not found in ${MSGPACK_ROOT}: run scripts/deps.sh")
 endif()
