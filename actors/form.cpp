@@ -1,10 +1,14 @@
 #include "actors/form.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include <boost/json.hpp>
 
@@ -131,6 +135,26 @@ bool valid_email(std::string_view e) {
   for (unsigned char c : domain.substr(dot + 1))
     if (!std::isalpha(c)) return false;
   return true;
+}
+
+std::string rate_limit_client(std::string_view ip, int ipv6_prefix) {
+  std::string text(ip);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return text;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return text;
+  const unsigned char* b = v6.s6_addr;
+  static constexpr unsigned char k_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(b, b + 12, k_mapped)) {
+    char out[INET_ADDRSTRLEN];
+    std::memcpy(&v4, b + 12, 4);
+    return inet_ntop(AF_INET, &v4, out, sizeof out) ? std::string(out) : text;
+  }
+  int prefix = std::clamp(ipv6_prefix, 0, 128);
+  for (int bit = prefix; bit < 128; ++bit) v6.s6_addr[bit / 8] &= static_cast<unsigned char>(~(0x80u >> (bit % 8)));
+  char out[INET6_ADDRSTRLEN];
+  if (!inet_ntop(AF_INET6, &v6, out, sizeof out)) return text;
+  return std::string(out) + "/" + std::to_string(prefix);
 }
 
 bool valid_utf8(std::string_view s) {

@@ -75,6 +75,12 @@ form_check check_submission(const form_spec& form, const boost::json::object& va
 /// Whether an email address is plausible (the users/leads CHECK's shape).
 bool valid_email(std::string_view email);
 
+/// The client part of a form rate-limit key: an IPv4 address as it is; an IPv6 address cut to its
+/// first `ipv6_prefix` bits (0..128; 64 counts a whole /64, which one client usually holds) and
+/// written as `<network>/<prefix>`; an IPv4-mapped IPv6 address as its IPv4 address. Text that is
+/// no address is kept as it is.
+std::string rate_limit_client(std::string_view ip, int ipv6_prefix);
+
 /// Whether a text is valid UTF-8 (no overlongs, no surrogates).
 bool valid_utf8(std::string_view s);
 

@@ -32,6 +32,7 @@ struct engine_options {
   std::chrono::milliseconds request_timeout{30000};  ///< every cross-actor request
   int form_rate_limit = 10;            ///< public form submissions per IP and form per minute; 0 = no limits
   int form_rate_limit_per_form = 1000; ///< submissions per form per minute from all IPs; 0 = off
+  int form_rate_limit_ipv6_prefix = 64; ///< IPv6 clients are counted per network of this many bits
 };
 
 /// The services of one node. Pointers are owned by the node and outlive its actors.

@@ -155,7 +155,7 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
   s.execution_status = "queued";
   s.trigger_node = trigger_id;
   s.created_at_ms = node->now_ms();
-  record->settled = settle(s, node->now_ms);
+  if (node->options.settle_at_intake) record->settled = settle(s, node->now_ms);
   std::string settled_status = record->settled ? record->settled->status : std::string();
   self->request(writer_of(self), node->options.request_timeout, ingest_atom::value, std::move(*record))
       .then(
@@ -207,11 +207,12 @@ void check_rate(self_ptr self, node_services* node, const std::string& workflow_
   std::uint64_t id = ++self->state.rate_check_seq;
   self->state.rate_checks.emplace(id, std::move(next));
   auto me = caf::actor_cast<caf::actor>(self);
-  node->redis->submit([me, id, workflow_id, ip, per_ip, per_form](redis::connection& c) {
+  std::string client = rate_limit_client(ip, node->options.form_rate_limit_ipv6_prefix);
+  node->redis->submit([me, id, workflow_id, client, per_ip, per_form](redis::connection& c) {
     redis::rate_counter counter(c);
     const auto window = std::chrono::minutes(1);
     std::optional<std::chrono::milliseconds> wait;
-    auto by_ip = counter.hit("form:" + workflow_id + ":ip:" + ip, window);
+    auto by_ip = counter.hit("form:" + workflow_id + ":ip:" + client, window);
     if (by_ip && by_ip->count > per_ip) wait = by_ip->reset_in;
     if (!wait && per_form > 0) {
       auto by_form = counter.hit("form:" + workflow_id, window);

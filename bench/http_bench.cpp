@@ -1,13 +1,13 @@
 // HTTP ingress benchmark: a closed-loop load generator posting public form submissions (one
 // request in flight per keep-alive connection, one io_context thread), then a check in PostgreSQL
-// that every 202 has its execution row and that every execution completed. Links no FlowTrack
+// that every 202's submission (its lead event) has its execution row and that every execution completed. Links no FlowTrack
 // library: it sees the node only as HTTP, its database and /proc.
 //   http_bench --port P --target /p/SLUG [--host 127.0.0.1] [--connections 64] [--seconds 20]
 //              [--warmup 2] [--database-url URL] [--server-pid PID] [--header "Name: value"]...
 // Prints one JSON line. Answers arriving during the warmup or after the measured window (the
 // drain) are checked in the database but count in no rate. completed_per_s is the measured
 // window's completed executions over (their last completed_at - the window's start). Exits 1
-// when an accepted submission has no execution row, or when nothing was accepted.
+// when an accepted submission has no lead event or no execution row, or when nothing was accepted.
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -157,16 +157,16 @@ class session : public std::enable_shared_from_this<session> {
     do_write();
   }
 
-  /// The 202 body must name the execution and the lead: {"executionId":"<uuid>","leadId":"<uuid>"}.
+  /// The 202 body must name the submission: {"status":"accepted","submissionId":"<lead event uuid>"}.
   static bool accepted_id(const std::string& body, std::string& id) {
     boost::system::error_code ec;
     auto v = json::parse(body, ec);
     const json::object* o = ec ? nullptr : v.if_object();
     if (!o) return false;
-    auto* e = o->if_contains("executionId");
-    auto* l = o->if_contains("leadId");
-    if (!e || !e->is_string() || !l || !l->is_string() || !looks_like_uuid(e->get_string())) return false;
-    id = e->get_string();
+    auto* st = o->if_contains("status");
+    auto* s = o->if_contains("submissionId");
+    if (!st || !st->is_string() || st->get_string() != "accepted" || !s || !s->is_string() || !looks_like_uuid(s->get_string())) return false;
+    id = s->get_string();
     return true;
   }
 
@@ -222,6 +222,20 @@ template <class F>
 void in_chunks(const std::vector<std::string>& ids, F&& f) {
   for (std::size_t i = 0; i < ids.size(); i += k_id_chunk)
     f(std::span<const std::string>(ids).subspan(i, std::min(k_id_chunk, ids.size() - i)));
+}
+
+/// The executions the submissions (lead event ids) started, in order; a submission without its
+/// lead event, or whose event names no execution, counts in `missing` (every bench email is new,
+/// so each must have started one).
+std::pair<std::uint64_t, std::vector<std::string>> executions_of(PGconn* c, const std::vector<std::string>& submissions) {
+  std::vector<std::string> out;
+  out.reserve(submissions.size());
+  in_chunks(submissions, [&](std::span<const std::string> chunk) {
+    auto r = query_ids(c, "SELECT metadata->>'executionId' FROM lead_events WHERE id = ANY($1::uuid[])"
+                          " AND metadata->>'executionId' IS NOT NULL", chunk);
+    for (int i = 0; i < PQntuples(r.get()); ++i) out.emplace_back(PQgetvalue(r.get(), i, 0));
+  });
+  return {submissions.size() - out.size(), std::move(out)};
 }
 
 /// Ids with no row in workflow_executions (-> `missing`), and the ids whose run has not ended.
@@ -350,13 +364,17 @@ int main(int argc, char** argv) {
     if (!o.database_url.empty()) {
       std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(o.database_url.c_str()), &PQfinish);
       if (PQstatus(c.get()) != CONNECTION_OK) throw std::runtime_error(std::string("database: ") + PQerrorMessage(c.get()));
-      std::vector<std::string> all = t.warmup_ids;
-      all.insert(all.end(), t.measured_ids.begin(), t.measured_ids.end());
-      all.insert(all.end(), t.drain_ids.begin(), t.drain_ids.end());
+      // 202 -> submission (lead event) -> execution row: each link must hold.
+      auto [no_event, measured] = executions_of(c.get(), t.measured_ids);
+      std::vector<std::string> all = executions_of(c.get(), t.warmup_ids).second;
+      auto others = executions_of(c.get(), t.drain_ids);
+      std::uint64_t unlinked = no_event + (t.warmup_ids.size() - all.size()) + others.first;
+      all.insert(all.end(), measured.begin(), measured.end());
+      all.insert(all.end(), others.second.begin(), others.second.end());
       auto [lost, running] = check_rows(c.get(), all);
-      missing = static_cast<std::int64_t>(lost);
+      missing = static_cast<std::int64_t>(lost + unlinked);
       unfinished = wait_until_ended(c.get(), std::move(running));
-      auto done = completion_of(c.get(), t.measured_ids);
+      auto done = completion_of(c.get(), measured);
       completed = static_cast<double>(done.completed);
       double span = done.last_completed_epoch_s - window_start_wall;
       completed_per_s = done.completed && span > 0 ? completed / span : 0;
@@ -383,7 +401,7 @@ int main(int argc, char** argv) {
     if (completed >= 0 && completed < static_cast<double>(accepted))
       std::cerr << "http_bench: " << accepted - static_cast<std::uint64_t>(completed)
                 << " of the window's executions did not complete (failed, cancelled or still running)\n";
-    if (missing > 0) std::cerr << "http_bench: " << missing << " accepted submissions have no execution row\n";
+    if (missing > 0) std::cerr << "http_bench: " << missing << " accepted submissions have no lead event or no execution row\n";
     if (accepted == 0) std::cerr << "http_bench: nothing was accepted in the window: no measurement\n";
     return missing > 0 || accepted == 0 ? 1 : 0;
   } catch (const std::exception& e) {

@@ -114,6 +114,7 @@ const std::map<std::string, setter>& setters() {
        }},
       {"form_rate_limit", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit = parse_int(k, v, 0, 1000000); }},
       {"form_rate_limit_per_form", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit_per_form = parse_int(k, v, 0, 100000000); }},
+      {"form_rate_limit_ipv6_prefix", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit_ipv6_prefix = parse_int(k, v, 1, 128); }},
       {"http_header_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_header_timeout_ms = parse_int(k, v, 100, 600000); }},
       {"http_body_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_body_timeout_ms = parse_int(k, v, 100, 600000); }},
       {"http_idle_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_idle_timeout_ms = parse_int(k, v, 100, 3600000); }},

@@ -28,6 +28,7 @@ struct settings {
   std::vector<std::string> webhook_allow;  ///< CIDRs exempt from the SSRF guard
   int form_rate_limit = 10;                ///< public form submissions per IP per minute; 0 = off
   int form_rate_limit_per_form = 1000;     ///< submissions per form per minute from all IPs; 0 = off
+  int form_rate_limit_ipv6_prefix = 64;    ///< IPv6 clients are rate-limited per network of this many bits
   int http_header_timeout_ms = 10000;      ///< a started request header must arrive within this
   int http_body_timeout_ms = 30000;        ///< a request body must arrive within this
   int http_idle_timeout_ms = 60000;        ///< a keep-alive connection may wait this long for a request

@@ -112,6 +112,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   node.options.max_batches_in_flight = std::max(1, s.pg_pool_size / 2);
   node.options.form_rate_limit = s.form_rate_limit;
   node.options.form_rate_limit_per_form = s.form_rate_limit_per_form;
+  node.options.form_rate_limit_ipv6_prefix = s.form_rate_limit_ipv6_prefix;
 
   node_config cfg(s);
   caf::actor_system system(cfg);

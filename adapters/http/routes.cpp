@@ -208,8 +208,8 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
     values = std::move(body.as_object());
     if (auto* hp = values.if_contains(k_honeypot_field); hp && !(hp->is_string() && hp->as_string().empty()) && !hp->is_null()) {
       actors::count_trigger_rejected(actors::trigger_kind::form, "honeypot");
-      return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "this field must be left empty",
-                              {{std::string(k_honeypot_field), "must be empty"}}));
+      // Generic on purpose: naming the hidden field would teach a bot to leave it empty.
+      return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the submission was refused"));
     }
     values.erase(k_honeypot_field);
   } else if (type == "application/x-www-form-urlencoded") {
@@ -250,7 +250,11 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
       page.errors = r->errors;
       return reply(html_response(bhttp::status::unprocessable_entity, render_form(page)));
     }
-    if (as_json) return reply(json_response(bhttp::status::accepted, json::serialize(accepted_body(*r->accepted))));
+    // The same answer whether or not the email was already a lead: the id of this submission's
+    // lead event, nothing about the lead or its run.
+    if (as_json)
+      return reply(json_response(bhttp::status::accepted,
+                                 json::serialize(json::object{{"status", "accepted"}, {"submissionId", r->accepted->event_id}})));
     const auto& booking = form.workflow->record.booking_url;
     if (booking && safe_redirect(*booking)) {
       response res{bhttp::status::see_other, 11};

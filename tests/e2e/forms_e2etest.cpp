@@ -69,11 +69,13 @@ std::string small_form(const std::string& name, const std::string& form_slug, co
 
 struct node_process {
   int port = test::free_port();
+  int admin_port = test::free_port();  ///< the admin listener: /metrics
   std::unique_ptr<test::child_process> process;
   explicit node_process(std::map<std::string, std::string> extra = {}) {
     std::map<std::string, std::string> env{{"FLOWTRACK_DATABASE_URL", test::database_url()},
                                            {"FLOWTRACK_REDIS_URL", test::redis_url()},
                                            {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
+                                           {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port)},
                                            {"FLOWTRACK_HTTP_HEADER_TIMEOUT_MS", "1500"},
                                            {"FLOWTRACK_HTTP_BODY_TIMEOUT_MS", "1500"},
                                            {"FLOWTRACK_FORM_RATE_LIMIT", "1000"}};
@@ -125,6 +127,21 @@ class forms_e2etest : public ::testing::Test {
     auto r = db_->exec(sql, pg::params{}.add(arg));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
     return r.ok() && r->size() > 0 ? std::string(r->get(0, 0)) : std::string("<none>");
+  }
+
+  // The public answer names only its submission (the lead event); the lead and the run are
+  // found from it.
+  static std::string submission_of(const test::http_reply& r) {
+    auto v = json::parse(r.body).as_object();
+    EXPECT_EQ(v.size(), 2u) << r.body;
+    EXPECT_EQ(v.at("status"), "accepted") << r.body;
+    return std::string(v.at("submissionId").as_string());
+  }
+  static std::string lead_of(const test::http_reply& r) {
+    return one("SELECT lead_id FROM lead_events WHERE id = $1::uuid", submission_of(r));
+  }
+  static std::string execution_of(const test::http_reply& r) {
+    return one("SELECT COALESCE(metadata->>'executionId', '<none>') FROM lead_events WHERE id = $1::uuid", submission_of(r));
   }
 
   static std::string await_status(const std::string& execution) {
@@ -216,8 +233,7 @@ TEST_F(forms_e2etest, a_good_submission_is_stored_typed_and_runs) {
   auto r = post_json(R"({"email":"Good.Lead@Example.com","name":"Gail Good","company":"Good Ltd","zip":"10115","budget":"2500.50",
                          "size":"11-50","start":"2027-03-01","notes":"Two floors.\nCall after 5.","consent":"on","extra":"ignored"})");
   ASSERT_EQ(r.status, 202) << r.body;
-  auto body = json::parse(r.body).as_object();
-  std::string execution(body.at("executionId").as_string()), lead(body.at("leadId").as_string());
+  std::string execution = execution_of(r), lead = lead_of(r);
   EXPECT_EQ(await_status(execution), "completed");
   EXPECT_EQ(one("SELECT email || '|' || name || '|' || company_name || '|' || source || '|' || status FROM leads WHERE id = $1::uuid", lead),
             "Good.Lead@Example.com|Gail Good|Good Ltd|FORM|QUOTE_REQUESTED");
@@ -288,7 +304,7 @@ TEST_F(forms_e2etest, injection_is_stored_verbatim_and_rendered_escaped) {
                    {"size", "1-10"}, {"consent", true}};
   auto r = post_json(json::serialize(sub));
   ASSERT_EQ(r.status, 202) << r.body;
-  std::string lead(json::parse(r.body).at("leadId").as_string());
+  std::string lead = lead_of(r);
   EXPECT_EQ(one("SELECT name FROM leads WHERE id = $1::uuid", lead), sql);
   EXPECT_EQ(one("SELECT company_name FROM leads WHERE id = $1::uuid", lead), html);
   EXPECT_EQ(one("SELECT d.value FROM lead_field_data d JOIN form_fields f ON f.id = d.form_field_id WHERE d.lead_id = $1::uuid AND f.field_key = 'notes'", lead),
@@ -302,19 +318,26 @@ TEST_F(forms_e2etest, injection_is_stored_verbatim_and_rendered_escaped) {
   EXPECT_EQ(page.body.find("<img"), std::string::npos);
 }
 
-TEST_F(forms_e2etest, a_duplicate_submission_updates_the_lead_and_starts_no_second_run) {
-  const std::string body = R"({"email":"twice@example.com","name":"Tess Twice","size":"1-10","consent":true})";
-  auto first = post_json(body);
-  auto second = post_json(body);
+TEST_F(forms_e2etest, a_duplicate_submission_gets_the_same_answer_keeps_the_lead_and_starts_no_second_run) {
+  auto first = post_json(R"({"email":"twice@example.com","name":"Tess Twice","size":"1-10","consent":true})");
+  auto second = post_json(R"({"email":"twice@example.com","name":"Mallory","company":"Evil Corp","size":"51+","consent":true})");
   ASSERT_EQ(first.status, 202) << first.body;
   ASSERT_EQ(second.status, 202) << second.body;
-  auto a = json::parse(first.body), b = json::parse(second.body);
-  EXPECT_EQ(a.at("leadId"), b.at("leadId"));
-  EXPECT_TRUE(a.at("executionId").is_string());
-  EXPECT_TRUE(b.at("executionId").is_null()) << second.body;
-  std::string lead(a.at("leadId").as_string());
+  // Both answers have the same shape: nothing tells the second sender the email was a lead.
+  std::string a = submission_of(first), b = submission_of(second);
+  EXPECT_NE(a, b);
+  std::string lead = lead_of(first);
+  EXPECT_EQ(lead_of(second), lead);
+  EXPECT_NE(execution_of(first), "<none>");
+  EXPECT_EQ(execution_of(second), "<none>");
   EXPECT_EQ(one("SELECT count(*) FROM workflow_executions WHERE lead_id = $1::uuid", lead), "1");
-  EXPECT_EQ(one("SELECT count(*) FROM lead_events WHERE lead_id = $1::uuid AND event_type = 'FORM_SUBMITTED'", lead), "2");
+  // The lead keeps what it had and gains what it lacked; the second sender's values are recorded.
+  EXPECT_EQ(one("SELECT name || '|' || company_name FROM leads WHERE id = $1::uuid", lead), "Tess Twice|Evil Corp");
+  EXPECT_EQ(one("SELECT d.value FROM lead_field_data d JOIN form_fields f ON f.id = d.form_field_id WHERE d.lead_id = $1::uuid"
+                " AND f.field_key = 'size'", lead), "1-10");
+  EXPECT_EQ(one("SELECT event_type || '|' || (metadata->'submitted'->>'name') || '|' || (metadata->'submitted'->'fields'->>'size')"
+                " FROM lead_events WHERE id = $1::uuid", b), "FORM_RESUBMITTED|Mallory|51+");
+  EXPECT_EQ(one("SELECT event_type FROM lead_events WHERE id = $1::uuid", a), "FORM_SUBMITTED");
 }
 
 TEST_F(forms_e2etest, the_honeypot_stores_nothing) {
@@ -323,7 +346,8 @@ TEST_F(forms_e2etest, the_honeypot_stores_nothing) {
   EXPECT_NE(bot.body.find("id=\"thank-you\""), std::string::npos) << "a bot sees success";
   auto api = post_json(R"({"email":"bot@example.com","name":"Bot","size":"1-10","consent":true,"ft_website":"x"})");
   EXPECT_EQ(api.status, 422);
-  EXPECT_EQ(first_error_field(api), "ft_website");
+  EXPECT_EQ(api.body.find("ft_website"), std::string::npos) << "the hidden field is not named: " << api.body;
+  EXPECT_EQ(first_error_field(api), "");
   const std::string in_workspace = "SELECT count(*) FROM leads l JOIN workspaces w ON w.id = l.workspace_id WHERE w.slug = $1 AND l.email = ";
   EXPECT_EQ(one(in_workspace + "'bot@example.com'", *slug_), "0");
   auto person = post_form("email=person%40example.com&name=Pat+Person&size=1-10&consent=true&ft_website=");
@@ -442,7 +466,7 @@ TEST_F(forms_e2etest, a_client_sending_one_byte_a_second_is_cut_off) {
 TEST_F(forms_e2etest, metrics_count_form_requests_and_triggers) {
   auto ok = post_json(R"({"email":"metrics@example.com","name":"Mia","size":"1-10","consent":true})");
   ASSERT_EQ(ok.status, 202);
-  EXPECT_EQ(await_status(std::string(json::parse(ok.body).at("executionId").as_string())), "completed");
+  EXPECT_EQ(await_status(execution_of(ok)), "completed");
   EXPECT_EQ(post_json(R"({"email":"metrics@example.com"})").status, 422);
   const std::vector<std::string> want{"flowtrack_http_requests_total{route=\"form\",status=\"202\"}",
                              "flowtrack_http_request_duration_seconds_bucket{route=\"form\",status=\"202\",le=\"+Inf\"}",
@@ -461,7 +485,7 @@ TEST_F(forms_e2etest, metrics_count_form_requests_and_triggers) {
   };
   auto deadline = std::chrono::steady_clock::now() + 10s;
   do {
-    m = test::http_request(port(), "GET", "/metrics");
+    m = test::http_request(node_->admin_port, "GET", "/metrics");
   } while (!missing().empty() && std::chrono::steady_clock::now() < deadline && (std::this_thread::sleep_for(50ms), true));
   ASSERT_EQ(m.status, 200);
   EXPECT_EQ(m.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
