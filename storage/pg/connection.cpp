@@ -5,6 +5,9 @@
 
 #include <charconv>
 #include <cstring>
+#include <future>
+#include <system_error>
+#include <thread>
 
 #include <libpq-fe.h>
 
@@ -12,6 +15,32 @@
 
 namespace flowtrack::pg {
 namespace {
+
+// How long a pool worker waits for a cancel request to be delivered.
+constexpr auto k_cancel_wait = std::chrono::milliseconds(1000);
+
+// PQcancel (libpq 15) opens a connection of its own with a blocking connect and no timeout, so
+// it runs on a short-lived thread and the caller waits at most `wait`: a cancel stuck on an
+// unreachable server leaves only that thread behind, never the pool worker. False when the
+// cancel was not delivered in time.
+bool send_cancel(PGconn* conn, std::chrono::milliseconds wait) {
+  PGcancel* cancel = PQgetCancel(conn);
+  if (cancel == nullptr) return false;
+  auto delivered = std::make_shared<std::promise<bool>>();
+  auto answer = delivered->get_future();
+  try {
+    std::thread([cancel, delivered] {
+      char buf[256];
+      bool ok = PQcancel(cancel, buf, sizeof buf) == 1;
+      PQfreeCancel(cancel);
+      delivered->set_value(ok);
+    }).detach();
+  } catch (const std::system_error&) {
+    PQfreeCancel(cancel);
+    return false;
+  }
+  return answer.wait_for(wait) == std::future_status::ready && answer.get();
+}
 
 int remaining_ms(clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
@@ -169,12 +198,11 @@ result<pg_result*> connection::next_result(clock::time_point deadline) {
 }
 
 void connection::cancel_and_drain() {
-  // The cancel request travels on its own short-lived connection; then we wait briefly for the
-  // server to end the query. If it does not, the connection is dropped.
-  if (PGcancel* c = PQgetCancel(conn_)) {
-    char buf[256];
-    PQcancel(c, buf, sizeof buf);
-    PQfreeCancel(c);
+  // The cancel request travels on its own short-lived connection (with a deadline); then we wait
+  // briefly for the server to end the query. If either fails, the connection is dropped.
+  if (!send_cancel(conn_, k_cancel_wait)) {
+    broken_ = true;
+    return;
   }
   auto deadline = clock::now() + std::chrono::seconds(2);
   for (;;) {

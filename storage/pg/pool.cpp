@@ -12,41 +12,63 @@ pool::pool(pool_options opts) : opts_(std::move(opts)) {
   for (auto& w : workers_) w->thread = std::thread([this, raw = w.get()] { work_loop(*raw); });
 }
 
-pool::~pool() {
+pool::~pool() { close(); }
+
+void pool::close() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  for (auto& w : workers_) w->thread.join();
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
 }
 
 error pool::unavailable_error() {
   return make_error(error_code::unavailable, "PostgreSQL unavailable: no connection could be made", "postgresql");
 }
 
-void pool::enqueue(job j) {
+error pool::busy_error() {
+  return make_error(error_code::unavailable, "PostgreSQL pool busy: too many queued jobs (or shutting down); try again shortly", "postgresql");
+}
+
+bool pool::enqueue(job j) {
   {
     std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= opts_.max_queued) {
+      ++refused_;
+      return false;
+    }
     queue_.push_back(std::move(j));
   }
   wake_.notify_one();
+  return true;
 }
 
 pool_stats pool::stats() const {
   std::lock_guard lock(mutex_);
-  return pool_stats{opts_.size, connected_.load(), busy_.load(), queue_.size(), reconnects_.load()};
+  return pool_stats{opts_.size, connected_.load(), busy_.load(), queue_.size(), reconnects_.load(), refused_.load(),
+                    connect_failures_.load()};
 }
 
 void pool::work_loop(worker& w) {
+  // A connect is bounded by the connect timeout; after a failed one the worker waits out the
+  // backoff before the next, failing jobs fast meanwhile, so a down server costs each job
+  // nothing like a connect timeout.
+  clock::time_point next_connect{};
   auto ensure_connection = [&]() -> connection* {
     if (w.conn && !w.conn->broken()) return w.conn.get();
     if (w.conn) {
       w.conn.reset();
       connected_--;
     }
+    if (clock::now() < next_connect) return nullptr;
     auto c = connection::open(opts_.connection);
-    if (!c) return nullptr;
+    if (!c) {
+      connect_failures_++;
+      next_connect = clock::now() + opts_.reconnect_backoff;
+      return nullptr;
+    }
     w.conn = std::move(*c);
     connected_++;
     reconnects_++;

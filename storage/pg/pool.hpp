@@ -27,6 +27,12 @@ struct pool_options {
   /// How often a retry-safe job is tried when the server is unavailable.
   int retry_attempts = 3;
   std::chrono::milliseconds retry_backoff{100};
+  /// Jobs waiting for a worker; one more is refused at once with `unavailable` (never queued),
+  /// so a slow or absent server cannot make callers' work pile up without bound.
+  std::size_t max_queued = 1024;
+  /// After a failed connect a worker tries again no sooner than this; jobs meanwhile fail fast
+  /// with `unavailable` instead of each waiting out the connect timeout.
+  std::chrono::milliseconds reconnect_backoff{1000};
 };
 
 /// What the pool is doing right now.
@@ -36,30 +42,38 @@ struct pool_stats {
   int busy = 0;
   std::size_t queued = 0;
   std::uint64_t reconnects = 0;
+  std::uint64_t refused = 0;  ///< jobs refused because the queue was full
+  std::uint64_t connect_failures = 0;
 };
 
 /// The pool. Jobs run in submission order per worker, in parallel across workers.
 class pool {
  public:
   explicit pool(pool_options opts);
-  ~pool();  ///< Finishes queued jobs, then closes every connection.
+  ~pool();  ///< close()
+  /// Finishes queued jobs, then closes every connection; later jobs are refused. Call it before
+  /// whatever the jobs' callbacks reach (an actor system) goes away.
+  void close();
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
 
   /// Runs `work(connection&) -> result<T>` on a pool thread and passes its result to
   /// `done(result<T>)` on that thread. When `retry_safe` and the job fails with `unavailable`,
   /// it is run again on a fresh connection (up to retry_attempts); otherwise the caller sees
-  /// the error. When the server is down the job fails fast with `unavailable`.
+  /// the error. When the server is down the job fails fast with `unavailable`. When
+  /// `max_queued` jobs wait already, `done` gets `unavailable` at once, on the caller's thread.
   template <class Work, class Done>
   void submit(Work work, Done done, bool retry_safe = false) {
     using R = std::invoke_result_t<Work&, connection&>;
-    enqueue(job{[work = std::move(work), done = std::move(done)](connection* c, bool last) mutable {
-                  R r = c ? work(*c) : R(unavailable_error());
-                  if (!r && r.err().code == error_code::unavailable && !last) return false;
-                  done(std::move(r));
-                  return true;
-                },
-                retry_safe});
+    auto shared_done = std::make_shared<Done>(std::move(done));
+    bool queued = enqueue(job{[work = std::move(work), shared_done](connection* c, bool last) mutable {
+                                R r = c ? work(*c) : R(unavailable_error());
+                                if (!r && r.err().code == error_code::unavailable && !last) return false;
+                                (*shared_done)(std::move(r));
+                                return true;
+                              },
+                              retry_safe});
+    if (!queued) (*shared_done)(R(busy_error()));
   }
 
   /// Like submit, for callers that may block (the CLI, tests, start-up): a future of the result.
@@ -83,9 +97,10 @@ class pool {
   };
   struct worker;
 
-  void enqueue(job j);
+  bool enqueue(job j);  ///< false (and `j` dropped) when the queue is full or the pool closed
   void work_loop(worker& w);
   static error unavailable_error();
+  static error busy_error();
 
   pool_options opts_;
   mutable std::mutex mutex_;
@@ -96,6 +111,8 @@ class pool {
   std::atomic<int> busy_{0};
   std::atomic<int> connected_{0};
   std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<std::uint64_t> refused_{0};
+  std::atomic<std::uint64_t> connect_failures_{0};
 };
 
 }  // namespace flowtrack::pg

@@ -2,11 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "storage/pg/pool.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::pg {
@@ -23,7 +26,9 @@ pool_options options(int size, const std::string& app) {
 TEST(pg_pool, answers_ten_thousand_queries_from_64_callers_within_its_size) {
   const std::string app = test::unique_name("pooltest").substr(0, 60);
   constexpr int k_size = 8, k_callers = 64, k_per_caller = 10000 / k_callers + 1;
-  pool p(options(k_size, app));
+  auto o = options(k_size, app);
+  o.max_queued = k_callers * k_per_caller;  // this test is about answers, not the bound
+  pool p(o);
   statement st{"pool_echo", "SELECT $1::bigint, pg_backend_pid()"};
 
   std::atomic<int> answered{0}, wrong{0};
@@ -106,6 +111,57 @@ TEST(pg_pool, drains_queued_jobs_before_it_is_destroyed) {
       p.submit([](connection& c) { return c.exec("SELECT 1"); }, [&](result<rows> r) { ran += r.ok() ? 1 : 0; });
   }
   EXPECT_EQ(ran.load(), 200);
+}
+
+TEST(pg_pool, refuses_a_job_at_once_when_its_queue_is_full_and_runs_every_queued_one) {
+  auto o = options(1, "pooltest-full");
+  o.max_queued = 3;
+  pool p(o);
+  std::promise<void> release, started;
+  std::shared_future<void> gate = release.get_future().share();
+  std::atomic<int> ran{0};
+  // The one worker holds the first job until released; three more wait in the queue.
+  p.submit([&, gate](connection& c) {
+             started.set_value();
+             gate.wait();
+             return c.exec("SELECT 1");
+           },
+           [&](result<rows> r) { ran += r.ok() ? 1 : 0; });
+  started.get_future().wait();
+  for (int i = 0; i < 3; ++i)
+    p.submit([](connection& c) { return c.exec("SELECT 1"); }, [&](result<rows> r) { ran += r.ok() ? 1 : 0; });
+
+  // The fifth is answered before submit returns, on this thread, without waiting for a worker.
+  std::optional<error_code> refused;
+  p.submit([](connection& c) { return c.exec("SELECT 1"); }, [&](result<rows> r) { refused = r.ok() ? error_code::internal : r.err().code; });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(*refused, error_code::unavailable);
+  EXPECT_EQ(p.stats().refused, 1u);
+  EXPECT_EQ(p.stats().queued, 3u);
+
+  release.set_value();
+  p.close();  // drains: nothing accepted is lost
+  EXPECT_EQ(ran.load(), 4);
+}
+
+TEST(pg_pool, fails_jobs_fast_while_the_server_is_unreachable) {
+  pool_options o;
+  o.connection.uri = "postgresql://postgres@127.0.0.1:" + std::to_string(test::free_port()) + "/x";
+  o.size = 1;
+  o.reconnect_backoff = std::chrono::seconds(30);
+  pool p(o);
+  auto first = p.run([](connection& c) { return c.exec("SELECT 1"); }).get();
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.err().code, error_code::unavailable);
+  // Within the backoff no connect is tried again: jobs fail with `unavailable` and the error
+  // names no address.
+  for (int i = 0; i < 20; ++i) {
+    auto again = p.run([](connection& c) { return c.exec("SELECT 1"); }).get();
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.err().code, error_code::unavailable);
+    EXPECT_EQ(again.err().message.find("127.0.0.1"), std::string::npos) << again.err().message;
+  }
+  EXPECT_EQ(p.stats().connect_failures, 1u);
 }
 
 }  // namespace
