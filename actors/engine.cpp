@@ -10,14 +10,14 @@
 
 namespace flowtrack::actors {
 
-caf::actor start_engine(caf::actor_system& system, node_services* node) {
+caf::actor start_engine(caf::actor_system& system, node_services* node, give_up_handler on_give_up) {
   std::vector<child_spec> children{
       {"storage writer", [node](caf::event_based_actor* p) { return p->spawn(storage_writer, node); }, k_writer_name},
       {"workspace registry", [node](caf::event_based_actor* p) { return p->spawn(workspace_registry, node); },
        k_registry_name},
       {"scheduler", [node](caf::event_based_actor* p) { return p->spawn(scheduler, node); }, std::nullopt},
   };
-  return system.spawn(supervisor, std::move(children), 5, std::chrono::milliseconds(60000));
+  return system.spawn(supervisor, std::move(children), 5, std::chrono::milliseconds(60000), std::move(on_give_up));
 }
 
 caf::actor engine_registry(caf::actor_system& system) { return system.registry().get<caf::actor>(k_registry_name); }

@@ -5,16 +5,19 @@
 #include <unordered_map>
 
 #include <caf/send.hpp>
+#include <spdlog/spdlog.h>
 
 namespace flowtrack::actors {
 namespace {
 
 using timeout_atom = caf::atom_constant<caf::atom("hc_timeout")>;
 
+constexpr const char* k_unreachable = "unreachable";
+
 // Collects the two answers; the first of "both answered" or "timed out" calls back.
 struct pending_check {
   std::mutex mutex;
-  health_report report{"no answer in time", "no answer in time"};
+  health_report report{"no answer in time", "no answer in time", {}};
   int outstanding = 2;
   bool done = false;
   health_callback callback;
@@ -57,14 +60,20 @@ caf::behavior health_actor(caf::event_based_actor* self, health_deps deps) {
       [=](check_atom, health_callback cb) {
         auto check = std::make_shared<pending_check>();
         check->callback = std::move(cb);
+        if (deps.failed) check->report.failed = deps.failed->names();
         std::uint64_t id = ++*next_id;
         in_flight->emplace(id, check);
-        deps.postgres->submit([](pg::connection& c) { return c.exec("SELECT 1"); },
-                              [check](result<pg::rows> r) { check->answer(true, r.ok() ? "" : r.err().message); });
-        deps.redis->submit([check](redis::connection& c) {
-          auto r = c.ping();
-          check->answer(false, r.ok() ? "" : r.err().message);
+        // The server's own words stay in the log (debug): readiness bodies are public.
+        deps.postgres->submit([](pg::connection& c) { return c.exec("SELECT 1"); }, [check](result<pg::rows> r) {
+          if (!r.ok()) spdlog::debug("readiness: PostgreSQL: {}", r.err().message);
+          check->answer(true, r.ok() ? "" : k_unreachable);
         });
+        bool queued = deps.redis->try_submit([check](redis::connection& c) {
+          auto r = c.ping();
+          if (!r.ok()) spdlog::debug("readiness: Redis: {}", r.err().message);
+          check->answer(false, r.ok() ? "" : k_unreachable);
+        });
+        if (!queued) check->answer(false, "busy");
         self->delayed_send(self, deps.timeout, timeout_atom::value, id);
       },
       [=](timeout_atom, std::uint64_t id) {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -16,11 +18,32 @@
 
 namespace flowtrack::actors {
 
-/// What a readiness check found; an empty error means reachable.
+/// What a readiness check found; an empty error means reachable. The errors are short phrases of
+/// ours ("unreachable", "no answer in time"), never a server's text or a connection string.
 struct health_report {
   std::string postgres_error;
   std::string redis_error;
-  bool ready() const { return postgres_error.empty() && redis_error.empty(); }
+  /// Core actors that exhausted their restarts (the node is going down).
+  std::vector<std::string> failed;
+  bool ready() const { return postgres_error.empty() && redis_error.empty() && failed.empty(); }
+};
+
+/// The core actors that exhausted their restarts; written by the supervisor's give-up handler,
+/// read by readiness checks on any thread.
+class failed_actors {
+ public:
+  void add(std::string name) {
+    std::lock_guard lock(mutex_);
+    names_.push_back(std::move(name));
+  }
+  std::vector<std::string> names() const {
+    std::lock_guard lock(mutex_);
+    return names_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> names_;
 };
 
 /// Called once with the report, on whichever thread finished last.
@@ -32,6 +55,7 @@ using check_atom = caf::atom_constant<caf::atom("check")>;
 struct health_deps {
   pg::pool* postgres;
   storage::worker_pool<redis::connection>* redis;
+  const failed_actors* failed = nullptr;  ///< optional; outlives the actor
   std::chrono::milliseconds timeout{2000};
 };
 

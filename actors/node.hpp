@@ -21,6 +21,7 @@ struct engine_options {
   std::chrono::milliseconds lock_ttl{30000};         ///< a run's Redis lock; renewed every third
   std::chrono::milliseconds group_commit_wait{1};    ///< how long a batch waits for company
   std::size_t max_batch = 256;                       ///< triggers or run records per transaction
+  std::size_t max_pending_triggers = 1024;           ///< triggers waiting for a batch; more are refused (`unavailable`)
   int max_batches_in_flight = 2;                     ///< per kind; the rest waits and grows the batch
   std::chrono::milliseconds scheduler_tick{50};      ///< how often due entries are claimed
   std::chrono::milliseconds claim_visibility{60000}; ///< a claimed entry returns after this unless acked
@@ -29,10 +30,14 @@ struct engine_options {
   std::chrono::milliseconds stats_fold_interval{1000};     ///< how often counter deltas are folded
   std::chrono::milliseconds workspace_idle{300000};  ///< an idle workspace actor stops after this
   std::chrono::milliseconds workflow_refresh{2000};  ///< how stale a cached workflow (status, version) may be
+  bool settle_at_intake = true;  ///< runs that need no I/O finish in the intake transaction (off: a run actor runs them)
   std::chrono::milliseconds request_timeout{30000};  ///< every cross-actor request
   int form_rate_limit = 10;            ///< public form submissions per IP and form per minute; 0 = no limits
   int form_rate_limit_per_form = 1000; ///< submissions per form per minute from all IPs; 0 = off
   int form_rate_limit_ipv6_prefix = 64; ///< IPv6 clients are counted per network of this many bits
+  /// Test-only fault injection (FLOWTRACK_FAULT=writer_crash, never set in production): the
+  /// storage writer crashes shortly after every start, so its supervisor gives up.
+  bool fault_writer_crash = false;
 };
 
 /// The services of one node. Pointers are owned by the node and outlive its actors.

@@ -2,6 +2,7 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
+#include <caf/sec.hpp>
 
 #include "storage/ingest.hpp"
 #include "storage/runs.hpp"
@@ -12,6 +13,7 @@ namespace {
 using self_ptr = caf::stateful_actor<storage_writer_state>*;
 using ingest_flush_atom = caf::atom_constant<caf::atom("flush_in")>;
 using runs_flush_atom = caf::atom_constant<caf::atom("flush_run")>;
+using crash_atom = caf::atom_constant<caf::atom("ft_crash")>;
 
 // Sends as many batches as the in-flight limit allows; the rest keeps growing meanwhile.
 template <class Item, class Reply, class Write>
@@ -64,8 +66,15 @@ caf::behavior storage_writer(self_ptr self, node_services* node) {
   };
   auto flush_ingest = [=] { flush<storage::trigger_record, ingest_reply>(self, node, self->state.ingest, write_ingest); };
   auto flush_runs = [=] { flush<storage::run_record, record_reply>(self, node, self->state.runs, write_runs); };
+  if (node->options.fault_writer_crash) self->delayed_send(self, std::chrono::milliseconds(50), crash_atom::value);
   return {
       [=](ingest_atom, storage::trigger_record& t) {
+        // Refused at once, not queued, when the database is this far behind: ingress answers 503.
+        if (self->state.ingest.pending.size() >= node->options.max_pending_triggers) {
+          self->make_response_promise().deliver(ingest_reply(make_error(
+              error_code::unavailable, "the node is busy: too many triggers wait for the database; try again shortly")));
+          return;
+        }
         bool now = false;
         enqueue(self, node, self->state.ingest, std::move(t), ingest_flush_atom::value, now);
         if (now) flush_ingest();
@@ -83,6 +92,7 @@ caf::behavior storage_writer(self_ptr self, node_services* node) {
         self->state.runs.flush_scheduled = false;
         flush_runs();
       },
+      [=](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error)); },
       [=](done_atom, std::uint64_t id, ingest_replies& replies) {
         auto it = self->state.waiting.find(id);
         for (std::size_t i = 0; i < replies.size() && i < it->second.size(); ++i) it->second[i].deliver(std::move(replies[i]));

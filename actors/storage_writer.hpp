@@ -37,7 +37,8 @@ struct storage_writer_state {
   static inline const char* name = "storage_writer";
 };
 
-/// Behaviour: `(ingest_atom, trigger_record) -> ingest_reply` and
+/// Behaviour: `(ingest_atom, trigger_record) -> ingest_reply` (`unavailable` at once when
+/// `max_pending_triggers` wait already) and
 /// `(record_atom, run_record) -> record_reply`.
 caf::behavior storage_writer(caf::stateful_actor<storage_writer_state>* self, node_services* node);
 

@@ -26,7 +26,8 @@ void start_child(self_ptr self, std::size_t i) {
 
 }  // namespace
 
-caf::behavior supervisor(self_ptr self, std::vector<child_spec> specs, int max_restarts, std::chrono::milliseconds window) {
+caf::behavior supervisor(self_ptr self, std::vector<child_spec> specs, int max_restarts, std::chrono::milliseconds window,
+                         give_up_handler on_give_up) {
   self->state.specs = std::move(specs);
   self->state.children.resize(self->state.specs.size());
   for (std::size_t i = 0; i < self->state.specs.size(); ++i) start_child(self, i);
@@ -41,6 +42,7 @@ caf::behavior supervisor(self_ptr self, std::vector<child_spec> specs, int max_r
       while (!st.restarts.empty() && now - st.restarts.front() > window) st.restarts.pop_front();
       if (static_cast<int>(st.restarts.size()) > max_restarts) {
         spdlog::critical("supervisor: more than {} restarts within {} ms; giving up", max_restarts, window.count());
+        if (on_give_up) on_give_up(st.specs[i].name, to_string(msg.reason));
         return self->quit(msg.reason);
       }
       ++st.total_restarts;

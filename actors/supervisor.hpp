@@ -34,9 +34,13 @@ struct supervisor_state {
   static inline const char* name = "supervisor";
 };
 
-/// Behaviour: at most `max_restarts` restarts within `window`; beyond that it stops, and with it
-/// every child. `(caf::atom("restarts"))` answers the restart count.
+/// Called once when the supervisor gives up, on its thread, with the child that crashed last and
+/// why (CAF's error text: no secrets).
+using give_up_handler = std::function<void(const std::string& child, const std::string& reason)>;
+
+/// Behaviour: at most `max_restarts` restarts within `window`; beyond that it calls `on_give_up`
+/// and stops, and with it every child. `(caf::atom("restarts"))` answers the restart count.
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::vector<child_spec> specs, int max_restarts,
-                         std::chrono::milliseconds window);
+                         std::chrono::milliseconds window, give_up_handler on_give_up = {});
 
 }  // namespace flowtrack::actors
