@@ -173,13 +173,20 @@ TEST_F(redis_connection, does_not_resend_a_command_lost_after_sending) {
     EXPECT_TRUE(blocked);
     (void)k->command({"CLIENT", "KILL", "ID", std::to_string(id)});
   });
-  const auto start = std::chrono::steady_clock::now();
+  // Redis counts the BLPOPs it was sent: one, not a second after the connection was lost.
+  auto blpops = [] {
+    auto k = connect_or_fail();
+    auto r = k ? k->command({"INFO", "commandstats"}) : result<reply>(make_error(error_code::unavailable, "no connection"));
+    if (!r.ok()) return std::int64_t{-1};
+    auto at = r->text.find("cmdstat_blpop:calls=");
+    return at == std::string::npos ? std::int64_t{0} : std::int64_t{std::stoll(r->text.substr(at + 20))};
+  };
+  const auto before = blpops();
   auto r = c->command({"BLPOP", prefix() + "never-filled", "8"});
-  const auto took = std::chrono::steady_clock::now() - start;
   killer.join();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, error_code::unavailable) << r.err().message;
-  EXPECT_LT(took, 6000ms) << "the BLPOP was sent again after the connection was lost";
+  EXPECT_EQ(blpops(), before + 1) << "the BLPOP was sent again after the connection was lost";
   EXPECT_TRUE(c->ping().ok());
 }
 
@@ -191,8 +198,7 @@ TEST_F(redis_connection, times_out_when_no_reply_comes_and_recovers) {
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, error_code::timeout) << r.err().message;
-  EXPECT_GE(took, 150ms);
-  EXPECT_LT(took, 2000ms);
+  EXPECT_GE(took, 150ms);  // the timeout, not the server's 3 s, ended the wait: `timeout` above says so
   EXPECT_FALSE(c->connected());  // a late BLPOP reply must not be read as the next answer
   EXPECT_TRUE(c->ping().ok());
 }
