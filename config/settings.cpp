@@ -77,6 +77,12 @@ bool valid_cidr(const std::string& c) {
   return parts == 4;
 }
 
+constexpr const char* k_hex_key_rule = "must be 64 hex characters (32 random bytes, e.g. from `openssl rand -hex 32`)";
+
+bool is_hex_key(const std::string& v) {
+  return v.size() == 64 && std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
 using setter = std::function<void(settings&, const std::string& key, const std::string& value)>;
 
 const std::map<std::string, setter>& setters() {
@@ -131,6 +137,27 @@ const std::map<std::string, setter>& setters() {
       {"lock_ttl_ms", [](settings& s, const std::string& k, const std::string& v) { s.lock_ttl_ms = parse_int(k, v, 300, 3600000); }},
       {"recovery_interval_ms", [](settings& s, const std::string& k, const std::string& v) { s.recovery_interval_ms = parse_int(k, v, 100, 3600000); }},
       {"scheduler_tick_ms", [](settings& s, const std::string& k, const std::string& v) { s.scheduler_tick_ms = parse_int(k, v, 1, 60000); }},
+      // Keys are never echoed in errors.
+      {"encryption_key", [](settings& s, const std::string& k, const std::string& v) {
+         std::string key = trim(v);
+         if (!key.empty() && !is_hex_key(key)) throw config_error(k, k_hex_key_rule);
+         s.encryption_key = key;
+       }},
+      {"encryption_old_keys", [](settings& s, const std::string& k, const std::string& v) {
+         std::vector<std::string> out;
+         std::size_t i = 0;
+         while (i <= v.size()) {
+           auto comma = v.find(',', i);
+           std::string item = trim(std::string_view(v).substr(i, comma == std::string::npos ? std::string::npos : comma - i));
+           if (!item.empty()) {
+             if (!is_hex_key(item)) throw config_error(k, "key " + std::to_string(out.size() + 1) + ": " + k_hex_key_rule);
+             out.push_back(item);
+           }
+           if (comma == std::string::npos) break;
+           i = comma + 1;
+         }
+         s.encryption_old_keys = std::move(out);
+       }},
   };
   return table;
 }

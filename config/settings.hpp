@@ -43,6 +43,10 @@ struct settings {
   int lock_ttl_ms = 30000;                 ///< a run's Redis lock; a dead node's runs are adopted after it
   int recovery_interval_ms = 15000;        ///< how often stale executions are looked for
   int scheduler_tick_ms = 50;              ///< how often due executions are claimed
+  /// 64 hex characters (32 bytes) sealing secrets at rest (AES-256-GCM); empty: secrets cannot
+  /// be stored or used. Never logged or shown.
+  std::string encryption_key;
+  std::vector<std::string> encryption_old_keys;  ///< earlier keys (64 hex each) that still open values
 };
 
 /// A setting that could not be accepted; names the key and what is allowed.

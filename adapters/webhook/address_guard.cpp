@@ -33,8 +33,12 @@ const std::vector<range>& v4_ranges() {
       {must_parse("169.254.0.0/16"), "link-local"},
       {must_parse("172.16.0.0/12"), "private"},
       {must_parse("192.0.0.0/24"), "reserved"},
+      {must_parse("192.0.2.0/24"), "documentation"},
+      {must_parse("192.88.99.0/24"), "reserved"},  // 6to4 relay anycast, deprecated
       {must_parse("192.168.0.0/16"), "private"},
-      {must_parse("198.18.0.0/15"), "reserved"},
+      {must_parse("198.18.0.0/15"), "reserved"},  // benchmarking
+      {must_parse("198.51.100.0/24"), "documentation"},
+      {must_parse("203.0.113.0/24"), "documentation"},
       {must_parse("224.0.0.0/4"), "multicast"},
       {must_parse("240.0.0.0/4"), "reserved"},  // includes 255.255.255.255
   };
@@ -46,8 +50,15 @@ const std::vector<range>& v6_ranges() {
       {must_parse("::/128"), "unspecified"},
       {must_parse("::1/128"), "loopback"},
       {must_parse("::/96"), "reserved"},  // IPv4-compatible, deprecated
+      {must_parse("::ffff:0:0/96"), "IPv4-mapped"},
+      {must_parse("::ffff:0:0:0/96"), "reserved"},  // IPv4-translated (SIIT)
       {must_parse("64:ff9b:1::/48"), "private"},
-      {must_parse("100::/64"), "reserved"},
+      {must_parse("100::/64"), "reserved"},  // discard
+      {must_parse("2001::/32"), "Teredo"},
+      {must_parse("2001::/23"), "reserved"},  // IETF protocol assignments (benchmarking, ORCHID, ...)
+      {must_parse("2001:db8::/32"), "documentation"},
+      {must_parse("3fff::/20"), "documentation"},
+      {must_parse("5f00::/16"), "reserved"},  // SRv6 SIDs
       {must_parse("fc00::/7"), "private (unique local)"},
       {must_parse("fe80::/10"), "link-local"},
       {must_parse("fec0::/10"), "private (site-local)"},
@@ -163,6 +174,9 @@ std::optional<std::string_view> restricted_range(const ip_address& address) {
   if (a.v4) {
     for (const auto& r : v4_ranges())
       if (r.net.contains(a)) return r.name;
+    // An IPv4-mapped IPv6 address is refused even for a public IPv4 address: a receiver is
+    // reached by its own address family, and mapped forms are a classic way around filters.
+    if (!address.v4) return "IPv4-mapped";
     return std::nullopt;
   }
   // IPv6 forms that carry an IPv4 address reach it: judge them by it.
@@ -188,7 +202,7 @@ result<address_policy> address_policy::from_strings(const std::vector<std::strin
 std::optional<std::string> address_policy::refusal(const ip_address& a) const {
   for (const auto& net : allow_)
     if (net.contains(a)) return std::nullopt;
-  if (auto why = restricted_range(a)) return a.unmapped().to_string() + " is " + std::string(*why);
+  if (auto why = restricted_range(a)) return std::string(*why);
   return std::nullopt;
 }
 
@@ -262,9 +276,12 @@ result<checked_target> check_target(std::string_view url, const address_policy& 
       t.addresses.push_back(a);
     }
   }
+  // Where a name resolved is not shown (it would map internal names for whoever may set a URL).
   if (t.addresses.empty())
     return make_error(error_code::invalid,
-                      "address not allowed for " + t.origin + ": " + first_refusal.value_or("it has no address") +
+                      "address not allowed for " + t.origin + ": " +
+                          (t.literal ? "it is a " + first_refusal.value_or("restricted") + " address"
+                                     : std::string("the name resolves to no public address")) +
                           "; webhooks may only reach public addresses unless webhook_allow lists the range",
                       "url");
   return t;

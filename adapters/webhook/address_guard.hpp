@@ -43,8 +43,9 @@ struct cidr {
 };
 
 /// Why webhooks may not reach `a` by default ("loopback", "private", "link-local",
-/// "shared (CGNAT)", "multicast", "unspecified", "reserved", ...), or nullopt for a public
-/// address. IPv6 forms that carry an IPv4 address (mapped, NAT64, 6to4) are judged by it.
+/// "shared (CGNAT)", "multicast", "unspecified", "reserved", "documentation", "Teredo",
+/// "IPv4-mapped", ...), or nullopt for a public address. IPv6 forms that carry an IPv4 address
+/// (mapped, NAT64, 6to4) are judged by it first; a mapped public address is "IPv4-mapped".
 std::optional<std::string_view> restricted_range(const ip_address& a);
 
 /// Which addresses outgoing webhooks may reach: public ones, plus any inside the allow-list
@@ -56,7 +57,8 @@ class address_policy {
   /// Parses CIDR strings; `invalid` naming the first malformed one.
   static result<address_policy> from_strings(const std::vector<std::string>& allow);
 
-  /// Nullopt when `a` may be reached; otherwise why not (e.g. "127.0.0.1 is loopback").
+  /// Nullopt when `a` may be reached; otherwise the range's name (e.g. "loopback"), never the
+  /// address itself.
   std::optional<std::string> refusal(const ip_address& a) const;
 
  private:
@@ -80,8 +82,9 @@ struct checked_target {
 
 /// Checks `url`: absolute, http or https, a host, no user:password. Resolves a host name
 /// (blocking: call on a worker thread) and keeps the addresses `policy` allows.
-/// Errors: `invalid` for an unusable URL or "address not allowed: ..." when no address may be
-/// reached; `unavailable` when the name does not resolve. Messages show the origin only.
+/// Errors: `invalid` for an unusable URL or "address not allowed ..." when no address may be
+/// reached; `unavailable` when the name does not resolve. Messages show the origin only: never
+/// the addresses a name resolved to (a literal address's range is named).
 result<checked_target> check_target(std::string_view url, const address_policy& policy);
 
 }  // namespace flowtrack::webhook

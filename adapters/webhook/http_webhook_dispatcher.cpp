@@ -13,37 +13,16 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
+#include "adapters/webhook/endpoint_rules.hpp"
 #include "adapters/webhook/signature.hpp"
-#include "runtime/text.hpp"
 #include "storage/uuid.hpp"
+#include "storage/webhooks.hpp"
 #include "storage/worker_pool.hpp"
 
 namespace flowtrack::webhook {
 namespace {
 
 using actors::webhook_outcome;
-
-const pg::statement k_load_endpoint{
-    "ft_webhook_load_endpoint",
-    "SELECT e.url, e.secret_key, e.auth_header_name, e.auth_header_value, e.is_active, COALESCE(e.max_retries, 3),"
-    " (SELECT count(*) FROM webhook_deliveries d"
-    "   WHERE d.webhook_endpoint_id = e.id AND d.request_headers->>'webhook-id' = $3)"
-    " FROM webhook_endpoints e WHERE e.id = $1 AND e.workspace_id = $2 AND e.deleted_at IS NULL"};
-
-// One statement: the attempt's row (only for an endpoint of this workspace) and the endpoint's
-// last_triggered_at. The id is made here, so a retried insert is a no-op, not a second row.
-const pg::statement k_record_delivery{
-    "ft_webhook_record_delivery",
-    "WITH inserted AS ("
-    " INSERT INTO webhook_deliveries (id, webhook_endpoint_id, event_type, payload, http_status_code,"
-    "  request_headers, response_body, response_headers, status, attempt_number, max_attempts, delivered_at,"
-    "  duration_ms, error_message)"
-    " SELECT $1::uuid, e.id, $4::varchar, $5::jsonb, $6::int, $7::jsonb, $8::text, $9::jsonb, $10::varchar,"
-    "  $11::int, $12::int, CASE WHEN $10::varchar = 'delivered' THEN NOW() END, $13::int, $14::text"
-    " FROM webhook_endpoints e WHERE e.id = $2::uuid AND e.workspace_id = $3::uuid"
-    " ON CONFLICT (id) DO NOTHING RETURNING id)"
-    " UPDATE webhook_endpoints SET last_triggered_at = NOW()"
-    " WHERE id = $2::uuid AND workspace_id = $3::uuid AND EXISTS (SELECT 1 FROM inserted)"};
 
 constexpr std::size_t k_header_bytes_limit = 16 * 1024;
 constexpr std::size_t k_event_type_limit = 50;  // webhook_deliveries.event_type VARCHAR(50)
@@ -94,14 +73,6 @@ std::string clean_text(std::string_view s, std::size_t limit = std::string::npos
     i += ok ? n : 1;
   }
   return out;
-}
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s)
-    if (!(std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos))
-      return false;
-  return true;
 }
 
 bool is_header_value(std::string_view s) {
@@ -177,15 +148,18 @@ curl_socket_t open_checked_socket(void* user, curlsocktype purpose, curl_sockadd
     g->refused = "only IP connections are made";
     return CURL_SOCKET_BAD;
   }
-  if (auto why = g->policy->refusal(*ip)) {
-    g->refused = std::move(why);
+  if (g->policy->refusal(*ip)) {
+    g->refused = "a connection to a non-public address was refused";
     return CURL_SOCKET_BAD;
   }
   return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
-std::optional<std::string> opt_int(int v, bool present) {
-  return present ? std::optional<std::string>(std::to_string(v)) : std::nullopt;
+/// The keys from the settings; a malformed key is a start-up error naming its setting.
+crypto::keyring keys_of(const config::settings& s) {
+  auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
+  if (!keys) throw config::config_error(keys.err().setting, keys.err().message);
+  return std::move(*keys);
 }
 
 }  // namespace
@@ -197,8 +171,8 @@ struct http_webhook_dispatcher::attempt {
 
   // The endpoint.
   std::string url;
-  std::optional<std::string> secret;
-  std::optional<std::string> auth_name, auth_value;
+  std::optional<std::string> sealed_secret, sealed_auth_value;  // as stored; opened just before sending
+  std::optional<std::string> auth_name;
   int attempt_number = 1;
   int max_attempts = 3;
 
@@ -225,7 +199,7 @@ struct http_webhook_dispatcher::workers {
 };
 
 http_webhook_dispatcher::http_webhook_dispatcher(pg::pool& db, const config::settings& s, dispatcher_options opts)
-    : db_(db), opts_(std::move(opts)) {
+    : db_(db), keys_(keys_of(s)), opts_(std::move(opts)) {
   init_curl_once();
   auto policy = address_policy::from_strings(s.webhook_allow);
   if (!policy) throw config::config_error("webhook_allow", policy.err().message);
@@ -254,17 +228,8 @@ void http_webhook_dispatcher::deliver(actors::webhook_message message,
 }
 
 void http_webhook_dispatcher::load(std::shared_ptr<attempt> a) {
-  struct endpoint_row {
-    std::string url;
-    std::optional<std::string> secret, auth_name, auth_value;
-    int max_attempts = 3;
-    int earlier_attempts = 0;
-  };
-  auto work = [a](pg::connection& c) -> result<endpoint_row> {
+  auto work = [a](pg::connection& c) -> result<storage::webhook_endpoint_target> {
     const auto& m = a->message;
-    if (!runtime::is_uuid(m.endpoint_id) || !runtime::is_uuid(m.workspace_id))
-      return make_error(error_code::not_found, "webhook endpoint not found: endpoint_id and workspace_id must be UUIDs",
-                        "endpoint_id");
     if (m.idempotency_key.empty() || m.idempotency_key.size() > 255 || !is_header_value(m.idempotency_key))
       return make_error(error_code::invalid, "idempotency_key must be 1-255 characters without control characters",
                         "idempotency_key");
@@ -277,30 +242,18 @@ void http_webhook_dispatcher::load(std::shared_ptr<attempt> a) {
     if (lower(m.payload).find("\\u0000") != std::string::npos)
       return make_error(error_code::invalid, "payload contains \\u0000, which PostgreSQL's jsonb cannot store",
                         "payload");
-
-    auto r = c.exec(k_load_endpoint, pg::params{}.add(m.endpoint_id).add(m.workspace_id).add(m.idempotency_key));
-    if (!r) return r.err();
-    if (r->empty())
-      return make_error(error_code::not_found,
-                        "webhook endpoint " + m.endpoint_id + " does not exist in workspace " + m.workspace_id,
-                        "endpoint_id");
-    if (!r->get_bool(0, 4))
+    auto e = storage::load_webhook_target(c, m.endpoint_id, m.workspace_id, m.idempotency_key);
+    if (!e) return e.err();
+    if (!e->is_active)
       return make_error(error_code::not_found, "webhook endpoint " + m.endpoint_id + " is inactive", "endpoint_id");
-    endpoint_row e;
-    e.url = std::string(r->get(0, 0));
-    if (auto v = r->get_optional(0, 1)) e.secret = reveal_secret(*v);
-    e.auth_name = r->get_optional(0, 2);
-    if (auto v = r->get_optional(0, 3)) e.auth_value = reveal_secret(*v);
-    e.max_attempts = static_cast<int>(r->get_int(0, 5));
-    e.earlier_attempts = static_cast<int>(r->get_int(0, 6));
     return e;
   };
-  auto loaded = [this, a](result<endpoint_row> r) {
+  auto loaded = [this, a](result<storage::webhook_endpoint_target> r) {
     if (!r) return finish(a, r.err());
     a->url = std::move(r->url);
-    a->secret = std::move(r->secret);
-    a->auth_name = std::move(r->auth_name);
-    a->auth_value = std::move(r->auth_value);
+    a->sealed_secret = std::move(r->sealed_secret);
+    a->auth_name = std::move(r->auth_header_name);
+    a->sealed_auth_value = std::move(r->sealed_auth_value);
     a->max_attempts = r->max_attempts;
     a->attempt_number = r->earlier_attempts + 1;
     workers_->pool.submit([this, a](session& s) { send(s, a); });
@@ -317,9 +270,30 @@ void http_webhook_dispatcher::send(session& s, const std::shared_ptr<attempt>& a
   }
   const std::string& origin = target->origin;
 
+  // The secrets live in plaintext only on this thread, for this request.
+  std::optional<std::string> secret, auth_value;
+  if (a->sealed_secret) {
+    auto opened = reveal_secret(keys_, *a->sealed_secret, storage::secret_context("secret_key", m.endpoint_id));
+    if (!opened) {
+      a->fail(opened.err());
+      return record(a);
+    }
+    secret = std::move(*opened);
+  }
+  if (a->sealed_auth_value) {
+    auto opened = reveal_secret(keys_, *a->sealed_auth_value, storage::secret_context("auth_header_value", m.endpoint_id));
+    if (!opened) {
+      opened.err().subject = "auth_header_value";
+      opened.err().message = "the endpoint's auth_header_value: " + opened.err().message;
+      a->fail(opened.err());
+      return record(a);
+    }
+    auth_value = std::move(*opened);
+  }
+
   std::optional<std::string> key;
-  if (a->secret && !a->secret->empty()) {
-    key = signing_key(*a->secret);
+  if (secret && !secret->empty()) {
+    key = signing_key(*secret);
     if (!key) {
       a->fail(make_error(error_code::invalid,
                          "the endpoint's secret_key starts with whsec_ but the rest is not base64", "secret_key"));
@@ -328,15 +302,12 @@ void http_webhook_dispatcher::send(session& s, const std::shared_ptr<attempt>& a
   }
   bool has_auth = a->auth_name && !a->auth_name->empty();
   if (has_auth) {
-    static const std::vector<std::string> ours = {"content-type", "content-length", "host", "transfer-encoding",
-                                                   "user-agent", "expect", "webhook-id", "webhook-timestamp",
-                                                   "webhook-signature", "connection"};
-    if (!is_token(*a->auth_name) || std::find(ours.begin(), ours.end(), lower(*a->auth_name)) != ours.end()) {
+    if (!may_set_auth_header(*a->auth_name)) {
       a->fail(make_error(error_code::invalid, "the endpoint's auth_header_name is not a header name FlowTrack may set",
                          "auth_header_name"));
       return record(a);
     }
-    if (!a->auth_value || !is_header_value(*a->auth_value)) {
+    if (!auth_value || !is_header_value(*auth_value)) {
       a->fail(make_error(error_code::invalid, "the endpoint's auth_header_value is missing or holds control characters",
                          "auth_header_value"));
       return record(a);
@@ -358,7 +329,7 @@ void http_webhook_dispatcher::send(session& s, const std::shared_ptr<attempt>& a
   add("webhook-id", m.idempotency_key);
   add("webhook-timestamp", std::to_string(timestamp));
   if (key) add("webhook-signature", signature);
-  if (has_auth) add(*a->auth_name, *a->auth_value, /*secret=*/true);
+  if (has_auth) add(*a->auth_name, *auth_value, /*secret=*/true);
   append(headers, "Expect:");  // no 100-continue round trip for large bodies
   a->request_headers = boost::json::serialize(shown);
 
@@ -448,24 +419,22 @@ void http_webhook_dispatcher::send(session& s, const std::shared_ptr<attempt>& a
 void http_webhook_dispatcher::record(std::shared_ptr<attempt> a) {
   auto work = [a](pg::connection& c) -> result<void> {
     const auto& m = a->message;
-    pg::params p;
-    p.add(a->delivery_id)
-        .add(m.endpoint_id)
-        .add(m.workspace_id)
-        .add(m.event_type)
-        .add(m.payload)
-        .add(opt_int(a->http_status, a->http_status > 0))
-        .add(a->request_headers)
-        .add(a->response_body)
-        .add(a->response_headers)
-        .add(a->failure ? "failed" : "delivered")
-        .add(a->attempt_number)
-        .add(a->max_attempts)
-        .add(opt_int(a->duration_ms.value_or(0), a->duration_ms.has_value()))
-        .add(a->error_message ? std::optional<std::string>(clean_text(*a->error_message)) : std::nullopt);
-    auto r = c.exec(k_record_delivery, p);
-    if (!r) return r.err();
-    return {};
+    storage::webhook_delivery_record d;
+    d.id = a->delivery_id;
+    d.endpoint_id = m.endpoint_id;
+    d.workspace_id = m.workspace_id;
+    d.event_type = m.event_type;
+    d.payload = m.payload;
+    if (a->http_status > 0) d.http_status_code = a->http_status;
+    d.request_headers = a->request_headers;
+    d.response_body = a->response_body;
+    d.response_headers = a->response_headers;
+    d.status = a->failure ? "failed" : "delivered";
+    d.attempt_number = a->attempt_number;
+    d.max_attempts = a->max_attempts;
+    d.duration_ms = a->duration_ms;
+    if (a->error_message) d.error_message = clean_text(*a->error_message);
+    return storage::record_webhook_delivery(c, d);
   };
   auto recorded = [this, a](result<void> r) {
     if (!r)

@@ -13,6 +13,7 @@
 #include "actors/ports.hpp"
 #include "adapters/webhook/address_guard.hpp"
 #include "config/settings.hpp"
+#include "crypto/secret_box.hpp"
 #include "storage/pg/pool.hpp"
 
 namespace flowtrack::webhook {
@@ -37,15 +38,18 @@ struct dispatcher_options {
 /// opens; no redirects; no proxy), then the attempt is recorded and `done` called:
 /// 2xx -> the status and delivery id; 3xx/4xx -> `invalid` (408 and 429 -> `unavailable`);
 /// 5xx and network failures -> `unavailable`; no answer in time -> `timeout`.
-/// Secrets and auth header values never reach logs, errors or the recorded headers.
+/// Secrets and auth header values are stored sealed (crypto::keyring) and opened on the
+/// sending thread only; they never reach logs, errors or the recorded headers.
 /// attempt_number counts earlier rows with the same webhook-id for the endpoint; max_attempts
 /// is the endpoint's max_retries. A delivered webhook whose row could not be written (logged)
 /// is still a success, with an empty delivery_id. Retries and next_retry_at are the caller's.
 class http_webhook_dispatcher final : public actors::webhook_port {
  public:
   /// `db` must outlive the dispatcher. Addresses inside `s.webhook_allow` are exempt from the
-  /// SSRF guard. Throws config::config_error("webhook_allow") for a malformed CIDR: a start-up
-  /// error.
+  /// SSRF guard. Secrets are opened with s.encryption_key / s.encryption_old_keys; without a key
+  /// an endpoint with a secret fails its deliveries (`unavailable`, naming encryption_key) and
+  /// one without secrets is still served. Throws config::config_error naming webhook_allow,
+  /// encryption_key or encryption_old_keys for a malformed value: a start-up error.
   http_webhook_dispatcher(pg::pool& db, const config::settings& s, dispatcher_options opts = {});
   /// Waits for deliveries in flight (each bounded by the timeouts), then stops the threads.
   /// Must not be called from inside a `done` callback.
@@ -67,6 +71,7 @@ class http_webhook_dispatcher final : public actors::webhook_port {
   void finish(std::shared_ptr<attempt> a, result<actors::webhook_outcome> r);
 
   pg::pool& db_;
+  crypto::keyring keys_;
   address_policy policy_;
   dispatcher_options opts_;
   std::mutex mutex_;

@@ -8,10 +8,13 @@
 
 namespace flowtrack::webhook {
 
-std::string reveal_secret(std::string_view stored) {
-  // Secrets (secret_key, auth_header_value) are not yet encrypted at rest; when they are,
-  // decryption goes here and nowhere else. Until then the stored value is the secret.
-  return std::string(stored);
+result<std::string> reveal_secret(const crypto::keyring& keys, std::string_view stored, std::string_view context) {
+  auto opened = keys.open(stored, context);
+  if (opened) return std::move(*opened);
+  const auto& e = opened.err();
+  bool node_lacks_key = e.code == crypto::box_errc::no_key || e.code == crypto::box_errc::unknown_key;
+  return make_error(node_lacks_key ? error_code::unavailable : error_code::invalid,
+                    "the endpoint's secret cannot be used: " + e.message, node_lacks_key ? "encryption_key" : "secret_key");
 }
 
 std::optional<std::string> signing_key(std::string_view secret) {

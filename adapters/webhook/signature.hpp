@@ -1,5 +1,5 @@
-// Standard Webhooks signing (https://www.standardwebhooks.com): the key taken from an
-// endpoint's stored secret, and "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>". Pure; no I/O.
+// Standard Webhooks signing (https://www.standardwebhooks.com): the endpoint's stored secret
+// opened, its key, and "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>". Pure; no I/O.
 #pragma once
 
 #include <cstdint>
@@ -7,12 +7,18 @@
 #include <string>
 #include <string_view>
 
+#include "crypto/secret_box.hpp"
+#include "runtime/error.hpp"
+
 namespace flowtrack::webhook {
 
-/// The secret as stored in webhook_endpoints.secret_key, made usable. Secrets are stored as
-/// they are today; encryption at rest comes later, and then this is the one place that
-/// decrypts. Every reader of secret_key or auth_header_value goes through it.
-std::string reveal_secret(std::string_view stored);
+/// A secret as stored in webhook_endpoints.secret_key or auth_header_value (sealed by
+/// crypto::keyring, bound to `context`: storage::secret_context(column, endpoint id)), opened.
+/// The one place delivery code decrypts. Errors name the column and the key id, never a value:
+/// no key configured or a key id the ring lacks -> `unavailable` (another node or a restart with
+/// the key can deliver); a value that is not sealed, altered or copied from another row ->
+/// `invalid`.
+result<std::string> reveal_secret(const crypto::keyring& keys, std::string_view stored, std::string_view context);
 
 /// The HMAC key for a secret: "whsec_<base64>" is base64-decoded (Standard Webhooks); any
 /// other secret is used as its raw bytes. Nullopt when a "whsec_" secret is not valid base64.

@@ -19,6 +19,7 @@
 
 #include "adapters/webhook/http_webhook_dispatcher.hpp"
 #include "storage/uuid.hpp"
+#include "storage/webhooks.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -165,6 +166,9 @@ struct endpoint_spec {
   endpoint_spec& inactive() { return active = false, *this; }
   endpoint_spec& soft_deleted() { return deleted = true, *this; }
   endpoint_spec& retries(int n) { return max_retries = n, *this; }
+  /// Stores the secrets as given instead of sealing them (rows written before encryption, or
+  /// written around FlowTrack).
+  endpoint_spec& unsealed() { return seal = false, *this; }
 
   std::string url;
   std::optional<std::string> secret;
@@ -172,7 +176,20 @@ struct endpoint_spec {
   bool active = true;
   bool deleted = false;
   int max_retries = 3;
+  bool seal = true;
 };
+
+/// The suite's key (the settings' encryption_key below).
+const std::string k_test_key = "5e1f0a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7";
+
+crypto::keyring test_keys() { return *crypto::keyring::from_hex(k_test_key); }
+
+std::optional<std::string> sealed(const std::optional<std::string>& v, const char* column, const std::string& id) {
+  if (!v) return v;
+  auto s = test_keys().seal(*v, storage::secret_context(column, id));
+  EXPECT_TRUE(s) << s.err().message;
+  return *s;
+}
 
 struct fixture {
   std::unique_ptr<pg::connection> c = connect();
@@ -190,19 +207,21 @@ struct fixture {
   }
 
   std::string endpoint(const endpoint_spec& e, const std::string& ws = {}) {
+    std::string id = storage::new_uuid();
     auto r = c->exec(
-        "INSERT INTO webhook_endpoints (workspace_id, url, secret_key, auth_header_name, auth_header_value,"
+        "INSERT INTO webhook_endpoints (id, workspace_id, url, secret_key, auth_header_name, auth_header_value,"
         " subscribed_events, max_retries, is_active, deleted_at)"
-        " VALUES ($1, $2, $3, $4, $5, '{lead.workflow_action}', $6, $7, CASE WHEN $8 THEN NOW() END) RETURNING id",
+        " VALUES ($9, $1, $2, $3, $4, $5, '{lead.workflow_action}', $6, $7, CASE WHEN $8 THEN NOW() END) RETURNING id",
         pg::params{}
             .add(ws.empty() ? workspace_id : ws)
             .add(e.url)
-            .add(e.secret)
+            .add(e.seal ? sealed(e.secret, "secret_key", id) : e.secret)
             .add(e.auth_name)
-            .add(e.auth_value)
+            .add(e.seal ? sealed(e.auth_value, "auth_header_value", id) : e.auth_value)
             .add(e.max_retries)
             .add(e.active)
-            .add(e.deleted));
+            .add(e.deleted)
+            .add(id));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
     return std::string(r->get(0, 0));
   }
@@ -234,6 +253,7 @@ pg::pool_options pool_options() {
 config::settings loopback_allowed() {
   config::settings s;
   s.webhook_allow = {"127.0.0.0/8"};
+  s.encryption_key = k_test_key;
   return s;
 }
 
@@ -475,6 +495,9 @@ TEST(http_webhook_dispatcher, loopback_is_refused_without_the_allow_list_and_not
     EXPECT_EQ(str(rows[0].at("status")), "failed");
     EXPECT_TRUE(rows[0].at("http_status_code").is_null());
     EXPECT_NE(str(rows[0].at("error_message")).find("address not allowed"), std::string::npos);
+    if (url.find("localhost") != std::string::npos) {
+      for (const char* where : {"127.0.0.1", "::1"}) EXPECT_EQ(r.err().message.find(where), std::string::npos) << r.err().message;
+    }
   }
   std::this_thread::sleep_for(100ms);
   EXPECT_TRUE(receiver.requests().empty());
@@ -611,6 +634,132 @@ TEST(http_webhook_dispatcher, destruction_waits_for_deliveries_in_flight) {
   }
   EXPECT_EQ(done.load(), 5);
   EXPECT_EQ(f.deliveries(endpoint).size(), 5u);
+}
+
+std::map<std::string, std::optional<std::string>> stored_secrets(fixture& f, const std::string& endpoint_id) {
+  auto r = f.c->exec("SELECT secret_key, auth_header_value FROM webhook_endpoints WHERE id = $1", pg::params{}.add(endpoint_id));
+  EXPECT_TRUE(r.ok() && r->size() == 1);
+  return {{"secret_key", r->get_optional(0, 0)}, {"auth_header_value", r->get_optional(0, 1)}};
+}
+
+TEST(http_webhook_dispatcher, secrets_are_stored_sealed_and_opened_only_to_sign_and_send) {
+  fixture f;
+  http_receiver receiver;
+  std::string key_bytes(32, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(key_bytes.data()), static_cast<int>(key_bytes.size()));
+  std::string secret = "whsec_" + b64(key_bytes);
+  std::string token = "Bearer tok-" + storage::new_uuid();
+  storage::new_webhook_endpoint e;
+  e.workspace_id = f.workspace_id;
+  e.url = receiver.url("/sealed");
+  e.events = {"*"};
+  e.secret = secret;
+  e.auth_header_name = "Authorization";
+  e.auth_header_value = token;
+  auto id = storage::create_webhook_endpoint(*f.c, e, test_keys());
+  ASSERT_TRUE(id.ok()) << id.err().message;
+
+  auto stored = stored_secrets(f, *id);
+  for (const auto& [column, value] : stored) {
+    ASSERT_TRUE(value) << column;
+    EXPECT_EQ(value->rfind("v1." + test_keys().current_id() + ".", 0), 0u) << column << ": " << *value;
+    EXPECT_EQ(value->find(secret.substr(6)), std::string::npos) << column;
+    EXPECT_EQ(value->find(token.substr(7)), std::string::npos) << column;
+  }
+  EXPECT_LE(stored["secret_key"]->size(), 255u);
+
+  pg::pool db(pool_options());
+  http_webhook_dispatcher dispatcher(db, loopback_allowed());
+  auto m = message_for(f, *id);
+  auto r = deliver_and_wait(dispatcher, m);
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  auto got = receiver.await(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].headers.at("authorization"), token);
+  EXPECT_EQ(got[0].headers.at("webhook-signature"),
+            expected_signature(key_bytes, m.idempotency_key, got[0].headers.at("webhook-timestamp"), got[0].body));
+  auto rows = f.deliveries(*id);
+  ASSERT_EQ(rows.size(), 1u);
+  std::string all = boost::json::serialize(rows[0]);
+  EXPECT_EQ(all.find(token.substr(7)), std::string::npos);
+  EXPECT_EQ(all.find(secret.substr(6)), std::string::npos);
+  EXPECT_EQ(str(rows[0].at("request_headers").at("authorization")), "[redacted]");
+}
+
+TEST(http_webhook_dispatcher, a_plaintext_or_moved_secret_is_refused_and_nothing_is_sent) {
+  fixture f;
+  http_receiver receiver;
+  pg::pool db(pool_options());
+  http_webhook_dispatcher dispatcher(db, loopback_allowed());
+  auto plain = f.endpoint(endpoint_spec{receiver.url("/plain"), std::string("whsec_cGxhaW50ZXh0LXNlY3JldA==")}.unsealed());
+  auto plain_auth = f.endpoint(endpoint_spec{receiver.url("/plain-auth"), std::nullopt, "X-Api-Key", "plain-api-key"}.unsealed());
+  auto a = f.endpoint({receiver.url("/a"), std::string("whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh")});
+  auto b = f.endpoint({receiver.url("/b"), std::string("whsec_YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJi")});
+  // b gets a's sealed secret: it is bound to a's row and must not open for b.
+  ASSERT_TRUE(f.c->exec("UPDATE webhook_endpoints SET secret_key = (SELECT secret_key FROM webhook_endpoints WHERE id = $1)"
+                        " WHERE id = $2",
+                        pg::params{}.add(a).add(b))
+                  .ok());
+  for (const auto& [endpoint, field] : std::vector<std::pair<std::string, std::string>>{
+           {plain, "secret_key"}, {plain_auth, "auth_header_value"}, {b, "secret_key"}}) {
+    auto r = deliver_and_wait(dispatcher, message_for(f, endpoint));
+    ASSERT_FALSE(r.ok()) << field;
+    EXPECT_EQ(r.err().code, error_code::invalid) << r.err().message;
+    EXPECT_EQ(r.err().subject, field) << r.err().message;
+    for (const char* leak : {"cGxhaW50ZXh0", "plain-api-key", "YWFh", "YmJi"})
+      EXPECT_EQ(r.err().message.find(leak), std::string::npos) << r.err().message;
+    auto rows = f.deliveries(endpoint);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(str(rows[0].at("status")), "failed");
+  }
+  EXPECT_TRUE(receiver.requests().empty());
+  EXPECT_TRUE(deliver_and_wait(dispatcher, message_for(f, a)).ok());
+}
+
+TEST(http_webhook_dispatcher, without_an_encryption_key_secrets_fail_clearly_and_plain_endpoints_are_served) {
+  fixture f;
+  http_receiver receiver;
+  pg::pool db(pool_options());
+  config::settings keyless;
+  keyless.webhook_allow = {"127.0.0.0/8"};
+  http_webhook_dispatcher dispatcher(db, keyless);
+  auto with_secret = f.endpoint({receiver.url("/secret"), std::string("whsec_c2VjcmV0LXdpdGhvdXQta2V5")});
+  auto without = f.endpoint({receiver.url("/open"), std::nullopt});
+  auto r = deliver_and_wait(dispatcher, message_for(f, with_secret));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, error_code::unavailable);
+  EXPECT_NE(r.err().message.find("encryption_key"), std::string::npos) << r.err().message;
+  EXPECT_TRUE(deliver_and_wait(dispatcher, message_for(f, without)).ok());
+  auto got = receiver.await(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target, "/open");
+  // A node holding the key only as an old key still opens it.
+  config::settings rotated = loopback_allowed();
+  rotated.encryption_key = std::string(64, 'c');
+  rotated.encryption_old_keys = {k_test_key};
+  http_webhook_dispatcher after_rotation(db, rotated);
+  EXPECT_TRUE(deliver_and_wait(after_rotation, message_for(f, with_secret)).ok());
+}
+
+TEST(http_webhook_dispatcher, a_malformed_key_is_a_start_up_error_naming_the_setting_not_the_key) {
+  pg::pool db(pool_options());
+  for (const auto& [current, old, setting] : std::vector<std::tuple<std::string, std::vector<std::string>, std::string>>{
+           {std::string(64, 'z'), {}, "encryption_key"}, {std::string(62, 'a'), {}, "encryption_key"},
+           {k_test_key, {std::string(66, 'b')}, "encryption_old_keys"}}) {
+    config::settings s = loopback_allowed();
+    s.encryption_key = current;
+    s.encryption_old_keys = old;
+    try {
+      http_webhook_dispatcher dispatcher(db, s);
+      ADD_FAILURE() << setting << " accepted";
+    } catch (const config::config_error& e) {
+      EXPECT_EQ(e.key(), setting);
+      EXPECT_EQ(std::string(e.what()).find(current), std::string::npos);
+      if (!old.empty()) {
+        EXPECT_EQ(std::string(e.what()).find(old[0]), std::string::npos);
+      }
+    }
+  }
 }
 
 }  // namespace

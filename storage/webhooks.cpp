@@ -1,0 +1,256 @@
+// The webhook tables' SQL: endpoints created and listed, read for a delivery, attempts
+// recorded, and secrets re-encrypted under the current key in batches.
+#include "storage/webhooks.hpp"
+
+#include <boost/json.hpp>
+
+#include "runtime/text.hpp"
+#include "storage/uuid.hpp"
+
+namespace flowtrack::storage {
+namespace {
+
+const pg::statement k_load_target{
+    "ft_webhook_load_target",
+    "SELECT e.url, e.secret_key, e.auth_header_name, e.auth_header_value, e.is_active, COALESCE(e.max_retries, 3),"
+    " (SELECT count(*) FROM webhook_deliveries d"
+    "   WHERE d.webhook_endpoint_id = e.id AND d.request_headers->>'webhook-id' = $3)"
+    " FROM webhook_endpoints e WHERE e.id = $1::uuid AND e.workspace_id = $2::uuid AND e.deleted_at IS NULL"};
+
+// One statement: the attempt's row (only for an endpoint of this workspace) and the endpoint's
+// last_triggered_at. The id is the caller's, so a retried insert is a no-op, not a second row.
+const pg::statement k_record_delivery{
+    "ft_webhook_record_delivery",
+    "WITH inserted AS ("
+    " INSERT INTO webhook_deliveries (id, webhook_endpoint_id, event_type, payload, http_status_code,"
+    "  request_headers, response_body, response_headers, status, attempt_number, max_attempts, delivered_at,"
+    "  duration_ms, error_message)"
+    " SELECT $1::uuid, e.id, $4::varchar, $5::jsonb, $6::int, $7::jsonb, $8::text, $9::jsonb, $10::varchar,"
+    "  $11::int, $12::int, CASE WHEN $10::varchar = 'delivered' THEN NOW() END, $13::int, $14::text"
+    " FROM webhook_endpoints e WHERE e.id = $2::uuid AND e.workspace_id = $3::uuid"
+    " ON CONFLICT (id) DO NOTHING RETURNING id)"
+    " UPDATE webhook_endpoints SET last_triggered_at = NOW()"
+    " WHERE id = $2::uuid AND workspace_id = $3::uuid AND EXISTS (SELECT 1 FROM inserted)"};
+constexpr int k_record_delivery_params = 14;
+
+const pg::statement k_insert_endpoint{
+    "ft_webhook_insert_endpoint",
+    "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret_key, auth_header_name,"
+    " auth_header_value, subscribed_events, max_retries, retry_delay_seconds)"
+    " SELECT $1::uuid, w.id, $3, $4, $5, $6, $7, ARRAY(SELECT jsonb_array_elements_text($8::jsonb)),"
+    "  COALESCE($9::int, 3), COALESCE($10::int, 60)"
+    " FROM workspaces w WHERE w.id = $2::uuid AND w.deleted_at IS NULL RETURNING id"};
+
+const pg::statement k_list_endpoints{
+    "ft_webhook_list_endpoints",
+    "SELECT id, url, description, array_to_json(subscribed_events)::text, COALESCE(max_retries, 3),"
+    " COALESCE(retry_delay_seconds, 60), is_active, secret_key IS NOT NULL, auth_header_name,"
+    " to_char(last_triggered_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " FROM webhook_endpoints WHERE workspace_id = $1::uuid AND deleted_at IS NULL ORDER BY created_at, id"};
+
+// Keyset pagination by id; rows locked for the batch's transaction so a concurrent rotation or
+// update waits instead of being overwritten.
+const pg::statement k_rotation_batch{
+    "ft_webhook_rotation_batch",
+    "SELECT id, secret_key, auth_header_value FROM webhook_endpoints"
+    " WHERE id > $1::uuid AND (secret_key IS NOT NULL OR auth_header_value IS NOT NULL)"
+    " ORDER BY id LIMIT $2 FOR UPDATE"};
+
+const pg::statement k_rotate_row{
+    "ft_webhook_rotate_row",
+    "UPDATE webhook_endpoints SET secret_key = $2, auth_header_value = $3"
+    " WHERE id = $1::uuid AND secret_key IS NOT DISTINCT FROM $4 AND auth_header_value IS NOT DISTINCT FROM $5"};
+
+std::optional<std::string> opt(std::optional<int> v) {
+  return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
+}
+
+error seal_error(const crypto::box_error& e, std::string_view column) {
+  auto code = e.code == crypto::box_errc::no_key ? error_code::unavailable : error_code::internal;
+  return make_error(code, "cannot store " + std::string(column) + ": " + e.message, "encryption_key");
+}
+
+}  // namespace
+
+std::string secret_context(std::string_view column, std::string_view endpoint_id) {
+  std::string out = "webhook_endpoints.";
+  out.append(column).append(":").append(endpoint_id);
+  return out;
+}
+
+result<std::string> create_webhook_endpoint(pg::connection& c, const new_webhook_endpoint& e, const crypto::keyring& keys) {
+  if (!runtime::is_uuid(e.workspace_id)) return make_error(error_code::not_found, "no workspace " + e.workspace_id, "workspace");
+  if (e.secret && e.secret->size() > k_webhook_secret_max)
+    return make_error(error_code::invalid, "secret must be at most " + std::to_string(k_webhook_secret_max) + " bytes",
+                      "secret");
+  std::string id = new_uuid();
+  std::optional<std::string> sealed_secret, sealed_auth;
+  if (e.secret) {
+    auto s = keys.seal(*e.secret, secret_context("secret_key", id));
+    if (!s) return seal_error(s.err(), "the endpoint's secret");
+    sealed_secret = std::move(*s);
+  }
+  if (e.auth_header_value) {
+    auto s = keys.seal(*e.auth_header_value, secret_context("auth_header_value", id));
+    if (!s) return seal_error(s.err(), "the auth header value");
+    sealed_auth = std::move(*s);
+  }
+  boost::json::array events;
+  for (const auto& ev : e.events) events.emplace_back(ev);
+  pg::params p;
+  p.add(id)
+      .add(e.workspace_id)
+      .add(e.url)
+      .add(e.description)
+      .add(sealed_secret)
+      .add(e.auth_header_name)
+      .add(sealed_auth)
+      .add(boost::json::serialize(events))
+      .add(opt(e.max_retries))
+      .add(opt(e.retry_delay_seconds));
+  auto r = c.exec(k_insert_endpoint, p);
+  if (!r) return r.err();
+  if (r->empty()) return make_error(error_code::not_found, "no workspace " + e.workspace_id, "workspace");
+  return std::string(r->get(0, 0));
+}
+
+result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connection& c, std::string_view workspace_id) {
+  if (!runtime::is_uuid(workspace_id)) return make_error(error_code::not_found, "no workspace " + std::string(workspace_id), "workspace");
+  auto r = c.exec(k_list_endpoints, pg::params{}.add(workspace_id));
+  if (!r) return r.err();
+  std::vector<webhook_endpoint_summary> out;
+  for (int i = 0; i < r->size(); ++i) {
+    webhook_endpoint_summary e;
+    e.id = std::string(r->get(i, 0));
+    e.url = std::string(r->get(i, 1));
+    e.description = r->get_optional(i, 2);
+    boost::system::error_code ec;
+    auto events = boost::json::parse(r->get(i, 3), ec);
+    if (!ec && events.is_array())
+      for (const auto& v : events.as_array())
+        if (v.is_string()) e.events.emplace_back(v.as_string());
+    e.max_retries = static_cast<int>(r->get_int(i, 4));
+    e.retry_delay_seconds = static_cast<int>(r->get_int(i, 5));
+    e.is_active = r->get_bool(i, 6);
+    e.has_secret = r->get_bool(i, 7);
+    e.auth_header_name = r->get_optional(i, 8);
+    e.last_triggered_at = r->get_optional(i, 9);
+    e.created_at = std::string(r->get(i, 10));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+result<webhook_endpoint_target> load_webhook_target(pg::connection& c, std::string_view endpoint_id,
+                                                    std::string_view workspace_id, std::string_view webhook_id) {
+  if (!runtime::is_uuid(endpoint_id) || !runtime::is_uuid(workspace_id))
+    return make_error(error_code::not_found, "webhook endpoint not found: endpoint_id and workspace_id must be UUIDs",
+                      "endpoint_id");
+  auto r = c.exec(k_load_target, pg::params{}.add(endpoint_id).add(workspace_id).add(webhook_id));
+  if (!r) return r.err();
+  if (r->empty())
+    return make_error(error_code::not_found,
+                      "webhook endpoint " + std::string(endpoint_id) + " does not exist in workspace " + std::string(workspace_id),
+                      "endpoint_id");
+  webhook_endpoint_target t;
+  t.url = std::string(r->get(0, 0));
+  t.sealed_secret = r->get_optional(0, 1);
+  t.auth_header_name = r->get_optional(0, 2);
+  t.sealed_auth_value = r->get_optional(0, 3);
+  t.is_active = r->get_bool(0, 4);
+  t.max_attempts = static_cast<int>(r->get_int(0, 5));
+  t.earlier_attempts = static_cast<int>(r->get_int(0, 6));
+  return t;
+}
+
+result<void> record_webhook_delivery(pg::connection& c, const webhook_delivery_record& d) {
+  pg::params p;
+  p.add(d.id)
+      .add(d.endpoint_id)
+      .add(d.workspace_id)
+      .add(d.event_type)
+      .add(d.payload)
+      .add(opt(d.http_status_code))
+      .add(d.request_headers)
+      .add(d.response_body)
+      .add(d.response_headers)
+      .add(d.status)
+      .add(d.attempt_number)
+      .add(d.max_attempts)
+      .add(opt(d.duration_ms))
+      .add(d.error_message);
+  if (p.size() != k_record_delivery_params)
+    return make_error(error_code::internal, "record_webhook_delivery binds the wrong number of parameters");
+  auto r = c.exec(k_record_delivery, p);
+  if (!r) return r.err();
+  return {};
+}
+
+result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::keyring& keys, int batch) {
+  if (!keys.can_seal())
+    return make_error(error_code::invalid, "no encryption_key is set: secrets rotate re-encrypts under encryption_key "
+                                           "(FLOWTRACK_ENCRYPTION_KEY), with the earlier keys in encryption_old_keys",
+                      "encryption_key");
+  rotation_report report;
+  std::vector<std::string> problems;
+  std::string after = "00000000-0000-0000-0000-000000000000";
+  for (;;) {
+    int seen = 0;
+    auto done = pg::transact(c, [&](pg::connection& tx) -> result<void> {
+      auto rows = tx.exec(k_rotation_batch, pg::params{}.add(after).add(batch));
+      if (!rows) return rows.err();
+      seen = rows->size();
+      for (int i = 0; i < rows->size(); ++i) {
+        std::string id(rows->get(i, 0));
+        after = id;
+        ++report.endpoints;
+        std::optional<std::string> old_values[2] = {rows->get_optional(i, 1), rows->get_optional(i, 2)};
+        std::optional<std::string> new_values[2] = {old_values[0], old_values[1]};
+        const char* columns[2] = {"secret_key", "auth_header_value"};
+        bool changed = false, broken = false;
+        for (int k = 0; k < 2; ++k) {
+          if (!old_values[k]) continue;
+          if (keys.sealed_with_current(*old_values[k])) {
+            // Well-formed and under the current key; still check it opens, so a damaged value is reported.
+            if (auto o = keys.open(*old_values[k], secret_context(columns[k], id)); !o) {
+              problems.push_back("row " + id + " " + columns[k] + ": " + o.err().message);
+              broken = true;
+            } else {
+              ++report.already_current;
+            }
+            continue;
+          }
+          auto plain = keys.open(*old_values[k], secret_context(columns[k], id));
+          if (!plain) {
+            problems.push_back("row " + id + " " + columns[k] + ": " + plain.err().message);
+            broken = true;
+            continue;
+          }
+          auto sealed = keys.seal(*plain, secret_context(columns[k], id));
+          if (!sealed) return make_error(error_code::internal, "row " + id + " " + columns[k] + ": " + sealed.err().message);
+          new_values[k] = std::move(*sealed);
+          changed = true;
+        }
+        if (broken || !changed) continue;
+        auto u = tx.exec(k_rotate_row, pg::params{}.add(id).add(new_values[0]).add(new_values[1]).add(old_values[0]).add(old_values[1]));
+        if (!u) return u.err();
+        for (int k = 0; k < 2; ++k)
+          if (new_values[k] != old_values[k]) ++report.rotated;
+      }
+      return {};
+    });
+    if (!done) return done.err();
+    if (seen < batch) break;
+  }
+  if (!problems.empty()) {
+    std::string message = std::to_string(problems.size()) + " secret(s) could not be re-encrypted (" +
+                          std::to_string(report.rotated) + " others were); add the key they were written with to "
+                          "encryption_old_keys and run again:";
+    for (std::size_t i = 0; i < problems.size() && i < 20; ++i) message += "\n  " + problems[i];
+    if (problems.size() > 20) message += "\n  ... and " + std::to_string(problems.size() - 20) + " more";
+    return make_error(error_code::invalid, message, "encryption_old_keys");
+  }
+  return report;
+}
+
+}  // namespace flowtrack::storage

@@ -1,0 +1,115 @@
+// Outgoing webhook tables as stored: webhook_endpoints (secrets sealed with the key ring) and
+// webhook_deliveries (one row per attempt), and the re-encryption of secrets under a new key.
+// Knows SQL and the crypto key ring; nothing of HTTP or actors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/secret_box.hpp"
+#include "storage/pg/connection.hpp"
+
+namespace flowtrack::storage {
+
+/// Longest secret_key plaintext: its sealed form must fit webhook_endpoints.secret_key
+/// VARCHAR(255) (a whsec_ secret of 32 bytes is 50 characters, sealed 116).
+constexpr std::size_t k_webhook_secret_max = 150;
+static_assert(crypto::sealed_length(k_webhook_secret_max) <= 255);
+
+/// The associated data a sealed column value is bound to: "<table>.<column>:<row id>".
+std::string secret_context(std::string_view column, std::string_view endpoint_id);
+
+/// A webhook endpoint to create; `secret` and `auth_header_value` are plaintext here and sealed
+/// before they reach the database.
+struct new_webhook_endpoint {
+  std::string workspace_id;
+  std::string url;
+  std::optional<std::string> description;
+  std::vector<std::string> events;
+  std::optional<int> max_retries;          ///< NULL: the column default (3)
+  std::optional<int> retry_delay_seconds;  ///< NULL: the column default (60)
+  std::optional<std::string> secret;
+  std::optional<std::string> auth_header_name;
+  std::optional<std::string> auth_header_value;
+};
+
+/// Creates the endpoint with its secrets sealed under `keys`' current key (bound to the new
+/// row's id); returns the id. No current key (and a secret to store) is `unavailable` naming
+/// encryption_key; nothing is written in plaintext. A missing workspace is `not_found`.
+result<std::string> create_webhook_endpoint(pg::connection& c, const new_webhook_endpoint& e, const crypto::keyring& keys);
+
+/// An endpoint as listed: everything but the secrets (only whether there are any).
+struct webhook_endpoint_summary {
+  std::string id;
+  std::string url;
+  std::optional<std::string> description;
+  std::vector<std::string> events;
+  int max_retries = 3;
+  int retry_delay_seconds = 60;
+  bool is_active = true;
+  bool has_secret = false;
+  std::optional<std::string> auth_header_name;
+  std::optional<std::string> last_triggered_at;  ///< ISO 8601, UTC
+  std::string created_at;                        ///< ISO 8601, UTC
+};
+
+/// The workspace's endpoints that are not deleted, oldest first.
+result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connection& c, std::string_view workspace_id);
+
+/// What a delivery needs of an endpoint; the secrets still sealed (open them with
+/// secret_context("secret_key"|"auth_header_value", id)).
+struct webhook_endpoint_target {
+  std::string url;
+  std::optional<std::string> sealed_secret;
+  std::optional<std::string> auth_header_name;
+  std::optional<std::string> sealed_auth_value;
+  bool is_active = true;
+  int max_attempts = 3;
+  int earlier_attempts = 0;  ///< delivery rows already made for the same webhook-id
+};
+
+/// The endpoint of a workspace (not deleted) with the attempts made so far for `webhook_id`;
+/// `not_found` when there is none (both ids must be UUIDs).
+result<webhook_endpoint_target> load_webhook_target(pg::connection& c, std::string_view endpoint_id,
+                                                    std::string_view workspace_id, std::string_view webhook_id);
+
+/// One attempt, as recorded in webhook_deliveries. JSON fields are serialized JSON text.
+struct webhook_delivery_record {
+  std::string id;  ///< made by the caller, so a retried insert is a no-op
+  std::string endpoint_id;
+  std::string workspace_id;
+  std::string event_type;
+  std::string payload;
+  std::optional<int> http_status_code;
+  std::optional<std::string> request_headers;  ///< secrets already redacted
+  std::optional<std::string> response_body;
+  std::optional<std::string> response_headers;
+  std::string status;  ///< delivered or failed
+  int attempt_number = 1;
+  int max_attempts = 3;
+  std::optional<int> duration_ms;
+  std::optional<std::string> error_message;
+};
+
+/// Inserts the attempt (only for an endpoint of that workspace) and sets the endpoint's
+/// last_triggered_at, in one statement; inserting the same id twice writes once.
+result<void> record_webhook_delivery(pg::connection& c, const webhook_delivery_record& d);
+
+/// What `secrets rotate` did.
+struct rotation_report {
+  std::int64_t rotated = 0;          ///< values re-encrypted under the current key
+  std::int64_t already_current = 0;  ///< values already under it
+  std::int64_t endpoints = 0;        ///< rows with at least one secret, looked at
+};
+
+/// Re-encrypts every stored secret (webhook_endpoints.secret_key and auth_header_value) under
+/// `keys`' current key, `batch` rows per transaction (rows locked, compared before update), so
+/// it is safe to rerun or to run beside a node. A value that cannot be opened (unknown key id,
+/// altered, not encrypted) is left as it is and the run ends `invalid`, naming the row ids and
+/// key ids, never a value; the other rows are still rotated.
+result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::keyring& keys, int batch = 100);
+
+}  // namespace flowtrack::storage
