@@ -9,6 +9,8 @@
 #include "actors/workspace.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
 #include "runtime/tz.hpp"
+#include "storage/executions.hpp"
+#include "storage/redis/delay_queue.hpp"
 #include "storage/runs.hpp"
 #include "storage/uuid.hpp"
 #include "tests/support/smtp_sink.hpp"
@@ -260,6 +262,7 @@ TEST(engine, paused_workflow_rejects_triggers_and_unknown_workflow_is_not_found)
   auto ws = test::make_workspace(*c);
   auto wf = test::make_workflow(*c, ws.id, k_four_nodes, budget_field());
   ASSERT_TRUE(c->exec("UPDATE workflows SET status = 'paused' WHERE id = $1", pg::params{}.add(wf)).ok());
+  auto active = test::make_workflow(*c, ws.id, k_four_nodes, budget_field());
   test::engine_node node;
   auto r = node.trigger(ws.id, wf, lead("paused@example.com"));
   ASSERT_FALSE(r.ok());
@@ -268,7 +271,6 @@ TEST(engine, paused_workflow_rejects_triggers_and_unknown_workflow_is_not_found)
   auto missing = node.trigger(ws.id, storage::new_uuid(), lead("x@example.com"));
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.err().code, error_code::not_found);
-  auto active = test::make_workflow(*c, ws.id, k_four_nodes, budget_field());
   auto bad = node.trigger(ws.id, active, json::value{{"name", "no email"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.err().subject, "email");
@@ -288,7 +290,18 @@ TEST(engine, cancelled_paused_run_never_resumes) {
   ASSERT_EQ(test::await_value(*c, "SELECT count(*) FROM workflow_executions WHERE id = $1 AND status = 'paused'", *r->execution_id, 1, 5s), 1);
   auto cancelled = storage::cancel_execution(*c, *r->execution_id);
   ASSERT_TRUE(cancelled.ok() && *cancelled);
-  std::this_thread::sleep_for(2500ms);  // past its resume time: it must stay cancelled
+  // The scheduler claims the entry once it is due and the run, finding itself cancelled, drops it.
+  auto redis = redis::connection::open(test::redis_url(), 2s);
+  ASSERT_TRUE(redis.ok());
+  redis::delay_queue queue(*redis, storage::k_execution_queue);
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    auto entry = queue.find(*r->execution_id);
+    ASSERT_TRUE(entry.ok()) << entry.err().message;
+    if (!*entry) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the due entry of a cancelled run was never handled";
+    std::this_thread::sleep_for(20ms);
+  }
   EXPECT_EQ(count(*c, "SELECT count(*) FROM workflow_executions WHERE id = $1::uuid AND status = 'cancelled'", *r->execution_id), 1);
   EXPECT_EQ(count(*c, "SELECT count(*) FROM leads WHERE id = $1::uuid AND status = 'FOLLOWED_UP'", r->lead_id), 0);
 }
@@ -339,8 +352,9 @@ TEST(engine, ten_thousand_concurrent_executions_complete_with_exact_counters) {
   auto c = test::db();
   auto ws = test::make_workspace(*c);
   auto wf = test::make_workflow(*c, ws.id, k_four_nodes, budget_field());
-  test::engine_node node;
   constexpr int k_runs = 10000;
+  // All of them wait for a batch at once: the writer must hold them, not refuse them as overload.
+  test::engine_node node([](actors::node_services& n) { n.options.max_pending_triggers = k_runs; });
   auto replies = node.trigger_many(ws.id, wf, k_runs, [](int i) { return lead("many" + std::to_string(i) + "@example.com", i % 2 ? 9000 : 100); });
   int ok = 0;
   for (const auto& r : replies) ok += r.ok() && r->execution_id ? 1 : 0;
@@ -378,14 +392,121 @@ TEST(engine, pausing_a_workflow_under_a_running_node_rejects_new_triggers) {
   ASSERT_TRUE(node.trigger(ws.id, wf, lead("first@example.com")).ok());
   auto paused = test::run_command(test::flowtrackd() + " workflow pause " + wf + " --database-url " + test::shell_quote(test::database_url()));
   ASSERT_EQ(paused.exit_code, 0) << paused.err;
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past the refresh interval
-  auto r = node.trigger(ws.id, wf, lead("second@example.com"));
-  ASSERT_FALSE(r.ok());
+  // The node sees the change within its refresh interval: triggers are refused from then on.
+  auto first_refused = [&](bool want_refused) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (int i = 0;; ++i) {
+      auto r = node.trigger(ws.id, wf, lead(test::unique_name("probe") + std::to_string(i) + "@example.com"));
+      if (r.ok() != want_refused) return r;
+      if (std::chrono::steady_clock::now() > deadline) return r;
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  auto r = first_refused(true);
+  ASSERT_FALSE(r.ok()) << "still accepted 10 s after the pause";
   EXPECT_EQ(r.err().subject, "status");
   auto active = test::run_command(test::flowtrackd() + " workflow activate " + wf + " --database-url " + test::shell_quote(test::database_url()));
   ASSERT_EQ(active.exit_code, 0) << active.err;
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  EXPECT_TRUE(node.trigger(ws.id, wf, lead("third@example.com")).ok());
+  EXPECT_TRUE(first_refused(false).ok()) << "still refused 10 s after the activation";
+}
+
+}  // namespace
+}  // namespace flowtrack
+
+namespace flowtrack {
+namespace {
+
+// Conditions, a split-free chain of lead changes and both ends: everything a run settles at intake.
+const char* k_settleable = R"({"nodes":[
+  {"id":"t","type":"TRIGGER_MANUAL","position":{"x":0,"y":0},"data":{}},
+  {"id":"c","type":"LOGIC_CONDITION","position":{"x":0,"y":1},"data":{"field":"budget","operator":">=","value":5000,"trueHandle":"yes","falseHandle":"no"}},
+  {"id":"s","type":"ACTION_UPDATE_STATUS","position":{"x":0,"y":2},"data":{"status":"QUALIFIED"}},
+  {"id":"g","type":"ACTION_ADD_TAG","position":{"x":0,"y":3},"data":{"tag":"hot"}},
+  {"id":"p","type":"ACTION_UPDATE_SCORE","position":{"x":0,"y":4},"data":{"delta":25}},
+  {"id":"e","type":"LOGIC_END","position":{"x":0,"y":5},"data":{}},
+  {"id":"r","type":"ACTION_ADD_TAG","position":{"x":1,"y":2},"data":{"tag":"cold"}},
+  {"id":"x","type":"ACTION_UPDATE_SCORE","position":{"x":1,"y":3},"data":{"delta":-5}},
+  {"id":"n","type":"LOGIC_END","position":{"x":1,"y":4},"data":{}}],
+ "edges":[{"id":"1","source":"t","target":"c"},{"id":"2","source":"c","target":"s","sourceHandle":"yes"},
+          {"id":"3","source":"s","target":"g"},{"id":"4","source":"g","target":"p"},{"id":"5","source":"p","target":"e"},
+          {"id":"6","source":"c","target":"r","sourceHandle":"no"},{"id":"7","source":"r","target":"x"},
+          {"id":"8","source":"x","target":"n"}]})";
+
+// What one execution wrote, as text with ids, times and durations masked: a run settled at intake and the
+// same run stepped by a run actor must write the same rows.
+std::string rows_of(pg::connection& c, const std::string& execution_id) {
+  static const char* k_mask =
+      "regexp_replace(regexp_replace(%s, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'g'),"
+      " '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+Z?|[0-9]+ ms', '<time>', 'g')";
+  auto masked = [](const std::string& expr) {
+    std::string m = k_mask;
+    return m.replace(m.find("%s"), 2, expr);
+  };
+  const std::vector<std::pair<std::string, std::string>> queries{
+      {"execution",
+       "SELECT concat_ws(' | ', status, trigger_type, (SELECT react_flow_node_id FROM workflow_nodes WHERE id = trigger_node_id), "
+       "coalesce(error_message, '-'), retry_count, max_retries, "
+       "started_at IS NOT NULL, completed_at IS NOT NULL, duration_ms IS NOT NULL, " +
+           masked("coalesce(output_data::text, '-')") + ", " + masked("trigger_data::text") +
+           ") FROM workflow_executions WHERE id = $1::uuid"},
+      {"steps",
+       "SELECT concat_ws(' | ', s.step_number, n.react_flow_node_id, n.node_type, s.status, coalesce(s.error_message, '-'), s.retry_count, "
+       "s.started_at IS NOT NULL, s.completed_at IS NOT NULL, " +
+           masked("coalesce(s.input_data::text, '-')") + ", " + masked("coalesce(s.output_data::text, '-')") +
+           ") FROM execution_steps s JOIN workflow_nodes n ON n.id = s.workflow_node_id WHERE s.execution_id = $1::uuid "
+           "ORDER BY s.step_number"},
+      {"lead",
+       "SELECT concat_ws(' | ', l.status, l.tags::text, l.score, l.name, l.email) FROM leads l "
+       "JOIN workflow_executions e ON e.lead_id = l.id WHERE e.id = $1::uuid"},
+      {"lead events",
+       "SELECT concat_ws(' | ', v.event_type, v.event_category, " + masked("coalesce(v.description, '-')") + ", " +
+           masked("coalesce(v.metadata::text, '-')") + ", v.triggered_by_workflow_execution_id IS NOT NULL) "
+           "FROM lead_events v JOIN workflow_executions e ON e.lead_id = v.lead_id WHERE e.id = $1::uuid "
+           "ORDER BY v.created_at, v.event_type, v.metadata::text"},
+      {"logs",
+       "SELECT concat_ws(' | ', log_level, log_category, coalesce(node_type, '-'), " + masked("message") + ", " +
+           masked("coalesce(details::text, '-')") + ", execution_step_id IS NOT NULL) FROM execution_logs "
+           "WHERE execution_id = $1::uuid ORDER BY created_at, message"},
+      {"usage", "SELECT concat_ws(' | ', u.event_type, u.quantity) FROM usage_events u WHERE u.related_resource_id = $1::uuid "
+                "ORDER BY u.event_type"},
+  };
+  std::string out;
+  for (const auto& [what, sql] : queries) {
+    auto r = c.exec(sql, pg::params{}.add(execution_id));
+    EXPECT_TRUE(r.ok()) << what << ": " << (r.ok() ? "" : r.err().message);
+    if (!r.ok()) continue;
+    out += "== " + what + "\n";
+    for (int i = 0; i < r->size(); ++i) out += std::string(r->get(i, 0)) + "\n";
+  }
+  return out;
+}
+
+// Runs one lead through a fresh workflow of `graph` on a node that settles at intake or not, and
+// returns what the execution wrote once it finished.
+std::string run_once(pg::connection& c, const char* graph, const json::value& the_lead, bool settle) {
+  auto ws = test::make_workspace(c);
+  auto wf = test::make_workflow(c, ws.id, graph, budget_field());
+  test::engine_node node([settle](actors::node_services& n) { n.options.settle_at_intake = settle; });
+  auto r = node.trigger(ws.id, wf, the_lead);
+  EXPECT_TRUE(r.ok() && r->execution_id) << (r.ok() ? "no execution" : r.err().message);
+  if (!r.ok() || !r->execution_id) return {};
+  EXPECT_EQ(r->settled, settle) << "the trigger was " << (r->settled ? "" : "not ") << "settled at intake";
+  EXPECT_EQ(test::await_value(c, "SELECT count(*) FROM workflow_executions WHERE id = $1 AND status IN ('completed', 'failed')",
+                              *r->execution_id, 1, 30s),
+            1);
+  return rows_of(c, *r->execution_id);
+}
+
+TEST(engine, a_run_settled_at_intake_writes_the_same_rows_as_a_run_actor) {
+  auto c = test::db();
+  for (int budget : {9000, 100}) {
+    auto the_lead = lead("same" + std::to_string(budget) + "@example.com", budget);
+    auto settled = run_once(*c, k_settleable, the_lead, true);
+    auto stepped = run_once(*c, k_settleable, the_lead, false);
+    EXPECT_NE(settled.find("== steps\n1 | t |"), std::string::npos) << settled;
+    EXPECT_NE(settled.find(budget >= 5000 ? "QUALIFIED" : "cold"), std::string::npos) << settled;
+    EXPECT_EQ(settled, stepped) << "budget " << budget;
+  }
 }
 
 }  // namespace
