@@ -57,7 +57,9 @@ if wanted http; then
   $flowtrackd workspace create --name Bench --slug bench-forms --owner-email owner@bench.example.com --plan enterprise >/dev/null
   $flowtrackd workflow import --workspace bench-forms bench/form_workflow.json >/dev/null
   http_port=$(free_port)
+  admin_port=$(free_port)
   FLOWTRACK_HTTP_LISTEN="127.0.0.1:$http_port" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_FORM_RATE_LIMIT=0 \
+    FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$admin_port" \
     $flowtrackd serve >"$work/node.log" 2>&1 &
   node_pid=$!
   for i in $(seq 300); do  # 30 s

@@ -77,6 +77,23 @@ bool valid_cidr(const std::string& c) {
   return parts == 4;
 }
 
+// "10.0.0.0/8, fd00::/8" as a list; empty items are skipped.
+std::vector<std::string> cidr_list(const std::string& k, const std::string& v) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i <= v.size()) {
+    auto comma = v.find(',', i);
+    std::string item = trim(std::string_view(v).substr(i, comma == std::string::npos ? std::string::npos : comma - i));
+    if (!item.empty()) {
+      if (!valid_cidr(item)) throw config_error(k, "'" + item + "' is not a CIDR such as 127.0.0.0/8");
+      out.push_back(item);
+    }
+    if (comma == std::string::npos) break;
+    i = comma + 1;
+  }
+  return out;
+}
+
 constexpr const char* k_hex_key_rule = "must be 64 hex characters (32 random bytes, e.g. from `openssl rand -hex 32`)";
 
 bool is_hex_key(const std::string& v) {
@@ -103,20 +120,11 @@ const std::map<std::string, setter>& setters() {
            throw config_error(k, "'" + v + "' is not a domain name");
          s.mail_domain = v;
        }},
-      {"webhook_allow", [](settings& s, const std::string& k, const std::string& v) {
-         std::vector<std::string> out;
-         std::size_t i = 0;
-         while (i <= v.size()) {
-           auto comma = v.find(',', i);
-           std::string item = trim(std::string_view(v).substr(i, comma == std::string::npos ? std::string::npos : comma - i));
-           if (!item.empty()) {
-             if (!valid_cidr(item)) throw config_error(k, "'" + item + "' is not a CIDR such as 127.0.0.0/8");
-             out.push_back(item);
-           }
-           if (comma == std::string::npos) break;
-           i = comma + 1;
-         }
-         s.webhook_allow = std::move(out);
+      {"webhook_allow", [](settings& s, const std::string& k, const std::string& v) { s.webhook_allow = cidr_list(k, v); }},
+      {"trusted_proxies", [](settings& s, const std::string& k, const std::string& v) { s.trusted_proxies = cidr_list(k, v); }},
+      {"admin_listen", [](settings& s, const std::string& k, const std::string& v) {
+         if (v == "off") s.admin_listen.reset();
+         else s.admin_listen = parse_endpoint(k, v);
        }},
       {"form_rate_limit", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit = parse_int(k, v, 0, 1000000); }},
       {"form_rate_limit_per_form", [](settings& s, const std::string& k, const std::string& v) { s.form_rate_limit_per_form = parse_int(k, v, 0, 100000000); }},
@@ -125,6 +133,8 @@ const std::map<std::string, setter>& setters() {
       {"http_body_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_body_timeout_ms = parse_int(k, v, 100, 600000); }},
       {"http_idle_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.http_idle_timeout_ms = parse_int(k, v, 100, 3600000); }},
       {"http_max_connections", [](settings& s, const std::string& k, const std::string& v) { s.http_max_connections = parse_int(k, v, 1, 1000000); }},
+      {"http_max_connections_per_ip", [](settings& s, const std::string& k, const std::string& v) { s.http_max_connections_per_ip = parse_int(k, v, 1, 1000000); }},
+      {"http_max_buffered_body_bytes", [](settings& s, const std::string& k, const std::string& v) { s.http_max_buffered_body_bytes = parse_int(k, v, 1024, 2147483647); }},
       {"log_level", [](settings& s, const std::string& k, const std::string& v) {
          s.log_level = one_of(k, v, {"trace", "debug", "info", "warn", "error", "off"});
        }},

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -33,6 +34,11 @@ struct settings {
   int http_body_timeout_ms = 30000;        ///< a request body must arrive within this
   int http_idle_timeout_ms = 60000;        ///< a keep-alive connection may wait this long for a request
   int http_max_connections = 10000;        ///< open connections; one more is answered 503 and closed
+  int http_max_connections_per_ip = 256;   ///< open connections from one TCP peer; one more gets 503 and is closed
+  int http_max_buffered_body_bytes = 64 * 1024 * 1024;  ///< request-body bytes held at once; a new body beyond it gets 503
+  std::vector<std::string> trusted_proxies;  ///< CIDRs of proxies whose X-Forwarded-For names the client
+  /// The admin listener (/metrics, detailed /readyz); nullopt when set to "off".
+  std::optional<endpoint> admin_listen = endpoint{"127.0.0.1", 9091};
   std::string log_level = "info";          ///< trace, debug, info, warn, error, off
   std::string log_format = "text";         ///< text or json
   int pg_pool_size = 4;                    ///< PostgreSQL connections (each with its own I/O thread)

@@ -3,7 +3,7 @@
 # and Redis under .flowtrack/ on loopback, migrations, `flowtrackd serve`; prints the URLs.
 # A second run reuses what exists.      scripts/up.sh [stop|status]
 # Ports: FLOWTRACK_UP_PG_PORT (55432), FLOWTRACK_UP_REDIS_PORT (56379), FLOWTRACK_HTTP_LISTEN
-# (127.0.0.1:8080), FLOWTRACK_SMTP_LISTEN (127.0.0.1:2525).
+# (127.0.0.1:8080), FLOWTRACK_SMTP_LISTEN (127.0.0.1:2525), FLOWTRACK_ADMIN_LISTEN (127.0.0.1:9091).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,10 +14,11 @@ pg_port=${FLOWTRACK_UP_PG_PORT:-55432}
 redis_port=${FLOWTRACK_UP_REDIS_PORT:-56379}
 http_listen=${FLOWTRACK_HTTP_LISTEN:-127.0.0.1:8080}
 smtp_listen=${FLOWTRACK_SMTP_LISTEN:-127.0.0.1:2525}
+admin_listen=${FLOWTRACK_ADMIN_LISTEN:-127.0.0.1:9091}
 bin="$root/build/release/adapters/cli/flowtrackd"
 export FLOWTRACK_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/flowtrack"
 export FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0"
-export FLOWTRACK_HTTP_LISTEN=$http_listen FLOWTRACK_SMTP_LISTEN=$smtp_listen
+export FLOWTRACK_HTTP_LISTEN=$http_listen FLOWTRACK_SMTP_LISTEN=$smtp_listen FLOWTRACK_ADMIN_LISTEN=$admin_listen
 
 node_running() { [ -f "$state/flowtrackd.pid" ] && kill -0 "$(cat "$state/flowtrackd.pid")" 2>/dev/null; }
 
@@ -26,6 +27,7 @@ print_urls() {
 FlowTrack node is up.
   health      http://$http_listen/healthz
   readiness   http://$http_listen/readyz
+  metrics     http://$admin_listen/metrics  (admin listener; detailed readiness at /readyz)
   PostgreSQL  $FLOWTRACK_DATABASE_URL
   Redis       $FLOWTRACK_REDIS_URL
   log         $state/flowtrackd.log

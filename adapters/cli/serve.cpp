@@ -58,6 +58,16 @@ void watch_pools(pg::pool& postgres, storage::worker_pool<redis::connection>& re
   redis.on_job_done([&redis_latency](double seconds) { redis_latency.observe(seconds); });
 }
 
+// The admin listener (admin_listen): /metrics and detailed readiness, away from public traffic.
+std::unique_ptr<http::server> make_admin_server(const config::settings& s, http::route_targets targets) {
+  http::server_options o;
+  o.listen = *s.admin_listen;
+  o.setting = "admin_listen";
+  o.route_of = http::admin_route_of;
+  o.max_connections = 64;
+  return std::make_unique<http::server>(o, http::make_admin_routes(targets));
+}
+
 }  // namespace
 
 int serve_command(std::vector<std::string> args, const config::settings& s) {
@@ -114,6 +124,16 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   node.options.form_rate_limit_per_form = s.form_rate_limit_per_form;
   node.options.form_rate_limit_ipv6_prefix = s.form_rate_limit_ipv6_prefix;
 
+  std::vector<http::ip_network> trusted_proxies;
+  for (const auto& c : s.trusted_proxies) {
+    auto net = http::ip_network::parse(c);
+    if (!net) {
+      std::cerr << "flowtrackd serve: invalid setting trusted_proxies: '" << c << "' is not a CIDR such as 10.0.0.0/8\n";
+      return 78;
+    }
+    trusted_proxies.push_back(*net);
+  }
+
   node_config cfg(s);
   caf::actor_system system(cfg);
   auto engine = actors::start_engine(system, &node);
@@ -126,21 +146,30 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   http_opts.body_timeout = std::chrono::milliseconds(s.http_body_timeout_ms);
   http_opts.idle_timeout = std::chrono::milliseconds(s.http_idle_timeout_ms);
   http_opts.max_connections = static_cast<std::size_t>(s.http_max_connections);
+  http_opts.max_connections_per_ip = static_cast<std::size_t>(s.http_max_connections_per_ip);
+  http_opts.max_buffered_body_bytes = static_cast<std::size_t>(s.http_max_buffered_body_bytes);
+  http_opts.trusted_proxies = std::move(trusted_proxies);
   http::server server(http_opts, http::make_routes(http::route_targets{health, &system}));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });
-  if (auto r = server.start(); !r) {
+  metrics::global().gauge("flowtrack_http_buffered_body_bytes", "Request-body bytes held against http_max_buffered_body_bytes.", {},
+                          [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.buffered_body_bytes())}}; });
+  auto admin = s.admin_listen ? make_admin_server(s, http::route_targets{health, &system}) : nullptr;
+  if (auto r = server.start(); !r || (admin && !(r = admin->start()))) {
     spdlog::error("{}", r.err().message);
+    server.stop(std::chrono::milliseconds(0));
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     return 1;
   }
   spdlog::info("flowtrackd serving: http://{}:{}/ (healthz, readyz)", s.http_listen.host, server.port());
+  if (admin) spdlog::info("flowtrackd admin: http://{}:{}/ (metrics, readyz)", s.admin_listen->host, admin->port());
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("flowtrackd: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop(std::chrono::seconds(10));
+  if (admin) admin->stop(std::chrono::seconds(1));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();

@@ -28,20 +28,21 @@ response method_not_allowed(std::string_view allow) {
   return res;
 }
 
-void readyz(const route_targets& t, responder reply) {
-  caf::anon_send(t.health, actors::check_atom::value, actors::health_callback([reply](actors::health_report r) {
-    boost::json::object checks{
-        {"postgres", r.postgres_error.empty() ? boost::json::value("ok") : boost::json::value(r.postgres_error)},
-        {"redis", r.redis_error.empty() ? boost::json::value("ok") : boost::json::value(r.redis_error)}};
-    if (r.ready()) {
-      reply(json_response(bhttp::status::ok, boost::json::serialize(boost::json::object{{"status", "ready"}, {"checks", checks}})));
-      return;
+// Readiness: 200 {"status":"ready"} or 503 {"status":"unavailable"}; with `detailed` (the admin
+// listener) also which dependency is down and which core actors gave up. Never an error text:
+// those name hosts and users, and the log has them.
+void readyz(const route_targets& t, bool detailed, responder reply) {
+  caf::anon_send(t.health, actors::check_atom::value, actors::health_callback([reply, detailed](actors::health_report r) {
+    bool ready = r.ready() && r.failed.empty();
+    json::object body{{"status", ready ? "ready" : "unavailable"}};
+    if (detailed) {
+      body["checks"] = json::object{{"postgres", r.postgres_error.empty() ? "up" : "down"},
+                                    {"redis", r.redis_error.empty() ? "up" : "down"}};
+      json::array failed;
+      for (const auto& name : r.failed) failed.emplace_back(name);
+      body["failed"] = std::move(failed);
     }
-    boost::json::array down;
-    if (!r.postgres_error.empty()) down.push_back("postgres");
-    if (!r.redis_error.empty()) down.push_back("redis");
-    reply(json_response(bhttp::status::service_unavailable,
-                        boost::json::serialize(boost::json::object{{"status", "unavailable"}, {"down", down}, {"checks", checks}})));
+    reply(json_response(ready ? bhttp::status::ok : bhttp::status::service_unavailable, json::serialize(body)));
   }));
 }
 
@@ -98,9 +99,8 @@ void trigger(const route_targets& t, actors::trigger_request req, responder repl
 // required) and the trigger data; X-FlowTrack-Token authenticates; Idempotency-Key is honoured.
 void webhook_trigger(const route_targets& t, std::string_view workflow_id, request&& req, responder reply) {
   if (req.method() != bhttp::verb::post) return reply(method_not_allowed("POST"));
-  if (!runtime::is_uuid(workflow_id)) return reply(json_error(bhttp::status::not_found, "not_found", "no workflow " + std::string(workflow_id)));
-  auto type = req[bhttp::field::content_type];
-  if (type.substr(0, type.find(';')) != "application/json")
+  if (!runtime::is_uuid(workflow_id)) return reply(json_error(bhttp::status::not_found, "not_found", "no workflow with this id"));
+  if (!media_type_is(req[bhttp::field::content_type], "application/json"))
     return reply(json_error(bhttp::status::unsupported_media_type, "unsupported_media_type", "send the lead as application/json"));
   boost::system::error_code ec;
   auto body = json::parse(req.body(), ec);
@@ -195,9 +195,7 @@ bool safe_redirect(std::string_view url) {
 
 void submit_form(const route_targets& t, actors::form_request fr, request&& req, responder reply) {
   auto type = req[bhttp::field::content_type];
-  type = type.substr(0, type.find(';'));
-  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-  const bool as_json = type == "application/json";
+  const bool as_json = media_type_is(type, "application/json");
   std::map<std::string, std::string> typed;  // what the browser sent, to show again
   json::object values;
   if (as_json) {
@@ -212,7 +210,7 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
       return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the submission was refused"));
     }
     values.erase(k_honeypot_field);
-  } else if (type == "application/x-www-form-urlencoded") {
+  } else if (media_type_is(type, "application/x-www-form-urlencoded")) {
     auto pairs = parse_urlencoded(req.body());
     if (!pairs) return reply(html_response(bhttp::status::bad_request, render_message("The form could not be read", pairs.err().message)));
     for (auto& [k, v] : *pairs) {
@@ -285,7 +283,7 @@ void public_form(const route_targets& t, std::string_view rest, request&& req, c
 }  // namespace
 
 std::string route_of(std::string_view path) {
-  if (path == "/healthz" || path == "/readyz" || path == "/metrics") return std::string(path.substr(1));
+  if (path == "/healthz" || path == "/readyz") return std::string(path.substr(1));
   if (path.starts_with("/p/")) return "form";
   if (path.starts_with("/hooks/")) return "hooks";
   return "other";
@@ -301,7 +299,26 @@ handler make_routes(route_targets targets) {
     }
     if (path == "/readyz") {
       if (!get) return reply(method_not_allowed("GET"));
-      return readyz(targets, std::move(reply));
+      return readyz(targets, /*detailed=*/false, std::move(reply));
+    }
+    if (path.substr(0, 3) == "/p/") return public_form(targets, path.substr(3), std::move(req), info, std::move(reply));
+    if (path.substr(0, 7) == "/hooks/") return webhook_trigger(targets, path.substr(7), std::move(req), std::move(reply));
+    reply(json_error(bhttp::status::not_found, "not_found", "no route for this path"));
+  };
+}
+
+std::string admin_route_of(std::string_view path) {
+  if (path == "/metrics" || path == "/readyz") return "admin_" + std::string(path.substr(1));
+  return "admin_other";
+}
+
+handler make_admin_routes(route_targets targets) {
+  return [targets](request&& req, const request_info&, responder reply) {
+    std::string_view path = path_of(req.target());
+    bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+    if (path == "/readyz") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return readyz(targets, /*detailed=*/true, std::move(reply));
     }
     if (path == "/metrics") {
       if (!get) return reply(method_not_allowed("GET"));
@@ -310,9 +327,7 @@ handler make_routes(route_targets targets) {
       res.body() = metrics::global().render();
       return reply(std::move(res));
     }
-    if (path.substr(0, 3) == "/p/") return public_form(targets, path.substr(3), std::move(req), info, std::move(reply));
-    if (path.substr(0, 7) == "/hooks/") return webhook_trigger(targets, path.substr(7), std::move(req), std::move(reply));
-    reply(json_error(bhttp::status::not_found, "not_found", "no route for " + std::string(path)));
+    reply(json_error(bhttp::status::not_found, "not_found", "no route for this path; the admin listener serves /metrics and /readyz"));
   };
 }
 

@@ -15,11 +15,18 @@ struct route_targets {
   caf::actor_system* system = nullptr;  ///< for the short-lived actors that wait on answers
 };
 
-/// The request handler for the server: /healthz, /readyz, /metrics, the public forms
+/// The request handler for the public server: /healthz, /readyz (status only), the public forms
 /// (GET|POST /p/{slug}[/{form}]) and webhook triggers (POST /hooks/{workflow_id}).
 handler make_routes(route_targets targets);
 
 /// The route label of a path, for server_options::route_of.
 std::string route_of(std::string_view path);
+
+/// The request handler for the admin listener: /metrics (Prometheus text) and /readyz with
+/// each dependency's state and the core actors that gave up.
+handler make_admin_routes(route_targets targets);
+
+/// The route label of an admin path ("admin_metrics", "admin_readyz", "admin_other").
+std::string admin_route_of(std::string_view path);
 
 }  // namespace flowtrack::http

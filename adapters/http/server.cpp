@@ -1,8 +1,11 @@
+// The HTTP server's sessions, limits and accept loop, and the pure helpers it shares with routes.
 #include "adapters/http/server.hpp"
 
+#include <charconv>
 #include <list>
 #include <mutex>
 #include <random>
+#include <unordered_map>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -36,6 +39,103 @@ response json_error(bhttp::status status, std::string_view code, std::string_vie
   return json_response(status, boost::json::serialize(boost::json::object{{"error", std::move(err)}}));
 }
 
+std::optional<ip_network> ip_network::parse(std::string_view text) {
+  auto slash = text.find('/');
+  boost::system::error_code ec;
+  auto base = asio::ip::make_address(std::string(text.substr(0, slash)), ec);
+  if (ec) return std::nullopt;
+  int max = base.is_v4() ? 32 : 128, prefix = max;
+  if (slash != std::string_view::npos) {
+    auto bits = text.substr(slash + 1);
+    auto [p, err] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
+    if (bits.empty() || err != std::errc{} || p != bits.data() + bits.size() || prefix < 0 || prefix > max) return std::nullopt;
+  }
+  return ip_network{base, prefix};
+}
+
+bool ip_network::contains(const asio::ip::address& a) const {
+  auto unmapped = [](const asio::ip::address& x) {
+    return x.is_v6() && x.to_v6().is_v4_mapped() ? asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, x.to_v6())) : x;
+  };
+  auto net = unmapped(base), addr = unmapped(a);
+  if (net.is_v4() != addr.is_v4()) return false;
+  // A mapped base (::ffff:10.0.0.0/104) becomes its IPv4 network (/8).
+  int bits = base.is_v6() && base.to_v6().is_v4_mapped() ? std::max(0, prefix - 96) : prefix;
+  auto compare = [bits](const auto& x, const auto& y) {
+    for (int i = 0; i < bits / 8; ++i)
+      if (x[i] != y[i]) return false;
+    if (bits % 8 == 0) return true;
+    auto mask = static_cast<unsigned char>(0xFF << (8 - bits % 8));
+    return (x[bits / 8] & mask) == (y[bits / 8] & mask);
+  };
+  return net.is_v4() ? compare(net.to_v4().to_bytes(), addr.to_v4().to_bytes())
+                     : compare(net.to_v6().to_bytes(), addr.to_v6().to_bytes());
+}
+
+std::string client_address(const asio::ip::address& peer, std::string_view forwarded_for,
+                           const std::vector<ip_network>& trusted) {
+  auto is_trusted = [&trusted](const asio::ip::address& a) {
+    for (const auto& n : trusted)
+      if (n.contains(a)) return true;
+    return false;
+  };
+  asio::ip::address client = peer;
+  while (is_trusted(client) && !forwarded_for.empty()) {
+    auto comma = forwarded_for.rfind(',');
+    auto item = forwarded_for.substr(comma == std::string_view::npos ? 0 : comma + 1);
+    forwarded_for = comma == std::string_view::npos ? std::string_view() : forwarded_for.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    boost::system::error_code ec;
+    auto next = asio::ip::make_address(std::string(item), ec);
+    if (ec) break;  // not an address: believe nothing left of it
+    client = next;
+  }
+  return client.to_string();
+}
+
+bool media_type_is(std::string_view content_type, std::string_view type) {
+  auto essence = content_type.substr(0, content_type.find(';'));
+  while (!essence.empty() && (essence.front() == ' ' || essence.front() == '\t')) essence.remove_prefix(1);
+  while (!essence.empty() && (essence.back() == ' ' || essence.back() == '\t')) essence.remove_suffix(1);
+  return beast::iequals(essence, type);
+}
+
+namespace detail {
+
+// What all sessions of one server share: open connections per peer and buffered body bytes.
+struct connection_limits {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::size_t> per_peer;
+  std::atomic<std::size_t> buffered_body_bytes{0};
+
+  bool try_open(const std::string& peer, std::size_t max) {
+    std::lock_guard lock(mutex);
+    auto& n = per_peer[peer];
+    if (n >= max) {
+      if (n == 0) per_peer.erase(peer);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void close(const std::string& peer) {
+    std::lock_guard lock(mutex);
+    auto it = per_peer.find(peer);
+    if (it != per_peer.end() && --it->second == 0) per_peer.erase(it);
+  }
+  bool try_reserve(std::size_t bytes, std::size_t budget) {
+    auto held = buffered_body_bytes.load();
+    do {
+      if (held + bytes > budget) return false;
+    } while (!buffered_body_bytes.compare_exchange_weak(held, held + bytes));
+    return true;
+  }
+  void release(std::size_t bytes) { buffered_body_bytes -= bytes; }
+};
+
+}  // namespace detail
+
 namespace {
 
 // Request ids: a per-process random prefix and a counter; cheap and unique enough to grep.
@@ -59,29 +159,35 @@ bool acceptable_request_id(std::string_view id) {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket&& socket, const server_options& opts, const handler& h,
-          std::shared_ptr<std::atomic<std::size_t>> open, std::shared_ptr<std::atomic<bool>> stopping)
-      : stream_(std::move(socket)), opts_(opts), handler_(h), open_(std::move(open)), stopping_(std::move(stopping)) {
+  /// `peer_key` is non-empty when the connection counts against its peer's limit.
+  session(tcp::socket&& socket, const server_options& opts, const handler& h, std::shared_ptr<std::atomic<std::size_t>> open,
+          std::shared_ptr<std::atomic<bool>> stopping, std::shared_ptr<detail::connection_limits> limits,
+          asio::ip::address peer, std::string peer_key)
+      : stream_(std::move(socket)),
+        opts_(opts),
+        handler_(h),
+        open_(std::move(open)),
+        stopping_(std::move(stopping)),
+        limits_(std::move(limits)),
+        peer_(peer),
+        peer_key_(std::move(peer_key)),
+        client_ip_(peer.to_string()) {
     ++*open_;
   }
-  ~session() { --*open_; }
-
-  void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      beast::error_code ec;
-      auto peer = self->stream_.socket().remote_endpoint(ec);
-      if (!ec) self->client_ip_ = peer.address().to_string();
-      self->do_read(self->opts_.idle_timeout);
-    });
+  ~session() {
+    release_body();
+    if (!peer_key_.empty()) limits_->close(peer_key_);
+    --*open_;
   }
 
-  // Rejects a connection over the limit with a 503 and closes it.
-  void reject_busy() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      auto res = json_error(bhttp::status::service_unavailable, "unavailable",
-                            "too many open connections; retry shortly");
-      res.set(bhttp::field::retry_after, "1");
-      self->send(std::move(res), /*keep_alive=*/false, next_request_id());
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(self->opts_.idle_timeout); });
+  }
+
+  // Rejects a connection over a limit with a 503 and closes it.
+  void reject_busy(std::string message) {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), message = std::move(message)] {
+      self->send(busy(message), /*keep_alive=*/false, next_request_id());
     });
   }
 
@@ -97,6 +203,12 @@ class session : public std::enable_shared_from_this<session> {
   }
 
  private:
+  static response busy(const std::string& message) {
+    auto res = json_error(bhttp::status::service_unavailable, "unavailable", message);
+    res.set(bhttp::field::retry_after, "1");
+    return res;
+  }
+
   void do_read(std::chrono::milliseconds wait) {
     idle_ = true;
     parser_.emplace();
@@ -119,13 +231,54 @@ class session : public std::enable_shared_from_this<session> {
     started_ = std::chrono::steady_clock::now();
     stream_.expires_never();
     arm(opts_.header_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    parse_header();
   }
 
-  void on_header(beast::error_code ec) {
+  // The header is parsed here rather than by async_read_header so that its raw bytes can be
+  // checked for obs-fold, which Beast would silently join into the previous field's value.
+  void parse_header() {
+    beast::error_code ec;
+    auto used = parser_->put(buffer_.data(), ec);
+    if (ec == bhttp::error::need_more) {
+      stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+        if (ec) {
+          self->deadline_.cancel();
+          return self->on_read_error(ec, /*in_header=*/true);
+        }
+        self->buffer_.commit(n);
+        self->parse_header();
+      });
+      return;
+    }
     deadline_.cancel();
     if (ec) return on_read_error(ec, /*in_header=*/true);
+    bool folded = has_obs_fold({static_cast<const char*>(buffer_.data().data()), used});
+    buffer_.consume(used);
+    on_header(folded);
+  }
+
+  // A line of the header (after the request line's CRLF) that starts with SP or HTAB.
+  static bool has_obs_fold(std::string_view header) {
+    for (auto at = header.find("\r\n"); at != std::string_view::npos && at + 2 < header.size(); at = header.find("\r\n", at + 2))
+      if (header[at + 2] == ' ' || header[at + 2] == '\t') return true;
+    return false;
+  }
+
+  void on_header(bool folded) {
+    const auto& head = parser_->get();
+    method_ = std::string(head.method_string());
+    target_ = std::string(head.target());
+    route_ = route_of(target_);
+    if (auto refusal = nonconforming(head, folded); !refusal.empty())
+      return send(json_error(bhttp::status::bad_request, "invalid", refusal), false, next_request_id());
+    if (!parser_->is_done()) {
+      // A body is coming: hold its bytes against the server-wide budget first.
+      auto length = parser_->content_length();
+      std::size_t bytes = length ? static_cast<std::size_t>(*length) : opts_.body_limit;
+      if (!limits_->try_reserve(bytes, opts_.max_buffered_body_bytes))
+        return send(busy("the server holds too many request bodies; retry shortly"), false, next_request_id());
+      reserved_ = bytes;
+    }
     if (parser_->is_done()) return dispatch_request();
     arm(opts_.body_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
@@ -134,6 +287,22 @@ class session : public std::enable_shared_from_this<session> {
                         if (ec) return self->on_read_error(ec, /*in_header=*/false);
                         self->dispatch_request();
                       });
+  }
+
+  // What RFC 9112 forbids in a request header that Beast lets through; empty when it conforms.
+  static std::string nonconforming(const bhttp::request_header<>& head, bool folded) {
+    if (folded) return "obsolete line folding (a header line starting with a space or tab) is not accepted";
+    auto codings = head.count(bhttp::field::transfer_encoding);
+    if (codings > 0) {
+      auto value = head[bhttp::field::transfer_encoding];
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      if (codings > 1 || !beast::iequals(value, "chunked"))
+        return "Transfer-Encoding must be exactly chunked";
+    }
+    auto hosts = head.count(bhttp::field::host);
+    if (hosts > 1 || (hosts == 0 && head.version() >= 11)) return "an HTTP/1.1 request needs exactly one Host header";
+    return {};
   }
 
   // A started header or a body must arrive by the deadline. tcp_stream's own timeout would
@@ -170,6 +339,7 @@ class session : public std::enable_shared_from_this<session> {
                   false, id);
     if (ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::error::broken_pipe)
       return close();
+    // Beast's own words for what was wrong; never the request's bytes.
     return send(json_error(bhttp::status::bad_request, "invalid", "malformed HTTP request: " + ec.message()), false, id);
   }
 
@@ -178,10 +348,15 @@ class session : public std::enable_shared_from_this<session> {
     auto given = req["X-Request-Id"];
     std::string id = acceptable_request_id(given) ? std::string(given) : next_request_id();
     bool keep_alive = req.keep_alive() && !stopping_->load();
-    method_ = std::string(req.method_string());
     head_ = req.method() == bhttp::verb::head;
-    target_ = std::string(req.target());
-    route_ = route_of(target_);
+    if (!opts_.trusted_proxies.empty()) {
+      std::string forwarded;
+      for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+        if (!forwarded.empty()) forwarded += ',';
+        forwarded += it->value();
+      }
+      client_ip_ = client_address(peer_, forwarded, opts_.trusted_proxies);
+    }
     // Nothing is read while the handler works; the timer would otherwise cut a slow handler.
     stream_.expires_never();
     auto self = shared_from_this();
@@ -199,7 +374,9 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void send(response&& res, bool keep_alive, const std::string& id) {
+    release_body();  // the request is answered: its body no longer counts
     res.set("X-Request-Id", id);
+    res.set("X-Content-Type-Options", "nosniff");
     res.keep_alive(keep_alive && !stopping_->load());
     res.prepare_payload();
     if (head_) {  // HEAD: the GET answer's header, Content-Length included, and no body
@@ -216,8 +393,14 @@ class session : public std::enable_shared_from_this<session> {
       self->target_.clear();
       self->head_ = false;
       self->started_ = {};
+      self->client_ip_ = self->peer_.to_string();
       self->do_read(self->opts_.idle_timeout);
     });
+  }
+
+  void release_body() {
+    if (reserved_ > 0) limits_->release(reserved_);
+    reserved_ = 0;
   }
 
   std::string route_of(std::string_view target) const {
@@ -286,6 +469,10 @@ class session : public std::enable_shared_from_this<session> {
   const handler& handler_;
   std::shared_ptr<std::atomic<std::size_t>> open_;
   std::shared_ptr<std::atomic<bool>> stopping_;
+  std::shared_ptr<detail::connection_limits> limits_;
+  asio::ip::address peer_;
+  std::string peer_key_;     ///< set when this connection counts against its peer's limit
+  std::size_t reserved_ = 0;  ///< body bytes held against max_buffered_body_bytes
   asio::steady_timer deadline_{stream_.get_executor()};
   bool timed_out_ = false;
   bool head_ = false;  ///< the request in hand is a HEAD
@@ -316,22 +503,26 @@ server::server(server_options opts, handler h)
     : opts_(std::move(opts)),
       handler_(std::move(h)),
       acceptor_(asio::make_strand(io_)),
-      sessions_(std::make_unique<session_registry>()) {}
+      sessions_(std::make_unique<session_registry>()),
+      limits_(std::make_shared<detail::connection_limits>()),
+      accept_pause_(acceptor_.get_executor()) {}
 
 server::~server() { stop(std::chrono::milliseconds(0)); }
+
+std::size_t server::buffered_body_bytes() const { return limits_->buffered_body_bytes.load(); }
 
 result<void> server::start() {
   beast::error_code ec;
   auto address = asio::ip::make_address(opts_.listen.host, ec);
-  if (ec) return make_error(error_code::invalid, "http_listen: '" + opts_.listen.host + "' is not an IP address", "http_listen");
+  if (ec) return make_error(error_code::invalid, opts_.setting + ": '" + opts_.listen.host + "' is not an IP address", opts_.setting);
   tcp::endpoint ep{address, opts_.listen.port};
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return make_error(error_code::unavailable, "cannot listen on " + opts_.listen.to_string() + ": " + ec.message(),
-                      "http_listen");
+    return make_error(error_code::unavailable, "cannot listen on " + opts_.listen.to_string() + " (" + opts_.setting + "): " + ec.message(),
+                      opts_.setting);
   port_ = acceptor_.local_endpoint().port();
   // Keeps the I/O threads running while a handler works on an answer after the acceptor closed
   // (at shutdown nothing else may be pending, and run() would return before the answer is sent).
@@ -345,18 +536,47 @@ void server::do_accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      spdlog::warn("http: accept failed: {}", ec.message());
-    } else {
-      socket.set_option(tcp::no_delay(true), ec);
-      bool over = open_->load() >= opts_.max_connections;
-      auto s = std::make_shared<session>(std::move(socket), opts_, handler_, open_, stopping_);
-      if (over) {
-        s->reject_busy();
-      } else {
-        sessions_->add(s);
-        s->start();
-      }
+      return on_accept_error(ec);
     }
+    if (accept_failures_ > 0) {
+      spdlog::info("http: accepting again on {} after {} failed attempts", opts_.listen.to_string(), accept_failures_);
+      accept_failures_ = 0;
+      accept_backoff_ = {};
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto peer = socket.remote_endpoint(ec).address();
+    std::string key = peer.to_string();
+    const char* refusal = nullptr;
+    if (open_->load() >= opts_.max_connections) {
+      refusal = "too many open connections; retry shortly";
+    } else if (!limits_->try_open(key, opts_.max_connections_per_ip)) {
+      refusal = "too many open connections from your address; retry shortly";
+    }
+    // A refused connection was not counted against its peer.
+    auto s = std::make_shared<session>(std::move(socket), opts_, handler_, open_, stopping_, limits_, peer,
+                                       refusal ? std::string() : key);
+    if (refusal) {
+      s->reject_busy(refusal);
+    } else {
+      sessions_->add(s);
+      s->start();
+    }
+    do_accept();
+  });
+}
+
+// An accept that fails for lack of resources (EMFILE, ENFILE, ENOBUFS) leaves the connection in
+// the backlog, so accepting again at once would fail again at full speed: pause, doubling the
+// pause up to a second while it keeps failing, and log once per episode.
+void server::on_accept_error(const boost::system::error_code& ec) {
+  accept_backoff_ = accept_backoff_.count() == 0 ? std::chrono::milliseconds(20)
+                                                 : std::min<std::chrono::milliseconds>(accept_backoff_ * 2, std::chrono::seconds(1));
+  if (accept_failures_++ == 0)
+    spdlog::warn("http: accept failed on {}: {}; pausing accepts (20 ms, doubling up to 1 s) until it works again",
+                 opts_.listen.to_string(), ec.message());
+  accept_pause_.expires_after(accept_backoff_);
+  accept_pause_.async_wait([this](beast::error_code wait_ec) {
+    if (wait_ec || !acceptor_.is_open()) return;
     do_accept();
   });
 }
@@ -367,6 +587,7 @@ void server::stop(std::chrono::milliseconds grace) {
   stopping_->store(true);
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
+    accept_pause_.cancel();
     acceptor_.close(ec);
   });
   // Requests in flight finish and are answered with Connection: close; idle ones are closed.

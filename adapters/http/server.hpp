@@ -1,19 +1,24 @@
-// The HTTP/1.1 server on Boost.Beast: keep-alive, size limits, header/body timeouts, a
-// connection limit, request ids, graceful shutdown. Routes are a handler handed in; the server
-// knows nothing of FlowTrack's routes, SQL or actors.
+// The HTTP/1.1 server on Boost.Beast: keep-alive, RFC 9112 checks, size limits, header/body
+// timeouts, connection limits (total and per peer), a budget of buffered body bytes, accept
+// back-off, the client address behind trusted proxies, request ids, graceful shutdown. Routes are
+// a handler handed in; the server knows nothing of FlowTrack's routes, SQL or actors.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http.hpp>
 
 #include "config/settings.hpp"
@@ -29,26 +34,59 @@ using response = bhttp::response<bhttp::string_body>;
 using responder = std::function<void(response&&)>;
 /// What the server knows of a request beyond its text.
 struct request_info {
-  std::string client_ip;   ///< the peer's address
+  std::string client_ip;   ///< the client: the TCP peer, or the address a trusted proxy forwarded for
   std::string request_id;  ///< also sent back as X-Request-Id
 };
+
+/// An address range such as 10.0.0.0/8 or fd00::/8 (a bare address is a /32 or /128).
+struct ip_network {
+  boost::asio::ip::address base;
+  int prefix = 0;
+  /// Nullopt when `text` is not an address with an optional /prefix.
+  static std::optional<ip_network> parse(std::string_view text);
+  /// Whether `a` lies in the range (an IPv4-mapped IPv6 address counts as its IPv4 address).
+  bool contains(const boost::asio::ip::address& a) const;
+};
+
+/// The client a request comes from. `peer` itself, unless it lies in one of `trusted`: then
+/// X-Forwarded-For (`forwarded_for`, its values joined by commas) names the client, read from
+/// the right: the right-most address that is not itself trusted (a malformed entry stops the
+/// walk at the last good one). Answers an address as text.
+std::string client_address(const boost::asio::ip::address& peer, std::string_view forwarded_for,
+                           const std::vector<ip_network>& trusted);
+
+/// Whether a Content-Type value names the media type `type` (lower case, e.g.
+/// "application/json"): compared case-insensitively, parameters such as charset ignored.
+bool media_type_is(std::string_view content_type, std::string_view type);
 /// Handles one request; may answer later, from another thread, through the responder.
 using handler = std::function<void(request&&, const request_info&, responder)>;
 
 /// Server limits.
 struct server_options {
   config::endpoint listen{"127.0.0.1", 8080};
+  std::string setting = "http_listen";  ///< the setting `listen` came from, for error messages
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 1024 * 1024;
   std::chrono::milliseconds header_timeout{10000};  ///< to receive a whole header
   std::chrono::milliseconds body_timeout{30000};    ///< to receive a whole body
   std::chrono::milliseconds idle_timeout{60000};    ///< keep-alive wait for the next request
   std::size_t max_connections = 10000;
+  /// Open connections from one TCP peer address; one more gets 503 with Retry-After and is closed.
+  std::size_t max_connections_per_ip = 256;
+  /// Request-body bytes held at once across all connections (a body being read or handled; a
+  /// chunked body counts as `body_limit`); a new body beyond it gets 503 with Retry-After.
+  std::size_t max_buffered_body_bytes = 64 * 1024 * 1024;
+  /// Peers whose X-Forwarded-For is believed (see client_address).
+  std::vector<ip_network> trusted_proxies;
   int threads = 1;
   /// Names a request's route for metrics and the access log ("form", "hooks"; few distinct
   /// values, since each is a metric series); unset: "other".
   std::function<std::string(std::string_view path)> route_of;
 };
+
+namespace detail {
+struct connection_limits;
+}
 
 /// A JSON response in FlowTrack's one error shape: {"error":{"code","message","fields":[...]}}.
 response json_error(bhttp::status status, std::string_view code, std::string_view message,
@@ -57,7 +95,10 @@ response json_error(bhttp::status status, std::string_view code, std::string_vie
 /// A JSON response with the given body.
 response json_response(bhttp::status status, std::string body);
 
-/// The server. A HEAD request gets the GET answer's header without the body. Every response is counted in `flowtrack_http_requests_total` and
+/// The server. A HEAD request gets the GET answer's header without the body. RFC 9112: a
+/// Transfer-Encoding other than `chunked`, an obs-fold header line, or a missing or repeated Host
+/// (HTTP/1.1) is a 400 and closes the connection. Every response carries
+/// `X-Content-Type-Options: nosniff`. Every response is counted in `flowtrack_http_requests_total` and
 /// `flowtrack_http_request_duration_seconds` (by route and status) and written to the access
 /// log (spdlog, info, logger "access").
 class server {
@@ -75,10 +116,13 @@ class server {
   void stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
   /// Open connections right now.
   std::size_t connections() const { return open_->load(); }
+  /// Request-body bytes held right now against max_buffered_body_bytes.
+  std::size_t buffered_body_bytes() const;
 
  private:
   struct session_registry;
   void do_accept();
+  void on_accept_error(const boost::system::error_code& ec);
 
   server_options opts_;
   handler handler_;
@@ -91,6 +135,10 @@ class server {
   std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   std::unique_ptr<session_registry> sessions_;
+  std::shared_ptr<detail::connection_limits> limits_;
+  boost::asio::steady_timer accept_pause_;      ///< on the acceptor's strand
+  std::chrono::milliseconds accept_backoff_{0};  ///< after failed accepts: the current pause
+  std::size_t accept_failures_ = 0;              ///< in a row
   bool stopped_ = false;
 };
 

@@ -315,6 +315,7 @@ class engine_e2etest : public ::testing::Test {
     auto env = common_env();
     env["FLOWTRACK_HTTP_LISTEN"] = "127.0.0.1:" + std::to_string(http_port);
     env["FLOWTRACK_SMTP_LISTEN"] = "127.0.0.1:" + std::to_string(test::free_port());
+    env["FLOWTRACK_ADMIN_LISTEN"] = "127.0.0.1:" + std::to_string(test::free_port());
     return env;
   }
 

@@ -1,0 +1,74 @@
+// The HTTP server's pure helpers: address ranges, the client behind trusted proxies, media types.
+#include <gtest/gtest.h>
+
+#include "adapters/http/server.hpp"
+
+namespace flowtrack::http {
+namespace {
+
+boost::asio::ip::address ip(const char* text) { return boost::asio::ip::make_address(text); }
+
+std::vector<ip_network> nets(std::initializer_list<const char*> texts) {
+  std::vector<ip_network> out;
+  for (const char* t : texts) out.push_back(ip_network::parse(t).value());
+  return out;
+}
+
+TEST(ip_network, parses_ranges_and_bare_addresses_and_refuses_the_rest) {
+  EXPECT_EQ(ip_network::parse("10.0.0.0/8")->prefix, 8);
+  EXPECT_EQ(ip_network::parse("10.1.2.3")->prefix, 32);
+  EXPECT_EQ(ip_network::parse("fd00::/8")->prefix, 8);
+  EXPECT_EQ(ip_network::parse("::1")->prefix, 128);
+  for (const char* bad : {"", "10.0.0.0/", "10.0.0.0/33", "fd00::/129", "10.0.0/8", "example.com", "10.0.0.0/8x", "10.0.0.0/-1"})
+    EXPECT_FALSE(ip_network::parse(bad).has_value()) << bad;
+}
+
+TEST(ip_network, contains_addresses_inside_the_prefix_only) {
+  auto n = ip_network::parse("192.168.4.0/22").value();
+  EXPECT_TRUE(n.contains(ip("192.168.4.0")));
+  EXPECT_TRUE(n.contains(ip("192.168.7.255")));
+  EXPECT_FALSE(n.contains(ip("192.168.8.0")));
+  EXPECT_FALSE(n.contains(ip("192.168.3.255")));
+  EXPECT_TRUE(n.contains(ip("::ffff:192.168.5.1"))) << "a mapped address is its IPv4 address";
+  EXPECT_FALSE(n.contains(ip("fd00::1")));
+  auto v6 = ip_network::parse("2001:db8:1::/48").value();
+  EXPECT_TRUE(v6.contains(ip("2001:db8:1:ffff::1")));
+  EXPECT_FALSE(v6.contains(ip("2001:db8:2::1")));
+  EXPECT_TRUE(ip_network::parse("0.0.0.0/0")->contains(ip("8.8.8.8")));
+  EXPECT_TRUE(ip_network::parse("::ffff:10.0.0.0/104")->contains(ip("10.9.9.9")));
+}
+
+TEST(client_address, ignores_forwarded_for_from_an_untrusted_peer) {
+  EXPECT_EQ(client_address(ip("203.0.113.7"), "198.51.100.1", nets({"10.0.0.0/8"})), "203.0.113.7");
+  EXPECT_EQ(client_address(ip("203.0.113.7"), "198.51.100.1", {}), "203.0.113.7");
+}
+
+TEST(client_address, takes_the_right_most_untrusted_address_behind_trusted_proxies) {
+  auto trusted = nets({"10.0.0.0/8", "fd00::/8"});
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "198.51.100.1", trusted), "198.51.100.1");
+  // The client may send its own X-Forwarded-For: only what the trusted proxies appended counts.
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "6.6.6.6, 198.51.100.1", trusted), "198.51.100.1");
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "6.6.6.6, 198.51.100.1 ,10.2.3.4", trusted), "198.51.100.1");
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "2001:db8::5, fd00::9", trusted), "2001:db8::5");
+  // All trusted: the left-most one.
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "10.9.9.9,10.8.8.8", trusted), "10.9.9.9");
+  // No header: the proxy itself.
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "", trusted), "10.0.0.1");
+  // A malformed entry stops the walk at the last address believed.
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "198.51.100.1, not-an-ip", trusted), "10.0.0.1");
+  EXPECT_EQ(client_address(ip("10.0.0.1"), "junk, 10.7.7.7", trusted), "10.7.7.7");
+}
+
+TEST(media_type_is, compares_case_insensitively_and_ignores_parameters) {
+  EXPECT_TRUE(media_type_is("application/json", "application/json"));
+  EXPECT_TRUE(media_type_is("Application/JSON; charset=UTF-8", "application/json"));
+  EXPECT_TRUE(media_type_is(" application/json ;charset=utf-8", "application/json"));
+  EXPECT_TRUE(media_type_is("APPLICATION/X-WWW-FORM-URLENCODED;charset=utf-8", "application/x-www-form-urlencoded"));
+  EXPECT_FALSE(media_type_is("application/jsonp", "application/json"));
+  EXPECT_FALSE(media_type_is("text/json", "application/json"));
+  EXPECT_FALSE(media_type_is("", "application/json"));
+  EXPECT_FALSE(media_type_is("application/json-patch+json", "application/json"));
+}
+
+}  // namespace
+}  // namespace flowtrack::http
