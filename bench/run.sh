@@ -50,7 +50,8 @@ fi
 # HTTP ingress: a Release node serving the public form of bench/form_workflow.json (4 nodes) in
 # an enterprise workspace (no quotas), loaded by http_bench at 64 keep-alive connections, then
 # stopped with SIGTERM. Fails when an accepted submission has no execution, when nothing was
-# accepted, or when the node died.
+# accepted, or when the node died. The load generator is one address standing for many clients,
+# so the per-IP connection cap is lifted.
 if wanted http; then
   flowtrackd=build/release/adapters/cli/flowtrackd
   export FLOWTRACK_DATABASE_URL=$url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
@@ -59,7 +60,7 @@ if wanted http; then
   http_port=$(free_port)
   admin_port=$(free_port)
   FLOWTRACK_HTTP_LISTEN="127.0.0.1:$http_port" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_FORM_RATE_LIMIT=0 \
-    FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$admin_port" \
+    FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$admin_port" FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=100000 \
     $flowtrackd serve >"$work/node.log" 2>&1 &
   node_pid=$!
   for i in $(seq 300); do  # 30 s
