@@ -36,6 +36,13 @@ commands:
                         stop it at its next step boundary
   execution retry EXECUTION_ID
                         run a failed execution again from its failed step
+  webhook create --workspace SLUG --url URL --events E1,E2 [--description D] [--max-retries N]
+                 [--retry-delay SECONDS] [--auth-header NAME:VALUE]
+                        an outgoing webhook endpoint; prints {"id","secret"} (the secret only here)
+  webhook list --workspace SLUG
+                        the workspace's endpoints as JSON, without secrets
+  secrets rotate [--batch ROWS]
+                        re-encrypt every stored secret under encryption_key; prints counts as JSON
   run-graph WORKFLOW.json --lead LEAD.json [--trigger TRIGGER.json] [--now ISO8601] [--tz ZONE]
                         dry-run a graph on a sample lead; no side effects
   help                  show this text
@@ -121,6 +128,8 @@ int run(std::vector<std::string> args, char** envp) {
   if (command == "workspace") return workspace_command(std::move(args), settings);
   if (command == "workflow") return workflow_command(std::move(args), settings);
   if (command == "execution") return execution_command(std::move(args), settings);
+  if (command == "webhook") return webhook_command(std::move(args), settings);
+  if (command == "secrets") return secrets_command(std::move(args), settings);
   std::cerr << "flowtrackd: unknown command '" << command << "'\n" << k_usage;
   return 64;
 }

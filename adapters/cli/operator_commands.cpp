@@ -24,14 +24,10 @@
 namespace flowtrack::cli {
 namespace json = boost::json;
 namespace {
-
 constexpr int k_usage_error = 64;
+}  // namespace
 
-// Parsed `--name value` options and positional arguments of a subcommand.
-struct arguments {
-  std::map<std::string, std::string> options;
-  std::vector<std::string> positional;
-};
+// The helpers below are shared with the other subcommand files (operator_commands.hpp).
 
 result<arguments> parse(const std::vector<std::string>& args, std::initializer_list<const char*> known) {
   arguments out;
@@ -77,6 +73,8 @@ result<std::unique_ptr<pg::connection>> connect(const config::settings& s) {
   return pg::connection::open(pg::connect_options{s.database_url, std::chrono::milliseconds(s.pg_connect_timeout_ms),
                                                   std::chrono::milliseconds(s.pg_query_timeout_ms), "flowtrackd-cli"});
 }
+
+namespace {
 
 result<json::value> read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
