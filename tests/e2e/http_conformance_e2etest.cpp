@@ -160,7 +160,7 @@ class http_conformance_e2etest : public ::testing::Test {
 
 TEST_F(http_conformance_e2etest, a_transfer_encoding_other_than_chunked_is_400_and_closes) {
   for (std::string coding : {"gzip", "gzip, chunked", "chunked, gzip", "identity", "xchunked", "chunked\r\nTransfer-Encoding: chunked",
-                             "gzip\r\nTransfer-Encoding: chunked"}) {
+                             "gzip\r\nTransfer-Encoding: chunked", "chunked\r\nContent-Length: 5", " "}) {
     auto r = round_trip(port(), "POST /hooks/00000000-0000-0000-0000-000000000000 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               "Transfer-Encoding: " + coding + "\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
     EXPECT_EQ(r.status(), 400) << coding << "\n" << r.text;

@@ -71,6 +71,28 @@ TEST(settings, parses_lists_and_ipv6_endpoints) {
   EXPECT_EQ(s.http_listen.port, 9000);
 }
 
+TEST(settings, admin_listener_defaults_to_loopback_and_off_disables_it) {
+  std::vector<std::string> args;
+  env_block none({});
+  EXPECT_EQ(load(args, none.get()).admin_listen.value().to_string(), "127.0.0.1:9091");
+  env_block off({"FLOWTRACK_ADMIN_LISTEN=off"});
+  EXPECT_FALSE(load(args, off.get()).admin_listen.has_value());
+  env_block moved({"FLOWTRACK_ADMIN_LISTEN=127.0.0.1:7000"});
+  EXPECT_EQ(load(args, moved.get()).admin_listen->port, 7000);
+}
+
+TEST(settings, http_limits_and_trusted_proxies) {
+  std::vector<std::string> args{"--trusted-proxies", "10.0.0.0/8, fd00::/8", "--http-max-connections-per-ip", "8",
+                                "--http-max-buffered-body-bytes", "4096"};
+  env_block env({});
+  settings s = load(args, env.get());
+  EXPECT_EQ(s.trusted_proxies, (std::vector<std::string>{"10.0.0.0/8", "fd00::/8"}));
+  EXPECT_EQ(s.http_max_connections_per_ip, 8);
+  EXPECT_EQ(s.http_max_buffered_body_bytes, 4096);
+  settings d;
+  EXPECT_TRUE(d.trusted_proxies.empty()) << "X-Forwarded-For is believed from nobody by default";
+}
+
 struct bad_case {
   std::string var;
   std::string key;
@@ -102,6 +124,10 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"FLOWTRACK_FORM_RATE_LIMIT=-1", "form_rate_limit"},
                       bad_case{"FLOWTRACK_FORM_RATE_LIMIT=ten", "form_rate_limit"},
                       bad_case{"FLOWTRACK_WEBHOOK_ALLOW=10.0.0.0/33", "webhook_allow"},
+                      bad_case{"FLOWTRACK_TRUSTED_PROXIES=10.0.0.0/8,proxy.example.com", "trusted_proxies"},
+                      bad_case{"FLOWTRACK_ADMIN_LISTEN=on", "admin_listen"},
+                      bad_case{"FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=0", "http_max_connections_per_ip"},
+                      bad_case{"FLOWTRACK_HTTP_MAX_BUFFERED_BODY_BYTES=10", "http_max_buffered_body_bytes"},
                       bad_case{"FLOWTRACK_MAIL_RELAY=mail.example.com", "mail_relay"},
                       bad_case{"FLOWTRACK_PG_POOL_SIZE=0", "pg_pool_size"},
                       bad_case{"FLOWTRACK_NO_SUCH_THING=1", "no_such_thing"}),
