@@ -56,6 +56,8 @@ chmod +x "$work/pg_ctl"
 export FLOWTRACK_TEST_PG_CTL="$work/pg_ctl"
 export FLOWTRACK_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export FLOWTRACK_TEST_WORK="$work"
+# A fixed, throwaway key for the nodes and CLI runs of the suites (never use it for real data).
+export FLOWTRACK_ENCRYPTION_KEY=7e57000000000000000000000000000000000000000000000000000000007e57
 
 status=0
 passed=0

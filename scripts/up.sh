@@ -32,6 +32,7 @@ FlowTrack node is up.
   Redis       $FLOWTRACK_REDIS_URL
   log         $state/flowtrackd.log
   CLI         export FLOWTRACK_DATABASE_URL=$FLOWTRACK_DATABASE_URL FLOWTRACK_REDIS_URL=$FLOWTRACK_REDIS_URL
+              export FLOWTRACK_ENCRYPTION_KEY=\$(cat $state/encryption.key)
               $bin help
   stop        scripts/up.sh stop
 MSG
@@ -60,6 +61,14 @@ cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build/release -j "${FLOWTRACK_JOBS:-2}" flowtrackd
 
 mkdir -p "$state"
+# The key sealing secrets at rest (webhook secrets and auth headers): made once, kept beside the
+# data, never printed. Back it up with the database; without it the stored secrets are lost.
+key_file="$state/encryption.key"
+if [ ! -s "$key_file" ]; then
+  (umask 077 && head -c 32 /dev/urandom | od -An -v -tx1 | tr -d " \n" >"$key_file")
+fi
+chmod 600 "$key_file"
+export FLOWTRACK_ENCRYPTION_KEY=${FLOWTRACK_ENCRYPTION_KEY:-$(cat "$key_file")}
 # PostgreSQL runs as `postgres` when we are root; it must be able to reach its folder.
 pg_dir="$state/pg"
 if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$state" 2>/dev/null; then
