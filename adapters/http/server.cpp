@@ -39,6 +39,16 @@ response json_error(bhttp::status status, std::string_view code, std::string_vie
   return json_response(status, boost::json::serialize(boost::json::object{{"error", std::move(err)}}));
 }
 
+namespace {
+
+// An IPv4-mapped IPv6 address (a dual-stack listener's IPv4 peer) as the IPv4 address it is, so
+// that limits and logs see one spelling per client.
+asio::ip::address unmapped(const asio::ip::address& x) {
+  return x.is_v6() && x.to_v6().is_v4_mapped() ? asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, x.to_v6())) : x;
+}
+
+}  // namespace
+
 std::optional<ip_network> ip_network::parse(std::string_view text) {
   auto slash = text.find('/');
   boost::system::error_code ec;
@@ -54,9 +64,6 @@ std::optional<ip_network> ip_network::parse(std::string_view text) {
 }
 
 bool ip_network::contains(const asio::ip::address& a) const {
-  auto unmapped = [](const asio::ip::address& x) {
-    return x.is_v6() && x.to_v6().is_v4_mapped() ? asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, x.to_v6())) : x;
-  };
   auto net = unmapped(base), addr = unmapped(a);
   if (net.is_v4() != addr.is_v4()) return false;
   // A mapped base (::ffff:10.0.0.0/104) becomes its IPv4 network (/8).
@@ -91,7 +98,7 @@ std::string client_address(const asio::ip::address& peer, std::string_view forwa
     if (ec) break;  // not an address: believe nothing left of it
     client = next;
   }
-  return client.to_string();
+  return unmapped(client).to_string();
 }
 
 bool media_type_is(std::string_view content_type, std::string_view type) {
@@ -544,7 +551,7 @@ void server::do_accept() {
       accept_backoff_ = {};
     }
     socket.set_option(tcp::no_delay(true), ec);
-    auto peer = socket.remote_endpoint(ec).address();
+    auto peer = unmapped(socket.remote_endpoint(ec).address());
     std::string key = peer.to_string();
     const char* refusal = nullptr;
     if (open_->load() >= opts_.max_connections) {

@@ -51,7 +51,7 @@ struct ip_network {
 /// The client a request comes from. `peer` itself, unless it lies in one of `trusted`: then
 /// X-Forwarded-For (`forwarded_for`, its values joined by commas) names the client, read from
 /// the right: the right-most address that is not itself trusted (a malformed entry stops the
-/// walk at the last good one). Answers an address as text.
+/// walk at the last good one). Answers an address as text, an IPv4-mapped one as IPv4.
 std::string client_address(const boost::asio::ip::address& peer, std::string_view forwarded_for,
                            const std::vector<ip_network>& trusted);
 

@@ -41,6 +41,7 @@ TEST(ip_network, contains_addresses_inside_the_prefix_only) {
 TEST(client_address, ignores_forwarded_for_from_an_untrusted_peer) {
   EXPECT_EQ(client_address(ip("203.0.113.7"), "198.51.100.1", nets({"10.0.0.0/8"})), "203.0.113.7");
   EXPECT_EQ(client_address(ip("203.0.113.7"), "198.51.100.1", {}), "203.0.113.7");
+  EXPECT_EQ(client_address(ip("::ffff:203.0.113.7"), "", {}), "203.0.113.7") << "a dual-stack listener's IPv4 peer";
 }
 
 TEST(client_address, takes_the_right_most_untrusted_address_behind_trusted_proxies) {
@@ -50,6 +51,7 @@ TEST(client_address, takes_the_right_most_untrusted_address_behind_trusted_proxi
   EXPECT_EQ(client_address(ip("10.0.0.1"), "6.6.6.6, 198.51.100.1", trusted), "198.51.100.1");
   EXPECT_EQ(client_address(ip("10.0.0.1"), "6.6.6.6, 198.51.100.1 ,10.2.3.4", trusted), "198.51.100.1");
   EXPECT_EQ(client_address(ip("10.0.0.1"), "2001:db8::5, fd00::9", trusted), "2001:db8::5");
+  EXPECT_EQ(client_address(ip("::ffff:10.0.0.1"), "::ffff:198.51.100.3", trusted), "198.51.100.3");
   // All trusted: the left-most one.
   EXPECT_EQ(client_address(ip("10.0.0.1"), "10.9.9.9,10.8.8.8", trusted), "10.9.9.9");
   // No header: the proxy itself.
