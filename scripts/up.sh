@@ -23,11 +23,13 @@ export FLOWTRACK_HTTP_LISTEN=$http_listen FLOWTRACK_SMTP_LISTEN=$smtp_listen FLO
 node_running() { [ -f "$state/flowtrackd.pid" ] && kill -0 "$(cat "$state/flowtrackd.pid")" 2>/dev/null; }
 
 print_urls() {
+  local metrics="http://$admin_listen/metrics  (admin listener; detailed readiness at /readyz)"
+  [ "$admin_listen" = off ] && metrics="admin listener off (FLOWTRACK_ADMIN_LISTEN=off)"
   cat <<MSG
 FlowTrack node is up.
   health      http://$http_listen/healthz
   readiness   http://$http_listen/readyz
-  metrics     http://$admin_listen/metrics  (admin listener; detailed readiness at /readyz)
+  metrics     $metrics
   PostgreSQL  $FLOWTRACK_DATABASE_URL
   Redis       $FLOWTRACK_REDIS_URL
   log         $state/flowtrackd.log
