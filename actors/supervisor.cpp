@@ -1,5 +1,6 @@
 #include "actors/supervisor.hpp"
 
+#include <caf/actor_clock.hpp>
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
@@ -37,7 +38,7 @@ caf::behavior supervisor(self_ptr self, std::vector<child_spec> specs, int max_r
       if (st.children[i].address() != msg.source) continue;
       if (!msg.reason || msg.reason == caf::exit_reason::normal) return;  // a child that ended its work
       spdlog::error("supervisor: {} crashed ({}); restarting it", st.specs[i].name, to_string(msg.reason));
-      auto now = std::chrono::steady_clock::now();
+      auto now = self->system().clock().now();  // the coordinator's clock: tests move it
       st.restarts.push_back(now);
       while (!st.restarts.empty() && now - st.restarts.front() > window) st.restarts.pop_front();
       if (static_cast<int>(st.restarts.size()) > max_restarts) {
