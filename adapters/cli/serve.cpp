@@ -1,6 +1,9 @@
 #include "adapters/cli/serve.hpp"
 
 #include <csignal>
+#include <cstdlib>
+#include <string_view>
+#include <thread>
 #include <ctime>
 #include <unistd.h>
 #include <iostream>
@@ -13,6 +16,7 @@
 #include "actors/engine.hpp"
 #include "actors/health.hpp"
 #include "actors/node.hpp"
+#include "actors/reply.hpp"
 #include "adapters/cli/zoneinfo.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
 #include "adapters/webhook/http_webhook_dispatcher.hpp"
@@ -25,6 +29,15 @@
 
 namespace flowtrack::cli {
 namespace {
+
+/// Exit code when a core actor exhausted its restarts (EX_SOFTWARE).
+constexpr int k_exit_engine_failed = 70;
+/// How long a node whose engine failed stays up, unready, before it stops ingress.
+constexpr std::chrono::seconds k_unready_grace{3};
+/// How long it then lets requests in flight finish.
+constexpr std::chrono::seconds k_failed_grace{2};
+/// The latest it exits after the failure, whatever hangs.
+constexpr std::chrono::seconds k_failed_stop_deadline{9};
 
 class node_config : public caf::actor_system_config {
  public:
@@ -80,6 +93,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // raised by the engine's give-up handler below
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto redis_probe = redis::connection::open(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms));
@@ -122,6 +136,12 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   node.options.max_batches_in_flight = std::max(1, s.pg_pool_size / 2);
   node.options.form_rate_limit = s.form_rate_limit;
   node.options.form_rate_limit_per_form = s.form_rate_limit_per_form;
+  // Test-only fault injection (tests/e2e/supervision_e2etest.cpp); production never sets
+  // FLOWTRACK_TEST_FAULT (the settings loader ignores FLOWTRACK_TEST_* variables).
+  if (const char* fault = std::getenv("FLOWTRACK_TEST_FAULT"); fault && std::string_view(fault) == "writer_crash") {
+    spdlog::warn("FLOWTRACK_TEST_FAULT=writer_crash: the storage writer crashes after every start (test only)");
+    node.options.fault_writer_crash = true;
+  }
   node.options.form_rate_limit_ipv6_prefix = s.form_rate_limit_ipv6_prefix;
 
   std::vector<http::ip_network> trusted_proxies;
@@ -136,8 +156,16 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
 
   node_config cfg(s);
   caf::actor_system system(cfg);
-  auto engine = actors::start_engine(system, &node);
-  auto health = system.spawn(actors::health_actor, actors::health_deps{&postgres, &redis});
+  // A core actor that exhausted its restarts leaves the node without an engine: readiness says so
+  // and the node stops with exit code 70, so that a service manager starts a fresh one.
+  actors::failed_actors failed;
+  auto engine = actors::start_engine(system, &node, [&failed](const std::string& actor, const std::string& reason) {
+    spdlog::error("flowtrackd: the {} crashed more often than it is restarted ({}); the node is unready and stops "
+                  "with exit code {}", actor, reason, k_exit_engine_failed);
+    failed.add(actor);
+    kill(getpid(), SIGUSR1);
+  });
+  auto health = system.spawn(actors::health_actor, actors::health_deps{&postgres, &redis, &failed});
 
   http::server_options http_opts;
   http_opts.listen = s.http_listen;
@@ -149,32 +177,64 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   http_opts.max_connections_per_ip = static_cast<std::size_t>(s.http_max_connections_per_ip);
   http_opts.max_buffered_body_bytes = static_cast<std::size_t>(s.http_max_buffered_body_bytes);
   http_opts.trusted_proxies = std::move(trusted_proxies);
-  http::server server(http_opts, http::make_routes(http::route_targets{health, &system}));
+  // Answers the engine owes ingress expire after 30 s (reply slots, no actor per request).
+  http::route_targets targets{health, &system, std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30))};
+  http::server server(http_opts, http::make_routes(targets));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });
   metrics::global().gauge("flowtrack_http_buffered_body_bytes", "Request-body bytes held against http_max_buffered_body_bytes.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.buffered_body_bytes())}}; });
-  auto admin = s.admin_listen ? make_admin_server(s, http::route_targets{health, &system}) : nullptr;
+  auto admin = s.admin_listen ? make_admin_server(s, targets) : nullptr;
   if (auto r = server.start(); !r || (admin && !(r = admin->start()))) {
     spdlog::error("{}", r.err().message);
     server.stop(std::chrono::milliseconds(0));
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+    system.await_all_actors_done();
+    redis.close();
+    postgres.close();
     return 1;
   }
   spdlog::info("flowtrackd serving: http://{}:{}/ (healthz, readyz)", s.http_listen.host, server.port());
   if (admin) spdlog::info("flowtrackd admin: http://{}:{}/ (metrics, readyz)", s.admin_listen->host, admin->port());
 
   int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("flowtrackd: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  server.stop(std::chrono::seconds(10));
+  do sigwait(&signals, &sig);
+  while (sig == SIGUSR1 && failed.names().empty());  // a stray SIGUSR1 is not the engine's
+  int exit_code = 0;
+  std::chrono::milliseconds grace = std::chrono::seconds(10);
+  if (sig == SIGUSR1) {
+    exit_code = k_exit_engine_failed;
+    grace = k_failed_grace;
+    // A service manager expects the exit within seconds: should the orderly stop below hang, a
+    // watchdog ends the process anyway.
+    std::thread([] {
+      std::this_thread::sleep_for(k_failed_stop_deadline);
+      spdlog::error("flowtrackd: the stop took too long; exiting with code {}", k_exit_engine_failed);
+      spdlog::default_logger()->flush();
+      std::_Exit(k_exit_engine_failed);
+    }).detach();
+    // Unready but still listening for a moment, so probes see 503 rather than a refused
+    // connection; a SIGTERM meanwhile cuts it short.
+    timespec wait{k_unready_grace.count(), 0};
+    sigtimedwait(&signals, nullptr, &wait);
+  } else {
+    spdlog::info("flowtrackd: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
+  // Order: ingress stops first (requests in flight get their answers from a live engine), then
+  // the actors end, then the pools finish their queued jobs while the actor system their
+  // callbacks reach still exists.
+  server.stop(grace);
   if (admin) admin->stop(std::chrono::seconds(1));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
+  webhooks.reset();
+  mailer.reset();
+  redis.close();
+  postgres.close();
   spdlog::info("flowtrackd: stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace flowtrack::cli

@@ -7,6 +7,7 @@
 #include "actors/engine.hpp"
 #include "actors/health.hpp"
 #include "actors/messages.hpp"
+#include "actors/reply.hpp"
 #include "actors/run.hpp"
 #include "adapters/http/form_page.hpp"
 #include "adapters/http/urlencoded.hpp"
@@ -65,20 +66,20 @@ response error_response(const error& e) {
   if (e.code == error_code::invalid && !e.subject.empty()) fields.emplace_back(e.subject, e.message);
   auto res = json_error(status_of(e.code), to_string(e.code), e.message, fields);
   if (e.code == error_code::unauthorized) res.set(bhttp::field::www_authenticate, "X-FlowTrack-Token");
+  // Overloaded or a dependency down: nothing was accepted, the client may send it again.
+  if (res.result() == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "1");
   return res;
 }
 
-// Asks the workspace registry and calls `then` with the answer (or `unavailable` when none came).
-// A short-lived actor waits for the answer, so that no I/O thread ever blocks.
+// Hands a request to the workspace registry with a reply slot and returns: the actor that has
+// the answer calls `then` on its own thread. No actor waits per request; a slot nobody answers
+// within the deadline, or one dropped with a crashed actor, answers `unavailable`.
 template <class Reply, class Atom, class Message>
 void ask(const route_targets& t, Atom atom, Message msg, std::function<void(Reply)> then) {
-  t.system->spawn(
-      [](caf::event_based_actor* self, caf::actor registry, Atom atom, Message msg, std::function<void(Reply)> then) {
-        self->request(registry, std::chrono::seconds(30), atom, std::move(msg))
-            .then([=](Reply& r) { then(std::move(r)); },
-                  [=](caf::error& e) { then(Reply(make_error(error_code::unavailable, "the engine did not answer: " + to_string(e)))); });
-      },
-      actors::engine_registry(*t.system), atom, std::move(msg), std::move(then));
+  auto slot = t.deadlines->make<Reply>(std::move(then));
+  auto registry = actors::engine_registry(*t.system);
+  if (!registry) return slot->deliver(Reply(make_error(error_code::unavailable, "the engine is not running; try again shortly")));
+  caf::anon_send(registry, atom, std::move(msg), std::move(slot));
 }
 
 json::object accepted_body(const storage::ingest_outcome& r) {
@@ -290,6 +291,7 @@ std::string route_of(std::string_view path) {
 }
 
 handler make_routes(route_targets targets) {
+  if (!targets.deadlines) targets.deadlines = std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30));
   return [targets](request&& req, const request_info& info, responder reply) {
     std::string_view path = path_of(req.target());
     bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;

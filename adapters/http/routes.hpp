@@ -2,17 +2,25 @@
 // responses. Never touches SQL or Redis.
 #pragma once
 
+#include <memory>
+
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
 #include "adapters/http/server.hpp"
+
+namespace flowtrack::actors {
+class reply_deadlines;
+}
 
 namespace flowtrack::http {
 
 /// The actors the routes ask.
 struct route_targets {
   caf::actor health;
-  caf::actor_system* system = nullptr;  ///< for the short-lived actors that wait on answers
+  caf::actor_system* system = nullptr;  ///< where the workspace registry is found
+  /// Expires answers the engine owes (30 s); make_routes makes one when unset.
+  std::shared_ptr<actors::reply_deadlines> deadlines;
 };
 
 /// The request handler for the public server: /healthz, /readyz (status only), the public forms
