@@ -90,6 +90,56 @@ std::string_view source_of(trigger_kind k) {
   return "MANUAL";
 }
 
+namespace {
+
+std::optional<runtime::node_type> trigger_type_for(trigger_kind k) {
+  switch (k) {
+    case trigger_kind::form: return runtime::node_type::trigger_form;
+    case trigger_kind::email: return runtime::node_type::trigger_email;
+    case trigger_kind::webhook: return runtime::node_type::trigger_webhook;
+    case trigger_kind::manual: return runtime::node_type::trigger_manual;
+    case trigger_kind::schedule: return runtime::node_type::trigger_schedule;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+result<admitted_trigger> admit_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
+                                       const runtime::compiled_graph& graph, const form_spec& form,
+                                       const intake_request& req) {
+  if (!ws.is_active) return make_error(error_code::not_found, "workspace '" + ws.slug + "' is not active", "workspace");
+  if (wf.status != storage::workflow_status::active)
+    return make_error(error_code::invalid,
+                      "workflow '" + wf.name + "' is " + std::string(storage::to_string(wf.status)) + " and takes no new triggers",
+                      "status");
+  auto type = trigger_type_for(req.kind);
+  auto trigger = graph.find_trigger(type);
+  if (!trigger && req.kind == trigger_kind::manual) trigger = graph.find_trigger();
+  if (!trigger)
+    return make_error(error_code::invalid,
+                      "workflow '" + wf.name + "' has no " + std::string(runtime::to_string(*type)) + " trigger", "trigger");
+  admitted_trigger out;
+  out.trigger_node = graph.at(*trigger).id;
+  std::optional<std::string> trigger_uuid;
+  if (auto n = wf.node_ids.find(out.trigger_node); n != wf.node_ids.end()) trigger_uuid = n->second;
+  auto record = make_trigger(ws, wf, form, req, std::move(trigger_uuid));
+  if (!record) return record.err();
+  out.record = std::move(*record);
+  return out;
+}
+
+result<void> parse_raw_lead(intake_request& req) {
+  if (!req.raw_lead) return {};
+  boost::system::error_code ec;
+  auto body = json::parse(*req.raw_lead, ec);
+  req.raw_lead.reset();
+  if (ec) return make_error(error_code::invalid, "the body is not valid JSON: " + ec.message(), "body");
+  if (!body.is_object()) return make_error(error_code::invalid, "the body must be a JSON object", "body");
+  req.lead = std::move(body);
+  return {};
+}
+
 result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
                                              const form_spec& form, const intake_request& req,
                                              std::optional<std::string> trigger_node_id) {
@@ -144,6 +194,7 @@ result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, 
   t.quotas = storage::quota_limits_from_plan(ws.plan_quotas, ws.period_start, ws.period_end);
   t.execution_id = storage::new_uuid();
   t.lead_id = storage::new_uuid();
+  t.event_id = storage::new_uuid();
   return t;
 }
 

@@ -9,6 +9,7 @@
 #include <boost/json/value.hpp>
 
 #include "actors/form.hpp"
+#include "runtime/compiled_graph.hpp"
 #include "storage/ingest.hpp"
 #include "storage/workflows.hpp"
 #include "storage/workspaces.hpp"
@@ -26,7 +27,14 @@ struct intake_request {
   boost::json::value source_metadata;  ///< e.g. {"ip": ...}; may be null
   std::optional<std::string> idempotency_key;
   bool fields_checked = false;  ///< `lead.fields` already passed check_submission (texts as stored)
+  /// The lead as JSON text, parsed into `lead` only after the webhook token was checked (so an
+  /// unauthenticated caller costs no parse); unset when `lead` is already a value.
+  std::optional<std::string> raw_lead;
 };
+
+/// Parses `raw_lead` into `lead`: an `invalid` error naming `body` when it is not JSON (message
+/// starts "the body is not valid JSON") or not an object.
+result<void> parse_raw_lead(intake_request& req);
 
 /// Builds the record, or an `invalid` error naming the field (`email`, `fields.budget`, ...).
 /// Custom fields are matched to the workflow's form fields by key and checked by `check_field`
@@ -36,6 +44,20 @@ struct intake_request {
 result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
                                              const form_spec& form, const intake_request& req,
                                              std::optional<std::string> trigger_node_id = std::nullopt);
+
+/// A trigger admitted to its workflow: the record to make durable and where its run starts.
+struct admitted_trigger {
+  storage::trigger_record record;
+  std::string trigger_node;  ///< the React Flow id of the trigger node the run starts at
+};
+
+/// The one intake rule, shared by the workspace actor and the CLI's `workflow run`: the workspace
+/// must be active (else `not_found`), the workflow `active` (else `invalid` naming `status`) with
+/// a trigger node for the kind (a manual start falls back to the first trigger; else `invalid`
+/// naming `trigger`); then the record as make_trigger builds it.
+result<admitted_trigger> admit_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
+                                       const runtime::compiled_graph& graph, const form_spec& form,
+                                       const intake_request& req);
 
 /// Counts a trigger made durable, or one refused (`reason`: an error code's name, "honeypot",
 /// "rate_limited"), in /metrics by how it arrived.

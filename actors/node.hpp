@@ -29,7 +29,10 @@ struct engine_options {
   std::chrono::milliseconds rebuild_check_interval{5000};  ///< how often Redis' queue is checked for loss
   std::chrono::milliseconds stats_fold_interval{1000};     ///< how often counter deltas are folded
   std::chrono::milliseconds workspace_idle{300000};  ///< an idle workspace actor stops after this
-  std::chrono::milliseconds workflow_refresh{2000};  ///< how stale a cached workflow (status, version) may be
+  std::chrono::milliseconds workflow_refresh{60000}; ///< a workspace actor reads its workspace and workflows again after this
+  std::chrono::milliseconds tenant_poll_interval{1000};  ///< how often changed workspaces and workflows are asked for
+  std::size_t tenant_cache_size = 10000;             ///< entries per look-up cache (known keys, unknown keys)
+  std::chrono::milliseconds tenant_cache_ttl{60000}; ///< a cached look-up expires after this
   bool settle_at_intake = true;  ///< runs that need no I/O finish in the intake transaction (off: a run actor runs them)
   std::chrono::milliseconds request_timeout{30000};  ///< every cross-actor request
   int form_rate_limit = 10;            ///< public form submissions per IP and form per minute; 0 = no limits

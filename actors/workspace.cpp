@@ -11,7 +11,6 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/reply.hpp"
 #include "actors/run_steps.hpp"
 #include "runtime/graph.hpp"
 #include "storage/executions.hpp"
@@ -20,6 +19,7 @@
 #include "storage/runs.hpp"
 #include "storage/workflows.hpp"
 #include "storage/workspaces.hpp"
+#include "metrics/metrics.hpp"
 
 namespace flowtrack::actors {
 namespace json = boost::json;
@@ -28,17 +28,22 @@ namespace {
 using self_ptr = caf::stateful_actor<workspace_state>*;
 using version_atom = caf::atom_constant<caf::atom("version")>;
 
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using polled_atom = caf::atom_constant<caf::atom("polled")>;
+
+/// Compiled workflow versions a workspace actor keeps (current ones and those runs resumed).
+constexpr std::size_t k_max_versions = 256;
+
+/// Look-up batches are at least this far apart.
+constexpr auto k_lookup_spacing = std::chrono::milliseconds(2);
+
 caf::actor writer_of(caf::local_actor* self) { return self->system().registry().get<caf::actor>(k_writer_name); }
 
-std::optional<runtime::node_type> trigger_type_for(trigger_kind k) {
-  switch (k) {
-    case trigger_kind::form: return runtime::node_type::trigger_form;
-    case trigger_kind::email: return runtime::node_type::trigger_email;
-    case trigger_kind::webhook: return runtime::node_type::trigger_webhook;
-    case trigger_kind::manual: return runtime::node_type::trigger_manual;
-    case trigger_kind::schedule: return runtime::node_type::trigger_schedule;
-  }
-  return std::nullopt;
+// Workflow ids are compared in their canonical (lower-case) form.
+std::string canonical_id(std::string id) {
+  for (auto& c : id)
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+  return id;
 }
 
 // Runs on a pool thread: the workspace, its zone and its compiled workflows.
@@ -103,20 +108,13 @@ void count_trigger(trigger_kind k, const ingest_reply& r) {
   else count_trigger_rejected(k, to_string(r.err().code));
 }
 
-void handle_trigger(self_ptr self, node_services* node, trigger_request req, ingest_done done, bool reloaded = false) {
+void handle_trigger(self_ptr self, node_services* node, trigger_request req, ingest_done done) {
   auto& st = self->state;
+  // No reload for an id this actor does not know: new workflows arrive through the tenant poll
+  // (or the registry's hint after it found the id in the database), so random ids cost nothing.
   auto it = st.current.find(req.workflow_id);
-  if (it == st.current.end()) {
-    if (!reloaded) {
-      // A workflow made since this actor loaded: look again once.
-      st.loaded = false;
-      return when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
-        if (failed) return done(ingest_reply(*failed));
-        handle_trigger(self, node, std::move(req), done, true);
-      });
-    }
-    return done(ingest_reply(make_error(error_code::not_found, "no workflow " + req.workflow_id + " in this workspace", "workflow")));
-  }
+  if (it == st.current.end())
+    return done(ingest_reply(make_error(error_code::not_found, "no workflow with this id", "workflow")));
   auto wf = it->second;
   if (req.intake.kind == trigger_kind::webhook) {
     // Compared in constant time over the hashes, so timing says nothing about the token.
@@ -126,22 +124,12 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
       return done(ingest_reply(make_error(error_code::unauthorized,
                                                 "missing or wrong X-FlowTrack-Token for this workflow", "X-FlowTrack-Token")));
   }
-  if (wf->status != "active")
-    return done(ingest_reply(make_error(
-        error_code::invalid, "workflow '" + wf->name + "' is " + wf->status + " and takes no new triggers", "status")));
-  auto type = trigger_type_for(req.intake.kind);
-  auto trigger = wf->graph->find_trigger(type);
-  if (!trigger && req.intake.kind == trigger_kind::manual) trigger = wf->graph->find_trigger();
-  if (!trigger)
-    return done(ingest_reply(make_error(error_code::invalid,
-                                              "workflow '" + wf->name + "' has no " + std::string(runtime::to_string(*type)) +
-                                                  " trigger",
-                                              "trigger")));
-  std::string trigger_id = wf->graph->at(*trigger).id;
-  std::optional<std::string> trigger_uuid;
-  if (auto n = wf->node_ids.find(trigger_id); n != wf->node_ids.end()) trigger_uuid = n->second;
-  auto record = make_trigger(st.workspace->info, wf->record, *wf->form, req.intake, trigger_uuid);
-  if (!record) return done(ingest_reply(record.err()));
+  // Only now, past the token, is the body parsed.
+  if (auto parsed = parse_raw_lead(req.intake); !parsed) return done(ingest_reply(parsed.err()));
+  auto admitted = admit_trigger(st.workspace->info, wf->record, *wf->graph, *wf->form, req.intake);
+  if (!admitted) return done(ingest_reply(admitted.err()));
+  std::string trigger_id = admitted->trigger_node;
+  auto record = std::optional<storage::trigger_record>(std::move(admitted->record));
 
   // The run as it starts when the submission creates the lead. When it needs no I/O it is taken
   // to its end now and written with the trigger, in the same transaction.
@@ -189,7 +177,9 @@ void refresh_if_stale(self_ptr self, node_services* node) {
 std::vector<form_ref> find_forms(self_ptr self, const std::string& name) {
   std::vector<form_ref> out;
   for (const auto& [id, wf] : self->state.current) {
-    if (wf->status != "active" || !wf->form || !wf->graph->find_trigger(runtime::node_type::trigger_form)) continue;
+    if (wf->record.status != storage::workflow_status::active || !wf->form ||
+        !wf->graph->find_trigger(runtime::node_type::trigger_form))
+      continue;
     if (name.empty() || name == id || name == wf->form->slug) out.push_back({self->state.workspace, wf});
   }
   std::sort(out.begin(), out.end(), [](const form_ref& a, const form_ref& b) { return a.workflow->form->title < b.workflow->form->title; });
@@ -200,17 +190,16 @@ using form_done = std::function<void(form_result)>;
 
 // Counts a form submission against the per-IP and per-form windows in Redis, then calls `next`
 // with how long to wait (nullopt: go ahead). When Redis cannot answer, the submission goes ahead:
-// losing a lead is worse than a minute without a rate limit. When too many checks wait for
-// Redis already, `refused` is called at once instead (the node is overloaded: 503).
+// losing a lead is worse than a minute without a rate limit.
 void check_rate(self_ptr self, node_services* node, const std::string& workflow_id, const std::string& ip,
-                std::function<void(std::optional<std::chrono::milliseconds>)> next, std::function<void()> refused) {
+                std::function<void(std::optional<std::chrono::milliseconds>)> next) {
   const int per_ip = node->options.form_rate_limit, per_form = node->options.form_rate_limit_per_form;
   if (per_ip <= 0) return next(std::nullopt);
   std::uint64_t id = ++self->state.rate_check_seq;
   self->state.rate_checks.emplace(id, std::move(next));
   auto me = caf::actor_cast<caf::actor>(self);
   std::string client = rate_limit_client(ip, node->options.form_rate_limit_ipv6_prefix);
-  bool queued = node->redis->try_submit([me, id, workflow_id, client, per_ip, per_form](redis::connection& c) {
+  node->redis->submit([me, id, workflow_id, client, per_ip, per_form](redis::connection& c) {
     redis::rate_counter counter(c);
     const auto window = std::chrono::minutes(1);
     std::optional<std::chrono::milliseconds> wait;
@@ -224,15 +213,13 @@ void check_rate(self_ptr self, node_services* node, const std::string& workflow_
     if (!by_ip) spdlog::warn("form rate limit not checked: {}", by_ip.err().message);
     caf::anon_send(me, rated_atom::value, id, static_cast<std::int64_t>(wait ? wait->count() : -1));
   });
-  if (!queued) {
-    self->state.rate_checks.erase(id);
-    refused();
-  }
 }
 
 // A public form: shown, or a submission checked (rate, fields) and handed to the trigger path.
 void handle_form(self_ptr self, node_services* node, form_request req, form_done done) {
   form_reply reply;
+  if (!self->state.workspace->info.is_active)
+    return done(make_error(error_code::not_found, "this workspace takes no submissions", "workspace"));
   reply.forms = find_forms(self, req.form);
   if (reply.forms.empty())
     return done(make_error(error_code::not_found,
@@ -272,8 +259,7 @@ void handle_form(self_ptr self, node_services* node, form_request req, form_done
                  else return done(r.err());
                  done(std::move(reply));
                });
-             },
-             [done] { done(make_error(error_code::unavailable, "the node is busy; try again shortly")); });
+             });
 }
 
 void spawn_resumed(self_ptr self, node_services* node, storage::execution_state e, std::shared_ptr<const workflow_snapshot> wf,
@@ -314,7 +300,7 @@ result<std::shared_ptr<const workflow_snapshot>> make_snapshot(storage::workflow
   s->id = record.id;
   s->name = record.name;
   s->version = record.version;
-  s->status = record.status;
+  s->status = std::string(storage::to_string(record.status));
   s->settings = record.settings;
   s->graph = compiled.graph;
   s->node_ids = record.node_ids;
@@ -334,41 +320,27 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
     self->state.runs.clear();
     self->quit(m.reason);
   });
-  // A trigger or form request answered through `answer` (a response promise or an ingress
-  // reply slot).
-  auto take_trigger = [=](trigger_request req, std::function<void(ingest_reply)> answer) {
-    refresh_if_stale(self, node);
-    auto kind = req.intake.kind;
-    ingest_done done = [answer = std::move(answer), kind](ingest_reply r) {
-      count_trigger(kind, r);
-      answer(std::move(r));
-    };
-    when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
-      if (failed) return done(ingest_reply(*failed));
-      handle_trigger(self, node, std::move(req), done);
-    });
-  };
-  auto take_form = [=](form_request req, std::function<void(form_result)> answer) {
-    refresh_if_stale(self, node);
-    when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
-      if (failed) return answer(form_result(*failed));
-      handle_form(self, node, std::move(req), answer);
-    });
-  };
   return {
       [=](trigger_atom, trigger_request& req) {
         auto rp = self->make_response_promise();
-        take_trigger(std::move(req), [rp](ingest_reply r) mutable { rp.deliver(std::move(r)); });
-      },
-      [=](trigger_atom, trigger_request& req, ingest_reply_to& to) {
-        take_trigger(std::move(req), [to](ingest_reply r) { to->deliver(std::move(r)); });
+        refresh_if_stale(self, node);
+        auto kind = req.intake.kind;
+        ingest_done done = [rp, kind](ingest_reply r) mutable {
+          count_trigger(kind, r);
+          rp.deliver(std::move(r));
+        };
+        when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+          if (failed) return done(ingest_reply(*failed));
+          handle_trigger(self, node, std::move(req), done);
+        });
       },
       [=](form_atom, form_request& req) {
         auto rp = self->make_response_promise();
-        take_form(std::move(req), [rp](form_result r) mutable { rp.deliver(std::move(r)); });
-      },
-      [=](form_atom, form_request& req, form_reply_to& to) {
-        take_form(std::move(req), [to](form_result r) { to->deliver(std::move(r)); });
+        refresh_if_stale(self, node);
+        when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+          if (failed) return rp.deliver(form_result(*failed));
+          handle_form(self, node, std::move(req), [rp](form_result r) mutable { rp.deliver(std::move(r)); });
+        });
       },
       [=](rated_atom, std::uint64_t id, std::int64_t wait_ms) {
         auto it = self->state.rate_checks.find(id);
@@ -440,6 +412,10 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
       [=](loaded_atom, result<workspace_load>& r) {
         auto& st = self->state;
         st.loading = false;
+        if (st.reload_after_load) {  // what was read may predate a change: read again, work waits
+          st.reload_after_load = false;
+          return start_load(self, node);
+        }
         if (!r.ok()) {
           spdlog::warn("workspace {}: cannot load: {}", st.workspace_id, r.err().message);
           auto err = r.err();
@@ -450,6 +426,7 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         }
         st.workspace = r->workspace;
         st.current = std::move(r->workflows);
+        if (st.versions.size() > k_max_versions) st.versions.clear();  // bounded: older versions load again when needed
         for (const auto& [id, s] : st.current) st.versions[{id, s->version}] = s;
         st.loaded = true;
         st.loaded_at = std::chrono::steady_clock::now();
@@ -459,6 +436,27 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
       },
       [=](reload_atom) {
         self->state.loaded = false;
+        start_load(self, node);
+      },
+      [=](tenant_atom, storage::tenant_change& ch) {
+        auto& st = self->state;
+        if (!st.loaded && !st.loading) return;  // the next load reads the change anyway
+        bool stale = false;
+        if (ch.what == storage::tenant_change::kind::workspace) {
+          stale = !st.workspace || st.workspace->info.fingerprint != ch.fingerprint;
+        } else if (auto it = st.current.find(ch.id); it == st.current.end()) {
+          stale = ch.usable;  // a workflow this actor has not seen
+        } else {
+          stale = !ch.usable || (!ch.fingerprint.empty() && it->second->record.fingerprint != ch.fingerprint);
+        }
+        if (!stale) return;
+        spdlog::debug("workspace {}: {} {} changed; reloading", st.workspace_id,
+                      ch.what == storage::tenant_change::kind::workspace ? "workspace" : "workflow", ch.id);
+        if (st.loading) {
+          st.reload_after_load = true;
+          return;
+        }
+        st.loaded = false;  // triggers wait for the new state
         start_load(self, node);
       },
       [=](done_atom, caf::actor_id run) { self->state.runs.erase(run); },
@@ -489,31 +487,55 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
     return a;
   };
   auto me = caf::actor_cast<caf::actor>(self);
-  // Finds which workspace `key` ("workflow:<id>", "slug:<slug>") belongs to, once for all who ask
-  // meanwhile; found ones are remembered (a workflow or slug never moves to another workspace).
-  auto resolve = [=](const std::string& key, std::function<result<std::string>(pg::connection&)> lookup,
-                     std::function<void(result<std::string>)> then) {
-    if (auto it = self->state.known_workspaces.find(key); it != self->state.known_workspaces.end()) return then(it->second);
-    auto& waiting = self->state.resolving[key];
-    waiting.push_back(std::move(then));
-    if (waiting.size() > 1) return;
-    node->postgres->submit(std::move(lookup),
-                           [me, key](result<std::string> ws) { caf::anon_send(me, loaded_atom::value, key, std::move(ws)); },
+  auto& st0 = self->state;
+  st0.known_workspaces.emplace(node->options.tenant_cache_size, node->options.tenant_cache_ttl);
+  st0.unknown_keys.emplace(node->options.tenant_cache_size, node->options.tenant_cache_ttl);
+  static auto& queries = metrics::global().counters(
+      "flowtrack_tenant_queries_total", "Statements the workspace registry ran: batched look-ups and tenant polls.", {"kind"});
+  // Looks the pending keys up in one statement; one batch in flight, batches at least
+  // k_lookup_spacing apart, so a flood of unknown ids costs a bounded number of statements.
+  auto flush = [=] {
+    auto& st = self->state;
+    if (st.lookup_in_flight || st.pending_keys.empty()) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - st.last_lookup < k_lookup_spacing) {
+      if (!st.lookup_scheduled) {
+        st.lookup_scheduled = true;
+        self->delayed_send(self, k_lookup_spacing, lookup_atom::value);
+      }
+      return;
+    }
+    st.lookup_in_flight = true;
+    st.last_lookup = now;
+    std::vector<std::string> slugs, workflows, keys = std::move(st.pending_keys);
+    st.pending_keys.clear();
+    for (const auto& k : keys) (k.starts_with("slug:") ? slugs : workflows).push_back(k.substr(k.find(':') + 1));
+    queries.at({"lookup"}).add();
+    node->postgres->submit([slugs, workflows](pg::connection& c) { return storage::find_tenants(c, slugs, workflows); },
+                           [me, keys](result<storage::tenant_lookup> r) {
+                             caf::anon_send(me, loaded_atom::value, std::move(keys), std::move(r));
+                           },
                            true);
   };
-  auto lookup_slug = [](std::string slug) {
-    return [slug](pg::connection& c) -> result<std::string> {
-      auto ws = storage::find_workspace(c, slug);
-      if (!ws) return ws.err();
-      if (!ws->is_active) return make_error(error_code::not_found, "workspace " + slug + " is not active", "slug");
-      return ws->id;
-    };
+  // Finds which workspace `key` ("workflow:<id>" with a canonical id, "slug:<slug>") belongs to:
+  // from the caches, else in the next batch, once for all who ask meanwhile.
+  auto resolve = [=](const std::string& key, std::function<void(result<std::string>)> then) {
+    auto& st = self->state;
+    auto now = std::chrono::steady_clock::now();
+    if (auto* ws = st.known_workspaces->find(key, now)) return then(*ws);
+    if (st.unknown_keys->find(key, now))
+      return then(make_error(error_code::not_found, key.starts_with("slug:") ? "no active workspace with this slug" : "no workflow with this id",
+                             key.starts_with("slug:") ? "slug" : "workflow"));
+    auto& waiting = st.resolving[key];
+    waiting.push_back(std::move(then));
+    if (waiting.size() > 1) return;
+    st.pending_keys.push_back(key);
+    flush();
   };
+  self->send(self, tick_atom::value);  // the first tenant poll
   return {
       [=](trigger_atom, trigger_request& req) -> caf::result<ingest_reply> {
-        if (req.workspace_id.empty())
-          if (auto it = self->state.known_workspaces.find("workflow:" + req.workflow_id); it != self->state.known_workspaces.end())
-            req.workspace_id = it->second;
+        req.workflow_id = canonical_id(std::move(req.workflow_id));
         if (!req.workspace_id.empty()) {
           self->delegate(get(req.workspace_id), trigger_atom::value, std::move(req));
           return caf::delegated<ingest_reply>{};
@@ -521,7 +543,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
         // Only the workflow is known (a webhook): find its workspace, remember it, forward.
         auto rp = self->make_response_promise<ingest_reply>();
         std::string wf = req.workflow_id;
-        resolve("workflow:" + wf, [wf](pg::connection& c) { return storage::workspace_of_workflow(c, wf); },
+        resolve("workflow:" + wf,
                 [=, req = std::move(req)](result<std::string> ws) mutable {
                   if (!ws.ok()) {
                     rp.deliver(ingest_reply(ws.err()));
@@ -537,7 +559,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
       [=](form_atom, form_request& req) -> caf::result<form_result> {
         auto rp = self->make_response_promise<form_result>();
         std::string slug = req.slug;
-        resolve("slug:" + slug, lookup_slug(slug),
+        resolve("slug:" + slug,
                 [=, req = std::move(req)](result<std::string> ws) mutable {
                   if (!ws.ok()) {
                     rp.deliver(form_result(ws.err()));
@@ -549,32 +571,85 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
                 });
         return rp;
       },
-      // From ingress, with a reply slot: forwarded, and the workspace actor answers the slot.
-      [=](trigger_atom, trigger_request& req, ingest_reply_to& to) {
-        if (req.workspace_id.empty())
-          if (auto it = self->state.known_workspaces.find("workflow:" + req.workflow_id); it != self->state.known_workspaces.end())
-            req.workspace_id = it->second;
-        if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), trigger_atom::value, std::move(req), std::move(to));
-        std::string wf = req.workflow_id;
-        resolve("workflow:" + wf, [wf](pg::connection& c) { return storage::workspace_of_workflow(c, wf); },
-                [=, req = std::move(req)](result<std::string> ws) mutable {
-                  if (!ws.ok()) return to->deliver(ingest_reply(ws.err()));
-                  req.workspace_id = *ws;
-                  self->send(get(req.workspace_id), trigger_atom::value, std::move(req), to);
-                });
+      [=](loaded_atom, std::vector<std::string>& keys, result<storage::tenant_lookup>& r) {
+        auto& st = self->state;
+        st.lookup_in_flight = false;
+        auto now = std::chrono::steady_clock::now();
+        for (const auto& key : keys) {
+          result<std::string> ws = make_error(error_code::internal, "not looked up");
+          if (!r.ok()) {
+            ws = r.err();  // not remembered: the next request asks again
+          } else if (key.starts_with("slug:")) {
+            auto it = r->slugs.find(key.substr(5));
+            if (it != r->slugs.end() && it->second.second) {
+              ws = it->second.first;
+              st.known_workspaces->put(key, it->second.first, now);
+            } else {
+              ws = make_error(error_code::not_found, "no active workspace with this slug", "slug");
+              st.unknown_keys->put(key, true, now);
+            }
+          } else {
+            auto it = r->workflows.find(key.substr(9));
+            if (it != r->workflows.end()) {
+              ws = it->second;
+              st.known_workspaces->put(key, it->second, now);
+              // The workflow exists: its workspace actor, if it runs, may have loaded before it
+              // was made; the hint (sent before the trigger) makes it look again.
+              if (auto a = st.workspaces.find(it->second); a != st.workspaces.end()) {
+                storage::tenant_change hint;
+                hint.what = storage::tenant_change::kind::workflow;
+                hint.id = key.substr(9);
+                hint.workspace_id = it->second;
+                hint.usable = true;
+                self->send(a->second, tenant_atom::value, std::move(hint));
+              }
+            } else {
+              ws = make_error(error_code::not_found, "no workflow with this id", "workflow");
+              st.unknown_keys->put(key, true, now);
+            }
+          }
+          auto waiting = std::move(st.resolving[key]);
+          st.resolving.erase(key);
+          for (auto& w : waiting) w(ws);
+        }
+        flush();
       },
-      [=](form_atom, form_request& req, form_reply_to& to) {
-        std::string slug = req.slug;
-        resolve("slug:" + slug, lookup_slug(slug), [=, req = std::move(req)](result<std::string> ws) mutable {
-          if (!ws.ok()) return to->deliver(form_result(ws.err()));
-          self->send(get(*ws), form_atom::value, std::move(req), to);
-        });
+      [=](lookup_atom) {
+        self->state.lookup_scheduled = false;
+        flush();
       },
-      [=](loaded_atom, const std::string& key, result<std::string>& ws) {
-        auto waiting = std::move(self->state.resolving[key]);
-        self->state.resolving.erase(key);
-        if (ws.ok()) self->state.known_workspaces[key] = *ws;
-        for (auto& w : waiting) w(ws);
+      [=](tick_atom) {
+        self->delayed_send(self, node->options.tenant_poll_interval, tick_atom::value);
+        auto& st = self->state;
+        if (st.polling) return;
+        st.polling = true;
+        queries.at({"poll"}).add();
+        std::string since = st.poll_since;
+        node->postgres->submit([since](pg::connection& c) { return storage::poll_tenant_changes(c, since); },
+                               [me](result<storage::tenant_changes> r) { caf::anon_send(me, polled_atom::value, std::move(r)); },
+                               true);
+      },
+      [=](polled_atom, result<storage::tenant_changes>& r) {
+        auto& st = self->state;
+        st.polling = false;
+        if (!r.ok()) {
+          spdlog::debug("tenant poll failed: {}", r.err().message);
+          return;  // the next tick asks again from the same point
+        }
+        st.poll_since = r->next_since;
+        for (auto& ch : r->changes) {
+          if (ch.what == storage::tenant_change::kind::workspace) {
+            // Forget what the slug (old or new) resolved to; the next request looks again.
+            st.known_workspaces->erase_values_if([&](const std::string& ws) { return ws == ch.id; });
+            st.unknown_keys->erase("slug:" + ch.slug);
+          } else if (ch.usable) {
+            st.unknown_keys->erase("workflow:" + ch.id);
+          } else {
+            st.known_workspaces->erase("workflow:" + ch.id);
+          }
+          if (auto a = st.workspaces.find(ch.workspace_id); a != st.workspaces.end())
+            self->send(a->second, tenant_atom::value, std::move(ch));
+        }
       },
       [=](resume_atom, resume_request& req) {
         if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));

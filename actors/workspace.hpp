@@ -17,9 +17,11 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/lru_cache.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
 #include "actors/run.hpp"
+#include "storage/workspaces.hpp"
 
 namespace flowtrack::actors {
 
@@ -46,6 +48,7 @@ struct workspace_state {
   /// Form submissions waiting for their rate-limit check, by check id.
   std::unordered_map<std::uint64_t, std::function<void(std::optional<std::chrono::milliseconds>)>> rate_checks;
   std::uint64_t rate_check_seq = 0;
+  bool reload_after_load = false;  ///< a change arrived while a load was under way: load again
   static inline const char* name = "workspace";
 };
 
@@ -58,16 +61,35 @@ struct workspace_registry_state {
   // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
   workspace_registry_state() = default;
   std::unordered_map<std::string, caf::actor> workspaces;
-  /// "workflow:<id>" or "slug:<slug>" -> workspace id, as found.
-  std::unordered_map<std::string, std::string> known_workspaces;
+  /// "workflow:<id>" or "slug:<slug>" -> workspace id, as found (active workspaces only).
+  std::optional<lru_cache<std::string, std::string>> known_workspaces;
+  /// Keys found to name nothing (or an inactive workspace); kept apart, so a flood of random
+  /// keys cannot push the good ones out.
+  std::optional<lru_cache<std::string, bool>> unknown_keys;
   /// Work waiting while a key's workspace is looked up.
   std::unordered_map<std::string, std::vector<std::function<void(result<std::string>)>>> resolving;
+  std::vector<std::string> pending_keys;  ///< to look up in the next batch
+  bool lookup_in_flight = false;
+  bool lookup_scheduled = false;
+  std::chrono::steady_clock::time_point last_lookup;
+  std::string poll_since;  ///< where the next tenant poll starts (empty: first poll)
+  bool polling = false;
   static inline const char* name = "workspace_registry";
 };
 
+/// Tells a workspace actor that a row of its workspace or one of its workflows changed (from
+/// the tenant poll), or that the registry found a workflow of it in the database (an empty
+/// fingerprint): it reloads when what it holds differs.
+using tenant_atom = caf::atom_constant<caf::atom("tenant")>;
+
 /// Behaviour: forwards `(trigger_atom, trigger_request)`, `(form_atom, form_request)` (by
 /// workspace slug) and `(resume_atom, resume_request)` to the workspace's actor, spawning it when
-/// needed; a trigger or resume without a workspace id is looked up.
+/// needed; a trigger or resume without a workspace id is looked up. Slugs and workflow ids are
+/// looked up in batches (one statement in flight) and remembered, known and unknown, in bounded
+/// caches that expire. Every `tenant_poll_interval` it asks PostgreSQL which workspaces,
+/// workflows and form fields changed, drops what it remembered of them and tells their live
+/// workspace actors, so a deactivated workspace or paused workflow stops taking triggers on
+/// every node within about two poll intervals, however the row changed.
 caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* self, node_services* node);
 
 /// Compiles a stored workflow into a snapshot (pure; runs on whichever thread calls it).
@@ -80,3 +102,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::storage::execution_st
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<std::shared_ptr<const flowtrack::actors::workflow_snapshot>>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<flowtrack::redis::claimed>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::execution_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::tenant_change)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::storage::tenant_changes>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::storage::tenant_lookup>)

@@ -50,20 +50,21 @@ result<void> load_details(pg::connection& c, workflow_record& w, std::optional<i
   return {};
 }
 
-constexpr const char* k_select_workflow =
+const std::string k_select_workflow =
     "SELECT id, workspace_id, name, status, version, COALESCE(settings, '{}'::jsonb)::text, booking_url,"
-    " webhook_token_hash FROM workflows WHERE deleted_at IS NULL AND workspace_id = $1";
+    " webhook_token_hash, " + std::string(k_workflow_fingerprint_sql) + " FROM workflows f WHERE deleted_at IS NULL AND workspace_id = $1";
 
 workflow_record read_workflow(const pg::rows& r, int i) {
   workflow_record w;
   w.id = r.get(i, 0);
   w.workspace_id = r.get(i, 1);
   w.name = r.get(i, 2);
-  w.status = r.get(i, 3);
+  w.status = parse_workflow_status(r.get(i, 3)).value_or(workflow_status::draft);
   w.version = static_cast<int>(r.get_int(i, 4));
   w.settings = r.get(i, 5);
   w.booking_url = r.get_optional(i, 6);
   w.webhook_token_hash = r.get_optional(i, 7);
+  w.fingerprint = r.get(i, 8);
   return w;
 }
 
@@ -164,9 +165,25 @@ result<workflow_record> load_workflow(pg::connection& c, std::string_view worksp
   return w;
 }
 
-result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, std::string_view status) {
+std::string_view to_string(workflow_status s) {
+  switch (s) {
+    case workflow_status::draft: return "draft";
+    case workflow_status::active: return "active";
+    case workflow_status::paused: return "paused";
+    case workflow_status::archived: return "archived";
+  }
+  return "draft";
+}
+
+std::optional<workflow_status> parse_workflow_status(std::string_view s) {
+  for (auto v : {workflow_status::draft, workflow_status::active, workflow_status::paused, workflow_status::archived})
+    if (s == to_string(v)) return v;
+  return std::nullopt;
+}
+
+result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, workflow_status status) {
   auto r = c.exec("UPDATE workflows SET status = $2 WHERE id = $1::uuid AND deleted_at IS NULL AND status <> 'archived'",
-                  pg::params{}.add(workflow_id).add(status));
+                  pg::params{}.add(workflow_id).add(to_string(status)));
   if (!r) return r.err();
   if (r->affected() != 1)
     return make_error(error_code::not_found, "no workflow " + std::string(workflow_id) + " that is not archived", "workflow");

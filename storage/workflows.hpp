@@ -12,6 +12,13 @@
 
 namespace flowtrack::storage {
 
+/// `workflows.status`: only an active workflow takes new triggers.
+enum class workflow_status { draft, active, paused, archived };
+/// "draft", "active", "paused", "archived".
+std::string_view to_string(workflow_status s);
+/// The status a text names, or nullopt.
+std::optional<workflow_status> parse_workflow_status(std::string_view s);
+
 /// A `form_fields` row.
 struct form_field_record {
   std::string id;
@@ -44,7 +51,7 @@ struct workflow_record {
   std::string id;
   std::string workspace_id;
   std::string name;
-  std::string status;
+  workflow_status status = workflow_status::draft;
   int version = 1;
   std::string settings = "{}";
   std::optional<std::string> booking_url;
@@ -52,7 +59,15 @@ struct workflow_record {
   std::string graph;  ///< the current version's React Flow JSON
   std::map<std::string, std::string> node_ids;  ///< react_flow_node_id -> workflow_nodes.id
   std::vector<form_field_record> fields;        ///< active fields by display order
+  std::string fingerprint;  ///< digest of what the engine caches (k_workflow_fingerprint_sql)
 };
+
+/// SQL of a workflow row's digest (alias `f`): status, version, deletion, token, settings, name,
+/// booking link and its form fields' latest change. The tenant poll reports the same digest, so
+/// a changed counter (which also moves updated_at) does not make a node reload the workflow.
+inline constexpr std::string_view k_workflow_fingerprint_sql =
+    "md5(row(f.status, f.version, f.deleted_at, f.webhook_token_hash, f.settings, f.name, f.booking_url,"
+    " (SELECT row(max(ff.updated_at), count(*)) FROM form_fields ff WHERE ff.workflow_id = f.id))::text)";
 
 /// Creates the workflow with its rows and version 1, in one transaction; returns its id.
 result<std::string> create_workflow(pg::connection& c, const new_workflow& w);
@@ -70,7 +85,7 @@ result<std::string> rotate_webhook_token(pg::connection& c, std::string_view wor
 
 /// Sets a workflow's status (`active`, `paused`, ...); an archived or missing workflow is
 /// `not_found`.
-result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, std::string_view status);
+result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, workflow_status status);
 
 /// Hex SHA-256 of a token, as stored.
 std::string token_hash(std::string_view token);

@@ -3,18 +3,25 @@
 #include <openssl/rand.h>
 
 #include "runtime/text.hpp"
+#include "storage/pg/array.hpp"
+#include "storage/workflows.hpp"
 
 namespace flowtrack::storage {
 namespace {
 
+// The columns a workspace actor caches, as one digest, so the poll's report can be compared
+// with what was loaded (w: a workspaces row).
+const std::string k_workspace_fingerprint = "md5(row(w.slug, w.is_active, w.deleted_at, w.timezone, w.name, w.settings)::text)";
+
 // Current billing period: the subscription's while it lasts, else the calendar month.
-constexpr const char* k_select_workspace = R"sql(
+const std::string k_select_workspace = R"sql(
 SELECT w.id, w.name, w.slug, w.intake_email_id, w.owner_user_id, u.email, COALESCE(w.timezone, 'UTC'), w.is_active,
        COALESCE(p.slug, 'free'), COALESCE(p.quotas, fp.quotas, '{}'::jsonb)::text,
        CASE WHEN s.current_period_end >= current_date THEN s.current_period_start
             ELSE date_trunc('month', now())::date END::text,
        CASE WHEN s.current_period_end >= current_date THEN s.current_period_end
-            ELSE (date_trunc('month', now()) + interval '1 month - 1 day')::date END::text
+            ELSE (date_trunc('month', now()) + interval '1 month - 1 day')::date END::text,
+       )sql" + k_workspace_fingerprint + R"sql(
 FROM workspaces w
 JOIN users u ON u.id = w.owner_user_id
 LEFT JOIN LATERAL (SELECT * FROM subscriptions s WHERE s.workspace_id = w.id AND s.status IN ('trial', 'active', 'past_due')
@@ -37,6 +44,7 @@ workspace_info read_workspace(const pg::rows& r) {
   w.plan_quotas = r.get(0, 9);
   w.period_start = r.get(0, 10);
   w.period_end = r.get(0, 11);
+  w.fingerprint = r.get(0, 12);
   return w;
 }
 
@@ -59,6 +67,73 @@ result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_o
   if (r->empty())
     return make_error(error_code::not_found, "no workspace '" + std::string(slug_or_id) + "'", "workspace");
   return read_workspace(*r);
+}
+
+namespace {
+
+// Rows updated after $1; the poll looks a few seconds back (the margin) for transactions that
+// committed after the previous poll but started before it (updated_at is the start time).
+const pg::statement k_poll_tenants{"ft_poll_tenants", R"sql(
+WITH since AS (SELECT COALESCE($1::timestamp, LOCALTIMESTAMP - interval '5 seconds') AS t),
+wf AS (
+  SELECT id FROM workflows, since WHERE updated_at > since.t
+  UNION SELECT workflow_id FROM form_fields, since WHERE updated_at > since.t
+)
+SELECT 'f', f.id::text, f.workspace_id::text, '', )sql" + std::string(k_workflow_fingerprint_sql) + R"sql(, f.deleted_at IS NULL
+FROM workflows f JOIN wf ON wf.id = f.id
+UNION ALL
+SELECT 'w', w.id::text, w.id::text, w.slug, )sql" + k_workspace_fingerprint + R"sql(, w.is_active AND w.deleted_at IS NULL
+FROM workspaces w, since WHERE w.updated_at > since.t
+UNION ALL
+SELECT 'n', (LOCALTIMESTAMP - interval '5 seconds')::text, '', '', '', false
+)sql"};
+
+const pg::statement k_find_tenants{"ft_find_tenants", R"sql(
+SELECT 's', slug, id::text, is_active FROM workspaces WHERE deleted_at IS NULL AND slug = ANY($1::text[])
+UNION ALL
+SELECT 'f', id::text, workspace_id::text, true FROM workflows WHERE deleted_at IS NULL AND id = ANY($2::uuid[])
+)sql"};
+
+}  // namespace
+
+result<tenant_changes> poll_tenant_changes(pg::connection& c, const std::string& since) {
+  pg::params p;
+  if (since.empty()) p.add_null();
+  else p.add(since);
+  auto r = c.exec(k_poll_tenants, p);
+  if (!r) return r.err();
+  tenant_changes out;
+  for (int i = 0; i < r->size(); ++i) {
+    auto tag = r->get(i, 0);
+    if (tag == "n") {
+      out.next_since = r->get(i, 1);
+      continue;
+    }
+    tenant_change ch;
+    ch.what = tag == "w" ? tenant_change::kind::workspace : tenant_change::kind::workflow;
+    ch.id = r->get(i, 1);
+    ch.workspace_id = r->get(i, 2);
+    ch.slug = r->get(i, 3);
+    ch.fingerprint = r->get(i, 4);
+    ch.usable = r->get_bool(i, 5);
+    out.changes.push_back(std::move(ch));
+  }
+  return out;
+}
+
+result<tenant_lookup> find_tenants(pg::connection& c, const std::vector<std::string>& slugs,
+                                   const std::vector<std::string>& workflow_ids) {
+  pg::array_builder s, f;
+  for (const auto& x : slugs) s.add(x);
+  for (const auto& x : workflow_ids) f.add(x);
+  auto r = c.exec(k_find_tenants, pg::params{s.finish(), f.finish()});
+  if (!r) return r.err();
+  tenant_lookup out;
+  for (int i = 0; i < r->size(); ++i) {
+    if (r->get(i, 0) == "s") out.slugs[std::string(r->get(i, 1))] = {std::string(r->get(i, 2)), r->get_bool(i, 3)};
+    else out.workflows[std::string(r->get(i, 1))] = std::string(r->get(i, 2));
+  }
+  return out;
 }
 
 result<workspace_info> create_workspace(pg::connection& c, const new_workspace& w) {

@@ -2,8 +2,11 @@
 // look-ups the engine needs (time zone, plan quotas, billing period). Knows SQL, not actors.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "storage/pg/connection.hpp"
 
@@ -23,6 +26,7 @@ struct workspace_info {
   std::string plan_quotas = "{}";  ///< subscription_plans.quotas (JSON); a missing key is unlimited
   std::string period_start;        ///< current billing period, 'YYYY-MM-DD'
   std::string period_end;
+  std::string fingerprint;  ///< digest of the cached columns; the tenant poll reports the same digest
 };
 
 /// What `flowtrackd workspace create` asks for.
@@ -41,5 +45,40 @@ result<workspace_info> create_workspace(pg::connection& c, const new_workspace& 
 
 /// Looks a workspace up by slug or id (not soft-deleted).
 result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id);
+
+/// A workspace or workflow row changed since the last poll.
+struct tenant_change {
+  enum class kind { workspace, workflow };
+  kind what = kind::workspace;
+  std::string id;            ///< the workspace's or the workflow's id
+  std::string workspace_id;  ///< the workspace it belongs to (its own id for a workspace)
+  std::string slug;          ///< a workspace's slug; empty for a workflow
+  std::string fingerprint;   ///< as workspace_info::fingerprint / workflow_record::fingerprint
+  bool usable = false;       ///< workspace: active and not deleted; workflow: not deleted
+};
+
+/// One poll's answer: the changed rows and where the next poll starts.
+struct tenant_changes {
+  std::vector<tenant_change> changes;
+  std::string next_since;  ///< pass to the next poll
+};
+
+/// Workspaces, workflows and form fields whose `updated_at` is after `since` (empty: the first
+/// poll, a few seconds back). `next_since` lies a few seconds behind the database's clock, so a
+/// row written by a transaction that started before the previous poll and committed after it is
+/// still seen; a row may thus be reported by several polls. Cheap: range scans of the
+/// `updated_at` indexes.
+result<tenant_changes> poll_tenant_changes(pg::connection& c, const std::string& since);
+
+/// What one batched look-up found: slug -> (workspace id, active), workflow id -> workspace id.
+/// Missing keys do not exist (or are deleted).
+struct tenant_lookup {
+  std::map<std::string, std::pair<std::string, bool>> slugs;
+  std::map<std::string, std::string> workflows;
+};
+
+/// Looks many workspace slugs and workflow ids up in one statement (ids must be canonical UUIDs).
+result<tenant_lookup> find_tenants(pg::connection& c, const std::vector<std::string>& slugs,
+                                   const std::vector<std::string>& workflow_ids);
 
 }  // namespace flowtrack::storage

@@ -1,5 +1,6 @@
 #include "adapters/cli/operator_commands.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -180,7 +181,7 @@ int workflow_import(const std::vector<std::string>& args, const config::settings
   if (w.name.empty() || w.name.size() > 150)
     return fail("workflow import", make_error(error_code::invalid, "name must be 1 to 150 characters", "name"));
   w.status = json_text(o, {"status"}).value_or("draft");
-  if (w.status != "draft" && w.status != "active" && w.status != "paused" && w.status != "archived")
+  if (!storage::parse_workflow_status(w.status))
     return fail("workflow import", make_error(error_code::invalid, "status must be draft, active, paused or archived", "status"));
   if (auto* st = o.if_contains("settings"); st && !st->is_null()) {
     if (!st->is_object()) return fail("workflow import", make_error(error_code::invalid, "settings must be an object", "settings"));
@@ -233,33 +234,29 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
   if (!lead) return fail("workflow run", lead.err());
   auto c = connect(s);
   if (!c) return fail("workflow run", c.err());
-  const std::string& workflow_id = a->positional[0];
+  std::string workflow_id = a->positional[0];
   if (!runtime::is_uuid(workflow_id)) return fail("workflow run", make_error(error_code::invalid, "'" + workflow_id + "' is not a workflow id"));
+  for (auto& ch : workflow_id) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));  // canonical form
   auto workspace_id = storage::workspace_of_workflow(**c, workflow_id);
   if (!workspace_id) return fail("workflow run", workspace_id.err());
   auto ws = storage::find_workspace(**c, *workspace_id);
   if (!ws) return fail("workflow run", ws.err());
   auto wf = storage::load_workflow(**c, ws->id, workflow_id);
   if (!wf) return fail("workflow run", wf.err());
-  if (wf->status != "active")
-    return fail("workflow run", make_error(error_code::invalid, "workflow '" + wf->name + "' is " + wf->status +
-                                                                    "; only active workflows take new runs", "status"));
   auto graph = runtime::import_react_flow(std::string_view(wf->graph));
   if (!graph) return fail("workflow run", graph.err());
   auto compiled = runtime::compile(*graph);
   if (!compiled.ok()) return fail("workflow run", make_error(error_code::invalid, "the stored graph no longer compiles"));
-  auto trigger = compiled.graph->find_trigger(runtime::node_type::trigger_manual);
-  if (!trigger) trigger = compiled.graph->find_trigger();
-  std::optional<std::string> trigger_node;
-  if (trigger) trigger_node = wf->node_ids[compiled.graph->at(*trigger).id];
 
+  // The workspace actor's intake rule: an inactive workspace or a workflow that is not active
+  // takes no run, whichever way it arrives.
   actors::intake_request req;
   req.kind = actors::trigger_kind::manual;
   req.lead = *lead;
   if (a->options.count("idempotency-key")) req.idempotency_key = a->options["idempotency-key"];
-  auto record = actors::make_trigger(*ws, *wf, *actors::make_form_spec(*wf), req, trigger_node);
-  if (!record) return fail("workflow run", record.err());
-  auto out = storage::ingest_batch(**c, {*record});
+  auto admitted = actors::admit_trigger(*ws, *wf, *compiled.graph, *actors::make_form_spec(*wf), req);
+  if (!admitted) return fail("workflow run", admitted.err());
+  auto out = storage::ingest_batch(**c, {admitted->record});
   if (!out[0]) return fail("workflow run", out[0].err());
   if (!out[0]->execution_id) {
     std::cout << json::serialize(json::object{{"leadId", out[0]->lead_id}, {"executionId", nullptr},
@@ -284,7 +281,8 @@ int set_workflow_status(const std::vector<std::string>& args, const config::sett
   }
   auto c = connect(s);
   if (!c) return fail(verb, c.err());
-  if (auto r = storage::set_workflow_status(**c, args[0], status); !r) return fail(verb, r.err());
+  auto to = storage::parse_workflow_status(status).value_or(storage::workflow_status::paused);
+  if (auto r = storage::set_workflow_status(**c, args[0], to); !r) return fail(verb, r.err());
   std::cout << args[0] << " " << status << "\n";
   return 0;
 }

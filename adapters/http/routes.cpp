@@ -65,6 +65,9 @@ response error_response(const error& e) {
   std::vector<std::pair<std::string, std::string>> fields;
   if (e.code == error_code::invalid && !e.subject.empty()) fields.emplace_back(e.subject, e.message);
   auto res = json_error(status_of(e.code), to_string(e.code), e.message, fields);
+  // A body that is not JSON at all is a malformed request (parsed only after the token check).
+  if (e.code == error_code::invalid && e.subject == "body" && e.message.starts_with("the body is not valid JSON"))
+    res.result(bhttp::status::bad_request);
   if (e.code == error_code::unauthorized) res.set(bhttp::field::www_authenticate, "X-FlowTrack-Token");
   // Overloaded or a dependency down: nothing was accepted, the client may send it again.
   if (res.result() == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "1");
@@ -103,14 +106,10 @@ void webhook_trigger(const route_targets& t, std::string_view workflow_id, reque
   if (!runtime::is_uuid(workflow_id)) return reply(json_error(bhttp::status::not_found, "not_found", "no workflow with this id"));
   if (!media_type_is(req[bhttp::field::content_type], "application/json"))
     return reply(json_error(bhttp::status::unsupported_media_type, "unsupported_media_type", "send the lead as application/json"));
-  boost::system::error_code ec;
-  auto body = json::parse(req.body(), ec);
-  if (ec) return reply(json_error(bhttp::status::bad_request, "invalid", "the body is not valid JSON: " + ec.message(), {{"body", ec.message()}}));
-  if (!body.is_object()) return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the body must be a JSON object", {{"body", "must be an object"}}));
   actors::trigger_request tr;
   tr.workflow_id = std::string(workflow_id);
   tr.intake.kind = actors::trigger_kind::webhook;
-  tr.intake.lead = std::move(body);
+  tr.intake.raw_lead = std::move(req.body());  // parsed by the workspace actor once the token checks out
   if (auto token = req["X-FlowTrack-Token"]; !token.empty()) tr.token = std::string(token);
   if (auto key = req["Idempotency-Key"]; !key.empty()) tr.intake.idempotency_key = std::string(key);
   trigger(t, std::move(tr), std::move(reply));

@@ -1,0 +1,228 @@
+// Tenant state against two running nodes sharing PostgreSQL and Redis: a workspace deactivated
+// or a workflow paused or deleted by a direct UPDATE stops taking triggers on every ingress path
+// (public form, webhook trigger, CLI run) on both nodes within two seconds, and takes them again
+// when restored; random workflow ids cost bounded look-ups; ids are compared in canonical form;
+// the webhook token is checked before the body is read.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include "storage/pg/connection.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/test_env.hpp"
+
+namespace flowtrack {
+namespace {
+
+using namespace std::chrono_literals;
+using test::cli;
+namespace json = boost::json;
+
+// One workflow with a public form and a webhook trigger.
+const char* k_graph = R"({"name":"Tenant intake","status":"active","settings":{"form":{"slug":"join"}},
+ "nodes":[{"id":"t","type":"TRIGGER_FORM","position":{"x":0,"y":0},"data":{}},
+          {"id":"h","type":"TRIGGER_WEBHOOK","position":{"x":1,"y":0},"data":{}},
+          {"id":"e","type":"LOGIC_END","position":{"x":0,"y":1},"data":{}}],
+ "edges":[{"id":"1","source":"t","target":"e"},{"id":"2","source":"h","target":"e"}],
+ "formFields":[{"fieldKey":"email","label":"Email","fieldType":"EMAIL","isRequired":true,"displayOrder":1}]})";
+
+struct node_process {
+  int port = test::free_port();
+  int admin_port = test::free_port();
+  std::unique_ptr<test::child_process> process;
+  node_process() {
+    process = std::make_unique<test::child_process>(
+        std::vector<std::string>{test::flowtrackd(), "serve"},
+        std::map<std::string, std::string>{{"FLOWTRACK_DATABASE_URL", test::database_url()},
+                                           {"FLOWTRACK_REDIS_URL", test::redis_url()},
+                                           {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
+                                           {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port)},
+                                           {"FLOWTRACK_FORM_RATE_LIMIT", "0"}});
+    EXPECT_TRUE(test::await_http_status(port, "/healthz", 200, 20s)) << process->log();
+  }
+  ~node_process() {
+    process->signal(SIGTERM);
+    EXPECT_EQ(process->wait(15s).value_or(-1), 0) << process->log();
+  }
+
+  /// A counter of /metrics (admin listener, or the public one on builds without it); -1 if absent.
+  double metric(const std::string& series) const {
+    auto r = test::http_request(admin_port, "GET", "/metrics");
+    if (r.status != 200) r = test::http_request(port, "GET", "/metrics");
+    auto at = r.body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(r.body.substr(at + series.size() + 2));
+  }
+};
+
+class tenant_e2etest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    slug_ = new std::string(test::unique_slug("tenant"));
+    cli("workspace create --name Tenant --slug " + *slug_ + " --owner-email owner@" + *slug_ + ".example.com --plan enterprise");
+    std::string file = "/tmp/" + *slug_ + ".json";
+    std::ofstream(file) << k_graph;
+    workflow_ = new std::string(cli("workflow import --workspace " + *slug_ + " " + file));
+    std::remove(file.c_str());
+    token_ = new std::string(cli("workflow token " + *workflow_));
+    lead_file_ = new std::string("/tmp/" + *slug_ + "-lead.json");
+    std::ofstream(*lead_file_) << R"({"email":"cli@example.com"})";
+    a_ = new node_process();
+    b_ = new node_process();
+    db_ = pg::connection::open(pg::connect_options{test::database_url()}).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete a_;
+    delete b_;
+    delete db_;
+    std::remove(lead_file_->c_str());
+    for (auto* s : {slug_, workflow_, token_, lead_file_}) delete s;
+  }
+
+  void exec(const std::string& sql, const std::string& arg) {
+    auto r = db_->exec(sql, pg::params{}.add(arg));
+    ASSERT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.err().message);
+  }
+
+  static int form_post(const node_process& n) {
+    static std::atomic<int> seq{0};
+    std::string body = R"({"email":"f)" + std::to_string(++seq) + R"(@example.com"})";
+    return test::http_request(n.port, "POST", "/p/" + *slug_ + "/join", body, {{"Content-Type", "application/json"}}).status;
+  }
+  static int form_page(const node_process& n) { return test::http_request(n.port, "GET", "/p/" + *slug_ + "/join").status; }
+  static int hook_post(const node_process& n, const std::string& id = *workflow_, const std::string& body = "") {
+    static std::atomic<int> seq{0};
+    std::string b = body.empty() ? R"({"email":"h)" + std::to_string(++seq) + R"(@example.com"})" : body;
+    return test::http_request(n.port, "POST", "/hooks/" + id, b, {{"Content-Type", "application/json"}, {"X-FlowTrack-Token", *token_}})
+        .status;
+  }
+  static int hook_default(const node_process& n) { return hook_post(n); }
+  static int cli_run() {
+    auto r = test::run_command(test::flowtrackd() + " workflow run " + *workflow_ + " --lead " + *lead_file_ + " --database-url " +
+                               test::shell_quote(test::database_url()) + " --redis-url " + test::shell_quote(test::redis_url()));
+    return r.exit_code;
+  }
+
+  /// Awaits `probe() == want` on both nodes, from `since`, up to two seconds; the time it took.
+  template <class Probe>
+  static std::optional<std::chrono::milliseconds> await_both(Probe probe, int want, std::chrono::steady_clock::time_point since) {
+    auto deadline = since + 2s;
+    bool a = false, b = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      a = a || probe(*a_) == want;
+      b = b || probe(*b_) == want;
+      if (a && b) return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since);
+      std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+  }
+
+  static inline std::string* slug_ = nullptr;
+  static inline std::string* workflow_ = nullptr;
+  static inline std::string* token_ = nullptr;
+  static inline std::string* lead_file_ = nullptr;
+  static inline node_process* a_ = nullptr;
+  static inline node_process* b_ = nullptr;
+  static inline pg::connection* db_ = nullptr;
+};
+
+TEST_F(tenant_e2etest, a_workspace_deactivated_by_a_direct_update_stops_every_ingress_on_every_node_and_comes_back) {
+  ASSERT_EQ(form_post(*a_), 202);
+  ASSERT_EQ(form_post(*b_), 202);
+  ASSERT_EQ(hook_post(*a_), 202);
+  ASSERT_EQ(hook_post(*b_), 202);
+
+  exec("UPDATE workspaces SET is_active = false WHERE slug = $1", *slug_);
+  auto since = std::chrono::steady_clock::now();
+  auto took = await_both(form_post, 404, since);
+  ASSERT_TRUE(took) << "form submissions still accepted 2 s after the workspace was deactivated";
+  RecordProperty("deactivation_ms", static_cast<int>(took->count()));
+  EXPECT_TRUE(await_both(hook_default, 404, since)) << "webhook triggers still accepted";
+  EXPECT_EQ(form_page(*a_), 404);
+  EXPECT_EQ(form_page(*b_), 404);
+  EXPECT_EQ(cli_run(), 66) << "the CLI refuses a run of an inactive workspace (EX_NOINPUT)";
+
+  exec("UPDATE workspaces SET is_active = true WHERE slug = $1", *slug_);
+  since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 202, since)) << "a reactivated workspace takes submissions again";
+  EXPECT_TRUE(await_both(hook_default, 202, since));
+  EXPECT_EQ(cli_run(), 0);
+}
+
+TEST_F(tenant_e2etest, a_workflow_paused_then_deleted_by_a_direct_update_stops_taking_triggers_on_every_node) {
+  ASSERT_EQ(form_post(*a_), 202);
+  ASSERT_EQ(hook_post(*b_), 202);
+
+  exec("UPDATE workflows SET status = 'paused' WHERE id = $1::uuid", *workflow_);
+  auto since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 404, since)) << "a paused workflow's form still takes submissions";
+  EXPECT_TRUE(await_both(hook_default, 422, since)) << "a paused workflow's webhook answers 422 naming its status";
+  EXPECT_EQ(cli_run(), 65) << "the CLI refuses a run of a paused workflow (EX_DATAERR)";
+
+  exec("UPDATE workflows SET status = 'active' WHERE id = $1::uuid", *workflow_);
+  since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 202, since));
+  EXPECT_TRUE(await_both(hook_default, 202, since));
+
+  exec("UPDATE workflows SET deleted_at = now() WHERE id = $1::uuid", *workflow_);
+  since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 404, since)) << "a deleted workflow's form still takes submissions";
+  EXPECT_TRUE(await_both(hook_default, 404, since)) << "a deleted workflow still takes webhook triggers";
+  EXPECT_EQ(cli_run(), 66);
+
+  exec("UPDATE workflows SET deleted_at = NULL WHERE id = $1::uuid", *workflow_);
+  since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 202, since));
+  EXPECT_TRUE(await_both(hook_default, 202, since));
+}
+
+TEST_F(tenant_e2etest, workflow_ids_are_compared_in_canonical_form_and_the_token_comes_before_the_body) {
+  std::string upper = *workflow_;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(hook_post(*a_, upper), 202) << "an upper-case id names the same workflow";
+  // A wrong token is refused before the (malformed) body is read.
+  auto r = test::http_request(a_->port, "POST", "/hooks/" + *workflow_, "{not json",
+                              {{"Content-Type", "application/json"}, {"X-FlowTrack-Token", "ftwh_wrong"}});
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(hook_post(*a_, *workflow_, "{not json"), 400) << "with the right token, the malformed body is a 400";
+}
+
+TEST_F(tenant_e2etest, a_flood_of_random_workflow_ids_costs_few_lookups_and_reloads_nothing) {
+  const std::string lookups = "flowtrack_tenant_queries_total{kind=\"lookup\"}";
+  ASSERT_EQ(hook_post(*a_), 202);  // the workspace actor is up
+  double before = a_->metric(lookups);
+  ASSERT_GE(before, 0) << "no look-up counter in /metrics";
+  constexpr int k_threads = 32, k_each = 40;
+  std::atomic<int> not_found{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k_threads; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(t) * 7919 + 17);
+      for (int i = 0; i < k_each; ++i) {
+        char id[37];
+        std::snprintf(id, sizeof id, "%08x-%04x-4%03x-8%03x-%012llx", static_cast<unsigned>(rng()), static_cast<unsigned>(rng() & 0xffff),
+                      static_cast<unsigned>(rng() & 0xfff), static_cast<unsigned>(rng() & 0xfff),
+                      static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
+        if (hook_post(*a_, id) == 404) ++not_found;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(not_found.load(), k_threads * k_each);
+  double flood = a_->metric(lookups) - before;
+  RecordProperty("lookups_for_random_ids", static_cast<int>(flood));
+  EXPECT_LT(flood, k_threads * k_each / 4) << "random ids are looked up in batches, not one statement each";
+  // The same unknown id again and again: remembered as unknown, no statement at all.
+  before = a_->metric(lookups);
+  const std::string same = "0f0f0f0f-0000-4000-8000-000000000001";
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(hook_post(*a_, same), 404);
+  EXPECT_LE(a_->metric(lookups) - before, 1) << "an unknown id is cached as unknown";
+  EXPECT_EQ(hook_post(*a_), 202) << "the real workflow still works";
+}
+
+}  // namespace
+}  // namespace flowtrack
