@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/reply.hpp"
 #include "actors/run_steps.hpp"
 #include "runtime/graph.hpp"
 #include "storage/executions.hpp"
@@ -190,16 +191,17 @@ using form_done = std::function<void(form_result)>;
 
 // Counts a form submission against the per-IP and per-form windows in Redis, then calls `next`
 // with how long to wait (nullopt: go ahead). When Redis cannot answer, the submission goes ahead:
-// losing a lead is worse than a minute without a rate limit.
+// losing a lead is worse than a minute without a rate limit. When too many checks wait for
+// Redis already, `refused` is called at once instead (the node is overloaded: 503).
 void check_rate(self_ptr self, node_services* node, const std::string& workflow_id, const std::string& ip,
-                std::function<void(std::optional<std::chrono::milliseconds>)> next) {
+                std::function<void(std::optional<std::chrono::milliseconds>)> next, std::function<void()> refused) {
   const int per_ip = node->options.form_rate_limit, per_form = node->options.form_rate_limit_per_form;
   if (per_ip <= 0) return next(std::nullopt);
   std::uint64_t id = ++self->state.rate_check_seq;
   self->state.rate_checks.emplace(id, std::move(next));
   auto me = caf::actor_cast<caf::actor>(self);
   std::string client = rate_limit_client(ip, node->options.form_rate_limit_ipv6_prefix);
-  node->redis->submit([me, id, workflow_id, client, per_ip, per_form](redis::connection& c) {
+  bool queued = node->redis->try_submit([me, id, workflow_id, client, per_ip, per_form](redis::connection& c) {
     redis::rate_counter counter(c);
     const auto window = std::chrono::minutes(1);
     std::optional<std::chrono::milliseconds> wait;
@@ -213,6 +215,10 @@ void check_rate(self_ptr self, node_services* node, const std::string& workflow_
     if (!by_ip) spdlog::warn("form rate limit not checked: {}", by_ip.err().message);
     caf::anon_send(me, rated_atom::value, id, static_cast<std::int64_t>(wait ? wait->count() : -1));
   });
+  if (!queued) {
+    self->state.rate_checks.erase(id);
+    refused();
+  }
 }
 
 // A public form: shown, or a submission checked (rate, fields) and handed to the trigger path.
@@ -259,7 +265,8 @@ void handle_form(self_ptr self, node_services* node, form_request req, form_done
                  else return done(r.err());
                  done(std::move(reply));
                });
-             });
+             },
+             [done] { done(make_error(error_code::unavailable, "the node is busy; try again shortly")); });
 }
 
 void spawn_resumed(self_ptr self, node_services* node, storage::execution_state e, std::shared_ptr<const workflow_snapshot> wf,
@@ -320,27 +327,41 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
     self->state.runs.clear();
     self->quit(m.reason);
   });
+  // A trigger or form request answered through `answer` (a response promise or an ingress
+  // reply slot).
+  auto take_trigger = [=](trigger_request req, std::function<void(ingest_reply)> answer) {
+    refresh_if_stale(self, node);
+    auto kind = req.intake.kind;
+    ingest_done done = [answer = std::move(answer), kind](ingest_reply r) {
+      count_trigger(kind, r);
+      answer(std::move(r));
+    };
+    when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+      if (failed) return done(ingest_reply(*failed));
+      handle_trigger(self, node, std::move(req), done);
+    });
+  };
+  auto take_form = [=](form_request req, std::function<void(form_result)> answer) {
+    refresh_if_stale(self, node);
+    when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+      if (failed) return answer(form_result(*failed));
+      handle_form(self, node, std::move(req), answer);
+    });
+  };
   return {
       [=](trigger_atom, trigger_request& req) {
         auto rp = self->make_response_promise();
-        refresh_if_stale(self, node);
-        auto kind = req.intake.kind;
-        ingest_done done = [rp, kind](ingest_reply r) mutable {
-          count_trigger(kind, r);
-          rp.deliver(std::move(r));
-        };
-        when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
-          if (failed) return done(ingest_reply(*failed));
-          handle_trigger(self, node, std::move(req), done);
-        });
+        take_trigger(std::move(req), [rp](ingest_reply r) mutable { rp.deliver(std::move(r)); });
+      },
+      [=](trigger_atom, trigger_request& req, ingest_reply_to& to) {
+        take_trigger(std::move(req), [to](ingest_reply r) { to->deliver(std::move(r)); });
       },
       [=](form_atom, form_request& req) {
         auto rp = self->make_response_promise();
-        refresh_if_stale(self, node);
-        when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
-          if (failed) return rp.deliver(form_result(*failed));
-          handle_form(self, node, std::move(req), [rp](form_result r) mutable { rp.deliver(std::move(r)); });
-        });
+        take_form(std::move(req), [rp](form_result r) mutable { rp.deliver(std::move(r)); });
+      },
+      [=](form_atom, form_request& req, form_reply_to& to) {
+        take_form(std::move(req), [to](form_result r) { to->deliver(std::move(r)); });
       },
       [=](rated_atom, std::uint64_t id, std::int64_t wait_ms) {
         auto it = self->state.rate_checks.find(id);
@@ -570,6 +591,25 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
                             [rp](caf::error& e) mutable { rp.deliver(form_result(make_error(error_code::unavailable, to_string(e)))); });
                 });
         return rp;
+      },
+      // From ingress, with a reply slot: forwarded, and the workspace actor answers the slot.
+      [=](trigger_atom, trigger_request& req, ingest_reply_to& to) {
+        req.workflow_id = canonical_id(std::move(req.workflow_id));
+        if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), trigger_atom::value, std::move(req), std::move(to));
+        std::string wf = req.workflow_id;
+        resolve("workflow:" + wf,
+                [=, req = std::move(req)](result<std::string> ws) mutable {
+                  if (!ws.ok()) return to->deliver(ingest_reply(ws.err()));
+                  req.workspace_id = *ws;
+                  self->send(get(req.workspace_id), trigger_atom::value, std::move(req), to);
+                });
+      },
+      [=](form_atom, form_request& req, form_reply_to& to) {
+        std::string slug = req.slug;
+        resolve("slug:" + slug, [=, req = std::move(req)](result<std::string> ws) mutable {
+          if (!ws.ok()) return to->deliver(form_result(ws.err()));
+          self->send(get(*ws), form_atom::value, std::move(req), to);
+        });
       },
       [=](loaded_atom, std::vector<std::string>& keys, result<storage::tenant_lookup>& r) {
         auto& st = self->state;
