@@ -91,6 +91,8 @@ class keyring {
   box_result<std::string> seal(std::string_view plaintext, std::string_view context) const;
   /// Opens a sealed value with the key its id names, checking it was sealed for `context`.
   box_result<std::string> open(std::string_view sealed, std::string_view context) const;
+  /// Whether the ring holds the key with this id.
+  bool holds(std::string_view key_id) const { return find(key_id) != nullptr; }
   /// Whether `sealed` is a well-formed value under the current key (nothing to rotate).
   bool sealed_with_current(std::string_view sealed) const;
 

@@ -186,6 +186,18 @@ result<void> record_webhook_delivery(pg::connection& c, const webhook_delivery_r
   return {};
 }
 
+result<std::vector<std::pair<std::string, std::int64_t>>> secret_key_ids_in_use(pg::connection& c) {
+  auto r = c.exec(
+      "SELECT CASE WHEN v ~ '^v1\\.[0-9a-f]{8}\\.' THEN substr(v, 4, 8) ELSE '' END AS key_id, count(*) FROM ("
+      " SELECT secret_key AS v FROM webhook_endpoints WHERE secret_key IS NOT NULL AND deleted_at IS NULL"
+      " UNION ALL SELECT auth_header_value FROM webhook_endpoints WHERE auth_header_value IS NOT NULL AND deleted_at IS NULL) s"
+      " GROUP BY 1 ORDER BY 1");
+  if (!r) return r.err();
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  for (int i = 0; i < r->size(); ++i) out.emplace_back(std::string(r->get(i, 0)), r->get_int(i, 1));
+  return out;
+}
+
 result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::keyring& keys, int batch) {
   if (!keys.can_seal())
     return make_error(error_code::invalid, "no encryption_key is set: secrets rotate re-encrypts under encryption_key "

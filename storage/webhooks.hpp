@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "crypto/secret_box.hpp"
@@ -97,6 +98,11 @@ struct webhook_delivery_record {
 /// Inserts the attempt (only for an endpoint of that workspace) and sets the endpoint's
 /// last_triggered_at, in one statement; inserting the same id twice writes once.
 result<void> record_webhook_delivery(pg::connection& c, const webhook_delivery_record& d);
+
+/// How many stored secret values (webhook_endpoints.secret_key and auth_header_value of
+/// endpoints not deleted) are sealed under each key id; values that are not sealed are counted
+/// under "".
+result<std::vector<std::pair<std::string, std::int64_t>>> secret_key_ids_in_use(pg::connection& c);
 
 /// What `secrets rotate` did.
 struct rotation_report {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <future>
 #include <mutex>
 #include <optional>
 
@@ -162,6 +163,34 @@ crypto::keyring keys_of(const config::settings& s) {
   return std::move(*keys);
 }
 
+/// Says in the log, at start-up, which stored secrets this node cannot open or should rotate
+/// (key ids and counts only). Never fails the start: a database that does not answer in time
+/// is only noted.
+void report_keys_in_use(pg::pool& db, const crypto::keyring& keys) {
+  auto found = db.run([](pg::connection& c) { return storage::secret_key_ids_in_use(c); }, /*retry_safe=*/true);
+  if (found.wait_for(db.options().connection.connect_timeout + std::chrono::seconds(1)) != std::future_status::ready) {
+    spdlog::warn("webhook secrets: could not check which keys the stored secrets use (no answer in time)");
+    return;
+  }
+  auto ids = found.get();
+  if (!ids) {
+    spdlog::warn("webhook secrets: could not check which keys the stored secrets use: {}", ids.err().message);
+    return;
+  }
+  for (const auto& [id, count] : *ids) {
+    if (id.empty())
+      spdlog::error("webhook secrets: {} stored value(s) are not encrypted; their endpoints' deliveries fail until the "
+                    "endpoint is made again",
+                    count);
+    else if (!keys.holds(id))
+      spdlog::error("webhook secrets: {} stored value(s) are under key {}, which neither encryption_key nor "
+                    "encryption_old_keys holds; their deliveries fail until that key is configured",
+                    count, id);
+    else if (id != keys.current_id())
+      spdlog::info("webhook secrets: {} stored value(s) are under the old key {}; run `flowtrackd secrets rotate`", count, id);
+  }
+}
+
 }  // namespace
 
 /// One delivery as it moves through the hops.
@@ -205,6 +234,7 @@ http_webhook_dispatcher::http_webhook_dispatcher(pg::pool& db, const config::set
   if (!policy) throw config::config_error("webhook_allow", policy.err().message);
   policy_ = std::move(*policy);
   opts_.connect_timeout = std::min(opts_.connect_timeout, opts_.timeout);
+  report_keys_in_use(db_, keys_);
   workers_ = std::make_unique<workers>(opts_.threads);
 }
 

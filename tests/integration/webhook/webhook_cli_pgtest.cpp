@@ -307,5 +307,26 @@ TEST(webhook_cli, secrets_rotate_reencrypts_everything_in_batches_is_idempotent_
             "whsec_c3RyYXktc2VjcmV0LXZhbHVl");
 }
 
+TEST(webhook_cli, the_key_ids_in_use_are_counted_so_a_node_can_say_what_it_cannot_open) {
+  auto count_of = [](const std::string& key_id) -> std::int64_t {
+    auto c = connect();
+    auto ids = storage::secret_key_ids_in_use(*c);
+    EXPECT_TRUE(ids.ok()) << ids.err().message;
+    for (const auto& [id, n] : *ids)
+      if (id == key_id) return n;
+    return 0;
+  };
+  auto ws = make_workspace();
+  auto before_c = count_of(ring(k_key_c).current_id()), before_plain = count_of("");
+  auto r = run("webhook create --workspace " + ws + " --url https://93.184.216.34/ids --events '*' --auth-header 'A: b'", k_key_c);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_of(ring(k_key_c).current_id()), before_c + 2);
+  std::string id(json::parse(r.out).at("id").as_string());
+  ASSERT_TRUE(connect()->exec("UPDATE webhook_endpoints SET auth_header_value = 'plain' WHERE id = $1", pg::params{}.add(id)).ok());
+  EXPECT_EQ(count_of(ring(k_key_c).current_id()), before_c + 1);
+  EXPECT_EQ(count_of(""), before_plain + 1);
+  ASSERT_TRUE(connect()->exec("DELETE FROM webhook_endpoints WHERE id = $1", pg::params{}.add(id)).ok());
+}
+
 }  // namespace
 }  // namespace flowtrack
