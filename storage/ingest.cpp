@@ -311,6 +311,13 @@ error explain_failure(pg::connection& c, const trigger_record& t, error e) {
 
 }  // namespace
 
+namespace detail {
+const pg::statement& ingest_statement() { return k_ingest; }
+pg::params ingest_statement_params(const std::vector<trigger_record>& records, const std::vector<std::size_t>& members) {
+  return ingest_params(records, members);
+}
+}  // namespace detail
+
 quota_limits quota_limits_from_plan(std::string_view plan_quotas_json, std::string period_start, std::string period_end) {
   quota_limits q;
   q.period_start = std::move(period_start);

@@ -68,4 +68,11 @@ struct ingest_outcome {
 /// the same (workflow_id, idempotency_key) in one batch.
 std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::vector<trigger_record>& batch);
 
+namespace detail {
+/// The statement `ingest` sends per round and its binder, for the test that holds each `$n`
+/// of the statement against the parameters the binder produces.
+const pg::statement& ingest_statement();
+pg::params ingest_statement_params(const std::vector<trigger_record>& records, const std::vector<std::size_t>& members);
+}  // namespace detail
+
 }  // namespace flowtrack::storage

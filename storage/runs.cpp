@@ -182,6 +182,13 @@ result<void> write_members(pg::connection& c, const std::vector<run_record>& rec
 
 }  // namespace
 
+namespace detail {
+const pg::statement& write_runs_statement() { return k_write_runs; }
+pg::params write_runs_params(const std::vector<run_record>& records, const std::vector<std::size_t>& members) {
+  return run_params(records, members);
+}
+}  // namespace detail
+
 std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<run_record>& records) {
   std::vector<result<bool>> out(records.size(), result<bool>(false));
   if (records.empty()) return out;

@@ -68,4 +68,11 @@ result<bool> cancel_execution(pg::connection& c, std::string_view execution_id);
 /// is not failed.
 result<bool> retry_execution(pg::connection& c, std::string_view execution_id);
 
+namespace detail {
+/// The statement `write_runs` sends per round and its binder, for the test that holds each `$n`
+/// of the statement against the parameters the binder produces.
+const pg::statement& write_runs_statement();
+pg::params write_runs_params(const std::vector<run_record>& records, const std::vector<std::size_t>& members);
+}  // namespace detail
+
 }  // namespace flowtrack::storage
