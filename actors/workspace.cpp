@@ -75,8 +75,11 @@ result<workspace_load> load_workspace(pg::connection& c, const node_services* no
 }
 
 void start_load(self_ptr self, node_services* node) {
+  static auto& loads = metrics::global().counters("flowtrack_workspace_loads_total",
+                                                  "Loads of a workspace with its workflows by its workspace actor.");
   if (self->state.loading) return;
   self->state.loading = true;
+  loads.at({}).add();
   auto me = caf::actor_cast<caf::actor>(self);
   std::string id = self->state.workspace_id;
   node->postgres->submit([node, id](pg::connection& c) { return load_workspace(c, node, id); },

@@ -2,7 +2,7 @@
 // or a workflow paused or deleted by a direct UPDATE stops taking triggers on every ingress path
 // (public form, webhook trigger, CLI run) on both nodes within two seconds, and takes them again
 // when restored; random workflow ids cost bounded look-ups; ids are compared in canonical form;
-// the webhook token is checked before the body is read.
+// the webhook token is checked before the body is read. Also: form rate limits per IPv6 /64.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -35,14 +35,14 @@ struct node_process {
   int port = test::free_port();
   int admin_port = test::free_port();
   std::unique_ptr<test::child_process> process;
-  node_process() {
-    process = std::make_unique<test::child_process>(
-        std::vector<std::string>{test::flowtrackd(), "serve"},
-        std::map<std::string, std::string>{{"FLOWTRACK_DATABASE_URL", test::database_url()},
+  explicit node_process(std::map<std::string, std::string> extra = {}) {
+    std::map<std::string, std::string> env{{"FLOWTRACK_DATABASE_URL", test::database_url()},
                                            {"FLOWTRACK_REDIS_URL", test::redis_url()},
                                            {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
                                            {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port)},
-                                           {"FLOWTRACK_FORM_RATE_LIMIT", "0"}});
+                                           {"FLOWTRACK_FORM_RATE_LIMIT", "0"}};
+    for (auto& [k, v] : extra) env[k] = v;
+    process = std::make_unique<test::child_process>(std::vector<std::string>{test::flowtrackd(), "serve"}, env);
     EXPECT_TRUE(test::await_http_status(port, "/healthz", 200, 20s)) << process->log();
   }
   ~node_process() {
@@ -193,10 +193,11 @@ TEST_F(tenant_e2etest, workflow_ids_are_compared_in_canonical_form_and_the_token
 }
 
 TEST_F(tenant_e2etest, a_flood_of_random_workflow_ids_costs_few_lookups_and_reloads_nothing) {
-  const std::string lookups = "flowtrack_tenant_queries_total{kind=\"lookup\"}";
+  const std::string lookups = "flowtrack_tenant_queries_total{kind=\"lookup\"}", loads = "flowtrack_workspace_loads_total";
   ASSERT_EQ(hook_post(*a_), 202);  // the workspace actor is up
-  double before = a_->metric(lookups);
+  double before = a_->metric(lookups), loads_before = a_->metric(loads);
   ASSERT_GE(before, 0) << "no look-up counter in /metrics";
+  ASSERT_GE(loads_before, 1) << "no workspace load counter in /metrics";
   constexpr int k_threads = 32, k_each = 40;
   std::atomic<int> not_found{0};
   std::vector<std::thread> threads;
@@ -222,6 +223,32 @@ TEST_F(tenant_e2etest, a_flood_of_random_workflow_ids_costs_few_lookups_and_relo
   for (int i = 0; i < 100; ++i) ASSERT_EQ(hook_post(*a_, same), 404);
   EXPECT_LE(a_->metric(lookups) - before, 1) << "an unknown id is cached as unknown";
   EXPECT_EQ(hook_post(*a_), 202) << "the real workflow still works";
+  EXPECT_EQ(a_->metric(loads), loads_before) << "no unknown id made a workspace load again";
+}
+
+// Public-form rate limits count an IPv6 client by its /64 (the client address comes from
+// X-Forwarded-For, the node being behind a trusted proxy here); IPv4 clients per address.
+TEST(form_rate_limit_e2etest, ipv6_clients_of_one_slash_64_share_a_limit_and_ipv4_clients_do_not) {
+  std::string slug = test::unique_slug("rate6");
+  cli("workspace create --name Rate --slug " + slug + " --owner-email owner@" + slug + ".example.com --plan enterprise");
+  std::string file = "/tmp/" + slug + ".json";
+  std::ofstream(file) << k_graph;
+  cli("workflow import --workspace " + slug + " " + file);
+  std::remove(file.c_str());
+  node_process n({{"FLOWTRACK_FORM_RATE_LIMIT", "1"}, {"FLOWTRACK_TRUSTED_PROXIES", "127.0.0.1/32"}});
+  int seq = 0;
+  auto post_from = [&](const std::string& client) {
+    std::string body = R"({"email":"r)" + std::to_string(++seq) + R"(@example.com"})";
+    return test::http_request(n.port, "POST", "/p/" + slug + "/join", body,
+                              {{"Content-Type", "application/json"}, {"X-Forwarded-For", client}})
+        .status;
+  };
+  EXPECT_EQ(post_from("2001:db8:1:2::1"), 202);
+  EXPECT_EQ(post_from("2001:db8:1:2:ffff:ffff:ffff:fffe"), 429) << "the same /64 is the same client";
+  EXPECT_EQ(post_from("2001:db8:1:3::1"), 202) << "the next /64 is another client";
+  EXPECT_EQ(post_from("198.51.100.1"), 202);
+  EXPECT_EQ(post_from("198.51.100.2"), 202) << "IPv4 clients count per address";
+  EXPECT_EQ(post_from("198.51.100.1"), 429);
 }
 
 }  // namespace
