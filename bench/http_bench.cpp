@@ -4,7 +4,10 @@
 // library: it sees the node only as HTTP, its database and /proc.
 //   http_bench --port P --target /p/SLUG [--host 127.0.0.1] [--connections 64] [--seconds 20]
 //              [--warmup 2] [--database-url URL] [--server-pid PID] [--header "Name: value"]...
-// Prints one JSON line. Answers arriving during the warmup or after the measured window (the
+// Prints one JSON line. A 503 with Retry-After (the node shedding load) is counted as shed_503,
+// not as an error; one without Retry-After is an error. node_cpu_us_per_accepted is the node's
+// user+system CPU time (/proc/PID/stat) over the measured window per accepted submission.
+// Answers arriving during the warmup or after the measured window (the
 // drain) are checked in the database but count in no rate. completed_per_s is the measured
 // window's completed executions over (their last completed_at - the window's start). Exits 1
 // when an accepted submission has no lead event or no execution row, or when nothing was accepted.
@@ -15,6 +18,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -74,6 +79,7 @@ struct tally {
   std::vector<std::uint32_t> latencies_us;     // answers inside the window only
   std::vector<std::string> warmup_ids, measured_ids, drain_ids;
   std::uint64_t errors = 0;
+  std::uint64_t shed = 0;                      // 503 with Retry-After inside the window: refused at once, not an error
   std::map<std::string, std::uint64_t> error_kinds;  // "status 429", "connect: ..." -> count
   std::string first_error;
 };
@@ -147,8 +153,11 @@ class session : public std::enable_shared_from_this<session> {
       if (ids == &tally_.measured_ids)
         tally_.latencies_us.push_back(
             static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - sent_).count()));
+    } else if (res.result_int() == 503 && !res[http::field::retry_after].empty()) {
+      if (now >= tally_.warm_end && now < tally_.end) ++tally_.shed;  // overload shed; the client may retry
     } else {
-      count_error("status " + std::to_string(res.result_int()), res.body().substr(0, 300));
+      count_error("status " + std::to_string(res.result_int()) + (res.result_int() == 503 ? " without Retry-After" : ""),
+                  res.body().substr(0, 300));
     }
     if (!res.keep_alive()) {  // the server may close (e.g. while shutting down): not an error
       close();
@@ -165,6 +174,10 @@ class session : public std::enable_shared_from_this<session> {
     if (!o) return false;
     auto* st = o->if_contains("status");
     auto* s = o->if_contains("submissionId");
+    if (auto* e = o->if_contains("executionId"); !s && e && e->is_string() && looks_like_uuid(e->get_string())) {
+      id = e->get_string();  // the answer of nodes before the public form hid it (only without --database-url)
+      return true;
+    }
     if (!st || !st->is_string() || st->get_string() != "accepted" || !s || !s->is_string() || !looks_like_uuid(s->get_string())) return false;
     id = s->get_string();
     return true;
@@ -287,6 +300,22 @@ completion completion_of(PGconn* c, const std::vector<std::string>& ids) {
 
 // --- reporting -----------------------------------------------------------------------------
 
+/// User + system CPU time of a process in seconds (/proc/PID/stat utime + stime), or -1.
+double cpu_seconds(long pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15 (1-based) are utime, stime
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 /// VmRSS or VmHWM of a process in MiB, or -1 when it cannot be read.
 double memory_mb(long pid, const char* key) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
@@ -353,6 +382,13 @@ int main(int argc, char** argv) {
     // The wall clock at the window's start, to compare with completed_at written by the node.
     double window_start_wall = wall_now_s() + o.warmup;
     for (int i = 0; i < o.connections; ++i) std::make_shared<session>(ioc, endpoint, o, t)->start();
+    // The node's CPU time over the measured window, read at its two ends.
+    double cpu_start = -1, cpu_end = -1;
+    asio::steady_timer at_start(ioc, t.warm_end), at_end(ioc, t.end);
+    if (o.server_pid) {
+      at_start.async_wait([&](beast::error_code) { cpu_start = cpu_seconds(o.server_pid); });
+      at_end.async_wait([&](beast::error_code) { cpu_end = cpu_seconds(o.server_pid); });
+    }
     ioc.run();  // returns when every session has stopped after the window (the drain included)
     double rss_mb = o.server_pid ? memory_mb(o.server_pid, "VmRSS:") : -1;
 
@@ -380,14 +416,18 @@ int main(int argc, char** argv) {
       completed_per_s = done.completed && span > 0 ? completed / span : 0;
     }
     double rss_peak_mb = o.server_pid ? memory_mb(o.server_pid, "VmHWM:") : -1;
+    double cpu_us_per_accepted =
+        cpu_start >= 0 && cpu_end >= cpu_start && accepted ? (cpu_end - cpu_start) * 1e6 / static_cast<double>(accepted) : -1;
 
     std::printf(R"({"bench":"http_form","connections":%d,"seconds":%.2f,"accepted":%llu,"accepted_per_s":%.0f,)"
                 R"("completed":%s,"completed_per_s":%s,"p50_ms":%.2f,"p99_ms":%.2f,"p999_ms":%.2f,"errors":%llu,)"
+                R"("shed_503":%llu,"node_cpu_us_per_accepted":%s,)"
                 R"("missing":%s,"rss_mb":%s,"rss_peak_mb":%s,"target_per_s":%.0f,"target_p99_ms":%.0f})" "\n",
                 o.connections, o.seconds, static_cast<unsigned long long>(accepted), static_cast<double>(accepted) / o.seconds,
                 number_or_null(completed, "%.0f").c_str(), number_or_null(completed_per_s, "%.0f").c_str(),
                 percentile_ms(t.latencies_us, 0.50), percentile_ms(t.latencies_us, 0.99), percentile_ms(t.latencies_us, 0.999),
-                static_cast<unsigned long long>(t.errors), number_or_null(static_cast<double>(missing), "%.0f").c_str(),
+                static_cast<unsigned long long>(t.errors), static_cast<unsigned long long>(t.shed),
+                number_or_null(cpu_us_per_accepted, "%.0f").c_str(), number_or_null(static_cast<double>(missing), "%.0f").c_str(),
                 number_or_null(rss_mb, "%.1f").c_str(), number_or_null(rss_peak_mb, "%.1f").c_str(), k_target_per_s,
                 k_target_p99_ms);
     std::fflush(stdout);

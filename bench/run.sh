@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs FlowTrack's benchmarks against throwaway PostgreSQL and Redis on free loopback ports and
 # prints their JSON lines.      bench/run.sh [--only runtime|storage|engine|http] [SECONDS_PER_CASE]
-# (BENCH_ONLY=http does the same as --only http.)
+# (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS=1024 loads the HTTP case with
+# 1,024 connections instead of 64.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -73,7 +74,7 @@ if wanted http; then
     sleep 0.1
   done
   rc=0
-  build/release/bench/http_bench --port "$http_port" --target /p/bench-forms --connections 64 --seconds "$seconds" \
+  build/release/bench/http_bench --port "$http_port" --target /p/bench-forms --connections "${BENCH_CONNECTIONS:-64}" --seconds "$seconds" \
     --warmup 2 --database-url "$url" --server-pid "$node_pid" || rc=$?
   node_alive || echo "flowtrackd serve died during the benchmark" >&2
   stop_node
