@@ -306,6 +306,8 @@ class session : public std::enable_shared_from_this<session> {
       while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
       if (codings > 1 || !beast::iequals(value, "chunked"))
         return "Transfer-Encoding must be exactly chunked";
+      // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+      if (head.version() < 11) return "Transfer-Encoding needs HTTP/1.1";
     }
     auto hosts = head.count(bhttp::field::host);
     if (hosts > 1 || (hosts == 0 && head.version() >= 11)) return "an HTTP/1.1 request needs exactly one Host header";

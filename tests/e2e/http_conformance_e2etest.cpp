@@ -167,6 +167,9 @@ TEST_F(http_conformance_e2etest, a_transfer_encoding_other_than_chunked_is_400_a
     EXPECT_TRUE(r.closed) << coding;
     EXPECT_NE(r.body().find(R"("code":"invalid")"), std::string::npos) << r.text;
   }
+  auto old = round_trip(port(), "POST /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+  EXPECT_EQ(old.status(), 400) << "HTTP/1.0 has no transfer codings\n" << old.text;
+  EXPECT_TRUE(old.closed);
   // Exactly chunked (names are case-insensitive) is read: the route answers, not the parser.
   for (std::string coding : {"chunked", "Chunked"}) {
     auto r = round_trip(port(), "POST /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: " + coding +
