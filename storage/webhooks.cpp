@@ -53,7 +53,7 @@ const pg::statement k_list_endpoints{
 const pg::statement k_rotation_batch{
     "ft_webhook_rotation_batch",
     "SELECT id, secret_key, auth_header_value FROM webhook_endpoints"
-    " WHERE id > $1::uuid AND (secret_key IS NOT NULL OR auth_header_value IS NOT NULL)"
+    " WHERE ($1::uuid IS NULL OR id > $1::uuid) AND (secret_key IS NOT NULL OR auth_header_value IS NOT NULL)"
     " ORDER BY id LIMIT $2 FOR UPDATE"};
 
 const pg::statement k_rotate_row{
@@ -205,7 +205,7 @@ result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::
                       "encryption_key");
   rotation_report report;
   std::vector<std::string> problems;
-  std::string after = "00000000-0000-0000-0000-000000000000";
+  std::optional<std::string> after;  // the last id of the previous batch; none before the first
   for (;;) {
     int seen = 0;
     auto done = pg::transact(c, [&](pg::connection& tx) -> result<void> {
