@@ -14,6 +14,7 @@
 #include "actors/reply.hpp"
 #include "actors/run_steps.hpp"
 #include "runtime/graph.hpp"
+#include "runtime/text.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/counter.hpp"
 #include "storage/redis/delay_queue.hpp"
@@ -178,8 +179,9 @@ void refresh_if_stale(self_ptr self, node_services* node) {
 
 // The workspace's active form workflows that `name` (a form slug or workflow id; empty: all)
 // picks, by title.
-std::vector<form_ref> find_forms(self_ptr self, const std::string& name) {
+std::vector<form_ref> find_forms(self_ptr self, const std::string& form_name) {
   std::vector<form_ref> out;
+  const std::string name = runtime::is_uuid(form_name) ? canonical_id(form_name) : form_name;
   for (const auto& [id, wf] : self->state.current) {
     if (wf->record.status != storage::workflow_status::active || !wf->form ||
         !wf->graph->find_trigger(runtime::node_type::trigger_form))

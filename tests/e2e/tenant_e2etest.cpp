@@ -185,6 +185,7 @@ TEST_F(tenant_e2etest, workflow_ids_are_compared_in_canonical_form_and_the_token
   std::string upper = *workflow_;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   EXPECT_EQ(hook_post(*a_, upper), 202) << "an upper-case id names the same workflow";
+  EXPECT_EQ(test::http_request(a_->port, "GET", "/p/" + *slug_ + "/" + upper).status, 200) << "also as a form's address";
   // A wrong token is refused before the (malformed) body is read.
   auto r = test::http_request(a_->port, "POST", "/hooks/" + *workflow_, "{not json",
                               {{"Content-Type", "application/json"}, {"X-FlowTrack-Token", "ftwh_wrong"}});
