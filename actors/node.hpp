@@ -38,7 +38,7 @@ struct engine_options {
   int form_rate_limit = 10;            ///< public form submissions per IP and form per minute; 0 = no limits
   int form_rate_limit_per_form = 1000; ///< submissions per form per minute from all IPs; 0 = off
   int form_rate_limit_ipv6_prefix = 64; ///< IPv6 clients are counted per network of this many bits
-  /// Test-only fault injection (FLOWTRACK_FAULT=writer_crash, never set in production): the
+  /// Test-only fault injection (FLOWTRACK_TEST_FAULT=writer_crash, never set in production): the
   /// storage writer crashes shortly after every start, so its supervisor gives up.
   bool fault_writer_crash = false;
 };
