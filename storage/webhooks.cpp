@@ -14,7 +14,7 @@ const pg::statement k_load_target{
     "ft_webhook_load_target",
     "SELECT e.url, e.secret_key, e.auth_header_name, e.auth_header_value, e.is_active, COALESCE(e.max_retries, 3),"
     " (SELECT count(*) FROM webhook_deliveries d"
-    "   WHERE d.webhook_endpoint_id = e.id AND d.request_headers->>'webhook-id' = $3)"
+    "   WHERE d.webhook_endpoint_id = e.id AND d.request_headers->>'webhook-id' = $3), e.id"
     " FROM webhook_endpoints e WHERE e.id = $1::uuid AND e.workspace_id = $2::uuid AND e.deleted_at IS NULL"};
 
 // One statement: the attempt's row (only for an endpoint of this workspace) and the endpoint's
@@ -160,6 +160,7 @@ result<webhook_endpoint_target> load_webhook_target(pg::connection& c, std::stri
   t.is_active = r->get_bool(0, 4);
   t.max_attempts = static_cast<int>(r->get_int(0, 5));
   t.earlier_attempts = static_cast<int>(r->get_int(0, 6));
+  t.id = std::string(r->get(0, 7));
   return t;
 }
 

@@ -63,6 +63,7 @@ result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connect
 /// What a delivery needs of an endpoint; the secrets still sealed (open them with
 /// secret_context("secret_key"|"auth_header_value", id)).
 struct webhook_endpoint_target {
+  std::string id;  ///< canonical (lower case), as the secrets are bound to it
   std::string url;
   std::optional<std::string> sealed_secret;
   std::optional<std::string> auth_header_name;

@@ -199,6 +199,7 @@ struct http_webhook_dispatcher::attempt {
   std::function<void(result<webhook_outcome>)> done;
 
   // The endpoint.
+  std::string endpoint_id;  // canonical, from the row
   std::string url;
   std::optional<std::string> sealed_secret, sealed_auth_value;  // as stored; opened just before sending
   std::optional<std::string> auth_name;
@@ -280,6 +281,7 @@ void http_webhook_dispatcher::load(std::shared_ptr<attempt> a) {
   };
   auto loaded = [this, a](result<storage::webhook_endpoint_target> r) {
     if (!r) return finish(a, r.err());
+    a->endpoint_id = std::move(r->id);
     a->url = std::move(r->url);
     a->sealed_secret = std::move(r->sealed_secret);
     a->auth_name = std::move(r->auth_header_name);
@@ -303,7 +305,7 @@ void http_webhook_dispatcher::send(session& s, const std::shared_ptr<attempt>& a
   // The secrets live in plaintext only on this thread, for this request.
   std::optional<std::string> secret, auth_value;
   if (a->sealed_secret) {
-    auto opened = reveal_secret(keys_, *a->sealed_secret, storage::secret_context("secret_key", m.endpoint_id));
+    auto opened = reveal_secret(keys_, *a->sealed_secret, storage::secret_context("secret_key", a->endpoint_id));
     if (!opened) {
       a->fail(opened.err());
       return record(a);
@@ -311,7 +313,7 @@ void http_webhook_dispatcher::send(session& s, const std::shared_ptr<attempt>& a
     secret = std::move(*opened);
   }
   if (a->sealed_auth_value) {
-    auto opened = reveal_secret(keys_, *a->sealed_auth_value, storage::secret_context("auth_header_value", m.endpoint_id));
+    auto opened = reveal_secret(keys_, *a->sealed_auth_value, storage::secret_context("auth_header_value", a->endpoint_id));
     if (!opened) {
       opened.err().subject = "auth_header_value";
       opened.err().message = "the endpoint's auth_header_value: " + opened.err().message;

@@ -686,6 +686,13 @@ TEST(http_webhook_dispatcher, secrets_are_stored_sealed_and_opened_only_to_sign_
   EXPECT_EQ(all.find(token.substr(7)), std::string::npos);
   EXPECT_EQ(all.find(secret.substr(6)), std::string::npos);
   EXPECT_EQ(str(rows[0].at("request_headers").at("authorization")), "[redacted]");
+
+  // The secrets are bound to the row's canonical id, whatever case the caller spells it in.
+  std::string upper = *id;
+  for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  auto again = deliver_and_wait(dispatcher, message_for(f, upper));
+  ASSERT_TRUE(again.ok()) << again.err().message;
+  EXPECT_EQ(receiver.await(2).size(), 2u);
 }
 
 TEST(http_webhook_dispatcher, a_plaintext_or_moved_secret_is_refused_and_nothing_is_sent) {
