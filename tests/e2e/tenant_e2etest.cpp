@@ -227,6 +227,24 @@ TEST_F(tenant_e2etest, a_flood_of_random_workflow_ids_costs_few_lookups_and_relo
   EXPECT_EQ(a_->metric(loads), loads_before) << "no unknown id made a workspace load again";
 }
 
+TEST_F(tenant_e2etest, a_flood_of_random_form_slugs_costs_few_lookups) {
+  const std::string lookups = "flowtrack_tenant_queries_total{kind=\"lookup\"}";
+  double before = a_->metric(lookups);
+  ASSERT_GE(before, 0);
+  constexpr int k_threads = 32, k_each = 20;
+  std::atomic<int> not_found{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k_threads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < k_each; ++i)
+        if (test::http_request(a_->port, "GET", "/p/no-such-" + std::to_string(t) + "-" + std::to_string(i)).status == 404) ++not_found;
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(not_found.load(), k_threads * k_each);
+  EXPECT_LT(a_->metric(lookups) - before, k_threads * k_each / 4) << "unknown slugs are looked up in batches";
+  EXPECT_EQ(form_page(*a_), 200) << "the real form still shows";
+}
+
 // Public-form rate limits count an IPv6 client by its /64 (the client address comes from
 // X-Forwarded-For, the node being behind a trusted proxy here); IPv4 clients per address.
 TEST(form_rate_limit_e2etest, ipv6_clients_of_one_slash_64_share_a_limit_and_ipv4_clients_do_not) {
