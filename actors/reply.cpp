@@ -5,7 +5,8 @@
 
 namespace flowtrack::actors {
 
-reply_deadlines::reply_deadlines(std::chrono::milliseconds timeout) : timeout_(timeout) {
+reply_deadlines::reply_deadlines(std::chrono::milliseconds timeout, std::size_t max_outstanding)
+    : timeout_(timeout), max_outstanding_(max_outstanding) {
   thread_ = std::thread([this] { sweep(); });
 }
 

@@ -34,7 +34,9 @@ class expiring {
 template <class T>
 class reply_slot final : public expiring {
  public:
-  explicit reply_slot(std::function<void(T)> callback) : callback_(std::move(callback)) {}
+  /// `outstanding`, when given, is decremented once the slot is answered.
+  explicit reply_slot(std::function<void(T)> callback, std::shared_ptr<std::atomic<std::size_t>> outstanding = {})
+      : callback_(std::move(callback)), outstanding_(std::move(outstanding)) {}
   ~reply_slot() override { finish(T(make_error(error_code::unavailable, "the engine dropped the request; try again"))); }
   reply_slot(const reply_slot&) = delete;
   reply_slot& operator=(const reply_slot&) = delete;
@@ -46,12 +48,14 @@ class reply_slot final : public expiring {
  private:
   void finish(T answer) {
     if (done_.exchange(true)) return;
+    if (outstanding_) --*outstanding_;
     auto callback = std::move(callback_);
     callback(std::move(answer));
   }
 
   std::atomic<bool> done_{false};
   std::function<void(T)> callback_;
+  std::shared_ptr<std::atomic<std::size_t>> outstanding_;
 };
 
 template <class T>
@@ -61,9 +65,11 @@ using form_reply_to = reply_to<form_result>;     ///< `(form_atom, form_request,
 
 /// Makes reply slots that expire `timeout` after they were made. One thread per node sweeps
 /// them in deadline order (the timeout is the same for all, so arrival order is deadline order).
+/// At most `max_outstanding` slots are unanswered at a time (0: no limit): ingress admission,
+/// so an overloaded node refuses a request before any actor works on it.
 class reply_deadlines {
  public:
-  explicit reply_deadlines(std::chrono::milliseconds timeout);
+  explicit reply_deadlines(std::chrono::milliseconds timeout, std::size_t max_outstanding = 0);
   ~reply_deadlines();  ///< Stops the sweep; slots still out are answered by their holders.
   reply_deadlines(const reply_deadlines&) = delete;
   reply_deadlines& operator=(const reply_deadlines&) = delete;
@@ -77,8 +83,27 @@ class reply_deadlines {
     return slot;
   }
 
+  /// A slot calling `callback` once, or null (and `callback` untouched) when `max_outstanding`
+  /// slots are unanswered already.
+  template <class T>
+  reply_to<T> try_make(std::function<void(T)>& callback) {
+    if (max_outstanding_ != 0) {
+      auto n = outstanding_->load();
+      do {
+        if (n >= max_outstanding_) return nullptr;
+      } while (!outstanding_->compare_exchange_weak(n, n + 1));
+    } else {
+      ++*outstanding_;
+    }
+    reply_to<T> slot(new reply_slot<T>(std::move(callback), outstanding_));
+    watch(slot);
+    return slot;
+  }
+
   /// Slots waiting for their deadline (answered ones leave lazily).
   std::size_t watched() const;
+  /// Slots made by try_make and not answered yet.
+  std::size_t outstanding() const { return outstanding_->load(); }
 
  private:
   using clock = std::chrono::steady_clock;
@@ -86,6 +111,8 @@ class reply_deadlines {
   void sweep();
 
   const std::chrono::milliseconds timeout_;
+  const std::size_t max_outstanding_;
+  std::shared_ptr<std::atomic<std::size_t>> outstanding_ = std::make_shared<std::atomic<std::size_t>>(0);
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::pair<clock::time_point, std::weak_ptr<expiring>>> queue_;

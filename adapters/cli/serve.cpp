@@ -38,6 +38,8 @@ constexpr std::chrono::seconds k_unready_grace{3};
 constexpr std::chrono::seconds k_failed_grace{2};
 /// The latest it exits after the failure, whatever hangs.
 constexpr std::chrono::seconds k_failed_stop_deadline{9};
+/// Requests ingress may have in the engine at once (one per connection at 1,024 connections).
+constexpr std::size_t k_max_engine_requests = 1024;
 
 class node_config : public caf::actor_system_config {
  public:
@@ -177,8 +179,10 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   http_opts.max_connections_per_ip = static_cast<std::size_t>(s.http_max_connections_per_ip);
   http_opts.max_buffered_body_bytes = static_cast<std::size_t>(s.http_max_buffered_body_bytes);
   http_opts.trusted_proxies = std::move(trusted_proxies);
-  // Answers the engine owes ingress expire after 30 s (reply slots, no actor per request).
-  http::route_targets targets{health, &system, std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30))};
+  // Answers the engine owes ingress expire after 30 s (reply slots, no actor per request); at
+  // most k_max_engine_requests are owed at once, beyond that ingress answers 503 at once.
+  http::route_targets targets{health, &system,
+                              std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30), k_max_engine_requests)};
   http::server server(http_opts, http::make_routes(targets));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });

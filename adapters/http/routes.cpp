@@ -79,7 +79,9 @@ response error_response(const error& e) {
 // within the deadline, or one dropped with a crashed actor, answers `unavailable`.
 template <class Reply, class Atom, class Message>
 void ask(const route_targets& t, Atom atom, Message msg, std::function<void(Reply)> then) {
-  auto slot = t.deadlines->make<Reply>(std::move(then));
+  // Admission: beyond the requests the engine may owe at once, refused before any actor works.
+  auto slot = t.deadlines->try_make<Reply>(then);
+  if (!slot) return then(Reply(make_error(error_code::unavailable, "the node is busy; try again shortly")));
   auto registry = actors::engine_registry(*t.system);
   if (!registry) return slot->deliver(Reply(make_error(error_code::unavailable, "the engine is not running; try again shortly")));
   caf::anon_send(registry, atom, std::move(msg), std::move(slot));
@@ -290,7 +292,7 @@ std::string route_of(std::string_view path) {
 }
 
 handler make_routes(route_targets targets) {
-  if (!targets.deadlines) targets.deadlines = std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30));
+  if (!targets.deadlines) targets.deadlines = std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30), 1024);
   return [targets](request&& req, const request_info& info, responder reply) {
     std::string_view path = path_of(req.target());
     bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;

@@ -51,5 +51,26 @@ TEST(reply_deadlines, answered_slots_leave_the_sweep) {
   EXPECT_LE(deadlines.watched(), 1u);
 }
 
+TEST(reply_deadlines, admits_at_most_max_outstanding_unanswered_slots) {
+  reply_deadlines deadlines(std::chrono::hours(1), 2);
+  int answered = 0;
+  std::function<void(answer)> cb = [&](answer) { ++answered; };
+  auto a = deadlines.try_make<answer>(cb);
+  cb = [&](answer) { ++answered; };
+  auto b = deadlines.try_make<answer>(cb);
+  cb = [&](answer) { ++answered; };
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(deadlines.try_make<answer>(cb)) << "a third is refused";
+  EXPECT_TRUE(static_cast<bool>(cb)) << "a refused callback is left to the caller";
+  a->deliver(answer(1));
+  EXPECT_EQ(deadlines.outstanding(), 1u);
+  auto c = deadlines.try_make<answer>(cb);
+  EXPECT_TRUE(c) << "an answer makes room";
+  b.reset();  // dropped: answered unavailable, room again
+  c->deliver(answer(3));
+  EXPECT_EQ(deadlines.outstanding(), 0u);
+  EXPECT_EQ(answered, 3);
+}
+
 }  // namespace
 }  // namespace flowtrack::actors
