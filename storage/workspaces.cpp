@@ -91,7 +91,8 @@ SELECT 'n', (LOCALTIMESTAMP - interval '5 seconds')::text, '', '', '', false
 const pg::statement k_find_tenants{"ft_find_tenants", R"sql(
 SELECT 's', slug, id::text, is_active FROM workspaces WHERE deleted_at IS NULL AND slug = ANY($1::text[])
 UNION ALL
-SELECT 'f', id::text, workspace_id::text, true FROM workflows WHERE deleted_at IS NULL AND id = ANY($2::uuid[])
+SELECT 'f', f.id::text, f.workspace_id::text, true FROM workflows f JOIN workspaces w ON w.id = f.workspace_id
+WHERE f.deleted_at IS NULL AND w.deleted_at IS NULL AND f.id = ANY($2::uuid[])
 )sql"};
 
 }  // namespace

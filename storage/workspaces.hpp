@@ -71,7 +71,7 @@ struct tenant_changes {
 result<tenant_changes> poll_tenant_changes(pg::connection& c, const std::string& since);
 
 /// What one batched look-up found: slug -> (workspace id, active), workflow id -> workspace id.
-/// Missing keys do not exist (or are deleted).
+/// Missing keys do not exist (or they or their workspace are deleted).
 struct tenant_lookup {
   std::map<std::string, std::pair<std::string, bool>> slugs;
   std::map<std::string, std::string> workflows;

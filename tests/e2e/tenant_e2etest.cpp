@@ -181,6 +181,23 @@ TEST_F(tenant_e2etest, a_workflow_paused_then_deleted_by_a_direct_update_stops_t
   EXPECT_TRUE(await_both(hook_default, 202, since));
 }
 
+TEST_F(tenant_e2etest, a_deleted_workspace_takes_nothing_and_its_ids_cost_no_load_per_request) {
+  const std::string loads = "flowtrack_workspace_loads_total";
+  ASSERT_EQ(hook_post(*a_), 202);
+  exec("UPDATE workspaces SET deleted_at = now() WHERE slug = $1", *slug_);
+  auto since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 404, since)) << "a deleted workspace's form still takes submissions";
+  EXPECT_TRUE(await_both(hook_default, 404, since)) << "a deleted workspace's workflow still takes webhook triggers";
+  double before = a_->metric(loads);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(hook_post(*a_), 404);
+  EXPECT_LE(a_->metric(loads) - before, 1) << "its workflow id is remembered as unknown, not loaded again and again";
+  EXPECT_EQ(cli_run(), 66);
+  exec("UPDATE workspaces SET deleted_at = NULL WHERE slug = $1", *slug_);
+  since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 202, since));
+  EXPECT_TRUE(await_both(hook_default, 202, since));
+}
+
 TEST_F(tenant_e2etest, workflow_ids_are_compared_in_canonical_form_and_the_token_comes_before_the_body) {
   std::string upper = *workflow_;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
