@@ -174,6 +174,8 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
   std::fflush(stdout);
   caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
+  redis.close();  // the pools' last callbacks reach this actor system: finish them before it goes
+  postgres.close();
 }
 
 // PostgreSQL alone: the same intake statement, with each run already settled, in batches of 256

@@ -97,6 +97,9 @@ struct engine_node {
   ~engine_node() {
     caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
     system->await_all_actors_done();
+    // The pools' last callbacks reach actors of this system: finish them before it goes.
+    redis.close();
+    postgres.close();
   }
   static pg::pool_options pool_opts() {
     pg::pool_options o;
