@@ -71,8 +71,11 @@ result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_o
 
 namespace {
 
-// Rows updated after $1; the poll looks a few seconds back (the margin) for transactions that
-// committed after the previous poll but started before it (updated_at is the start time).
+// Rows updated after $1; the next poll starts a few seconds back, or at the start of the oldest
+// transaction still open in this database (at most ten minutes back), so a row written by a
+// transaction that started before this poll and commits after it is still seen (updated_at is
+// the transaction's start time). Other users' transactions show in pg_stat_activity only to
+// roles allowed to see them; for them the 5 s margin holds.
 const pg::statement k_poll_tenants{"ft_poll_tenants", R"sql(
 WITH since AS (SELECT COALESCE($1::timestamp, LOCALTIMESTAMP - interval '5 seconds') AS t),
 wf AS (
@@ -85,7 +88,11 @@ UNION ALL
 SELECT 'w', w.id::text, w.id::text, w.slug, )sql" + k_workspace_fingerprint + R"sql(, w.is_active AND w.deleted_at IS NULL
 FROM workspaces w, since WHERE w.updated_at > since.t
 UNION ALL
-SELECT 'n', (LOCALTIMESTAMP - interval '5 seconds')::text, '', '', '', false
+SELECT 'n', GREATEST(LOCALTIMESTAMP - interval '10 minutes',
+                     LEAST(LOCALTIMESTAMP - interval '5 seconds',
+                           (SELECT min(xact_start)::timestamp - interval '1 second' FROM pg_stat_activity
+                            WHERE datname = current_database())))::text,
+       '', '', '', false
 )sql"};
 
 const pg::statement k_find_tenants{"ft_find_tenants", R"sql(

@@ -64,9 +64,10 @@ struct tenant_changes {
 };
 
 /// Workspaces, workflows and form fields whose `updated_at` is after `since` (empty: the first
-/// poll, a few seconds back). `next_since` lies a few seconds behind the database's clock, so a
-/// row written by a transaction that started before the previous poll and committed after it is
-/// still seen; a row may thus be reported by several polls. Cheap: range scans of the
+/// poll, a few seconds back). `next_since` lies a few seconds behind the database's clock, or at
+/// the oldest open transaction's start (at most ten minutes back), so a row written by a
+/// transaction that started before the previous poll and committed after it is still seen; a
+/// row may thus be reported by several polls. Cheap: range scans of the
 /// `updated_at` indexes.
 result<tenant_changes> poll_tenant_changes(pg::connection& c, const std::string& since);
 

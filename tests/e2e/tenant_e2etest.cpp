@@ -181,6 +181,24 @@ TEST_F(tenant_e2etest, a_workflow_paused_then_deleted_by_a_direct_update_stops_t
   EXPECT_TRUE(await_both(hook_default, 202, since));
 }
 
+TEST_F(tenant_e2etest, a_change_committed_by_a_long_transaction_is_seen_too) {
+  // updated_at is the transaction's start: a poll that looked only a few seconds back would miss
+  // a row written by a transaction that stayed open longer than that.
+  auto tx = pg::connection::open(pg::connect_options{test::database_url()});
+  ASSERT_TRUE(tx.ok());
+  ASSERT_TRUE((*tx)->exec("BEGIN").ok());
+  // (The workspace row: the node's counter fold would wait for a locked workflow row.)
+  ASSERT_TRUE((*tx)->exec("UPDATE workspaces SET is_active = false WHERE slug = $1", pg::params{}.add(*slug_)).ok());
+  std::this_thread::sleep_for(7s);  // the scenario (a transaction open for 7 s), not a synchronisation
+  EXPECT_EQ(form_post(*a_), 202) << "not committed yet";
+  ASSERT_TRUE((*tx)->exec("COMMIT").ok());
+  auto since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 404, since)) << "a change committed after 7 s was missed";
+  exec("UPDATE workspaces SET is_active = true WHERE slug = $1", *slug_);
+  since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(await_both(form_post, 202, since));
+}
+
 TEST_F(tenant_e2etest, a_deleted_workspace_takes_nothing_and_its_ids_cost_no_load_per_request) {
   const std::string loads = "flowtrack_workspace_loads_total";
   ASSERT_EQ(hook_post(*a_), 202);
