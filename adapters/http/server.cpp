@@ -114,6 +114,7 @@ namespace detail {
 struct connection_limits {
   std::mutex mutex;
   std::unordered_map<std::string, std::size_t> per_peer;
+  std::unordered_map<std::string, std::size_t> body_bytes_per_peer;
   std::atomic<std::size_t> buffered_body_bytes{0};
 
   bool try_open(const std::string& peer, std::size_t max) {
@@ -131,14 +132,26 @@ struct connection_limits {
     auto it = per_peer.find(peer);
     if (it != per_peer.end() && --it->second == 0) per_peer.erase(it);
   }
-  bool try_reserve(std::size_t bytes, std::size_t budget) {
+  // A peer may hold at most an eighth of the budget (and at least one largest body), so a few
+  // connections sending nothing after their header cannot lock every other client out.
+  bool try_reserve(const std::string& peer, std::size_t bytes, std::size_t budget, std::size_t body_limit) {
+    std::lock_guard lock(mutex);
     auto held = buffered_body_bytes.load();
-    do {
-      if (held + bytes > budget) return false;
-    } while (!buffered_body_bytes.compare_exchange_weak(held, held + bytes));
+    auto& mine = body_bytes_per_peer[peer];
+    if (held + bytes > budget || mine + bytes > std::max(budget / 8, body_limit)) {
+      if (mine == 0) body_bytes_per_peer.erase(peer);
+      return false;
+    }
+    mine += bytes;
+    buffered_body_bytes += bytes;
     return true;
   }
-  void release(std::size_t bytes) { buffered_body_bytes -= bytes; }
+  void release(const std::string& peer, std::size_t bytes) {
+    std::lock_guard lock(mutex);
+    buffered_body_bytes -= bytes;
+    auto it = body_bytes_per_peer.find(peer);
+    if (it != body_bytes_per_peer.end() && (it->second -= bytes) == 0) body_bytes_per_peer.erase(it);
+  }
 };
 
 }  // namespace detail
@@ -178,13 +191,18 @@ class session : public std::enable_shared_from_this<session> {
         limits_(std::move(limits)),
         peer_(peer),
         peer_key_(std::move(peer_key)),
-        client_ip_(peer.to_string()) {
-    ++*open_;
+        peer_text_(peer.to_string()),
+        client_ip_(peer_text_) {
+    // A refused connection is on its way out: it does not count against the open connections,
+    // so a flood of refusals cannot lock others out.
+    if (!peer_key_.empty()) ++*open_;
   }
   ~session() {
     release_body();
-    if (!peer_key_.empty()) limits_->close(peer_key_);
-    --*open_;
+    if (!peer_key_.empty()) {
+      limits_->close(peer_key_);
+      --*open_;
+    }
   }
 
   void start() {
@@ -242,14 +260,20 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   // The header is parsed here rather than by async_read_header so that its raw bytes can be
-  // checked for obs-fold, which Beast would silently join into the previous field's value.
+  // checked for obs-fold, which Beast would silently join into the previous field's value. It is
+  // handed to the parser whole, once its blank line has arrived: Beast keeps what it parsed of a
+  // partial header, so feeding it the same bytes twice would misread them.
   void parse_header() {
-    beast::error_code ec;
-    auto used = parser_->put(buffer_.data(), ec);
-    if (ec == bhttp::error::need_more) {
+    std::string_view bytes{static_cast<const char*>(buffer_.data().data()), buffer_.size()};
+    auto end = bytes.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (bytes.size() >= opts_.header_limit) {
+        disarm();
+        return on_read_error(bhttp::error::header_limit, /*in_header=*/true);
+      }
       stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
         if (ec) {
-          self->deadline_.cancel();
+          self->disarm();
           return self->on_read_error(ec, /*in_header=*/true);
         }
         self->buffer_.commit(n);
@@ -257,9 +281,13 @@ class session : public std::enable_shared_from_this<session> {
       });
       return;
     }
-    deadline_.cancel();
+    disarm();
+    auto header = bytes.substr(0, end + 4);
+    beast::error_code ec;
+    auto used = parser_->put(asio::buffer(header.data(), header.size()), ec);
+    if (!ec && (used != header.size() || !parser_->is_header_done())) ec = bhttp::error::bad_line_ending;
     if (ec) return on_read_error(ec, /*in_header=*/true);
-    bool folded = has_obs_fold({static_cast<const char*>(buffer_.data().data()), used});
+    bool folded = has_obs_fold(header);
     buffer_.consume(used);
     on_header(folded);
   }
@@ -282,7 +310,7 @@ class session : public std::enable_shared_from_this<session> {
       // A body is coming: hold its bytes against the server-wide budget first.
       auto length = parser_->content_length();
       std::size_t bytes = length ? static_cast<std::size_t>(*length) : opts_.body_limit;
-      if (!limits_->try_reserve(bytes, opts_.max_buffered_body_bytes))
+      if (!limits_->try_reserve(peer_text_, bytes, opts_.max_buffered_body_bytes, opts_.body_limit))
         return send(busy("the server holds too many request bodies; retry shortly"), false, next_request_id());
       reserved_ = bytes;
     }
@@ -290,7 +318,7 @@ class session : public std::enable_shared_from_this<session> {
     arm(opts_.body_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->deadline_.cancel();
+                        self->disarm();
                         if (ec) return self->on_read_error(ec, /*in_header=*/false);
                         self->dispatch_request();
                       });
@@ -316,15 +344,23 @@ class session : public std::enable_shared_from_this<session> {
 
   // A started header or a body must arrive by the deadline. tcp_stream's own timeout would
   // close the socket; this timer cancels the read instead, so the client still gets its 408.
+  // A timer that fired just as its read finished still runs its handler: the generation tells
+  // it that the read it was guarding is over, so it cannot cut the next one.
   void arm(std::chrono::milliseconds limit) {
     timed_out_ = false;
+    auto generation = ++deadline_generation_;
     deadline_.expires_after(limit);
-    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;  // the read finished first
+    deadline_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->deadline_generation_) return;  // the read finished first
       self->timed_out_ = true;
       beast::error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
+  }
+
+  void disarm() {
+    ++deadline_generation_;
+    deadline_.cancel();
   }
 
   void on_read_error(beast::error_code ec, bool in_header) {
@@ -369,7 +405,10 @@ class session : public std::enable_shared_from_this<session> {
     // Nothing is read while the handler works; the timer would otherwise cut a slow handler.
     stream_.expires_never();
     auto self = shared_from_this();
-    responder reply = [self, keep_alive, id](response&& res) {
+    // One answer per request: a handler that answered and then threw must not write twice.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    responder reply = [self, keep_alive, id, answered](response&& res) {
+      if (answered->exchange(true)) return;
       asio::post(self->stream_.get_executor(), [self, keep_alive, id, res = std::move(res)]() mutable {
         self->send(std::move(res), keep_alive, id);
       });
@@ -378,7 +417,8 @@ class session : public std::enable_shared_from_this<session> {
       handler_(std::move(req), request_info{client_ip_, id}, std::move(reply));
     } catch (const std::exception& e) {
       spdlog::error("http: handler failed for {} {}: {}", method_, target_, e.what());
-      send(json_error(bhttp::status::internal_server_error, "internal", "internal error; it was logged"), false, id);
+      if (!answered->exchange(true))
+        send(json_error(bhttp::status::internal_server_error, "internal", "internal error; it was logged"), false, id);
     }
   }
 
@@ -408,7 +448,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void release_body() {
-    if (reserved_ > 0) limits_->release(reserved_);
+    if (reserved_ > 0) limits_->release(peer_text_, reserved_);
     reserved_ = 0;
   }
 
@@ -457,7 +497,7 @@ class session : public std::enable_shared_from_this<session> {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return stream_.close();
-    stream_.expires_after(k_linger);
+    stream_.expires_after(peer_key_.empty() ? k_refused_linger : k_linger);
     drain();
   }
 
@@ -470,6 +510,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   static constexpr std::chrono::seconds k_linger{2};
+  static constexpr std::chrono::milliseconds k_refused_linger{200};  ///< a refused connection sent little or nothing
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -481,8 +522,10 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<detail::connection_limits> limits_;
   asio::ip::address peer_;
   std::string peer_key_;     ///< set when this connection counts against its peer's limit
+  const std::string peer_text_;  ///< the TCP peer's address: its share of the body budget
   std::size_t reserved_ = 0;  ///< body bytes held against max_buffered_body_bytes
   asio::steady_timer deadline_{stream_.get_executor()};
+  std::uint64_t deadline_generation_ = 0;
   bool timed_out_ = false;
   bool head_ = false;  ///< the request in hand is a HEAD
   std::chrono::steady_clock::time_point started_;
