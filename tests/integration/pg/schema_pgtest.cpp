@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <cstring>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -22,6 +24,21 @@ std::vector<std::string> split(const std::string& line, char sep) {
   std::string part;
   std::istringstream in(line);
   while (std::getline(in, part, sep)) out.push_back(part);
+  return out;
+}
+
+// A partial index's predicate as the spec writes it (status IN ('a', 'b')) and as pg_get_expr
+// prints it (((status)::text = ANY ((ARRAY['a'::character varying, ...])::text[]))), compared
+// without casts, brackets, blanks or case.
+std::string normalised_predicate(std::string p) {
+  static const std::regex casts("::(character varying|text|integer|boolean|uuid)(\\[\\])?");
+  p = std::regex_replace(p, casts, "");
+  std::transform(p.begin(), p.end(), p.begin(), ::tolower);
+  p = std::regex_replace(p, std::regex(" in "), " = any ");
+  p = std::regex_replace(p, std::regex("array"), "");
+  std::string out;
+  for (char c : p)
+    if (!std::strchr("()[] ", c)) out += c;
   return out;
 }
 
@@ -46,7 +63,10 @@ struct live_schema {
   };
   std::set<std::string> extensions, tables, partitioned, update_triggers;
   std::map<std::pair<std::string, std::string>, column> columns;
-  std::map<std::string, std::pair<std::string, std::string>> indexes;  // name -> (table, cols)
+  struct index {
+    std::string table, columns, method, predicate;
+  };
+  std::map<std::string, index> indexes;
   std::set<std::pair<std::string, std::string>> unique_column_sets;   // (table, cols)
   std::map<std::pair<std::string, std::string>, std::pair<char, std::string>> constraints;  // (table, name) -> (type, cols)
   std::map<std::pair<std::string, std::string>, std::string> foreign_keys;  // (table, col) -> "ref.refcol:action"
@@ -74,15 +94,19 @@ struct live_schema {
     for (int i = 0; i < r.size(); ++i)
       s.columns[{std::string(r.get(i, 0)), std::string(r.get(i, 1))}] =
           column{std::string(r.get(i, 2)), r.get_bool(i, 3), std::string(r.get(i, 4))};
-    // Key columns of each index in order (0 for an expression, which no spec index uses).
-    r = q("SELECT ic.relname, t.relname, x.indisunique, "
-          "(SELECT string_agg(coalesce(a.attname, '?'), ',' ORDER BY k.ord) FROM unnest(x.indkey::int2[]) "
+    // Key columns of each index in order, " desc" marking a descending one ('?' for an
+    // expression, which no spec index uses); its access method and partial predicate.
+    r = q("SELECT ic.relname, t.relname, x.indisunique AND x.indpred IS NULL, "
+          "(SELECT string_agg(coalesce(a.attname, '?') || CASE WHEN (x.indoption::int2[])[k.ord - 1] & 1 = 1 "
+          "   THEN ' desc' ELSE '' END, ',' ORDER BY k.ord) FROM unnest(x.indkey::int2[]) "
           "   WITH ORDINALITY k(attnum, ord) LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
-          "   WHERE k.ord <= x.indnkeyatts) "
+          "   WHERE k.ord <= x.indnkeyatts), "
+          "am.amname, coalesce(pg_get_expr(x.indpred, x.indrelid), '-') "
           "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
-          "WHERE t.relnamespace = 'public'::regnamespace");
+          "JOIN pg_am am ON am.oid = ic.relam WHERE t.relnamespace = 'public'::regnamespace");
     for (int i = 0; i < r.size(); ++i) {
-      s.indexes[std::string(r.get(i, 0))] = {std::string(r.get(i, 1)), std::string(r.get(i, 3))};
+      s.indexes[std::string(r.get(i, 0))] = {std::string(r.get(i, 1)), std::string(r.get(i, 3)), std::string(r.get(i, 4)),
+                                             std::string(r.get(i, 5))};
       if (r.get_bool(i, 2)) s.unique_column_sets.emplace(std::string(r.get(i, 1)), std::string(r.get(i, 3)));
     }
     r = q("SELECT t.relname, k.conname, k.contype, "
@@ -116,10 +140,18 @@ std::vector<std::string> schema_differences(const live_schema& live, const std::
   std::ifstream in(path);
   if (!in) return {"cannot read " + path};
   static const std::map<std::string, char> actions{{"cascade", 'c'}, {"restrict", 'r'}, {"set_null", 'n'}};
+  static const std::map<std::string, std::size_t> fields_of{
+      {"extension", 2}, {"table", 2}, {"column", 6}, {"unique", 3}, {"index", 6}, {"check", 3},
+      {"constraint_unique", 4}, {"fk", 6}, {"updated_at_trigger", 2}};
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line.front() == '#') continue;
     auto f = split(line, '\t');
+    auto shape = fields_of.find(f[0]);
+    if (shape == fields_of.end() || f.size() < shape->second || (f[0] == "fk" && !actions.count(f[5]))) {
+      out.push_back("expected_schema.tsv: cannot read '" + line + "'");
+      continue;
+    }
     const auto& kind = f[0];
     if (kind == "extension") {
       if (!live.extensions.count(f[1])) out.push_back("extension " + f[1] + ": missing");
@@ -135,8 +167,8 @@ std::vector<std::string> schema_differences(const live_schema& live, const std::
         continue;
       }
       const auto& c = it->second;
-      bool type_ok = f[3] == "timestamp" ? c.type.rfind("timestamp", 0) == 0 : c.type == f[3];
-      if (!type_ok) out.push_back(name + ": type " + c.type + ", expected " + f[3]);
+      std::string type = f[3] == "timestamp" ? "timestamp without time zone" : f[3];
+      if (c.type != type) out.push_back(name + ": type " + c.type + ", expected " + type);
       if (f[4] == "not_null" && !c.not_null) out.push_back(name + ": should be NOT NULL");
       if (f[4] == "nullable" && c.not_null && f[2] != "id") out.push_back(name + ": should be nullable");
       if (f[5] != "-" && normalised_default(c.default_expr) != normalised_default(f[5]))
@@ -145,10 +177,16 @@ std::vector<std::string> schema_differences(const live_schema& live, const std::
       if (!live.unique_column_sets.count({f[1], f[2]})) out.push_back(f[1] + "." + f[2] + ": not UNIQUE");
     } else if (kind == "index") {
       auto it = live.indexes.find(f[2]);
-      if (it == live.indexes.end()) out.push_back(f[1] + ": index " + f[2] + " missing");
-      else if (it->second.first != f[1] || it->second.second != f[3])
-        out.push_back(f[1] + ": index " + f[2] + " is on " + it->second.first + "(" + it->second.second + "), expected " +
-                      f[1] + "(" + f[3] + ")");
+      if (it == live.indexes.end()) {
+        out.push_back(f[1] + ": index " + f[2] + " missing");
+        continue;
+      }
+      const auto& x = it->second;
+      if (x.table != f[1] || x.columns != f[3])
+        out.push_back(f[1] + ": index " + f[2] + " is on " + x.table + "(" + x.columns + "), expected " + f[1] + "(" + f[3] + ")");
+      if (x.method != f[4]) out.push_back(f[1] + ": index " + f[2] + " uses " + x.method + ", expected " + f[4]);
+      if (normalised_predicate(x.predicate) != normalised_predicate(f[5]))
+        out.push_back(f[1] + ": index " + f[2] + " covers rows WHERE " + x.predicate + ", expected " + f[5]);
     } else if (kind == "check" || kind == "constraint_unique") {
       char want = kind == "check" ? 'c' : 'u';
       auto it = live.constraints.find({f[1], f[2]});
@@ -164,8 +202,6 @@ std::vector<std::string> schema_differences(const live_schema& live, const std::
         out.push_back(f[1] + "." + f[2] + " -> " + f[3] + ": foreign key is " + it->second + ", expected " + want);
     } else if (kind == "updated_at_trigger") {
       if (!live.update_triggers.count(f[1])) out.push_back(f[1] + ": no UPDATE trigger keeps updated_at current");
-    } else {
-      out.push_back("expected_schema.tsv: unknown line '" + line + "'");
     }
   }
   return out;
@@ -236,7 +272,11 @@ TEST_F(migrated_database, names_each_difference) {
                                "ALTER TABLE leads ALTER COLUMN email TYPE text;"
                                "ALTER TABLE workspace_members DROP CONSTRAINT workspace_members_valid_role;"
                                "ALTER TABLE lead_events DROP CONSTRAINT lead_events_lead_id_fkey;"
-                               "ALTER TABLE workspaces ALTER COLUMN name DROP NOT NULL;")
+                               "ALTER TABLE workspaces ALTER COLUMN name DROP NOT NULL;"
+                               "DROP INDEX idx_leads_created; CREATE INDEX idx_leads_created ON leads(created_at);"
+                               "DROP INDEX idx_workflow_nodes_config; CREATE INDEX idx_workflow_nodes_config ON workflow_nodes(id);"
+                               "DROP INDEX idx_users_clerk_id; CREATE INDEX idx_users_clerk_id ON users(clerk_user_id);"
+                               "ALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;")
                   .ok());
   auto diff = joined(schema_differences(live_schema::read(*db_), expected_path()));
   EXPECT_NE(diff.find("leads: index idx_leads_tags missing"), std::string::npos) << diff;
@@ -245,6 +285,10 @@ TEST_F(migrated_database, names_each_difference) {
   EXPECT_NE(diff.find("workspace_members: constraint workspace_members_valid_role missing"), std::string::npos) << diff;
   EXPECT_NE(diff.find("lead_events.lead_id -> leads: foreign key missing"), std::string::npos) << diff;
   EXPECT_NE(diff.find("workspaces.name: should be NOT NULL"), std::string::npos) << diff;
+  EXPECT_NE(diff.find("leads: index idx_leads_created is on leads(created_at), expected leads(created_at desc)"), std::string::npos) << diff;
+  EXPECT_NE(diff.find("workflow_nodes: index idx_workflow_nodes_config uses btree, expected gin"), std::string::npos) << diff;
+  EXPECT_NE(diff.find("users: index idx_users_clerk_id covers rows WHERE -, expected deleted_at IS NULL"), std::string::npos) << diff;
+  EXPECT_NE(diff.find("users.created_at: type timestamp with time zone, expected timestamp without time zone"), std::string::npos) << diff;
 }
 
 }  // namespace
