@@ -49,41 +49,65 @@ if wanted engine; then
 fi
 
 # HTTP ingress: a Release node serving the public form of bench/form_workflow.json (4 nodes) in
-# an enterprise workspace (no quotas), loaded by http_bench at 64 keep-alive connections, then
-# stopped with SIGTERM. Fails when an accepted submission has no execution, when nothing was
-# accepted, or when the node died. The load generator is one address standing for many clients,
-# so the per-IP connection cap is lifted.
-if wanted http; then
-  flowtrackd=build/release/adapters/cli/flowtrackd
-  export FLOWTRACK_DATABASE_URL=$url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
-  $flowtrackd workspace create --name Bench --slug bench-forms --owner-email owner@bench.example.com --plan enterprise >/dev/null
-  $flowtrackd workflow import --workspace bench-forms bench/form_workflow.json >/dev/null
+# an enterprise workspace (no quotas), loaded by http_bench at BENCH_CONNECTIONS keep-alive
+# connections (default 64; several, e.g. "64 1024", run one after the other), then stopped with
+# SIGTERM. Each run gets a fresh database. Fails when an accepted submission has no execution,
+# when nothing was accepted, or when the node died. The load generator is one address standing
+# for many clients, so the per-IP connection cap is lifted.
+# BENCH_BASELINE=DIR (a checkout of an earlier commit with build/release built, e.g. a
+# `git worktree`) runs the same load against that node too, alternating, each line labelled by
+# "node"; the baseline's 202s are not checked against rows (older nodes answer another shape).
+http_case() {  # http_case LABEL FLOWTRACKD CONNECTIONS
+  local label=$1 bin=$2 connections=$3 db="flowtrack_http_$RANDOM$RANDOM"
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
+  local db_url="postgresql://postgres@127.0.0.1:$pg_port/$db"
+  "$bin" migrate --database-url "$db_url" --log-level warn >/dev/null
+  export FLOWTRACK_DATABASE_URL=$db_url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
+  "$bin" workspace create --name Bench --slug bench-forms --owner-email owner@bench.example.com --plan enterprise >/dev/null
+  "$bin" workflow import --workspace bench-forms bench/form_workflow.json >/dev/null
+  local http_port admin=() check=()
   http_port=$(free_port)
-  admin_port=$(free_port)
-  FLOWTRACK_HTTP_LISTEN="127.0.0.1:$http_port" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_FORM_RATE_LIMIT=0 \
-    FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$admin_port" FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=100000 \
-    $flowtrackd serve >"$work/node.log" 2>&1 &
+  if [ "$label" = current ]; then
+    admin=(FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=100000)
+    check=(--database-url "$db_url")
+  fi
+  env FLOWTRACK_HTTP_LISTEN="127.0.0.1:$http_port" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_FORM_RATE_LIMIT=0 \
+    "${admin[@]}" "$bin" serve >"$work/node.log" 2>&1 &
   node_pid=$!
   for i in $(seq 300); do  # 30 s
     curl -fsS -o /dev/null "http://127.0.0.1:$http_port/healthz" 2>/dev/null && break
     if ! node_alive || [ "$i" = 300 ]; then
-      echo "flowtrackd serve did not answer /healthz:" >&2
+      echo "flowtrackd serve ($label) did not answer /healthz:" >&2
       tail -20 "$work/node.log" >&2
       exit 1
     fi
     sleep 0.1
   done
-  rc=0
-  build/release/bench/http_bench --port "$http_port" --target /p/bench-forms --connections "${BENCH_CONNECTIONS:-64}" --seconds "$seconds" \
-    --warmup 2 --database-url "$url" --server-pid "$node_pid" || rc=$?
-  node_alive || echo "flowtrackd serve died during the benchmark" >&2
+  local rc=0 line
+  line=$(build/release/bench/http_bench --port "$http_port" --target /p/bench-forms --connections "$connections" \
+    --seconds "$seconds" --warmup 2 "${check[@]}" --server-pid "$node_pid") || rc=$?
+  [ -z "$line" ] || echo "$line" | sed "s/^{/{\"node\":\"$label\",/"
+  node_alive || echo "flowtrackd serve ($label) died during the benchmark" >&2
   stop_node
   if [ "$node_status" != 0 ]; then
-    echo "flowtrackd serve exited with status $node_status" >&2
+    echo "flowtrackd serve ($label) exited with status $node_status" >&2
     rc=1
   fi
   if [ "$rc" != 0 ]; then
     tail -20 "$work/node.log" >&2
     exit "$rc"
   fi
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db" postgres
+}
+
+if wanted http; then
+  baseline=${BENCH_BASELINE:-}
+  if [ -n "$baseline" ] && [ ! -x "$baseline/build/release/adapters/cli/flowtrackd" ]; then
+    echo "run.sh: BENCH_BASELINE=$baseline has no build/release/adapters/cli/flowtrackd" >&2
+    exit 64
+  fi
+  for connections in ${BENCH_CONNECTIONS:-64}; do
+    [ -z "$baseline" ] || http_case baseline "$baseline/build/release/adapters/cli/flowtrackd" "$connections"
+    http_case current build/release/adapters/cli/flowtrackd "$connections"
+  done
 fi
