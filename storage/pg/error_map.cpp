@@ -13,6 +13,21 @@ std::string trimmed(const char* s) {
 
 }  // namespace
 
+std::string refused_value_message(std::string_view sqlstate, const char* constraint, const char* column) {
+  std::string what = column ? std::string(column) : "a value";
+  std::string rule = constraint ? " (" + std::string(constraint) + ")" : "";
+  if (sqlstate == "22001") return what + " is too long";
+  if (sqlstate == "22003") return what + " is a number out of range";
+  if (sqlstate == "22007" || sqlstate == "22008") return what + " is not a valid date or time";
+  if (sqlstate == "22P02") return what + " has the wrong format";
+  if (sqlstate == "22021") return what + " is not valid UTF-8";
+  if (sqlstate == "23502") return what + " is required";
+  if (sqlstate == "23505") return "this already exists" + rule;
+  if (sqlstate == "23503") return "this refers to something that does not exist" + rule;
+  if (sqlstate == "23514") return "a value breaks a rule" + rule;
+  return "the database refused a value (SQLSTATE " + std::string(sqlstate) + ")" + rule;
+}
+
 error_code code_for_sqlstate(std::string_view s) {
   if (s.size() != 5) return error_code::internal;
   if (s == "23505") return error_code::conflict;
@@ -36,10 +51,18 @@ error error_from_result(const PGresult* res, PGconn* conn) {
     return error{error_code::internal, trimmed(PQresultErrorMessage(res)), {}};
   }
   const char* constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+  const char* column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+  std::string_view sqlstate(state);
+  std::string subject = constraint ? constraint : column ? column : std::string(state);
+  if (sqlstate.substr(0, 2) == "22" || sqlstate.substr(0, 2) == "23") {
+    // A value the database refused: PostgreSQL's text quotes the value and reads as PostgreSQL's;
+    // callers, and clients after them, get our words with the column, constraint and SQLSTATE.
+    return error{code_for_sqlstate(state), refused_value_message(sqlstate, constraint, column), std::move(subject)};
+  }
   const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
   std::string message = trimmed(primary ? primary : PQresultErrorMessage(res));
   if (const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) message += " (" + trimmed(detail) + ")";
-  return error{code_for_sqlstate(state), std::move(message), constraint ? constraint : std::string(state)};
+  return error{code_for_sqlstate(state), std::move(message), std::move(subject)};
 }
 
 error connection_error(PGconn* conn, std::string_view during) {

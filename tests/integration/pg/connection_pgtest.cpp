@@ -87,6 +87,34 @@ TEST(pg_connection, bad_value_is_invalid_and_syntax_error_is_internal) {
   EXPECT_TRUE(c->exec("SELECT 1").ok()) << "the connection stays usable after a statement error";
 }
 
+// A value the database refuses is told in our words, naming the column or rule, never quoting
+// the value or PostgreSQL's text (these reach clients as 422s).
+TEST(pg_connection, refused_values_are_told_in_our_words) {
+  auto c = connect();
+  std::string secret_value = std::string(120, 'x') + "-secret";
+  auto too_long = c->exec("INSERT INTO users (email, first_name) VALUES ($1, $2)",
+                          params{}.add(test::unique_name("u") + "@example.com").add(secret_value));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.err().code, error_code::invalid);
+  EXPECT_EQ(too_long.err().message, "a value is too long") << too_long.err().message;
+  auto range = c->exec("SELECT $1::int", params{}.add("99999999999"));
+  ASSERT_FALSE(range.ok());
+  EXPECT_EQ(range.err().code, error_code::invalid);
+  EXPECT_EQ(range.err().message, "a value is a number out of range") << range.err().message;
+  auto check = c->exec("INSERT INTO users (email) VALUES ('not-an-email')");
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.err().message, "a value breaks a rule (users_email_valid)");
+  auto missing = c->exec("INSERT INTO users (email) VALUES (NULL)");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.err().message, "email is required");
+  EXPECT_EQ(missing.err().subject, "email");
+  for (const auto* e : {&too_long, &range, &check, &missing}) {
+    EXPECT_EQ(e->err().message.find("secret"), std::string::npos) << e->err().message;
+    EXPECT_EQ(e->err().message.find("violates"), std::string::npos) << e->err().message;
+    EXPECT_EQ(e->err().message.find("character varying"), std::string::npos) << e->err().message;
+  }
+}
+
 TEST(pg_connection, lost_connection_is_unavailable) {
   auto victim = connect();
   auto killer = connect();
