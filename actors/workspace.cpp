@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <openssl/crypto.h>
+#include <caf/actor_clock.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -174,7 +175,7 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
 // Workflows change outside this node (paused, new versions): read them again when stale.
 void refresh_if_stale(self_ptr self, node_services* node) {
   auto& st = self->state;
-  if (st.loaded && std::chrono::steady_clock::now() - st.loaded_at > node->options.workflow_refresh) st.loaded = false;
+  if (st.loaded && self->system().clock().now() - st.loaded_at > node->options.workflow_refresh) st.loaded = false;
 }
 
 // The workspace's active form workflows that `name` (a form slug or workflow id; empty: all)
@@ -438,10 +439,6 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
       [=](loaded_atom, result<workspace_load>& r) {
         auto& st = self->state;
         st.loading = false;
-        if (st.reload_after_load) {  // what was read may predate a change: read again, work waits
-          st.reload_after_load = false;
-          return start_load(self, node);
-        }
         if (!r.ok()) {
           spdlog::warn("workspace {}: cannot load: {}", st.workspace_id, r.err().message);
           auto err = r.err();
@@ -455,10 +452,18 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         if (st.versions.size() > k_max_versions) st.versions.clear();  // bounded: older versions load again when needed
         for (const auto& [id, s] : st.current) st.versions[{id, s->version}] = s;
         st.loaded = true;
-        st.loaded_at = std::chrono::steady_clock::now();
+        st.loaded_at = self->system().clock().now();
         auto waiting = std::move(st.waiting);
         st.waiting.clear();
         for (auto& w : waiting) w(nullptr);
+        // A new change arrived while this was read: what was read may predate it. The work that
+        // waited went on with this state (younger than the change's report); read again for
+        // what comes next.
+        if (st.reload_after_load) {
+          st.reload_after_load = false;
+          st.loaded = false;
+          start_load(self, node);
+        }
       },
       [=](reload_atom) {
         self->state.loaded = false;
@@ -467,6 +472,11 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
       [=](tenant_atom, storage::tenant_change& ch) {
         auto& st = self->state;
         if (!st.loaded && !st.loading) return;  // the next load reads the change anyway
+        auto key = (ch.what == storage::tenant_change::kind::workspace ? "w" : "f") + ch.id;
+        auto seen = ch.fingerprint + (ch.usable ? "+" : "-");
+        if (auto it = st.acted_on.find(key); it != st.acted_on.end() && it->second == seen) return;  // reported again
+        if (st.acted_on.size() > 4096) st.acted_on.clear();  // bounded; at worst one extra load
+        st.acted_on[key] = seen;
         bool stale = false;
         if (ch.what == storage::tenant_change::kind::workspace) {
           stale = !st.workspace || st.workspace->info.fingerprint != ch.fingerprint;
@@ -523,7 +533,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
   auto flush = [=] {
     auto& st = self->state;
     if (st.lookup_in_flight || st.pending_keys.empty()) return;
-    auto now = std::chrono::steady_clock::now();
+    auto now = self->system().clock().now();
     if (now - st.last_lookup < k_lookup_spacing) {
       if (!st.lookup_scheduled) {
         st.lookup_scheduled = true;
@@ -547,7 +557,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
   // from the caches, else in the next batch, once for all who ask meanwhile.
   auto resolve = [=](const std::string& key, std::function<void(result<std::string>)> then) {
     auto& st = self->state;
-    auto now = std::chrono::steady_clock::now();
+    auto now = self->system().clock().now();
     if (auto* ws = st.known_workspaces->find(key, now)) return then(*ws);
     if (st.unknown_keys->find(key, now))
       return then(make_error(error_code::not_found, key.starts_with("slug:") ? "no active workspace with this slug" : "no workflow with this id",
@@ -619,7 +629,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
       [=](loaded_atom, std::vector<std::string>& keys, result<storage::tenant_lookup>& r) {
         auto& st = self->state;
         st.lookup_in_flight = false;
-        auto now = std::chrono::steady_clock::now();
+        auto now = self->system().clock().now();
         for (const auto& key : keys) {
           result<std::string> ws = make_error(error_code::internal, "not looked up");
           if (!r.ok()) {

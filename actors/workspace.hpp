@@ -49,6 +49,10 @@ struct workspace_state {
   std::unordered_map<std::uint64_t, std::function<void(std::optional<std::chrono::milliseconds>)>> rate_checks;
   std::uint64_t rate_check_seq = 0;
   bool reload_after_load = false;  ///< a change arrived while a load was under way: load again
+  /// The last change acted on per row ("w"/"f" + id -> digest and usability): the poll reports a
+  /// change for a few seconds, and a row this actor skips (a workflow that does not compile) is
+  /// never in its snapshot, so only a change not seen before may start a load.
+  std::map<std::string, std::string> acted_on;
   static inline const char* name = "workspace";
 };
 

@@ -71,27 +71,27 @@ result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_o
 
 namespace {
 
-// Rows updated after $1; the next poll starts a few seconds back, or at the start of the oldest
-// transaction still open in this database (at most ten minutes back), so a row written by a
-// transaction that started before this poll and commits after it is still seen (updated_at is
-// the transaction's start time). Other users' transactions show in pg_stat_activity only to
-// roles allowed to see them; for them the 5 s margin holds.
+// Rows changed after $1 (changed_at: the moment of the write, see migration 015). The next poll
+// starts a few seconds back, or at the start of the oldest transaction that has written something
+// and is still open in this database (at most ten minutes back), so a row such a transaction
+// wrote before this poll and commits after it is still seen. Other users' transactions show in
+// pg_stat_activity only to roles allowed to see them; for them the 5 s margin holds.
 const pg::statement k_poll_tenants{"ft_poll_tenants", R"sql(
-WITH since AS (SELECT COALESCE($1::timestamp, LOCALTIMESTAMP - interval '5 seconds') AS t),
+WITH since AS (SELECT COALESCE($1::timestamptz, now() - interval '5 seconds') AS t),
 wf AS (
-  SELECT id FROM workflows, since WHERE updated_at > since.t
-  UNION SELECT workflow_id FROM form_fields, since WHERE updated_at > since.t
+  SELECT id FROM workflows, since WHERE changed_at > since.t
+  UNION SELECT workflow_id FROM form_fields, since WHERE changed_at > since.t
 )
 SELECT 'f', f.id::text, f.workspace_id::text, '', )sql" + std::string(k_workflow_fingerprint_sql) + R"sql(, f.deleted_at IS NULL
 FROM workflows f JOIN wf ON wf.id = f.id
 UNION ALL
 SELECT 'w', w.id::text, w.id::text, w.slug, )sql" + k_workspace_fingerprint + R"sql(, w.is_active AND w.deleted_at IS NULL
-FROM workspaces w, since WHERE w.updated_at > since.t
+FROM workspaces w, since WHERE w.changed_at > since.t
 UNION ALL
-SELECT 'n', GREATEST(LOCALTIMESTAMP - interval '10 minutes',
-                     LEAST(LOCALTIMESTAMP - interval '5 seconds',
-                           (SELECT min(xact_start)::timestamp - interval '1 second' FROM pg_stat_activity
-                            WHERE datname = current_database())))::text,
+SELECT 'n', GREATEST(clock_timestamp() - interval '10 minutes',
+                     LEAST(clock_timestamp() - interval '5 seconds',
+                           (SELECT min(xact_start) - interval '1 second' FROM pg_stat_activity
+                            WHERE datname = current_database() AND backend_xid IS NOT NULL)))::text,
        '', '', '', false
 )sql"};
 

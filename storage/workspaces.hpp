@@ -63,12 +63,12 @@ struct tenant_changes {
   std::string next_since;  ///< pass to the next poll
 };
 
-/// Workspaces, workflows and form fields whose `updated_at` is after `since` (empty: the first
+/// Workspaces, workflows and form fields whose `changed_at` is after `since` (empty: the first
 /// poll, a few seconds back). `next_since` lies a few seconds behind the database's clock, or at
 /// the oldest open transaction's start (at most ten minutes back), so a row written by a
 /// transaction that started before the previous poll and committed after it is still seen; a
 /// row may thus be reported by several polls. Cheap: range scans of the
-/// `updated_at` indexes.
+/// `changed_at` indexes.
 result<tenant_changes> poll_tenant_changes(pg::connection& c, const std::string& since);
 
 /// What one batched look-up found: slug -> (workspace id, active), workflow id -> workspace id.

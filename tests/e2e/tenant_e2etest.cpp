@@ -5,6 +5,8 @@
 // the webhook token is checked before the body is read. Also: form rate limits per IPv6 /64.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <csignal>
 #include <fstream>
 #include <random>
@@ -182,8 +184,8 @@ TEST_F(tenant_e2etest, a_workflow_paused_then_deleted_by_a_direct_update_stops_t
 }
 
 TEST_F(tenant_e2etest, a_change_committed_by_a_long_transaction_is_seen_too) {
-  // updated_at is the transaction's start: a poll that looked only a few seconds back would miss
-  // a row written by a transaction that stayed open longer than that.
+  // A poll that looked only a few seconds back would miss a row written by a transaction that
+  // stayed open longer than that and committed after the poll.
   auto tx = pg::connection::open(pg::connect_options{test::database_url()});
   ASSERT_TRUE(tx.ok());
   ASSERT_TRUE((*tx)->exec("BEGIN").ok());
@@ -197,6 +199,21 @@ TEST_F(tenant_e2etest, a_change_committed_by_a_long_transaction_is_seen_too) {
   exec("UPDATE workspaces SET is_active = true WHERE slug = $1", *slug_);
   since = std::chrono::steady_clock::now();
   EXPECT_TRUE(await_both(form_post, 202, since));
+}
+
+TEST_F(tenant_e2etest, a_change_from_a_session_in_another_time_zone_is_seen_too) {
+  // updated_at is a TIMESTAMP in the writing session's zone: twelve hours behind, or fourteen
+  // ahead, of the nodes'. The poll must not care.
+  for (auto [zone, active, want] : {std::tuple{"Etc/GMT+12", "false", 404}, std::tuple{"Pacific/Kiritimati", "true", 202}}) {
+    auto session = pg::connection::open(pg::connect_options{test::database_url()});
+    ASSERT_TRUE(session.ok());
+    ASSERT_TRUE((*session)->exec(std::string("SET TIME ZONE '") + zone + "'").ok());
+    ASSERT_TRUE((*session)
+                    ->exec(std::string("UPDATE workspaces SET is_active = ") + active + " WHERE slug = $1", pg::params{}.add(*slug_))
+                    .ok());
+    auto since = std::chrono::steady_clock::now();
+    EXPECT_TRUE(await_both(form_post, want, since)) << "a change written from a session in " << zone << " was missed";
+  }
 }
 
 TEST_F(tenant_e2etest, a_deleted_workspace_takes_nothing_and_its_ids_cost_no_load_per_request) {
