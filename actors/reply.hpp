@@ -43,7 +43,12 @@ class reply_slot final : public expiring {
 
   /// Delivers `answer`, unless an answer (or the deadline) came first.
   void deliver(T answer) { finish(std::move(answer)); }
-  void expire() override { finish(T(make_error(error_code::unavailable, "the engine did not answer in time; try again"))); }
+  // The work may still commit after this answer (a database slower than the deadline): say so,
+  // so a client retries with the same Idempotency-Key rather than assuming nothing happened.
+  void expire() override {
+    finish(T(make_error(error_code::unavailable,
+                        "the engine did not answer in time; it may still be accepted: retry with the same Idempotency-Key")));
+  }
 
  private:
   void finish(T answer) {
