@@ -13,6 +13,7 @@
 #include "storage/redis/delay_queue.hpp"
 #include "storage/runs.hpp"
 #include "storage/uuid.hpp"
+#include "tests/support/scratch_database.hpp"
 #include "tests/support/smtp_sink.hpp"
 
 namespace flowtrack {
@@ -23,28 +24,7 @@ namespace json = boost::json;
 
 // Each test process gets a database of its own: engine nodes adopt any stale execution they find,
 // so rows other suites leave behind in the shared test database would compete with this test's.
-class own_database : public ::testing::Environment {
- public:
-  void SetUp() override {
-    name_ = "ft_engine_" + std::to_string(::getpid());
-    auto admin = pg::connection::open(pg::connect_options{test::require_env("FLOWTRACK_TEST_ADMIN_URL")});
-    ASSERT_TRUE(admin.ok()) << admin.err().message;
-    ASSERT_TRUE((*admin)->exec_script("CREATE DATABASE " + name_).ok());
-    std::string url = test::database_url_for(name_);
-    auto m = test::run_command(test::flowtrackd() + " migrate --log-level warn --database-url " + test::shell_quote(url));
-    ASSERT_EQ(m.exit_code, 0) << m.err;
-    ::setenv("FLOWTRACK_TEST_DATABASE_URL", url.c_str(), 1);
-  }
-  void TearDown() override {
-    auto admin = pg::connection::open(pg::connect_options{test::require_env("FLOWTRACK_TEST_ADMIN_URL")});
-    if (admin.ok()) (void)(*admin)->exec_script("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  }
-
- private:
-  std::string name_;
-};
-
-const auto* const k_own_database = ::testing::AddGlobalTestEnvironment(new own_database);
+const auto* const k_own_database = ::testing::AddGlobalTestEnvironment(new test::own_database("ft_engine"));
 
 const char* k_six_nodes = R"({"nodes":[
   {"id":"t","type":"TRIGGER_MANUAL","position":{"x":0,"y":0},"data":{}},

@@ -4,16 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <fstream>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
 #include <sstream>
 
-#include <unistd.h>
-
 #include "storage/pg/connection.hpp"
+#include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack {
@@ -223,23 +222,12 @@ std::string joined(const std::vector<std::string>& lines) {
 class migrated_database : public ::testing::Test {
  protected:
   void SetUp() override {
-    name_ = "ft_schema_" + std::to_string(::getpid());
-    admin_ = connect(test::require_env("FLOWTRACK_TEST_ADMIN_URL"));
-    ASSERT_TRUE(admin_);
-    (void)admin_->exec_script("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    ASSERT_TRUE(admin_->exec_script("CREATE DATABASE " + name_).ok());
-    auto m = test::run_command(test::flowtrackd() + " migrate --log-level warn --database-url " +
-                               test::shell_quote(test::database_url_for(name_)));
-    ASSERT_EQ(m.exit_code, 0) << m.err;
-    db_ = connect(test::database_url_for(name_));
+    ASSERT_TRUE(scratch_.ok());
+    db_ = connect(scratch_.url());
     ASSERT_TRUE(db_);
   }
-  void TearDown() override {
-    db_.reset();
-    if (admin_) (void)admin_->exec_script("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  }
-  std::string name_;
-  std::unique_ptr<pg::connection> admin_, db_;
+  test::scratch_database scratch_{"ft_schema"};
+  std::unique_ptr<pg::connection> db_;
 };
 
 TEST(expected_schema, covers_the_24_tables_of_the_specification) {

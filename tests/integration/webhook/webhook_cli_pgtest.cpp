@@ -11,6 +11,7 @@
 #include "storage/pg/connection.hpp"
 #include "storage/uuid.hpp"
 #include "storage/webhooks.hpp"
+#include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack {
@@ -18,28 +19,7 @@ namespace {
 
 namespace json = boost::json;
 
-class own_database : public ::testing::Environment {
- public:
-  void SetUp() override {
-    name_ = "ft_webhook_cli_" + std::to_string(::getpid());
-    auto admin = pg::connection::open(pg::connect_options{test::require_env("FLOWTRACK_TEST_ADMIN_URL")});
-    ASSERT_TRUE(admin.ok()) << admin.err().message;
-    ASSERT_TRUE((*admin)->exec_script("CREATE DATABASE " + name_).ok());
-    std::string url = test::database_url_for(name_);
-    auto m = test::run_command(test::flowtrackd() + " migrate --log-level warn --database-url " + test::shell_quote(url));
-    ASSERT_EQ(m.exit_code, 0) << m.err;
-    ::setenv("FLOWTRACK_TEST_DATABASE_URL", url.c_str(), 1);
-  }
-  void TearDown() override {
-    auto admin = pg::connection::open(pg::connect_options{test::require_env("FLOWTRACK_TEST_ADMIN_URL")});
-    if (admin.ok()) (void)(*admin)->exec_script("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  }
-
- private:
-  std::string name_;
-};
-
-const auto* const k_own_database = ::testing::AddGlobalTestEnvironment(new own_database);
+const auto* const k_own_database = ::testing::AddGlobalTestEnvironment(new test::own_database("ft_webhook_cli"));
 
 const std::string k_key_a = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const std::string k_key_b = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
