@@ -64,7 +64,7 @@ caf::behavior health_actor(caf::event_based_actor* self, health_deps deps) {
         std::uint64_t id = ++*next_id;
         in_flight->emplace(id, check);
         // The server's own words stay in the log (debug): readiness bodies are public.
-        deps.postgres->submit([](pg::connection& c) { return c.exec("SELECT 1"); }, [check](result<pg::rows> r) {
+        deps.postgres->try_submit([](pg::connection& c) { return c.exec("SELECT 1"); }, [check](result<pg::rows> r) {
           if (!r.ok()) spdlog::debug("readiness: PostgreSQL: {}", r.err().message);
           check->answer(true, r.ok() ? "" : k_unreachable);
         });

@@ -549,7 +549,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
     st.pending_keys.clear();
     for (const auto& k : keys) (k.starts_with("slug:") ? slugs : workflows).push_back(k.substr(k.find(':') + 1));
     queries.at({"lookup"}).add();
-    node->postgres->submit([slugs, workflows](pg::connection& c) { return storage::find_tenants(c, slugs, workflows); },
+    node->postgres->try_submit([slugs, workflows](pg::connection& c) { return storage::find_tenants(c, slugs, workflows); },
                            [me, keys](result<storage::tenant_lookup> r) {
                              caf::anon_send(me, loaded_atom::value, std::move(keys), std::move(r));
                            },
@@ -682,7 +682,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
         st.polling = true;
         queries.at({"poll"}).add();
         std::string since = st.poll_since;
-        node->postgres->submit([since](pg::connection& c) { return storage::poll_tenant_changes(c, since); },
+        node->postgres->try_submit([since](pg::connection& c) { return storage::poll_tenant_changes(c, since); },
                                [me](result<storage::tenant_changes> r) { caf::anon_send(me, polled_atom::value, std::move(r)); },
                                true);
       },

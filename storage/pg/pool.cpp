@@ -32,10 +32,10 @@ error pool::busy_error() {
   return make_error(error_code::unavailable, "PostgreSQL pool busy: too many queued jobs (or shutting down); try again shortly", "postgresql");
 }
 
-bool pool::enqueue(job j) {
+bool pool::enqueue(job j, bool bounded) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= opts_.max_queued) {
+    if (stopping_ || (bounded && queue_.size() >= opts_.max_queued)) {
       ++refused_;
       return false;
     }

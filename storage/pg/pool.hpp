@@ -60,20 +60,19 @@ class pool {
   /// Runs `work(connection&) -> result<T>` on a pool thread and passes its result to
   /// `done(result<T>)` on that thread. When `retry_safe` and the job fails with `unavailable`,
   /// it is run again on a fresh connection (up to retry_attempts); otherwise the caller sees
-  /// the error. When the server is down the job fails fast with `unavailable`. When
-  /// `max_queued` jobs wait already, `done` gets `unavailable` at once, on the caller's thread.
+  /// the error. When the server is down the job fails fast with `unavailable`. For work the node
+  /// has already taken on (runs, resumes, batches of accepted triggers): it is queued whatever
+  /// the queue holds, and refused (`unavailable`, at once) only once the pool is closing.
   template <class Work, class Done>
   void submit(Work work, Done done, bool retry_safe = false) {
-    using R = std::invoke_result_t<Work&, connection&>;
-    auto shared_done = std::make_shared<Done>(std::move(done));
-    bool queued = enqueue(job{[work = std::move(work), shared_done](connection* c, bool last) mutable {
-                                R r = c ? work(*c) : R(unavailable_error());
-                                if (!r && r.err().code == error_code::unavailable && !last) return false;
-                                (*shared_done)(std::move(r));
-                                return true;
-                              },
-                              retry_safe});
-    if (!queued) (*shared_done)(R(busy_error()));
+    submit_job(std::move(work), std::move(done), retry_safe, /*bounded=*/false);
+  }
+
+  /// Like submit, for new work from outside (look-ups, polls, readiness checks): when
+  /// `max_queued` jobs wait already, `done` gets `unavailable` at once, on the caller's thread.
+  template <class Work, class Done>
+  void try_submit(Work work, Done done, bool retry_safe = false) {
+    submit_job(std::move(work), std::move(done), retry_safe, /*bounded=*/true);
   }
 
   /// Like submit, for callers that may block (the CLI, tests, start-up): a future of the result.
@@ -97,7 +96,22 @@ class pool {
   };
   struct worker;
 
-  bool enqueue(job j);  ///< false (and `j` dropped) when the queue is full or the pool closed
+  template <class Work, class Done>
+  void submit_job(Work work, Done done, bool retry_safe, bool bounded) {
+    using R = std::invoke_result_t<Work&, connection&>;
+    auto shared_done = std::make_shared<Done>(std::move(done));
+    bool queued = enqueue(job{[work = std::move(work), shared_done](connection* c, bool last) mutable {
+                                R r = c ? work(*c) : R(unavailable_error());
+                                if (!r && r.err().code == error_code::unavailable && !last) return false;
+                                (*shared_done)(std::move(r));
+                                return true;
+                              },
+                              retry_safe},
+                          bounded);
+    if (!queued) (*shared_done)(R(busy_error()));
+  }
+  /// False (and `j` dropped) when the pool closed, or when `bounded` and the queue is full.
+  bool enqueue(job j, bool bounded);
   void work_loop(worker& w);
   static error unavailable_error();
   static error busy_error();
