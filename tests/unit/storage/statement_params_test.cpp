@@ -23,7 +23,7 @@ std::set<std::size_t> placeholders(const std::string& sql) {
   return out;
 }
 
-void expect_statement_matches_binder(const pg::statement& stmt, const pg::params& bound) {
+void check_statement_matches_binder(const pg::statement& stmt, const pg::params& bound) {
   auto used = placeholders(stmt.sql);
   ASSERT_FALSE(used.empty()) << stmt.name;
   for (std::size_t n = 1; n <= bound.size(); ++n)
@@ -56,7 +56,7 @@ run_record full_record() {
 TEST(statement_params, write_runs_uses_exactly_the_parameters_its_binder_gives) {
   std::vector<run_record> records{full_record(), full_record()};
   records[1].execution_id = "00000000-0000-0000-0000-000000000011";
-  expect_statement_matches_binder(detail::write_runs_statement(), detail::write_runs_params(records, {0, 1}));
+  check_statement_matches_binder(detail::write_runs_statement(), detail::write_runs_params(records, {0, 1}));
 }
 
 TEST(statement_params, ingest_uses_exactly_the_parameters_its_binder_gives) {
@@ -73,7 +73,7 @@ TEST(statement_params, ingest_uses_exactly_the_parameters_its_binder_gives) {
   std::vector<trigger_record> batch{t, t};
   batch[1].email = "b@example.com";
   batch[1].settled.reset();
-  expect_statement_matches_binder(detail::ingest_statement(), detail::ingest_statement_params(batch, {0, 1}));
+  check_statement_matches_binder(detail::ingest_statement(), detail::ingest_statement_params(batch, {0, 1}));
 }
 
 TEST(statement_params, the_check_sees_a_parameter_the_statement_does_not_use) {
