@@ -77,20 +77,25 @@ bool valid_cidr(const std::string& c) {
   return parts == 4;
 }
 
-// "10.0.0.0/8, fd00::/8" as a list; empty items are skipped.
-std::vector<std::string> cidr_list(const std::string& k, const std::string& v) {
+// The trimmed, non-empty items of a comma-separated value ("a, b,,c" -> a, b, c).
+std::vector<std::string> comma_items(const std::string& v) {
   std::vector<std::string> out;
   std::size_t i = 0;
   while (i <= v.size()) {
     auto comma = v.find(',', i);
     std::string item = trim(std::string_view(v).substr(i, comma == std::string::npos ? std::string::npos : comma - i));
-    if (!item.empty()) {
-      if (!valid_cidr(item)) throw config_error(k, "'" + item + "' is not a CIDR such as 127.0.0.0/8");
-      out.push_back(item);
-    }
+    if (!item.empty()) out.push_back(std::move(item));
     if (comma == std::string::npos) break;
     i = comma + 1;
   }
+  return out;
+}
+
+// "10.0.0.0/8, fd00::/8" as a list.
+std::vector<std::string> cidr_list(const std::string& k, const std::string& v) {
+  auto out = comma_items(v);
+  for (const auto& item : out)
+    if (!valid_cidr(item)) throw config_error(k, "'" + item + "' is not a CIDR such as 127.0.0.0/8");
   return out;
 }
 
@@ -154,19 +159,10 @@ const std::map<std::string, setter>& setters() {
          s.encryption_key = key;
        }},
       {"encryption_old_keys", [](settings& s, const std::string& k, const std::string& v) {
-         std::vector<std::string> out;
-         std::size_t i = 0;
-         while (i <= v.size()) {
-           auto comma = v.find(',', i);
-           std::string item = trim(std::string_view(v).substr(i, comma == std::string::npos ? std::string::npos : comma - i));
-           if (!item.empty()) {
-             if (!is_hex_key(item)) throw config_error(k, "key " + std::to_string(out.size() + 1) + ": " + k_hex_key_rule);
-             out.push_back(item);
-           }
-           if (comma == std::string::npos) break;
-           i = comma + 1;
-         }
-         s.encryption_old_keys = std::move(out);
+         auto keys = comma_items(v);
+         for (std::size_t i = 0; i < keys.size(); ++i)
+           if (!is_hex_key(keys[i])) throw config_error(k, "key " + std::to_string(i + 1) + ": " + k_hex_key_rule);
+         s.encryption_old_keys = std::move(keys);
        }},
   };
   return table;
