@@ -189,8 +189,12 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   metrics::global().gauge("flowtrack_http_buffered_body_bytes", "Request-body bytes held against http_max_buffered_body_bytes.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.buffered_body_bytes())}}; });
   auto admin = s.admin_listen ? make_admin_server(s, targets) : nullptr;
-  if (auto r = server.start(); !r || (admin && !(r = admin->start()))) {
-    spdlog::error("{}", r.err().message);
+  // The admin listener first: once the public one answers, both do.
+  auto started = admin ? admin->start() : decltype(server.start()){};
+  if (started) started = server.start();
+  if (!started) {
+    spdlog::error("{}", started.err().message);
+    if (admin) admin->stop(std::chrono::milliseconds(0));
     server.stop(std::chrono::milliseconds(0));
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);

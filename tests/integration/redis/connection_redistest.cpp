@@ -173,20 +173,12 @@ TEST_F(redis_connection, does_not_resend_a_command_lost_after_sending) {
     EXPECT_TRUE(blocked);
     (void)k->command({"CLIENT", "KILL", "ID", std::to_string(id)});
   });
-  // Redis counts the BLPOPs it was sent: one, not a second after the connection was lost.
-  auto blpops = [] {
-    auto k = connect_or_fail();
-    auto r = k ? k->command({"INFO", "commandstats"}) : result<reply>(make_error(error_code::unavailable, "no connection"));
-    if (!r.ok()) return std::int64_t{-1};
-    auto at = r->text.find("cmdstat_blpop:calls=");
-    return at == std::string::npos ? std::int64_t{0} : std::int64_t{std::stoll(r->text.substr(at + 20))};
-  };
-  const auto before = blpops();
+  // Sent again on a new connection, the BLPOP would block its 8 s and answer an empty reply: an
+  // error here is the lost connection, reported, not hidden by a resend.
   auto r = c->command({"BLPOP", prefix() + "never-filled", "8"});
   killer.join();
-  ASSERT_FALSE(r.ok());
+  ASSERT_FALSE(r.ok()) << "the BLPOP was sent again after the connection was lost";
   EXPECT_EQ(r.err().code, error_code::unavailable) << r.err().message;
-  EXPECT_EQ(blpops(), before + 1) << "the BLPOP was sent again after the connection was lost";
   EXPECT_TRUE(c->ping().ok());
 }
 
