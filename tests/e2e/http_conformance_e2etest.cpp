@@ -18,6 +18,7 @@
 #include <regex>
 #include <thread>
 
+#include "tests/support/node_process.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -29,26 +30,9 @@ using test::cli;
 
 using env = std::map<std::string, std::string>;
 
-struct node_process {
-  int port = test::free_port();
-  int admin_port = test::free_port();
-  std::unique_ptr<test::child_process> process;
-  explicit node_process(std::map<std::string, std::string> extra = {}) {
-    std::map<std::string, std::string> env{{"FLOWTRACK_DATABASE_URL", test::database_url()},
-                                           {"FLOWTRACK_REDIS_URL", test::redis_url()},
-                                           {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
-                                           {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port)},
-                                           {"FLOWTRACK_SMTP_LISTEN", "127.0.0.1:" + std::to_string(test::free_port())},
-                                           {"FLOWTRACK_HTTP_HEADER_TIMEOUT_MS", "1000"},
-                                           {"FLOWTRACK_FORM_RATE_LIMIT", "1000"}};
-    for (auto& [k, v] : extra) env[k] = v;
-    process = std::make_unique<test::child_process>(std::vector<std::string>{test::flowtrackd(), "serve"}, env);
-    EXPECT_TRUE(test::await_http_status(port, "/healthz", 200, 20s)) << process->log();
-  }
-  ~node_process() {
-    process->signal(SIGTERM);
-    EXPECT_EQ(process->wait(15s).value_or(-1), 0) << process->log();
-  }
+// This suite's node settings over the common ones (tests/support/node_process.hpp).
+struct node_process : test::node_process {
+  explicit node_process(const settings& extra = {}) : test::node_process({{"FLOWTRACK_HTTP_HEADER_TIMEOUT_MS", "1000"}, {"FLOWTRACK_FORM_RATE_LIMIT", "1000"}}, extra) {}
 };
 
 // A TCP connection to 127.0.0.1:port from the loopback address `source`, or -1.

@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "storage/pg/connection.hpp"
+#include "tests/support/node_process.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -33,33 +34,9 @@ const char* k_graph = R"({"name":"Tenant intake","status":"active","settings":{"
  "edges":[{"id":"1","source":"t","target":"e"},{"id":"2","source":"h","target":"e"}],
  "formFields":[{"fieldKey":"email","label":"Email","fieldType":"EMAIL","isRequired":true,"displayOrder":1}]})";
 
-struct node_process {
-  int port = test::free_port();
-  int admin_port = test::free_port();
-  std::unique_ptr<test::child_process> process;
-  explicit node_process(std::map<std::string, std::string> extra = {}) {
-    std::map<std::string, std::string> env{{"FLOWTRACK_DATABASE_URL", test::database_url()},
-                                           {"FLOWTRACK_REDIS_URL", test::redis_url()},
-                                           {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
-                                           {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port)},
-                                           {"FLOWTRACK_FORM_RATE_LIMIT", "0"}};
-    for (auto& [k, v] : extra) env[k] = v;
-    process = std::make_unique<test::child_process>(std::vector<std::string>{test::flowtrackd(), "serve"}, env);
-    EXPECT_TRUE(test::await_http_status(port, "/healthz", 200, 20s)) << process->log();
-  }
-  ~node_process() {
-    process->signal(SIGTERM);
-    EXPECT_EQ(process->wait(15s).value_or(-1), 0) << process->log();
-  }
-
-  /// A counter of /metrics (admin listener, or the public one on builds without it); -1 if absent.
-  double metric(const std::string& series) const {
-    auto r = test::http_request(admin_port, "GET", "/metrics");
-    if (r.status != 200) r = test::http_request(port, "GET", "/metrics");
-    auto at = r.body.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(r.body.substr(at + series.size() + 2));
-  }
+// This suite's node settings over the common ones (tests/support/node_process.hpp).
+struct node_process : test::node_process {
+  explicit node_process(const settings& extra = {}) : test::node_process({{"FLOWTRACK_FORM_RATE_LIMIT", "0"}}, extra) {}
 };
 
 class tenant_e2etest : public ::testing::Test {
