@@ -7,6 +7,7 @@ find_package(spdlog REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(CURL REQUIRED)  # CURL::libcurl: outbound SMTP and HTTP
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+pkg_check_modules(GMIME REQUIRED IMPORTED_TARGET gmime-3.0)  # MIME parsing of inbound mail
 
 # CAF 0.17 ships neither a CMake config nor a pkg-config file.
 find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
