@@ -1,1 +1,8 @@
-# Placeholder until its code lands.
+# Inbound mail: GMime parsing and lead extraction, built from the library's sources so that every
+# line is instrumented. Seeds: tests/fuzz/corpus/mail/.
+add_executable(fuzz_mail fuzz_mail.cpp ${PROJECT_SOURCE_DIR}/domain/mail/parse.cpp
+               ${PROJECT_SOURCE_DIR}/domain/mail/text.cpp ${PROJECT_SOURCE_DIR}/domain/mail/lead.cpp)
+target_include_directories(fuzz_mail PRIVATE ${PROJECT_SOURCE_DIR})
+target_link_libraries(fuzz_mail PRIVATE flowtrack_runtime PkgConfig::GMIME)
+target_compile_options(fuzz_mail PRIVATE -fsanitize=fuzzer,address,undefined)
+target_link_options(fuzz_mail PRIVATE -fsanitize=fuzzer,address,undefined)
