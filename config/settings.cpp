@@ -105,6 +105,13 @@ bool is_hex_key(const std::string& v) {
   return v.size() == 64 && std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
 }
 
+// A path that can be opened for reading, or empty (the feature it enables stays off).
+std::string readable_file_or_empty(const std::string& key, const std::string& path) {
+  if (path.empty()) return path;
+  if (!std::ifstream(path)) throw config_error(key, "cannot read '" + path + "'");
+  return path;
+}
+
 using setter = std::function<void(settings&, const std::string& key, const std::string& value)>;
 
 const std::map<std::string, setter>& setters() {
@@ -117,6 +124,21 @@ const std::map<std::string, setter>& setters() {
        }},
       {"http_listen", [](settings& s, const std::string& k, const std::string& v) { s.http_listen = parse_endpoint(k, v); }},
       {"smtp_listen", [](settings& s, const std::string& k, const std::string& v) { s.smtp_listen = parse_endpoint(k, v); }},
+      {"smtp_hostname", [](settings& s, const std::string& k, const std::string& v) {
+         if (!v.empty() && (v.size() > 255 || v.find_first_of(" \t@/:[]()<>") != std::string::npos))
+           throw config_error(k, "'" + v + "' is not a host name");
+         s.smtp_hostname = v;
+       }},
+      {"smtp_max_message_bytes", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_message_bytes = parse_int(k, v, 1024, 1073741824); }},
+      {"smtp_max_recipients", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_recipients = parse_int(k, v, 1, 100000); }},
+      {"smtp_max_errors", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_errors = parse_int(k, v, 1, 10000); }},
+      {"smtp_command_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.smtp_command_timeout_ms = parse_int(k, v, 100, 3600000); }},
+      {"smtp_data_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.smtp_data_timeout_ms = parse_int(k, v, 100, 3600000); }},
+      {"smtp_handler_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.smtp_handler_timeout_ms = parse_int(k, v, 100, 3600000); }},
+      {"smtp_max_connections", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_connections = parse_int(k, v, 1, 1000000); }},
+      {"smtp_max_connections_per_ip", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_connections_per_ip = parse_int(k, v, 1, 1000000); }},
+      {"smtp_tls_cert", [](settings& s, const std::string& k, const std::string& v) { s.smtp_tls_cert = readable_file_or_empty(k, v); }},
+      {"smtp_tls_key", [](settings& s, const std::string& k, const std::string& v) { s.smtp_tls_key = readable_file_or_empty(k, v); }},
       {"mail_relay", [](settings& s, const std::string& k, const std::string& v) {
          s.mail_relay = require_scheme(k, v, {"smtp://", "smtps://"});
        }},

@@ -24,6 +24,17 @@ struct settings {
   std::string redis_url = "redis://127.0.0.1:6379/0";
   endpoint http_listen{"127.0.0.1", 8080};
   endpoint smtp_listen{"127.0.0.1", 2525};
+  std::string smtp_hostname;                 ///< the SMTP greeting's and Received: name; empty: the host's name
+  int smtp_max_message_bytes = 25 * 1024 * 1024;  ///< a bigger message gets 552 5.3.4 (also SIZE= at MAIL FROM)
+  int smtp_max_recipients = 100;             ///< RCPT beyond it gets 452 4.5.3
+  int smtp_max_errors = 20;                  ///< client errors in one session before 421 and close
+  int smtp_command_timeout_ms = 300000;      ///< waiting for a command; then 421 4.4.2 and close
+  int smtp_data_timeout_ms = 600000;         ///< from 354 to the end of the message
+  int smtp_handler_timeout_ms = 60000;       ///< an unanswered sender/recipient check or delivery gets 451 4.4.1
+  int smtp_max_connections = 1000;           ///< open SMTP connections; one more gets 421 4.7.0
+  int smtp_max_connections_per_ip = 20;      ///< open SMTP connections from one client address; one more gets 421 4.7.0
+  std::string smtp_tls_cert;                 ///< PEM certificate chain file; with smtp_tls_key, STARTTLS is offered
+  std::string smtp_tls_key;                  ///< PEM private key file
   std::string mail_relay = "smtp://127.0.0.1:1025";
   std::string mail_domain = "intake.localhost";
   std::vector<std::string> webhook_allow;  ///< CIDRs exempt from the SSRF guard

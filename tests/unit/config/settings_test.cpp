@@ -93,6 +93,26 @@ TEST(settings, http_limits_and_trusted_proxies) {
   EXPECT_TRUE(d.trusted_proxies.empty()) << "X-Forwarded-For is believed from nobody by default";
 }
 
+TEST(settings, smtp_limits_and_tls_files) {
+  settings d;
+  EXPECT_EQ(d.smtp_max_message_bytes, 25 * 1024 * 1024);
+  EXPECT_EQ(d.smtp_max_recipients, 100);
+  EXPECT_EQ(d.smtp_command_timeout_ms, 300000);
+  EXPECT_TRUE(d.smtp_tls_cert.empty()) << "STARTTLS is off until a certificate is configured";
+  std::string cert = write_file("not checked here\n");
+  std::vector<std::string> args{"--smtp-max-message-bytes", "2048", "--smtp-max-recipients", "5", "--smtp-tls-cert", cert,
+                                "--smtp-tls-key", cert, "--smtp-hostname", "mx.example.com"};
+  env_block env({"FLOWTRACK_SMTP_COMMAND_TIMEOUT_MS=1000", "FLOWTRACK_SMTP_MAX_CONNECTIONS_PER_IP=3"});
+  settings s = load(args, env.get());
+  EXPECT_EQ(s.smtp_max_message_bytes, 2048);
+  EXPECT_EQ(s.smtp_max_recipients, 5);
+  EXPECT_EQ(s.smtp_command_timeout_ms, 1000);
+  EXPECT_EQ(s.smtp_max_connections_per_ip, 3);
+  EXPECT_EQ(s.smtp_tls_cert, cert);
+  EXPECT_EQ(s.smtp_hostname, "mx.example.com");
+  std::filesystem::remove(cert);
+}
+
 struct bad_case {
   std::string var;
   std::string key;
@@ -130,6 +150,11 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"FLOWTRACK_HTTP_MAX_BUFFERED_BODY_BYTES=10", "http_max_buffered_body_bytes"},
                       bad_case{"FLOWTRACK_MAIL_RELAY=mail.example.com", "mail_relay"},
                       bad_case{"FLOWTRACK_PG_POOL_SIZE=0", "pg_pool_size"},
+                      bad_case{"FLOWTRACK_SMTP_MAX_MESSAGE_BYTES=10", "smtp_max_message_bytes"},
+                      bad_case{"FLOWTRACK_SMTP_MAX_RECIPIENTS=0", "smtp_max_recipients"},
+                      bad_case{"FLOWTRACK_SMTP_COMMAND_TIMEOUT_MS=soon", "smtp_command_timeout_ms"},
+                      bad_case{"FLOWTRACK_SMTP_TLS_CERT=/nonexistent/cert.pem", "smtp_tls_cert"},
+                      bad_case{"FLOWTRACK_SMTP_HOSTNAME=mx example", "smtp_hostname"},
                       bad_case{"FLOWTRACK_NO_SUCH_THING=1", "no_such_thing"}),
     [](const ::testing::TestParamInfo<bad_case>& info) { return info.param.key + "_" + std::to_string(info.index); });
 
