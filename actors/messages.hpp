@@ -13,7 +13,8 @@
 #include <caf/atom.hpp>
 #include <boost/json/object.hpp>
 
-#include "actors/intake.hpp"
+#include "domain/intake.hpp"
+#include "domain/run_start.hpp"
 #include "runtime/error.hpp"
 #include "storage/ingest.hpp"
 #include "storage/redis/delay_queue.hpp"
@@ -43,12 +44,12 @@ inline const caf::atom_value k_registry_name = caf::atom("ft_wsreg");
 struct trigger_request {
   std::string workspace_id;
   std::string workflow_id;
-  intake_request intake;
+  domain::intake_request intake;
   std::optional<std::string> token;
 };
 
-struct workspace_snapshot;
-struct workflow_snapshot;
+struct domain::workspace_snapshot;
+struct domain::workflow_snapshot;
 
 /// A public form addressed as `/p/{slug}` or `/p/{slug}/{form}`: shown (no submission) or
 /// submitted ({field key: value}).
@@ -62,8 +63,8 @@ struct form_request {
 
 /// A form workflow with its workspace, as loaded (immutable, shared).
 struct form_ref {
-  std::shared_ptr<const workspace_snapshot> workspace;
-  std::shared_ptr<const workflow_snapshot> workflow;
+  std::shared_ptr<const domain::workspace_snapshot> workspace;
+  std::shared_ptr<const domain::workflow_snapshot> workflow;
 };
 
 /// What became of a form request. Shown: `forms` holds the matches (several for a workspace
@@ -71,7 +72,7 @@ struct form_ref {
 /// the commit), `errors` by field, or `retry_after` when a rate limit was hit.
 struct form_reply {
   std::vector<form_ref> forms;
-  std::vector<field_error> errors;
+  std::vector<domain::field_error> errors;
   std::optional<storage::ingest_outcome> accepted;
   std::optional<std::chrono::milliseconds> retry_after;
 };
@@ -101,5 +102,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_replies)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_replies)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::resume_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::trigger_record)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::run_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::domain::trigger_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::domain::run_record)

@@ -5,10 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
 
 #include "actors/ports.hpp"
+#include "domain/clock.hpp"
 #include "runtime/tz.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/redis/connection.hpp"
@@ -52,14 +52,8 @@ struct node_services {
   const runtime::time_zone_db* zones = nullptr;
   std::string node_id;  ///< unique per process; lock owner names start with it
   engine_options options;
-  /// Wall clock in UTC milliseconds; tests inject their own.
-  std::function<std::int64_t()> now_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
+  /// Where the actors read time; tests inject a domain::manual_clock.
+  const domain::clock* clock = &domain::system_clock();
 };
-
-/// 'YYYY-MM-DD HH:MM:SS.fff' (UTC) for TIMESTAMP columns.
-std::string sql_timestamp(std::int64_t utc_ms);
 
 }  // namespace flowtrack::actors

@@ -5,7 +5,8 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/run_steps.hpp"
+#include "actors/counters.hpp"
+#include "domain/run_steps.hpp"
 #include "runtime/text.hpp"
 #include "storage/executions.hpp"
 #include "storage/redis/delay_queue.hpp"
@@ -31,7 +32,7 @@ void finish(self_ptr self, node_services* node, bool ack) {
   if (st.finished) return;
   st.finished = true;
   auto lease = st.lease;
-  auto claim = ack ? st.start.claim : std::nullopt;
+  auto claim = ack ? st.claim : std::nullopt;
   if (lease || claim)
     node->redis->submit([lease, claim](redis::connection& c) {
       if (lease) (void)redis::lock_service(c).release(*lease);
@@ -44,7 +45,7 @@ void finish(self_ptr self, node_services* node, bool ack) {
 // Sends a record to the writer (looked up each time: a restarted writer is a new actor);
 // `then` runs once it is committed and applied. A writer that is down is asked again briefly.
 template <class Then>
-void send_record(self_ptr self, node_services* node, storage::run_record record, Then then, int attempt) {
+void send_record(self_ptr self, node_services* node, domain::run_record record, Then then, int attempt) {
   auto writer = self->system().registry().get<caf::actor>(k_writer_name);
   auto retry = [=](std::string why) mutable {
     if (attempt < 5 && !self->state.finished) {
@@ -91,9 +92,9 @@ void flush(self_ptr self, node_services* node, Then then) {
   if (st.cp.in_flight != runtime::k_no_node && !st.in_flight_step_id.empty()) cp["inFlightStep"] = st.in_flight_step_id;
   p.checkpoint = json::serialize(cp);
   // Steps without a stored node (a graph edited under a paused run) cannot be recorded.
-  std::erase_if(p.steps, [](const storage::step_write& s) { return s.workflow_node_id.empty(); });
-  storage::run_record record = std::move(p);
-  p = storage::run_record{};
+  std::erase_if(p.steps, [](const domain::step_write& s) { return s.workflow_node_id.empty(); });
+  domain::run_record record = std::move(p);
+  p = domain::run_record{};
   send_record(self, node, std::move(record), std::function<void()>(then), 1);
 }
 
@@ -143,10 +144,10 @@ void perform(self_ptr self, node_services* node) {
 void end_run(self_ptr self, node_services* node, bool failed) {
   auto& st = self->state;
   auto& p = st.pending;
-  end_record(p, *st.start.workflow, st.cp, failed, st.request.node, node->now_ms(), st.start.created_at_ms);
+  domain::end_record(p, *st.start.workflow, st.cp, failed, st.request.node, node->clock->wall_ms(), st.start.created_at_ms);
   p.lock_released_at = p.completed_at;
   flush(self, node, [=] {
-    count_execution(failed ? "failed" : "completed");
+    count_execution(failed ? domain::execution_status::failed : domain::execution_status::completed);
     finish(self, node, true);
   });
 }
@@ -154,14 +155,14 @@ void end_run(self_ptr self, node_services* node, bool failed) {
 void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
   auto& st = self->state;
   auto& p = st.pending;
-  p.status = "paused";
-  p.resume_at = sql_timestamp(resume_at_ms);
-  p.lock_released_at = sql_timestamp(node->now_ms());
+  p.status = domain::execution_status::paused;
+  p.resume_at = domain::sql_timestamp(resume_at_ms);
+  p.lock_released_at = domain::sql_timestamp(node->clock->wall_ms());
   std::string id = st.start.execution_id;
   flush(self, node, [=] {
     // Durable first, then indexed: if this schedule is lost (Redis lost its data, or the node died
     // just now), the rebuild or recovery finds the run in PostgreSQL.
-    count_execution("paused");
+    count_execution(domain::execution_status::paused);
     node->redis->submit([id, resume_at_ms](redis::connection& c) {
       if (auto r = redis::delay_queue(c, storage::k_execution_queue).schedule(id, resume_at_ms); !r)
         spdlog::warn("run {}: could not schedule its resume in Redis: {}", id, r.err().message);
@@ -172,12 +173,12 @@ void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
 
 void advance(self_ptr self, node_services* node) {
   auto& st = self->state;
-  auto r = step_locally(*st.start.workflow, st.cp, st.env, st.request, st.pending, node->now_ms, k_steps_per_message);
+  auto r = domain::step_locally(*st.start.workflow, st.cp, st.env, st.request, st.pending, *node->clock, k_steps_per_message, observe_step);
   switch (r.stop) {
-    case step_stop::side_effect: {
+    case domain::step_stop::side_effect: {
       // A side effect: its `running` step is durable before it starts.
-      auto now = node->now_ms();
-      auto& s = add_step(st.pending, *st.start.workflow, st.cp, r.decision.node, "running", now);
+      auto now = node->clock->wall_ms();
+      auto& s = domain::add_step(st.pending, *st.start.workflow, st.cp, r.decision.node, domain::step_status::running, now);
       if (st.resumed_step_id) {  // the action a crashed run left in flight: its row goes on
         s.id = std::move(*st.resumed_step_id);
         st.resumed_step_id.reset();
@@ -186,17 +187,17 @@ void advance(self_ptr self, node_services* node) {
       s.retry_count = static_cast<int>(st.request.attempt) - 1;
       st.in_flight_step_id = s.id;
       st.in_flight_started_ms = now;
-      st.pending.status = "running";
+      st.pending.status = domain::execution_status::running;
       flush(self, node, [=] { perform(self, node); });
       return;
     }
-    case step_stop::park:
+    case domain::step_stop::park:
       return park(self, node, r.decision.resume_at_ms);
-    case step_stop::complete:
+    case domain::step_stop::complete:
       return end_run(self, node, false);
-    case step_stop::fail:
+    case domain::step_stop::fail:
       return end_run(self, node, true);
-    case step_stop::yield:
+    case domain::step_stop::yield:
       self->send(self, continue_atom::value);  // so one long run cannot hog a thread
       return;
   }
@@ -205,17 +206,17 @@ void advance(self_ptr self, node_services* node) {
 void on_action_result(self_ptr self, node_services* node, result<json::value>& r) {
   auto& st = self->state;
   const auto& g = *st.start.workflow->graph;
-  auto now = node->now_ms();
+  auto now = node->clock->wall_ms();
   runtime::action_result ar;
   ar.ok = r.ok();
   if (r.ok()) ar.output = std::move(*r);
   else ar.failure = r.err();
-  storage::step_write s;
+  domain::step_write s;
   s.id = st.in_flight_step_id;
   s.workflow_node_id = st.start.workflow->node_ids.count(st.request.node_id) ? st.start.workflow->node_ids.at(st.request.node_id) : "";
   s.step_number = static_cast<int>(st.cp.steps);
-  s.started_at = sql_timestamp(st.in_flight_started_ms);
-  s.completed_at = sql_timestamp(now);
+  s.started_at = domain::sql_timestamp(st.in_flight_started_ms);
+  s.completed_at = domain::sql_timestamp(now);
   s.duration_ms = static_cast<int>(now - st.in_flight_started_ms);
   s.retry_count = static_cast<int>(st.request.attempt) - 1;
   s.input_data = json::serialize(st.request.to_json());
@@ -223,7 +224,7 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
   observe_step(type, static_cast<double>(now - st.in_flight_started_ms) / 1e3);
   auto outcome = runtime::report(g, st.cp, st.env, ar, now);
   if (ar.ok) {
-    s.status = "completed";
+    s.status = domain::step_status::completed;
     s.output_data = json::serialize(ar.output);
     if (type == runtime::node_type::action_send_email) {
       st.pending.lead.email_sent = true;
@@ -234,7 +235,7 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
       st.pending.events.push_back({"WEBHOOK_SENT", "automation", "Webhook sent", json::serialize(ar.output)});
     }
   } else {
-    s.status = "failed";
+    s.status = domain::step_status::failed;
     s.error_message = ar.failure.message;
     s.error_details = json::serialize(json::object{{"code", to_string(ar.failure.code)},
                                                    {"retryScheduled", outcome == runtime::report_outcome::retry_scheduled}});
@@ -250,9 +251,9 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
 result<void> prepare(self_ptr self, node_services* node) {
   auto& st = self->state;
   const auto& g = *st.start.workflow->graph;
-  st.env = make_env(st.start);
+  st.env = domain::make_env(st.start);
   std::uint64_t seed = runtime::stable_hash(st.start.execution_id);
-  auto now = node->now_ms();
+  auto now = node->clock->wall_ms();
   if (st.start.checkpoint) {
     boost::system::error_code ec;
     auto v = json::parse(*st.start.checkpoint, ec);
@@ -282,8 +283,10 @@ result<void> prepare(self_ptr self, node_services* node) {
 
 }  // namespace
 
-caf::behavior run_actor(self_ptr self, node_services* node, run_start start, caf::actor owner) {
+caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start start, std::optional<redis::claimed> claim,
+                        caf::actor owner) {
   self->state.start = std::move(start);
+  self->state.claim = std::move(claim);
   self->state.owner = std::move(owner);
   auto me = caf::actor_cast<caf::actor>(self);
   std::string name = lock_name(self->state.start.execution_id);
@@ -303,8 +306,8 @@ caf::behavior run_actor(self_ptr self, node_services* node, run_start start, caf
         }
         st.lease = **r;
         self->delayed_send(self, ttl / 3, renew_atom::value);
-        if (st.start.execution_status != "queued" && st.start.execution_status != "running" &&
-            st.start.execution_status != "paused")
+        using es = domain::execution_status;
+        if (st.start.status != es::queued && st.start.status != es::running && st.start.status != es::paused)
           return finish(self, node, true);  // already finished or cancelled
         if (auto p = prepare(self, node); !p) {
           spdlog::error("run {}: cannot continue: {}", st.start.execution_id, p.err().message);
@@ -312,10 +315,10 @@ caf::behavior run_actor(self_ptr self, node_services* node, run_start start, caf
           st.cp.failure = p.err().message;
           return end_run(self, node, true);
         }
-        auto now = node->now_ms();
-        st.pending.started_at = sql_timestamp(now);
+        auto now = node->clock->wall_ms();
+        st.pending.started_at = domain::sql_timestamp(now);
         st.pending.lock_acquired_at = st.pending.started_at;
-        st.pending.status = "running";
+        st.pending.status = domain::execution_status::running;
         advance(self, node);
       },
       [=](continue_atom) { advance(self, node); },

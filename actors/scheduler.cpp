@@ -68,7 +68,7 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
       [=](tick_atom) {
         if (self->state.claiming) return;
         self->state.claiming = true;
-        auto now = node->now_ms();
+        auto now = node->clock->wall_ms();
         auto visibility = node->options.claim_visibility;
         node->redis->submit([me, now, visibility](redis::connection& c) {
           auto r = redis::delay_queue(c, storage::k_execution_queue).claim(now, k_claim_batch, visibility);
@@ -131,7 +131,7 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
                                [me, node](result<std::vector<std::string>> ids) {
                                  if (!ids.ok() || ids->empty()) return;
                                  caf::anon_send(me, recover_atom::value, ids->size());
-                                 auto now = node->now_ms();
+                                 auto now = node->clock->wall_ms();
                                  node->redis->submit([ids = std::move(*ids), now](redis::connection& r) {
                                    redis::delay_queue q(r, storage::k_execution_queue);
                                    for (const auto& id : ids) (void)q.schedule(id, now);

@@ -58,17 +58,17 @@ void enqueue(self_ptr self, node_services* node, write_queue<Item>& q, Item item
 }  // namespace
 
 caf::behavior storage_writer(self_ptr self, node_services* node) {
-  auto write_ingest = [](pg::connection& c, const std::vector<storage::trigger_record>& batch) {
+  auto write_ingest = [](pg::connection& c, const std::vector<domain::trigger_record>& batch) {
     return result<ingest_replies>(storage::ingest_batch(c, batch));
   };
-  auto write_runs = [](pg::connection& c, const std::vector<storage::run_record>& batch) {
+  auto write_runs = [](pg::connection& c, const std::vector<domain::run_record>& batch) {
     return result<record_replies>(storage::write_runs(c, batch));
   };
-  auto flush_ingest = [=] { flush<storage::trigger_record, ingest_reply>(self, node, self->state.ingest, write_ingest); };
-  auto flush_runs = [=] { flush<storage::run_record, record_reply>(self, node, self->state.runs, write_runs); };
+  auto flush_ingest = [=] { flush<domain::trigger_record, ingest_reply>(self, node, self->state.ingest, write_ingest); };
+  auto flush_runs = [=] { flush<domain::run_record, record_reply>(self, node, self->state.runs, write_runs); };
   if (node->options.fault_writer_crash) self->delayed_send(self, std::chrono::milliseconds(50), crash_atom::value);
   return {
-      [=](ingest_atom, storage::trigger_record& t) {
+      [=](ingest_atom, domain::trigger_record& t) {
         // Refused at once, not queued, when the database is this far behind: ingress answers 503.
         if (self->state.ingest.pending.size() >= node->options.max_pending_triggers) {
           self->make_response_promise().deliver(ingest_reply(make_error(
@@ -79,7 +79,7 @@ caf::behavior storage_writer(self_ptr self, node_services* node) {
         enqueue(self, node, self->state.ingest, std::move(t), ingest_flush_atom::value, now);
         if (now) flush_ingest();
       },
-      [=](record_atom, storage::run_record& r) {
+      [=](record_atom, domain::run_record& r) {
         bool now = false;
         enqueue(self, node, self->state.runs, std::move(r), runs_flush_atom::value, now);
         if (now) flush_runs();

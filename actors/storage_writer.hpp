@@ -30,8 +30,8 @@ struct write_queue {
 struct storage_writer_state {
   // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
   storage_writer_state() = default;
-  write_queue<storage::trigger_record> ingest;
-  write_queue<storage::run_record> runs;
+  write_queue<domain::trigger_record> ingest;
+  write_queue<domain::run_record> runs;
   std::uint64_t next_id = 0;
   std::unordered_map<std::uint64_t, std::vector<caf::response_promise>> waiting;
   static inline const char* name = "storage_writer";

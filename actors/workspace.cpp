@@ -12,8 +12,9 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/counters.hpp"
 #include "actors/reply.hpp"
-#include "actors/run_steps.hpp"
+#include "domain/run_steps.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/text.hpp"
 #include "storage/executions.hpp"
@@ -53,7 +54,7 @@ std::string canonical_id(std::string id) {
 result<workspace_load> load_workspace(pg::connection& c, const node_services* node, const std::string& id) {
   auto ws = storage::find_workspace(c, id);
   if (!ws) return ws.err();
-  auto snapshot = std::make_shared<workspace_snapshot>();
+  auto snapshot = std::make_shared<domain::workspace_snapshot>();
   snapshot->info = std::move(*ws);
   if (node->zones) {
     auto zone = node->zones->get(snapshot->info.timezone);
@@ -96,20 +97,21 @@ void when_loaded(self_ptr self, node_services* node, std::function<void(const er
   start_load(self, node);
 }
 
-void spawn_run(self_ptr self, node_services* node, run_start start) {
+void spawn_run(self_ptr self, node_services* node, domain::run_start start,
+               std::optional<redis::claimed> claim = std::nullopt) {
   ++self->state.runs_spawned;
   // Tracked, not linked: with thousands of runs in flight, CAF's per-link bookkeeping (a linear
   // list per actor) made every run's exit O(runs). A run says when it ends; a shutdown of the
   // workspace ends the runs it still tracks. A crashed run's lock expires and the scheduler
   // adopts it from its last checkpoint.
-  auto run = self->spawn(run_actor, node, std::move(start), caf::actor_cast<caf::actor>(self));
+  auto run = self->spawn(run_actor, node, std::move(start), std::move(claim), caf::actor_cast<caf::actor>(self));
   self->state.runs.emplace(run.id(), std::move(run));
 }
 
 using ingest_done = std::function<void(ingest_reply)>;
 
 // Counts what became of a trigger: accepted, or rejected with the error's code as the reason.
-void count_trigger(trigger_kind k, const ingest_reply& r) {
+void count_trigger(domain::trigger_kind k, const ingest_reply& r) {
   if (r.ok()) count_trigger_accepted(k);
   else count_trigger_rejected(k, to_string(r.err().code));
 }
@@ -122,7 +124,7 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
   if (it == st.current.end())
     return done(ingest_reply(make_error(error_code::not_found, "no workflow with this id", "workflow")));
   auto wf = it->second;
-  if (req.intake.kind == trigger_kind::webhook) {
+  if (req.intake.kind == domain::trigger_kind::webhook) {
     // Compared in constant time over the hashes, so timing says nothing about the token.
     const auto& want = wf->record.webhook_token_hash;
     std::string got = req.token ? storage::token_hash(*req.token) : std::string();
@@ -131,15 +133,15 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
                                                 "missing or wrong X-FlowTrack-Token for this workflow", "X-FlowTrack-Token")));
   }
   // Only now, past the token, is the body parsed.
-  if (auto parsed = parse_raw_lead(req.intake); !parsed) return done(ingest_reply(parsed.err()));
-  auto admitted = admit_trigger(st.workspace->info, wf->record, *wf->graph, *wf->form, req.intake);
+  if (auto parsed = domain::parse_raw_lead(req.intake); !parsed) return done(ingest_reply(parsed.err()));
+  auto admitted = domain::admit_trigger(st.workspace->info, wf->record, *wf->graph, *wf->form, req.intake);
   if (!admitted) return done(ingest_reply(admitted.err()));
   std::string trigger_id = admitted->trigger_node;
-  auto record = std::optional<storage::trigger_record>(std::move(admitted->record));
+  auto record = std::optional<domain::trigger_record>(std::move(admitted->record));
 
   // The run as it starts when the submission creates the lead. When it needs no I/O it is taken
   // to its end now and written with the trigger, in the same transaction.
-  run_start s;
+  domain::run_start s;
   s.execution_id = record->execution_id;
   s.workflow = wf;
   s.workspace = st.workspace;
@@ -147,11 +149,10 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
   if (auto l = runtime::lead_from_json(req.intake.lead); l) s.lead = std::move(*l);
   s.lead.id = record->lead_id;
   s.trigger_data = req.intake.trigger_data.is_null() ? req.intake.lead : req.intake.trigger_data;
-  s.execution_status = "queued";
   s.trigger_node = trigger_id;
-  s.created_at_ms = node->now_ms();
-  if (node->options.settle_at_intake) record->settled = settle(s, node->now_ms);
-  std::string settled_status = record->settled ? record->settled->status : std::string();
+  s.created_at_ms = node->clock->wall_ms();
+  if (node->options.settle_at_intake) record->settled = domain::settle(s, *node->clock, observe_step);
+  auto settled_status = record->settled ? record->settled->status : domain::execution_status::queued;
   self->request(writer_of(self), node->options.request_timeout, ingest_atom::value, std::move(*record))
       .then(
           [=, s = std::move(s)](ingest_reply& r) mutable {
@@ -184,7 +185,7 @@ std::vector<form_ref> find_forms(self_ptr self, const std::string& form_name) {
   std::vector<form_ref> out;
   const std::string name = runtime::is_uuid(form_name) ? canonical_id(form_name) : form_name;
   for (const auto& [id, wf] : self->state.current) {
-    if (wf->record.status != storage::workflow_status::active || !wf->form ||
+    if (wf->record.status != domain::workflow_status::active || !wf->form ||
         !wf->graph->find_trigger(runtime::node_type::trigger_form))
       continue;
     if (name.empty() || name == id || name == wf->form->slug) out.push_back({self->state.workspace, wf});
@@ -206,7 +207,7 @@ void check_rate(self_ptr self, node_services* node, const std::string& workflow_
   std::uint64_t id = ++self->state.rate_check_seq;
   self->state.rate_checks.emplace(id, std::move(next));
   auto me = caf::actor_cast<caf::actor>(self);
-  std::string client = rate_limit_client(ip, node->options.form_rate_limit_ipv6_prefix);
+  std::string client = domain::rate_limit_client(ip, node->options.form_rate_limit_ipv6_prefix);
   bool queued = node->redis->try_submit([me, id, workflow_id, client, per_ip, per_form](redis::connection& c) {
     redis::rate_counter counter(c);
     const auto window = std::chrono::minutes(1);
@@ -244,27 +245,27 @@ void handle_form(self_ptr self, node_services* node, form_request req, form_done
   check_rate(self, node, form.workflow->id, ip,
              [=, req = std::move(req), reply = std::move(reply)](std::optional<std::chrono::milliseconds> wait) mutable {
                if (wait) {
-                 count_trigger_rejected(trigger_kind::form, "rate_limited");
+                 count_trigger_rejected(domain::trigger_kind::form, "rate_limited");
                  reply.retry_after = *wait;
                  return done(std::move(reply));
                }
-               auto check = check_submission(*form.workflow->form, *req.submission);
+               auto check = domain::check_submission(*form.workflow->form, *req.submission);
                if (!check.errors.empty()) {
-                 count_trigger_rejected(trigger_kind::form, "invalid");
+                 count_trigger_rejected(domain::trigger_kind::form, "invalid");
                  reply.errors = std::move(check.errors);
                  return done(std::move(reply));
                }
                trigger_request tr;
                tr.workspace_id = self->state.workspace_id;
                tr.workflow_id = form.workflow->id;
-               tr.intake.kind = trigger_kind::form;
+               tr.intake.kind = domain::trigger_kind::form;
                tr.intake.lead = std::move(check.lead);
                tr.intake.fields_checked = true;
                json::object meta{{"ip", req.client_ip}};
                if (!req.user_agent.empty()) meta["userAgent"] = req.user_agent;
                tr.intake.source_metadata = std::move(meta);
                handle_trigger(self, node, std::move(tr), [done, reply = std::move(reply)](ingest_reply r) mutable {
-                 count_trigger(trigger_kind::form, r);
+                 count_trigger(domain::trigger_kind::form, r);
                  if (r.ok()) reply.accepted = std::move(*r);
                  else if (r.err().code == error_code::invalid && !r.err().subject.empty())
                    reply.errors.push_back({r.err().subject, r.err().message});  // e.g. a name too long for its column
@@ -275,9 +276,9 @@ void handle_form(self_ptr self, node_services* node, form_request req, form_done
              [done] { done(make_error(error_code::unavailable, "the node is busy; try again shortly")); });
 }
 
-void spawn_resumed(self_ptr self, node_services* node, storage::execution_state e, std::shared_ptr<const workflow_snapshot> wf,
+void spawn_resumed(self_ptr self, node_services* node, storage::execution_state e, std::shared_ptr<const domain::workflow_snapshot> wf,
                    std::optional<redis::claimed> claim) {
-  run_start s;
+  domain::run_start s;
   s.execution_id = e.id;
   s.workflow = std::move(wf);
   s.workspace = self->state.workspace;
@@ -288,7 +289,7 @@ void spawn_resumed(self_ptr self, node_services* node, storage::execution_state 
     if (auto l = runtime::lead_from_json(lead_json); l) s.lead = std::move(*l);
   if (e.trigger_data) s.trigger_data = json::parse(*e.trigger_data, ec);
   s.checkpoint = e.checkpoint;
-  s.execution_status = e.status;
+  s.status = e.status;
   if (e.output_data) {
     auto out = json::parse(*e.output_data, ec);
     if (!ec && out.is_object())
@@ -298,30 +299,28 @@ void spawn_resumed(self_ptr self, node_services* node, storage::execution_state 
     for (const auto& [rf, uuid] : s.workflow->node_ids)
       if (uuid == *e.trigger_node_id) s.trigger_node = rf;
   s.created_at_ms = e.created_at_ms;
-  s.claim = std::move(claim);
-  spawn_run(self, node, std::move(s));
+  spawn_run(self, node, std::move(s), std::move(claim));
 }
 
 }  // namespace
 
-result<std::shared_ptr<const workflow_snapshot>> make_snapshot(storage::workflow_record record) {
+result<std::shared_ptr<const domain::workflow_snapshot>> make_snapshot(domain::workflow_record record) {
   auto graph = runtime::import_react_flow(std::string_view(record.graph));
   if (!graph) return graph.err();
   auto compiled = runtime::compile(*graph);
   if (!compiled.ok()) return make_error(error_code::invalid, "the stored graph does not compile", "graph");
-  auto s = std::make_shared<workflow_snapshot>();
+  auto s = std::make_shared<domain::workflow_snapshot>();
   s->id = record.id;
   s->name = record.name;
   s->version = record.version;
-  s->status = std::string(storage::to_string(record.status));
   s->settings = record.settings;
   s->graph = compiled.graph;
   s->node_ids = record.node_ids;
   for (const auto& f : record.fields) s->field_ids[f.field_key] = f.id;
-  s->form = make_form_spec(record);
+  s->form = domain::make_form_spec(record);
   for (const auto& p : s->form->problems) spdlog::warn("workflow {}: form rule ignored: {}", record.id, p);
   s->record = std::move(record);
-  return std::shared_ptr<const workflow_snapshot>(std::move(s));
+  return std::shared_ptr<const domain::workflow_snapshot>(std::move(s));
 }
 
 caf::behavior workspace_actor(self_ptr self, node_services* node, std::string workspace_id, caf::actor_addr parent) {
@@ -389,7 +388,7 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         });
       },
       [=](loaded_atom, result<storage::execution_state>& r, std::optional<redis::claimed>& claim) {
-        spdlog::debug("workspace {}: execution loaded: {}", self->state.workspace_id, r.ok() ? r->id + " " + r->status : r.err().message);
+        spdlog::debug("workspace {}: execution loaded: {}", self->state.workspace_id, r.ok() ? r->id + " " + std::string(to_string(r->status)) : r.err().message);
         if (!r.ok()) {
           spdlog::warn("workspace {}: cannot resume: {}", self->state.workspace_id, r.err().message);
           if (r.err().code == error_code::not_found && claim)  // nothing to resume: drop the entry
@@ -407,17 +406,17 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         std::string ws = self->state.workspace_id;
         std::string wf = e.workflow_id;
         node->postgres->submit(
-            [ws, wf, version](pg::connection& c) -> result<std::shared_ptr<const workflow_snapshot>> {
+            [ws, wf, version](pg::connection& c) -> result<std::shared_ptr<const domain::workflow_snapshot>> {
               auto rec = storage::load_workflow(c, ws, wf, version == 0 ? std::nullopt : std::optional<int>(version));
               if (!rec) return rec.err();
               return make_snapshot(std::move(*rec));
             },
-            [me, e = std::move(e), claim](result<std::shared_ptr<const workflow_snapshot>> s) mutable {
+            [me, e = std::move(e), claim](result<std::shared_ptr<const domain::workflow_snapshot>> s) mutable {
               caf::anon_send(me, version_atom::value, std::move(s), std::move(e), std::move(claim));
             },
             true);
       },
-      [=](version_atom, result<std::shared_ptr<const workflow_snapshot>>& s, storage::execution_state& e,
+      [=](version_atom, result<std::shared_ptr<const domain::workflow_snapshot>>& s, storage::execution_state& e,
           std::optional<redis::claimed>& claim) {
         if (!s.ok()) {
           if (s.err().transient()) return;  // the queue entry comes back after its visibility timeout

@@ -28,8 +28,8 @@ namespace flowtrack::actors {
 
 /// A workspace and its current workflows as loaded.
 struct workspace_load {
-  std::shared_ptr<const workspace_snapshot> workspace;
-  std::map<std::string, std::shared_ptr<const workflow_snapshot>> workflows;
+  std::shared_ptr<const domain::workspace_snapshot> workspace;
+  std::map<std::string, std::shared_ptr<const domain::workflow_snapshot>> workflows;
 };
 
 struct workspace_state {
@@ -39,9 +39,9 @@ struct workspace_state {
   bool loaded = false;
   bool loading = false;
   std::chrono::steady_clock::time_point loaded_at;  ///< workflows older than the refresh interval are read again
-  std::shared_ptr<const workspace_snapshot> workspace;
-  std::map<std::string, std::shared_ptr<const workflow_snapshot>> current;  ///< by workflow id
-  std::map<std::pair<std::string, int>, std::shared_ptr<const workflow_snapshot>> versions;
+  std::shared_ptr<const domain::workspace_snapshot> workspace;
+  std::map<std::string, std::shared_ptr<const domain::workflow_snapshot>> current;  ///< by workflow id
+  std::map<std::pair<std::string, int>, std::shared_ptr<const domain::workflow_snapshot>> versions;
   std::deque<std::function<void(const error*)>> waiting;  ///< work held until the load finishes (or fails)
   std::uint64_t runs_spawned = 0;
   std::unordered_map<caf::actor_id, caf::actor> runs;  ///< runs in flight, ended at shutdown
@@ -97,13 +97,13 @@ using tenant_atom = caf::atom_constant<caf::atom("tenant")>;
 caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* self, node_services* node);
 
 /// Compiles a stored workflow into a snapshot (pure; runs on whichever thread calls it).
-result<std::shared_ptr<const workflow_snapshot>> make_snapshot(storage::workflow_record record);
+result<std::shared_ptr<const domain::workflow_snapshot>> make_snapshot(domain::workflow_record record);
 
 }  // namespace flowtrack::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::actors::workspace_load>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::storage::execution_state>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<std::shared_ptr<const flowtrack::actors::workflow_snapshot>>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<std::shared_ptr<const flowtrack::domain::workflow_snapshot>>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<flowtrack::redis::claimed>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::execution_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::storage::tenant_change)

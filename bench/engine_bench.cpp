@@ -26,7 +26,7 @@
 #include "runtime/graph.hpp"
 #include "storage/ingest.hpp"
 #include "storage/runs.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 #include "storage/workflows.hpp"
 #include "storage/workspaces.hpp"
 
@@ -51,12 +51,12 @@ class bench_config : public caf::actor_system_config {
 };
 
 struct fixture {
-  storage::workspace_info ws;
-  storage::workflow_record wf;
+  domain::workspace_info ws;
+  domain::workflow_record wf;
 };
 
 fixture make_fixture(pg::connection& c) {
-  std::string slug = "bench-" + storage::new_uuid().substr(0, 12);
+  std::string slug = "bench-" + domain::new_uuid().substr(0, 12);
   auto ws = storage::create_workspace(c, {"Bench", slug, "owner@" + slug + ".example.com", "enterprise", "UTC"});
   if (!ws) throw std::runtime_error(ws.err().message);
   auto g = runtime::import_react_flow(std::string_view(k_graph));
@@ -67,7 +67,7 @@ fixture make_fixture(pg::connection& c) {
   w.graph = json::serialize(runtime::export_react_flow(*g));
   w.nodes = runtime::to_node_rows(*g);
   w.edges = runtime::to_edge_rows(*g);
-  storage::form_field_record f;
+  domain::form_field_record f;
   f.field_key = "budget";
   f.label = "Budget";
   f.field_type = "NUMBER";
@@ -79,7 +79,7 @@ fixture make_fixture(pg::connection& c) {
 }
 
 json::value lead_of(std::uint64_t i) {
-  return json::value{{"email", "b" + std::to_string(i) + "-" + storage::new_uuid().substr(0, 8) + "@example.com"},
+  return json::value{{"email", "b" + std::to_string(i) + "-" + domain::new_uuid().substr(0, 8) + "@example.com"},
                      {"name", "Bench"},
                      {"fields", {{"budget", 9000}}}};
 }
@@ -135,7 +135,7 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
         return;
       }
       actors::trigger_request req{ws_id, wf_id, {}, std::nullopt};
-      req.intake.kind = actors::trigger_kind::manual;
+      req.intake.kind = domain::trigger_kind::manual;
       req.intake.lead = lead_of((*counter)++);
       auto sent = clk::now();
       ++*outstanding;
@@ -183,7 +183,7 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
 void run_postgres_only(const std::string& db, double seconds) {
   auto c = pg::connection::open(pg::connect_options{db}).value();
   auto fx = make_fixture(*c);
-  auto q = storage::quota_limits_from_plan(fx.ws.plan_quotas, fx.ws.period_start, fx.ws.period_end);
+  auto q = domain::quota_limits_from_plan(fx.ws.plan_quotas, fx.ws.period_start, fx.ws.period_end);
   std::atomic<std::uint64_t> done{0};
   auto deadline = clk::now() + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(seconds));
   auto start = clk::now();
@@ -193,34 +193,34 @@ void run_postgres_only(const std::string& db, double seconds) {
       auto conn = pg::connection::open(pg::connect_options{db}).value();
       std::uint64_t n = 0;
       while (clk::now() < deadline) {
-        std::vector<storage::trigger_record> batch;
+        std::vector<domain::trigger_record> batch;
         for (int i = 0; i < 256; ++i) {
-          storage::trigger_record t;
+          domain::trigger_record t;
           t.workspace_id = fx.ws.id;
           t.workflow_id = fx.wf.id;
           t.workflow_version = 1;
           t.trigger_type = "MANUAL";
           t.event_type = "MANUAL_STARTED";
           t.source = "MANUAL";
-          t.email = "raw" + std::to_string(w) + "-" + std::to_string(n++) + "-" + storage::new_uuid().substr(0, 6) + "@example.com";
+          t.email = "raw" + std::to_string(w) + "-" + std::to_string(n++) + "-" + domain::new_uuid().substr(0, 6) + "@example.com";
           t.name = "Bench";
           t.trigger_data = R"({"fields":{"budget":9000}})";
           t.fields = {{fx.wf.fields[0].id, "9000"}};
           t.quotas = q;
-          t.execution_id = storage::new_uuid();
+          t.execution_id = domain::new_uuid();
           // The run as the engine settles it before the commit: written with its trigger.
-          storage::run_record r;
-          r.status = "completed";
+          domain::run_record r;
+          r.status = domain::execution_status::completed;
           r.started_at = r.completed_at = "2026-11-24 12:00:00.000";
           r.duration_ms = 1;
           r.output_data = R"({"steps":5})";
           r.checkpoint = R"({"status":"completed"})";
           for (const char* node : {"t", "c", "s", "g", "e"}) {
-            storage::step_write s;
-            s.id = storage::new_uuid();
+            domain::step_write s;
+            s.id = domain::new_uuid();
             s.workflow_node_id = fx.wf.node_ids.at(node);
             s.step_number = static_cast<int>(r.steps.size()) + 1;
-            s.status = "completed";
+            s.status = domain::step_status::completed;
             s.started_at = s.completed_at = r.started_at;
             s.duration_ms = 0;
             s.output_data = R"({"followed":1})";

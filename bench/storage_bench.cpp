@@ -15,7 +15,7 @@
 
 #include "storage/executions.hpp"
 #include "storage/pg/pool.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 
 using namespace flowtrack;
 using clk = std::chrono::steady_clock;
@@ -29,7 +29,7 @@ struct fixture {
 
 fixture make_fixture(pg::connection& c) {
   fixture f;
-  std::string tag = storage::new_uuid().substr(0, 8);
+  std::string tag = domain::new_uuid().substr(0, 8);
   auto user = c.exec("INSERT INTO users (email) VALUES ($1) RETURNING id", pg::params{}.add(std::string("bench-") + tag + "@example.com"));
   auto ws = c.exec("INSERT INTO workspaces (name, slug, intake_email_id, owner_user_id) VALUES ('bench', $1, $1, $2) RETURNING id",
                    pg::params{}.add(std::string("bench-") + tag).add(std::string(user->get(0, 0))));
@@ -54,7 +54,7 @@ void make_batch(const fixture& f, int n, std::vector<storage::execution_record>&
   st.clear();
   for (int i = 0; i < n; ++i) {
     storage::execution_record e;
-    e.id = storage::new_uuid();
+    e.id = domain::new_uuid();
     e.workflow_id = f.workflow_id;
     e.workspace_id = f.workspace_id;
     e.trigger_type = "FORM_SUBMIT";
@@ -63,7 +63,7 @@ void make_batch(const fixture& f, int n, std::vector<storage::execution_record>&
     e.started_at = k_ts;
     for (int s = 0; s < 3; ++s) {
       storage::step_record r;
-      r.id = storage::new_uuid();
+      r.id = domain::new_uuid();
       r.execution_id = e.id;
       r.workflow_node_id = f.node_ids[s];
       r.step_number = s + 1;

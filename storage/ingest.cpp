@@ -7,7 +7,7 @@
 
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 
 namespace flowtrack::storage {
 namespace {
@@ -156,7 +156,7 @@ std::string ascii_lower(std::string s) {
 
 // A new lead's tags after a settled run: its adds, less its removes (the run writer's rule
 // applied to a lead without tags).
-std::vector<std::string> tags_of_new_lead(const lead_change& c) {
+std::vector<std::string> tags_of_new_lead(const domain::lead_change& c) {
   std::vector<std::string> out;
   for (const auto& t : c.add_tags)
     if (std::find(out.begin(), out.end(), t) == out.end() &&
@@ -166,7 +166,7 @@ std::vector<std::string> tags_of_new_lead(const lead_change& c) {
 }
 
 // The parameters of one ingest statement over `members` (indices into batch).
-pg::params ingest_params(const std::vector<trigger_record>& batch, const std::vector<std::size_t>& members) {
+pg::params ingest_params(const std::vector<domain::trigger_record>& batch, const std::vector<std::size_t>& members) {
   pg::array_builder version;
   pg::array_builder idx, ws, wf, email, name, company, phone, source, meta, ttype, tnode, tdata, key, rerun, etype, exid;
   pg::array_builder f_idx, f_field, f_value;
@@ -174,7 +174,7 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
   pg::array_builder lead_id, settled, x_status, x_started, x_completed, x_duration, x_output, x_error, x_checkpoint,
       l_status, l_tags, l_score;
   run_rows rows;
-  std::map<std::string, const quota_limits*> limits;
+  std::map<std::string, const domain::quota_limits*> limits;
   for (std::size_t m : members) {
     const auto& t = batch[m];
     auto i = static_cast<std::int64_t>(m);
@@ -202,11 +202,11 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
     }
     limits.emplace(t.workspace_id, &t.quotas);
     t.lead_id.empty() ? lead_id.add_null() : lead_id.add(t.lead_id);
-    t.event_id.empty() ? event_id.add(new_uuid()) : event_id.add(t.event_id);
+    t.event_id.empty() ? event_id.add(domain::new_uuid()) : event_id.add(t.event_id);
     settled.add(std::string_view(t.settled ? "t" : "f"));
     if (t.settled) {
-      const run_record& x = *t.settled;
-      x_status.add(x.status);
+      const domain::run_record& x = *t.settled;
+      x_status.add(to_string(x.status));
       x_started.add_optional(x.started_at);
       x_completed.add_optional(x.completed_at);
       x.duration_ms ? x_duration.add(static_cast<std::int64_t>(*x.duration_ms)) : x_duration.add_null();
@@ -248,7 +248,7 @@ pg::params ingest_params(const std::vector<trigger_record>& batch, const std::ve
 // Splits a batch into rounds in which each (workflow, email) appears once, so no upsert in one
 // statement touches the same lead twice. (citext folds more than ASCII; the rare pair it folds
 // and this does not fails the batch, which then falls back to one trigger per transaction.)
-std::vector<std::vector<std::size_t>> rounds_of(const std::vector<trigger_record>& batch,
+std::vector<std::vector<std::size_t>> rounds_of(const std::vector<domain::trigger_record>& batch,
                                                 const std::vector<std::size_t>& members) {
   std::vector<std::vector<std::size_t>> rounds;
   std::map<std::string, std::size_t> seen;
@@ -260,7 +260,7 @@ std::vector<std::vector<std::size_t>> rounds_of(const std::vector<trigger_record
   return rounds;
 }
 
-result<void> write_members(pg::connection& c, const std::vector<trigger_record>& batch,
+result<void> write_members(pg::connection& c, const std::vector<domain::trigger_record>& batch,
                            const std::vector<std::size_t>& members, std::vector<std::optional<ingest_outcome>>& out) {
   std::vector<pg::pipelined> commands;
   pg::array_builder lock_w, lock_k;
@@ -296,7 +296,7 @@ result<void> write_members(pg::connection& c, const std::vector<trigger_record>&
   return {};
 }
 
-error explain_failure(pg::connection& c, const trigger_record& t, error e) {
+error explain_failure(pg::connection& c, const domain::trigger_record& t, error e) {
   if (e.subject == "usage_quotas_usage_within_limit") {
     auto over = c.exec(k_quota_over, pg::params{}.add(t.workspace_id).add(t.quotas.period_start));
     std::string quota = over.ok() && over->size() > 0 ? std::string(over->get(0, 0)) : "executions";
@@ -313,30 +313,12 @@ error explain_failure(pg::connection& c, const trigger_record& t, error e) {
 
 namespace detail {
 const pg::statement& ingest_statement() { return k_ingest; }
-pg::params ingest_statement_params(const std::vector<trigger_record>& records, const std::vector<std::size_t>& members) {
+pg::params ingest_statement_params(const std::vector<domain::trigger_record>& records, const std::vector<std::size_t>& members) {
   return ingest_params(records, members);
 }
 }  // namespace detail
 
-quota_limits quota_limits_from_plan(std::string_view plan_quotas_json, std::string period_start, std::string period_end) {
-  quota_limits q;
-  q.period_start = std::move(period_start);
-  q.period_end = std::move(period_end);
-  boost::system::error_code ec;
-  auto v = boost::json::parse(plan_quotas_json, ec);
-  if (ec || !v.is_object()) return q;
-  auto limit = [&](const char* key) -> std::optional<int> {
-    auto* x = v.as_object().if_contains(key);
-    if (x == nullptr || !x->is_number()) return std::nullopt;
-    auto n = x->to_number<double>();
-    return n < 0 ? std::nullopt : std::optional<int>(static_cast<int>(n));
-  };
-  q.executions = limit("executions_per_month");
-  q.leads = limit("leads");
-  return q;
-}
-
-std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::vector<trigger_record>& batch) {
+std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::vector<domain::trigger_record>& batch) {
   std::vector<std::optional<ingest_outcome>> outcomes(batch.size());
   std::vector<std::size_t> all(batch.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;

@@ -10,13 +10,13 @@ std::string json_list(const std::vector<std::string>& items) {
   return boost::json::serialize(a);
 }
 
-void run_rows::add(std::int64_t idx, const run_record& r) {
+void run_rows::add(std::int64_t idx, const domain::run_record& r) {
   for (const auto& s : r.steps) {
     s_idx_.add(idx);
     s_id_.add(s.id);
     s_node_.add(s.workflow_node_id);
     s_number_.add(static_cast<std::int64_t>(s.step_number));
-    s_status_.add(s.status);
+    s_status_.add(to_string(s.status));
     s_started_.add_optional(s.started_at);
     s_completed_.add_optional(s.completed_at);
     s.duration_ms ? s_duration_.add(static_cast<std::int64_t>(*s.duration_ms)) : s_duration_.add_null();

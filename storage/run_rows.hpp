@@ -10,7 +10,7 @@
 
 #include "storage/pg/array.hpp"
 #include "storage/pg/connection.hpp"
-#include "storage/run_record.hpp"
+#include "domain/records.hpp"
 
 namespace flowtrack::storage {
 
@@ -23,7 +23,7 @@ class run_rows {
   static constexpr int k_params = 25;
 
   /// Adds the record's steps, events and logs under `idx`.
-  void add(std::int64_t idx, const run_record& r);
+  void add(std::int64_t idx, const domain::run_record& r);
   /// Appends the arrays, numbered as insert_sql numbers them.
   void append_to(pg::params& p);
   /// Data-modifying CTEs `steps`, `events` and `logs`, each preceded by a comma, that insert the

@@ -93,14 +93,14 @@ void add_opt_int(pg::array_builder& b, const std::optional<int>& v) {
   v ? b.add(static_cast<std::int64_t>(*v)) : b.add_null();
 }
 
-pg::params run_params(const std::vector<run_record>& records, const std::vector<std::size_t>& members) {
+pg::params run_params(const std::vector<domain::run_record>& records, const std::vector<std::size_t>& members) {
   pg::array_builder idx, id, ws, wf, lead, token, status, started, completed, duration, output, err, cp, resume, acq, rel,
       emails, seq;
   pg::array_builder l_idx, l_status, l_add, l_remove, l_score, l_assign, l_name, l_company, l_phone, l_email;
   pg::array_builder f_idx, f_field, f_value;
   run_rows rows;
   for (std::size_t m : members) {
-    const run_record& r = records[m];
+    const domain::run_record& r = records[m];
     auto i = static_cast<std::int64_t>(m);
     idx.add(i);
     id.add(r.execution_id);
@@ -108,7 +108,7 @@ pg::params run_params(const std::vector<run_record>& records, const std::vector<
     wf.add(r.workflow_id);
     lead.add_optional(r.lead_id);
     token.add(static_cast<std::int64_t>(r.lock_token));
-    status.add(r.status);
+    status.add(to_string(r.status));
     started.add_optional(r.started_at);
     completed.add_optional(r.completed_at);
     add_opt_int(duration, r.duration_ms);
@@ -152,7 +152,7 @@ pg::params run_params(const std::vector<run_record>& records, const std::vector<
 }
 
 // Rounds in which each lead (and each execution) appears once, so no UPDATE sees a row twice.
-std::vector<std::vector<std::size_t>> rounds_of(const std::vector<run_record>& records,
+std::vector<std::vector<std::size_t>> rounds_of(const std::vector<domain::run_record>& records,
                                                 const std::vector<std::size_t>& members) {
   std::vector<std::vector<std::size_t>> rounds;
   std::map<std::pair<char, std::string_view>, std::size_t> seen;  // ('x', execution) and ('l', lead)
@@ -168,7 +168,7 @@ std::vector<std::vector<std::size_t>> rounds_of(const std::vector<run_record>& r
   return rounds;
 }
 
-result<void> write_members(pg::connection& c, const std::vector<run_record>& records,
+result<void> write_members(pg::connection& c, const std::vector<domain::run_record>& records,
                            const std::vector<std::size_t>& members, std::vector<result<bool>>& out) {
   std::vector<pg::pipelined> commands;
   for (const auto& round : rounds_of(records, members)) commands.push_back({&k_write_runs, run_params(records, round)});
@@ -184,12 +184,12 @@ result<void> write_members(pg::connection& c, const std::vector<run_record>& rec
 
 namespace detail {
 const pg::statement& write_runs_statement() { return k_write_runs; }
-pg::params write_runs_params(const std::vector<run_record>& records, const std::vector<std::size_t>& members) {
+pg::params write_runs_params(const std::vector<domain::run_record>& records, const std::vector<std::size_t>& members) {
   return run_params(records, members);
 }
 }  // namespace detail
 
-std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<run_record>& records) {
+std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<domain::run_record>& records) {
   std::vector<result<bool>> out(records.size(), result<bool>(false));
   if (records.empty()) return out;
   std::vector<std::size_t> all(records.size());
@@ -270,7 +270,7 @@ WHERE e.id = $1::uuid)sql",
   s.workflow_id = r->get(0, 2);
   if (!r->is_null(0, 3)) s.workflow_version = static_cast<int>(r->get_int(0, 3));
   s.lead_id = r->get_optional(0, 4);
-  s.status = r->get(0, 5);
+  s.status = domain::parse_execution_status(r->get(0, 5)).value_or(domain::execution_status::failed);
   s.checkpoint = r->get_optional(0, 6);
   s.trigger_data = r->get_optional(0, 7);
   s.trigger_node_id = r->get_optional(0, 8);

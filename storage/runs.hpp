@@ -11,21 +11,21 @@
 #include <vector>
 
 #include "storage/pg/connection.hpp"
-#include "storage/run_record.hpp"
+#include "domain/records.hpp"
 
 namespace flowtrack::storage {
 
 /// Writes the records; per record, true when applied, false when fenced out (a newer lock
 /// holder wrote, the record was applied before, or the execution was cancelled or already
 /// finished) — then nothing of it was written. A failing batch falls back to one record per transaction.
-std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<run_record>& records);
+std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<domain::run_record>& records);
 
 /// An execution as a run resumes it.
 struct execution_state {
   std::string id, workspace_id, workflow_id;
   std::optional<int> workflow_version;
   std::optional<std::string> lead_id;
-  std::string status;
+  domain::execution_status status = domain::execution_status::queued;
   std::optional<std::string> checkpoint;    ///< JSON
   std::optional<std::string> trigger_data;  ///< JSON
   std::optional<std::string> trigger_node_id;
@@ -72,7 +72,7 @@ namespace detail {
 /// The statement `write_runs` sends per round and its binder, for the test that holds each `$n`
 /// of the statement against the parameters the binder produces.
 const pg::statement& write_runs_statement();
-pg::params write_runs_params(const std::vector<run_record>& records, const std::vector<std::size_t>& members);
+pg::params write_runs_params(const std::vector<domain::run_record>& records, const std::vector<std::size_t>& members);
 }  // namespace detail
 
 }  // namespace flowtrack::storage

@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 
 #include "runtime/text.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 
 namespace flowtrack::storage {
 namespace {
@@ -83,7 +83,7 @@ result<std::string> create_webhook_endpoint(pg::connection& c, const new_webhook
   if (e.secret && e.secret->size() > k_webhook_secret_max)
     return make_error(error_code::invalid, "secret must be at most " + std::to_string(k_webhook_secret_max) + " bytes",
                       "secret");
-  std::string id = new_uuid();
+  std::string id = domain::new_uuid();
   std::optional<std::string> sealed_secret, sealed_auth;
   if (e.secret) {
     auto s = keys.seal(*e.secret, secret_context("secret_key", id));

@@ -15,7 +15,7 @@ std::string number_text(double v) {
   return buf;
 }
 
-result<void> load_details(pg::connection& c, workflow_record& w, std::optional<int> version) {
+result<void> load_details(pg::connection& c, domain::workflow_record& w, std::optional<int> version) {
   auto g = c.exec("SELECT graph::text, version FROM workflow_versions WHERE workflow_id = $1 AND version = $2",
                   pg::params{}.add(w.id).add(static_cast<std::int64_t>(version.value_or(w.version))));
   if (!g) return g.err();
@@ -34,7 +34,7 @@ result<void> load_details(pg::connection& c, workflow_record& w, std::optional<i
       pg::params{}.add(w.id));
   if (!f) return f.err();
   for (int i = 0; i < f->size(); ++i) {
-    form_field_record r;
+    domain::form_field_record r;
     r.id = f->get(i, 0);
     r.field_key = f->get(i, 1);
     r.label = f->get(i, 2);
@@ -54,12 +54,12 @@ const std::string k_select_workflow =
     "SELECT id, workspace_id, name, status, version, COALESCE(settings, '{}'::jsonb)::text, booking_url,"
     " webhook_token_hash, " + std::string(k_workflow_fingerprint_sql) + " FROM workflows f WHERE deleted_at IS NULL AND workspace_id = $1";
 
-workflow_record read_workflow(const pg::rows& r, int i) {
-  workflow_record w;
+domain::workflow_record read_workflow(const pg::rows& r, int i) {
+  domain::workflow_record w;
   w.id = r.get(i, 0);
   w.workspace_id = r.get(i, 1);
   w.name = r.get(i, 2);
-  w.status = parse_workflow_status(r.get(i, 3)).value_or(workflow_status::draft);
+  w.status = domain::parse_workflow_status(r.get(i, 3)).value_or(domain::workflow_status::draft);
   w.version = static_cast<int>(r.get_int(i, 4));
   w.settings = r.get(i, 5);
   w.booking_url = r.get_optional(i, 6);
@@ -140,10 +140,10 @@ result<std::string> create_workflow(pg::connection& c, const new_workflow& w) {
   });
 }
 
-result<std::vector<workflow_record>> load_workflows(pg::connection& c, std::string_view workspace_id) {
+result<std::vector<domain::workflow_record>> load_workflows(pg::connection& c, std::string_view workspace_id) {
   auto r = c.exec(std::string(k_select_workflow) + " ORDER BY created_at", pg::params{}.add(workspace_id));
   if (!r) return r.err();
-  std::vector<workflow_record> out;
+  std::vector<domain::workflow_record> out;
   for (int i = 0; i < r->size(); ++i) {
     auto w = read_workflow(*r, i);
     if (auto d = load_details(c, w, std::nullopt); !d) {
@@ -155,7 +155,7 @@ result<std::vector<workflow_record>> load_workflows(pg::connection& c, std::stri
   return out;
 }
 
-result<workflow_record> load_workflow(pg::connection& c, std::string_view workspace_id, std::string_view workflow_id,
+result<domain::workflow_record> load_workflow(pg::connection& c, std::string_view workspace_id, std::string_view workflow_id,
                                       std::optional<int> version) {
   auto r = c.exec(std::string(k_select_workflow) + " AND id = $2", pg::params{}.add(workspace_id).add(workflow_id));
   if (!r) return r.err();
@@ -165,23 +165,7 @@ result<workflow_record> load_workflow(pg::connection& c, std::string_view worksp
   return w;
 }
 
-std::string_view to_string(workflow_status s) {
-  switch (s) {
-    case workflow_status::draft: return "draft";
-    case workflow_status::active: return "active";
-    case workflow_status::paused: return "paused";
-    case workflow_status::archived: return "archived";
-  }
-  return "draft";
-}
-
-std::optional<workflow_status> parse_workflow_status(std::string_view s) {
-  for (auto v : {workflow_status::draft, workflow_status::active, workflow_status::paused, workflow_status::archived})
-    if (s == to_string(v)) return v;
-  return std::nullopt;
-}
-
-result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, workflow_status status) {
+result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id, domain::workflow_status status) {
   auto r = c.exec("UPDATE workflows SET status = $2 WHERE id = $1::uuid AND deleted_at IS NULL AND status <> 'archived'",
                   pg::params{}.add(workflow_id).add(to_string(status)));
   if (!r) return r.err();

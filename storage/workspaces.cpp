@@ -30,8 +30,8 @@ LEFT JOIN subscription_plans p ON p.id = s.subscription_plan_id
 LEFT JOIN subscription_plans fp ON fp.slug = 'free'
 WHERE w.deleted_at IS NULL AND )sql";
 
-workspace_info read_workspace(const pg::rows& r) {
-  workspace_info w;
+domain::workspace_info read_workspace(const pg::rows& r) {
+  domain::workspace_info w;
   w.id = r.get(0, 0);
   w.name = r.get(0, 1);
   w.slug = r.get(0, 2);
@@ -60,7 +60,7 @@ std::string random_intake_id() {
 
 }  // namespace
 
-result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id) {
+result<domain::workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id) {
   auto r = c.exec(std::string(k_select_workspace) + (runtime::is_uuid(slug_or_id) ? "w.id = $1::uuid" : "w.slug = $1"),
                   pg::params{}.add(slug_or_id));
   if (!r) return r.err();
@@ -144,9 +144,9 @@ result<tenant_lookup> find_tenants(pg::connection& c, const std::vector<std::str
   return out;
 }
 
-result<workspace_info> create_workspace(pg::connection& c, const new_workspace& w) {
+result<domain::workspace_info> create_workspace(pg::connection& c, const new_workspace& w) {
   if (w.name.empty() || w.name.size() > 100) return make_error(error_code::invalid, "name must be 1 to 100 characters", "name");
-  return pg::transact(c, [&](pg::connection& tx) -> result<workspace_info> {
+  return pg::transact(c, [&](pg::connection& tx) -> result<domain::workspace_info> {
     auto plan = tx.exec("SELECT id FROM subscription_plans WHERE slug = $1 AND is_active", pg::params{}.add(w.plan_slug));
     if (!plan) return plan.err();
     if (plan->empty()) return make_error(error_code::not_found, "no active plan '" + w.plan_slug + "'", "plan");

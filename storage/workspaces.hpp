@@ -8,26 +8,10 @@
 #include <utility>
 #include <vector>
 
+#include "domain/tenant.hpp"
 #include "storage/pg/connection.hpp"
 
 namespace flowtrack::storage {
-
-/// A workspace as the engine sees it.
-struct workspace_info {
-  std::string id;
-  std::string name;
-  std::string slug;
-  std::string intake_email_id;
-  std::string owner_user_id;
-  std::string owner_email;
-  std::string timezone = "UTC";
-  bool is_active = true;
-  std::string plan_slug;
-  std::string plan_quotas = "{}";  ///< subscription_plans.quotas (JSON); a missing key is unlimited
-  std::string period_start;        ///< current billing period, 'YYYY-MM-DD'
-  std::string period_end;
-  std::string fingerprint;  ///< digest of the cached columns; the tenant poll reports the same digest
-};
 
 /// What `flowtrackd workspace create` asks for.
 struct new_workspace {
@@ -41,10 +25,10 @@ struct new_workspace {
 /// Creates the workspace, its owner user (when no user has that email), the owner membership
 /// and an active monthly subscription to the plan, in one transaction. A taken slug is
 /// `conflict`; an unknown plan `not_found`; a bad slug or email `invalid`.
-result<workspace_info> create_workspace(pg::connection& c, const new_workspace& w);
+result<domain::workspace_info> create_workspace(pg::connection& c, const new_workspace& w);
 
 /// Looks a workspace up by slug or id (not soft-deleted).
-result<workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id);
+result<domain::workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id);
 
 /// A workspace or workflow row changed since the last poll.
 struct tenant_change {
@@ -53,7 +37,7 @@ struct tenant_change {
   std::string id;            ///< the workspace's or the workflow's id
   std::string workspace_id;  ///< the workspace it belongs to (its own id for a workspace)
   std::string slug;          ///< a workspace's slug; empty for a workflow
-  std::string fingerprint;   ///< as workspace_info::fingerprint / workflow_record::fingerprint
+  std::string fingerprint;   ///< as domain::workspace_info::fingerprint / domain::workflow_record::fingerprint
   bool usable = false;       ///< workspace: active and not deleted; workflow: not deleted
 };
 

@@ -9,7 +9,7 @@
 
 #include <boost/json.hpp>
 
-#include "actors/intake.hpp"
+#include "domain/intake.hpp"
 #include "runtime/compiled_graph.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/problem.hpp"
@@ -101,7 +101,7 @@ int workspace_create(const std::vector<std::string>& args, const config::setting
   storage::new_workspace w{a->options["name"], a->options["slug"], a->options["owner-email"],
                            a->options.count("plan") ? a->options["plan"] : "free",
                            a->options.count("timezone") ? a->options["timezone"] : "UTC"};
-  if (!actors::valid_email(w.owner_email))
+  if (!domain::valid_email(w.owner_email))
     return fail("workspace create", make_error(error_code::invalid, "'" + w.owner_email + "' is not a valid email address"));
   auto c = connect(s);
   if (!c) return fail("workspace create", c.err());
@@ -124,8 +124,8 @@ std::optional<std::string> json_text(const json::object& o, std::initializer_lis
   return std::nullopt;
 }
 
-result<std::vector<storage::form_field_record>> read_form_fields(const json::object& doc) {
-  std::vector<storage::form_field_record> out;
+result<std::vector<domain::form_field_record>> read_form_fields(const json::object& doc) {
+  std::vector<domain::form_field_record> out;
   auto* list = doc.if_contains("formFields");
   if (list == nullptr || list->is_null()) return out;
   if (!list->is_array()) return make_error(error_code::invalid, "formFields must be a list", "formFields");
@@ -134,7 +134,7 @@ result<std::vector<storage::form_field_record>> read_form_fields(const json::obj
     std::string where = "formFields[" + std::to_string(i++) + "]";
     if (!item.is_object()) return make_error(error_code::invalid, where + " must be an object", where);
     const auto& o = item.as_object();
-    storage::form_field_record f;
+    domain::form_field_record f;
     f.field_key = json_text(o, {"field_key", "fieldKey"}).value_or("");
     f.label = json_text(o, {"label"}).value_or("");
     f.field_type = json_text(o, {"field_type", "fieldType"}).value_or("TEXT");
@@ -181,7 +181,7 @@ int workflow_import(const std::vector<std::string>& args, const config::settings
   if (w.name.empty() || w.name.size() > 150)
     return fail("workflow import", make_error(error_code::invalid, "name must be 1 to 150 characters", "name"));
   w.status = json_text(o, {"status"}).value_or("draft");
-  if (!storage::parse_workflow_status(w.status))
+  if (!domain::parse_workflow_status(w.status))
     return fail("workflow import", make_error(error_code::invalid, "status must be draft, active, paused or archived", "status"));
   if (auto* st = o.if_contains("settings"); st && !st->is_null()) {
     if (!st->is_object()) return fail("workflow import", make_error(error_code::invalid, "settings must be an object", "settings"));
@@ -250,11 +250,11 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
 
   // The workspace actor's intake rule: an inactive workspace or a workflow that is not active
   // takes no run, whichever way it arrives.
-  actors::intake_request req;
-  req.kind = actors::trigger_kind::manual;
+  domain::intake_request req;
+  req.kind = domain::trigger_kind::manual;
   req.lead = *lead;
   if (a->options.count("idempotency-key")) req.idempotency_key = a->options["idempotency-key"];
-  auto admitted = actors::admit_trigger(*ws, *wf, *compiled.graph, *actors::make_form_spec(*wf), req);
+  auto admitted = domain::admit_trigger(*ws, *wf, *compiled.graph, *domain::make_form_spec(*wf), req);
   if (!admitted) return fail("workflow run", admitted.err());
   auto out = storage::ingest_batch(**c, {admitted->record});
   if (!out[0]) return fail("workflow run", out[0].err());
@@ -281,7 +281,7 @@ int set_workflow_status(const std::vector<std::string>& args, const config::sett
   }
   auto c = connect(s);
   if (!c) return fail(verb, c.err());
-  auto to = storage::parse_workflow_status(status).value_or(storage::workflow_status::paused);
+  auto to = domain::parse_workflow_status(status).value_or(domain::workflow_status::paused);
   if (auto r = storage::set_workflow_status(**c, args[0], to); !r) return fail(verb, r.err());
   std::cout << args[0] << " " << status << "\n";
   return 0;

@@ -64,7 +64,7 @@ const char* autocomplete_of(std::string_view key, std::string_view type) {
 
 bool checked(std::string_view v) { return v == "true" || v == "on" || v == "1" || v == "yes"; }
 
-void field_html(std::string& out, const actors::form_field_spec& spec, const std::string* value, const std::string* error) {
+void field_html(std::string& out, const domain::form_field_spec& spec, const std::string* value, const std::string* error) {
   const auto& f = spec.field;
   const auto& r = spec.rules;
   const std::string id = "field-" + f.field_key;
@@ -131,7 +131,7 @@ std::string html_escape(std::string_view text) {
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
     std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (c != 0 && n != 0 && i + n <= text.size() && (n == 1 || actors::valid_utf8(text.substr(i, n)))) {
+    if (c != 0 && n != 0 && i + n <= text.size() && (n == 1 || domain::valid_utf8(text.substr(i, n)))) {
       clean.append(text.substr(i, n));
       i += n;
     } else {

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/form.hpp"
+#include "domain/form.hpp"
 
 namespace flowtrack::http {
 
@@ -22,9 +22,9 @@ inline constexpr std::string_view k_honeypot_field = "ft_website";
 struct form_page {
   std::string workspace_name;
   std::string action;  ///< the path the form posts to
-  const actors::form_spec* form = nullptr;
+  const domain::form_spec* form = nullptr;
   std::map<std::string, std::string> values;   ///< as submitted, by field key
-  std::vector<actors::field_error> errors;     ///< beside their fields, and summarised on top
+  std::vector<domain::field_error> errors;     ///< beside their fields, and summarised on top
 };
 
 std::string render_form(const form_page& page);

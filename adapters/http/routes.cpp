@@ -4,6 +4,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/counters.hpp"
 #include "actors/engine.hpp"
 #include "actors/health.hpp"
 #include "actors/messages.hpp"
@@ -110,7 +111,7 @@ void webhook_trigger(const route_targets& t, std::string_view workflow_id, reque
     return reply(json_error(bhttp::status::unsupported_media_type, "unsupported_media_type", "send the lead as application/json"));
   actors::trigger_request tr;
   tr.workflow_id = std::string(workflow_id);
-  tr.intake.kind = actors::trigger_kind::webhook;
+  tr.intake.kind = domain::trigger_kind::webhook;
   tr.intake.raw_lead = std::move(req.body());  // parsed by the workspace actor once the token checks out
   if (auto token = req["X-FlowTrack-Token"]; !token.empty()) tr.token = std::string(token);
   if (auto key = req["Idempotency-Key"]; !key.empty()) tr.intake.idempotency_key = std::string(key);
@@ -207,7 +208,7 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
     if (!body.is_object()) return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the body must be a JSON object of field key to value", {{"body", "must be an object"}}));
     values = std::move(body.as_object());
     if (auto* hp = values.if_contains(k_honeypot_field); hp && !(hp->is_string() && hp->as_string().empty()) && !hp->is_null()) {
-      actors::count_trigger_rejected(actors::trigger_kind::form, "honeypot");
+      actors::count_trigger_rejected(domain::trigger_kind::form, "honeypot");
       // Generic on purpose: naming the hidden field would teach a bot to leave it empty.
       return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "the submission was refused"));
     }
@@ -219,7 +220,7 @@ void submit_form(const route_targets& t, actors::form_request fr, request&& req,
       if (k == k_honeypot_field) {
         if (v.empty()) continue;
         // A bot filled the hidden field: it sees a success, nothing is stored.
-        actors::count_trigger_rejected(actors::trigger_kind::form, "honeypot");
+        actors::count_trigger_rejected(domain::trigger_kind::form, "honeypot");
         return reply(html_response(bhttp::status::ok, render_thank_you("", "", "Your details were received.")));
       }
       values[k] = v;

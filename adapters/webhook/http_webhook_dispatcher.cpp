@@ -16,7 +16,7 @@
 
 #include "adapters/webhook/endpoint_rules.hpp"
 #include "adapters/webhook/signature.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 #include "storage/webhooks.hpp"
 #include "storage/worker_pool.hpp"
 
@@ -207,7 +207,7 @@ struct http_webhook_dispatcher::attempt {
   int max_attempts = 3;
 
   // The outcome, as recorded.
-  std::string delivery_id = storage::new_uuid();
+  std::string delivery_id = domain::new_uuid();
   int http_status = 0;
   std::optional<std::string> request_headers, response_body, response_headers, error_message;
   std::optional<int> duration_ms;

@@ -8,7 +8,7 @@
 
 #include <boost/json.hpp>
 
-#include "actors/form.hpp"
+#include "domain/form.hpp"
 #include "adapters/http/form_page.hpp"
 #include "adapters/http/urlencoded.hpp"
 
@@ -17,13 +17,13 @@ namespace {
 using namespace flowtrack;
 namespace json = boost::json;
 
-const actors::form_spec& spec() {
+const domain::form_spec& spec() {
   static const auto s = [] {
-    storage::workflow_record wf;
+    domain::workflow_record wf;
     wf.id = "wf";
     wf.name = "Fuzz";
     auto add = [&](const char* key, const char* type, bool required, const char* rules, const char* options) {
-      storage::form_field_record f;
+      domain::form_field_record f;
       f.id = std::string("id-") + key;
       f.field_key = key;
       f.label = key;
@@ -40,13 +40,13 @@ const actors::form_spec& spec() {
     add("budget", "NUMBER", false, R"({"min":-5,"max":1e6})", nullptr);
     add("start", "DATE", false, R"({"min":"2000-01-01","max":"2099-12-31"})", nullptr);
     add("ok", "CHECKBOX", false, nullptr, nullptr);
-    return actors::make_form_spec(wf);
+    return domain::make_form_spec(wf);
   }();
   return *s;
 }
 
 void show(const json::object& values, const std::map<std::string, std::string>& typed) {
-  auto check = actors::check_submission(spec(), values);
+  auto check = domain::check_submission(spec(), values);
   http::form_page page;
   page.workspace_name = "W";
   page.action = "/p/w";
@@ -54,7 +54,7 @@ void show(const json::object& values, const std::map<std::string, std::string>& 
   page.values = typed;
   page.errors = check.errors;
   std::string html = http::render_form(page);
-  if (!actors::valid_utf8(html)) std::abort();
+  if (!domain::valid_utf8(html)) std::abort();
   // The values may change attribute values and text, never the markup: the same page without
   // them has exactly as many tags.
   page.values.clear();

@@ -47,7 +47,7 @@ inline std::vector<actors::ingest_reply> trigger_many_impl(caf::actor_system& sy
   std::vector<actors::trigger_request> requests;
   for (int i = 0; i < n; ++i) {
     actors::trigger_request req{workspace_id, workflow_id, {}, std::nullopt};
-    req.intake.kind = actors::trigger_kind::manual;
+    req.intake.kind = domain::trigger_kind::manual;
     req.intake.lead = lead_of(i);
     requests.push_back(std::move(req));
   }
@@ -110,7 +110,7 @@ struct engine_node {
 
   /// Sends a trigger and waits for the answer (after the commit).
   actors::ingest_reply trigger(const std::string& workspace_id, const std::string& workflow_id, boost::json::value lead,
-                               actors::trigger_kind kind = actors::trigger_kind::manual,
+                               domain::trigger_kind kind = domain::trigger_kind::manual,
                                std::optional<std::string> idempotency_key = std::nullopt) {
     caf::scoped_actor self{*system};
     actors::trigger_request req{workspace_id, workflow_id, {}, std::nullopt};
@@ -138,7 +138,7 @@ inline std::unique_ptr<pg::connection> db() {
 }
 
 /// A new workspace on a plan; returns it.
-inline storage::workspace_info make_workspace(pg::connection& c, const std::string& plan = "enterprise",
+inline domain::workspace_info make_workspace(pg::connection& c, const std::string& plan = "enterprise",
                                               const std::string& tz = "UTC") {
   std::string slug = unique_name("eng");
   for (auto& ch : slug) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '-';
@@ -149,7 +149,7 @@ inline storage::workspace_info make_workspace(pg::connection& c, const std::stri
 
 /// Imports a React Flow graph as an active workflow; returns its id.
 inline std::string make_workflow(pg::connection& c, const std::string& workspace_id, const std::string& graph_json,
-                                 std::vector<storage::form_field_record> fields = {}, const std::string& settings = "{}") {
+                                 std::vector<domain::form_field_record> fields = {}, const std::string& settings = "{}") {
   auto g = runtime::import_react_flow(std::string_view(graph_json));
   EXPECT_TRUE(g.ok()) << (g.ok() ? "" : g.err().message);
   storage::new_workflow w;

@@ -12,7 +12,7 @@
 #include "storage/executions.hpp"
 #include "storage/redis/delay_queue.hpp"
 #include "storage/runs.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/smtp_sink.hpp"
 
@@ -58,8 +58,8 @@ std::string wait_graph(std::int64_t until_ms) {
  "edges":[{"id":"1","source":"t","target":"w"},{"id":"2","source":"w","target":"s"},{"id":"3","source":"s","target":"e"}]})";
 }
 
-std::vector<storage::form_field_record> budget_field() {
-  storage::form_field_record f;
+std::vector<domain::form_field_record> budget_field() {
+  domain::form_field_record f;
   f.field_key = "budget";
   f.label = "Budget";
   f.field_type = "NUMBER";
@@ -211,7 +211,7 @@ TEST(engine, concurrent_duplicate_idempotency_keys_give_one_execution) {
   std::vector<std::string> ids(16);
   for (int i = 0; i < 16; ++i)
     threads.emplace_back([&, i] {
-      auto r = node.trigger(ws.id, wf, lead("dup" + std::to_string(i) + "@example.com"), actors::trigger_kind::manual, "same-key");
+      auto r = node.trigger(ws.id, wf, lead("dup" + std::to_string(i) + "@example.com"), domain::trigger_kind::manual, "same-key");
       if (r.ok() && r->execution_id) ids[static_cast<std::size_t>(i)] = *r->execution_id;
     });
   for (auto& t : threads) t.join();
@@ -248,7 +248,7 @@ TEST(engine, paused_workflow_rejects_triggers_and_unknown_workflow_is_not_found)
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, error_code::invalid);
   EXPECT_EQ(r.err().subject, "status");
-  auto missing = node.trigger(ws.id, storage::new_uuid(), lead("x@example.com"));
+  auto missing = node.trigger(ws.id, domain::new_uuid(), lead("x@example.com"));
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.err().code, error_code::not_found);
   auto bad = node.trigger(ws.id, active, json::value{{"name", "no email"}});

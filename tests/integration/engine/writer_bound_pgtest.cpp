@@ -51,7 +51,7 @@ TEST(storage_writer, refuses_triggers_beyond_its_bound_at_once_and_answers_every
     // Trigger 1 goes to the pool, 2-4 wait as pending, 5 and 6 find the bound reached.
     std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> asked;
     for (int i = 0; i < 6; ++i) {
-      storage::trigger_record r;
+      domain::trigger_record r;
       r.email = "bound-" + std::to_string(i) + "@example.com";
       asked.push_back(self->request(writer, std::chrono::seconds(60), actors::ingest_atom::value, std::move(r)));
     }

@@ -5,7 +5,7 @@
 
 #include "storage/executions.hpp"
 #include "storage/runs.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::storage {
@@ -40,7 +40,7 @@ TEST(executions, batch_lands_every_column_verbatim) {
   std::vector<step_record> st;
   for (int i = 0; i < 50; ++i) {
     execution_record e;
-    e.id = new_uuid();
+    e.id = domain::new_uuid();
     e.workflow_id = f.workflow_id;
     e.workspace_id = f.workspace_id;
     e.idempotency_key = i % 2 ? std::optional<std::string>("key \"" + std::to_string(i) + "\"\\") : std::nullopt;
@@ -49,7 +49,7 @@ TEST(executions, batch_lands_every_column_verbatim) {
     e.started_at = "2026-01-02 03:04:05.678901";
     for (int s = 1; s <= 3; ++s) {
       step_record r;
-      r.id = new_uuid();
+      r.id = domain::new_uuid();
       r.execution_id = e.id;
       r.workflow_node_id = f.node_id;
       r.step_number = s;
@@ -81,14 +81,14 @@ TEST(executions, batch_lands_every_column_verbatim) {
 TEST(executions, a_bad_step_rejects_the_whole_batch) {
   auto f = make_fixture();
   execution_record e;
-  e.id = new_uuid();
+  e.id = domain::new_uuid();
   e.workflow_id = f.workflow_id;
   e.workspace_id = f.workspace_id;
   e.trigger_type = "MANUAL";
   step_record s;
-  s.id = new_uuid();
+  s.id = domain::new_uuid();
   s.execution_id = e.id;
-  s.workflow_node_id = new_uuid();  // no such node
+  s.workflow_node_id = domain::new_uuid();  // no such node
   s.step_number = 1;
   auto r = insert_execution_batch(*f.c, {e}, {s});
   ASSERT_FALSE(r.ok());

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "storage/ingest.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::storage {
@@ -34,8 +34,8 @@ struct workspace_fixture {
                             pg::params{}.add(workflow_id))->get(0, 0);
   }
 
-  trigger_record trigger(const std::string& email) const {
-    trigger_record t;
+  domain::trigger_record trigger(const std::string& email) const {
+    domain::trigger_record t;
     t.workspace_id = workspace_id;
     t.workflow_id = workflow_id;
     t.trigger_type = "FORM_SUBMIT";
@@ -47,7 +47,7 @@ struct workspace_fixture {
     t.trigger_data = R"({"budget":7000})";
     t.fields = {{field_budget, "7000"}, {field_company, "10-50"}};
     t.quotas = {1000, 1000, "2026-11-01", "2026-11-30"};
-    t.execution_id = new_uuid();
+    t.execution_id = domain::new_uuid();
     return t;
   }
 
@@ -97,9 +97,9 @@ TEST(ingest, new_lead_writes_every_row_in_one_go) {
 
 // A run settled before the commit (no I/O): its execution is written finished with its steps,
 // events, log and counter delta, and the new lead carries its status, tags and score.
-run_record settled_run(const std::string& node_id) {
-  run_record r;
-  r.status = "completed";
+domain::run_record settled_run(const std::string& node_id) {
+  domain::run_record r;
+  r.status = domain::execution_status::completed;
   r.started_at = "2026-11-25 10:00:00.000";
   r.completed_at = "2026-11-25 10:00:00.002";
   r.duration_ms = 2;
@@ -110,11 +110,11 @@ run_record settled_run(const std::string& node_id) {
   r.lead.remove_tags = {"cold"};
   r.lead.score_delta = 15;
   for (int i = 1; i <= 2; ++i) {
-    step_write s;
-    s.id = new_uuid();
+    domain::step_write s;
+    s.id = domain::new_uuid();
     s.workflow_node_id = node_id;
     s.step_number = i;
-    s.status = "completed";
+    s.status = domain::step_status::completed;
     s.started_at = r.started_at;
     s.completed_at = r.completed_at;
     s.duration_ms = 0;
@@ -132,7 +132,7 @@ TEST(ingest, a_settled_run_is_written_finished_with_a_new_lead) {
                         "VALUES ($1, 'n1', 'LOGIC_END', 'logic') RETURNING id", pg::params{}.add(f.workflow_id));
   ASSERT_TRUE(node.ok());
   auto t = f.trigger("settled@example.com");
-  t.lead_id = new_uuid();
+  t.lead_id = domain::new_uuid();
   t.settled = settled_run(std::string(node->get(0, 0)));
   auto out = ingest_batch(*f.c, {t});
   ASSERT_TRUE(out[0].ok()) << out[0].err().message;
@@ -167,7 +167,7 @@ TEST(ingest, a_settled_run_for_a_lead_that_exists_is_queued_instead) {
   ASSERT_TRUE(ingest_batch(*f.c, {f.trigger("there@example.com")})[0].ok());
   auto t = f.trigger("there@example.com");
   t.rerun_on_resubmit = true;
-  t.lead_id = new_uuid();
+  t.lead_id = domain::new_uuid();
   t.settled = settled_run(std::string(node->get(0, 0)));
   auto out = ingest_batch(*f.c, {t});
   ASSERT_TRUE(out[0].ok()) << out[0].err().message;
@@ -289,9 +289,9 @@ TEST(ingest, concurrent_duplicate_keys_give_one_execution) {
 
 TEST(ingest, one_bad_trigger_does_not_reject_the_batch) {
   workspace_fixture f;
-  std::vector<trigger_record> batch;
+  std::vector<domain::trigger_record> batch;
   for (int i = 0; i < 10; ++i) batch.push_back(f.trigger("ok" + std::to_string(i) + "@example.com"));
-  batch[4].fields.push_back({new_uuid(), "dangling"});  // no such form field
+  batch[4].fields.push_back({domain::new_uuid(), "dangling"});  // no such form field
   auto out = ingest_batch(*f.c, batch);
   ASSERT_EQ(out.size(), 10u);
   for (int i = 0; i < 10; ++i) {

@@ -18,7 +18,7 @@
 #include <openssl/rand.h>
 
 #include "adapters/webhook/http_webhook_dispatcher.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 #include "storage/webhooks.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_env.hpp"
@@ -207,7 +207,7 @@ struct fixture {
   }
 
   std::string endpoint(const endpoint_spec& e, const std::string& ws = {}) {
-    std::string id = storage::new_uuid();
+    std::string id = domain::new_uuid();
     auto r = c->exec(
         "INSERT INTO webhook_endpoints (id, workspace_id, url, secret_key, auth_header_name, auth_header_value,"
         " subscribed_events, max_retries, is_active, deleted_at)"
@@ -259,9 +259,9 @@ config::settings loopback_allowed() {
 
 actors::webhook_message message_for(const fixture& f, const std::string& endpoint_id, std::string key = {}) {
   actors::webhook_message m;
-  m.idempotency_key = key.empty() ? storage::new_uuid() + ":node_hook" : std::move(key);
+  m.idempotency_key = key.empty() ? domain::new_uuid() + ":node_hook" : std::move(key);
   m.workspace_id = f.workspace_id;
-  m.execution_id = storage::new_uuid();
+  m.execution_id = domain::new_uuid();
   m.endpoint_id = endpoint_id;
   m.event_type = "lead.workflow_action";
   m.payload = R"({"lead":{"email":"ada@example.com","name":"Ada"},"n":1})";
@@ -304,7 +304,7 @@ TEST(http_webhook_dispatcher, delivers_a_signed_payload_and_records_the_attempt)
   std::string key_bytes(24, '\0');
   RAND_bytes(reinterpret_cast<unsigned char*>(key_bytes.data()), static_cast<int>(key_bytes.size()));
   std::string secret = "whsec_" + b64(key_bytes);
-  std::string token = "Bearer tok-" + storage::new_uuid();
+  std::string token = "Bearer tok-" + domain::new_uuid();
   auto endpoint = f.endpoint({receiver.url("/hooks/flowtrack?src=test"), secret, "Authorization", token});
   pg::pool db(pool_options());
   http_webhook_dispatcher dispatcher(db, loopback_allowed());
@@ -461,7 +461,7 @@ TEST(http_webhook_dispatcher, unknown_foreign_inactive_and_deleted_endpoints_are
   auto foreign = f.endpoint({receiver.url("/foreign")}, f.other_workspace_id);
   auto inactive = f.endpoint(endpoint_spec(receiver.url("/inactive")).inactive());
   auto deleted = f.endpoint(endpoint_spec(receiver.url("/deleted")).soft_deleted());
-  for (const auto& id : {storage::new_uuid(), foreign, inactive, deleted, std::string("not-a-uuid")}) {
+  for (const auto& id : {domain::new_uuid(), foreign, inactive, deleted, std::string("not-a-uuid")}) {
     auto r = deliver_and_wait(dispatcher, message_for(f, id));
     ASSERT_FALSE(r.ok()) << id;
     EXPECT_EQ(r.err().code, error_code::not_found) << r.err().message;
@@ -650,7 +650,7 @@ TEST(http_webhook_dispatcher, secrets_are_stored_sealed_and_opened_only_to_sign_
   std::string key_bytes(32, '\0');
   RAND_bytes(reinterpret_cast<unsigned char*>(key_bytes.data()), static_cast<int>(key_bytes.size()));
   std::string secret = "whsec_" + b64(key_bytes);
-  std::string token = "Bearer tok-" + storage::new_uuid();
+  std::string token = "Bearer tok-" + domain::new_uuid();
   storage::new_webhook_endpoint e;
   e.workspace_id = f.workspace_id;
   e.url = receiver.url("/sealed");

@@ -9,7 +9,7 @@
 #include "adapters/webhook/signature.hpp"
 #include "crypto/secret_box.hpp"
 #include "storage/pg/connection.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 #include "storage/webhooks.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
@@ -259,7 +259,7 @@ TEST(webhook_cli, secrets_rotate_reencrypts_everything_in_batches_is_idempotent_
 
   // A row under a key nobody holds: named by id with its key id, never its value; the rest are
   // still rotated (back to A), and that row is left as it was.
-  std::string stray = storage::new_uuid();
+  std::string stray = domain::new_uuid();
   auto stray_secret = *ring(k_key_c).seal("whsec_c3RyYXktc2VjcmV0LXZhbHVl", storage::secret_context("secret_key", stray));
   auto c = connect();
   auto ws_id = c->exec("SELECT id FROM workspaces WHERE slug = $1", pg::params{}.add(ws));

@@ -7,8 +7,8 @@
 namespace flowtrack::http {
 namespace {
 
-storage::form_field_record field(std::string key, std::string type, std::string label, bool required = false) {
-  storage::form_field_record f;
+domain::form_field_record field(std::string key, std::string type, std::string label, bool required = false) {
+  domain::form_field_record f;
   f.id = "id-" + key;
   f.field_key = std::move(key);
   f.field_type = std::move(type);
@@ -17,8 +17,8 @@ storage::form_field_record field(std::string key, std::string type, std::string 
   return f;
 }
 
-std::shared_ptr<const actors::form_spec> every_type() {
-  storage::workflow_record wf;
+std::shared_ptr<const domain::form_spec> every_type() {
+  domain::workflow_record wf;
   wf.id = "wf";
   wf.name = "Get a <quote>";
   auto email = field("email", "EMAIL", "Email", true);
@@ -35,7 +35,7 @@ std::shared_ptr<const actors::form_spec> every_type() {
   start.validation_rules = R"({"min":"2026-01-01"})";
   auto consent = field("consent", "CHECKBOX", "I agree", true);
   wf.fields = {email, name, notes, size, budget, start, consent};
-  return actors::make_form_spec(wf);
+  return domain::make_form_spec(wf);
 }
 
 bool has(const std::string& html, const std::string& part) { return html.find(part) != std::string::npos; }

@@ -33,20 +33,20 @@ void check_statement_matches_binder(const pg::statement& stmt, const pg::params&
 }
 
 // A record that fills every kind of row the statement writes.
-run_record full_record() {
-  run_record r;
+domain::run_record full_record() {
+  domain::run_record r;
   r.execution_id = "00000000-0000-0000-0000-000000000001";
   r.workspace_id = "00000000-0000-0000-0000-000000000002";
   r.workflow_id = "00000000-0000-0000-0000-000000000003";
   r.lead_id = "00000000-0000-0000-0000-000000000004";
-  r.status = "completed";
+  r.status = domain::execution_status::completed;
   r.lead.status = "QUALIFIED";
   r.lead.add_tags = {"hot"};
   r.lead.fields = {{"00000000-0000-0000-0000-000000000005", "9000"}};
-  step_write step;
+  domain::step_write step;
   step.id = "00000000-0000-0000-0000-000000000006";
   step.workflow_node_id = "00000000-0000-0000-0000-000000000007";
-  step.status = "completed";
+  step.status = domain::step_status::completed;
   r.steps.push_back(step);
   r.events.push_back({});
   r.logs.push_back({});
@@ -54,13 +54,13 @@ run_record full_record() {
 }
 
 TEST(statement_params, write_runs_uses_exactly_the_parameters_its_binder_gives) {
-  std::vector<run_record> records{full_record(), full_record()};
+  std::vector<domain::run_record> records{full_record(), full_record()};
   records[1].execution_id = "00000000-0000-0000-0000-000000000011";
   check_statement_matches_binder(detail::write_runs_statement(), detail::write_runs_params(records, {0, 1}));
 }
 
 TEST(statement_params, ingest_uses_exactly_the_parameters_its_binder_gives) {
-  trigger_record t;
+  domain::trigger_record t;
   t.workspace_id = "00000000-0000-0000-0000-000000000002";
   t.workflow_id = "00000000-0000-0000-0000-000000000003";
   t.trigger_type = "FORM_SUBMIT";
@@ -70,7 +70,7 @@ TEST(statement_params, ingest_uses_exactly_the_parameters_its_binder_gives) {
   t.fields = {{"00000000-0000-0000-0000-000000000005", "9000"}};
   t.execution_id = "00000000-0000-0000-0000-000000000001";
   t.settled = full_record();
-  std::vector<trigger_record> batch{t, t};
+  std::vector<domain::trigger_record> batch{t, t};
   batch[1].email = "b@example.com";
   batch[1].settled.reset();
   check_statement_matches_binder(detail::ingest_statement(), detail::ingest_statement_params(batch, {0, 1}));

@@ -1,24 +1,22 @@
 // Form submissions as the engine checks them: every field type and validation rule, good and
-// bad, every error at once, the lead a submission becomes; and urlencoded bodies as browsers
-// send them.
+// bad, every error at once, the lead a submission becomes.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
-#include "actors/form.hpp"
-#include "adapters/http/urlencoded.hpp"
+#include "domain/form.hpp"
 
 namespace flowtrack {
 namespace {
 
 namespace json = boost::json;
-using actors::check_field;
-using actors::check_submission;
+using domain::check_field;
+using domain::check_submission;
 
-storage::form_field_record field(std::string key, std::string type, bool required = false,
+domain::form_field_record field(std::string key, std::string type, bool required = false,
                                  std::optional<std::string> rules = std::nullopt,
                                  std::optional<std::string> options = std::nullopt) {
-  storage::form_field_record f;
+  domain::form_field_record f;
   f.id = "id-" + key;
   f.field_key = key;
   f.label = key;
@@ -29,18 +27,18 @@ storage::form_field_record field(std::string key, std::string type, bool require
   return f;
 }
 
-std::shared_ptr<const actors::form_spec> spec_of(std::vector<storage::form_field_record> fields,
+std::shared_ptr<const domain::form_spec> spec_of(std::vector<domain::form_field_record> fields,
                                                  std::string settings = "{}") {
-  storage::workflow_record wf;
+  domain::workflow_record wf;
   wf.id = "wf-1";
   wf.name = "Contact";
   wf.settings = std::move(settings);
   wf.fields = std::move(fields);
-  return actors::make_form_spec(wf);
+  return domain::make_form_spec(wf);
 }
 
 // The stored text for one value, or the error message.
-std::string check(const storage::form_field_record& f, const json::value& v) {
+std::string check(const domain::form_field_record& f, const json::value& v) {
   auto spec = spec_of({f});
   auto r = check_field(spec->fields.front(), v);
   if (!r) return "error: " + r.err().message;
@@ -110,8 +108,8 @@ TEST(form_test, invalid_utf8_and_nul_are_refused) {
   EXPECT_EQ(check(field("n", "TEXT"), json::value(std::string_view("\xc0\xaf"))), "error: n must be valid UTF-8 text") << "overlong";
   EXPECT_EQ(check(field("n", "TEXT"), json::value(std::string_view("\xed\xa0\x80"))), "error: n must be valid UTF-8 text") << "surrogate";
   EXPECT_EQ(check(field("n", "TEXT"), json::value(std::string_view("a\0b", 3))), "error: n must not contain NUL characters");
-  EXPECT_EQ(actors::find_nul(json::parse(R"({"a":{"b":["x","y\u0000"]}})")), std::optional<std::string>("a.b[1]"));
-  EXPECT_FALSE(actors::find_nul(json::parse(R"({"a":"ok"})")));
+  EXPECT_EQ(domain::find_nul(json::parse(R"({"a":{"b":["x","y\u0000"]}})")), std::optional<std::string>("a.b[1]"));
+  EXPECT_FALSE(domain::find_nul(json::parse(R"({"a":"ok"})")));
 }
 
 TEST(form_test, unreadable_rules_are_reported_and_ignored) {
@@ -151,21 +149,6 @@ TEST(form_test, a_form_without_an_email_field_cannot_take_submissions) {
   EXPECT_EQ(r.errors[0].field, "email");
 }
 
-TEST(form_test, urlencoded_bodies_decode_like_browsers_send_them) {
-  auto r = http::parse_urlencoded("email=ann%40example.com&name=Ann+O%27Neil&empty=&flag&&notes=a%0D%0Ab&x=%E2%82%AC");
-  ASSERT_TRUE(r.ok());
-  std::vector<std::pair<std::string, std::string>> want{{"email", "ann@example.com"}, {"name", "Ann O'Neil"}, {"empty", ""},
-                                                        {"flag", ""}, {"notes", "a\r\nb"}, {"x", "€"}};
-  EXPECT_EQ(*r, want);
-  EXPECT_EQ(http::parse_urlencoded("a=%FF")->front().second, "\xff") << "bytes are kept; UTF-8 is checked by the field";
-  for (const char* bad : {"a=%", "a=%4", "a=%zz", "%g1=x"}) {
-    auto e = http::parse_urlencoded(bad);
-    ASSERT_FALSE(e.ok()) << bad;
-    EXPECT_EQ(e.err().subject, "body");
-  }
-  EXPECT_TRUE(http::parse_urlencoded("")->empty());
-  EXPECT_EQ(http::url_encode("a b/ü"), "a%20b%2F%C3%BC");
-}
 
 }  // namespace
 }  // namespace flowtrack

@@ -2,15 +2,15 @@
 // share: tenant state, trigger node by kind, the record it builds.
 #include <gtest/gtest.h>
 
-#include "actors/intake.hpp"
+#include "domain/intake.hpp"
 #include "runtime/graph.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 namespace {
 
 struct fixture {
-  storage::workspace_info ws;
-  storage::workflow_record wf;
+  workspace_info ws;
+  workflow_record wf;
   std::shared_ptr<const runtime::compiled_graph> graph;
   std::shared_ptr<const form_spec> form;
   intake_request req;
@@ -20,7 +20,7 @@ struct fixture {
     ws.slug = "acme";
     wf.id = "22222222-2222-4222-8222-222222222222";
     wf.name = "Intake";
-    wf.status = storage::workflow_status::active;
+    wf.status = workflow_status::active;
     wf.graph = R"({"nodes":[{"id":"f","type":"TRIGGER_FORM","position":{"x":0,"y":0},"data":{}},
                             {"id":"h","type":"TRIGGER_WEBHOOK","position":{"x":1,"y":0},"data":{}},
                             {"id":"e","type":"LOGIC_END","position":{"x":0,"y":1},"data":{}}],
@@ -55,14 +55,14 @@ TEST(admit_trigger, an_inactive_workspace_is_not_found) {
 }
 
 TEST(admit_trigger, a_workflow_that_is_not_active_is_refused_naming_its_status) {
-  for (auto s : {storage::workflow_status::paused, storage::workflow_status::draft, storage::workflow_status::archived}) {
+  for (auto s : {workflow_status::paused, workflow_status::draft, workflow_status::archived}) {
     fixture f;
     f.wf.status = s;
     auto a = f.admit();
     ASSERT_FALSE(a.ok());
     EXPECT_EQ(a.err().code, error_code::invalid);
     EXPECT_EQ(a.err().subject, "status");
-    EXPECT_NE(a.err().message.find(std::string(storage::to_string(s))), std::string::npos) << a.err().message;
+    EXPECT_NE(a.err().message.find(std::string(to_string(s))), std::string::npos) << a.err().message;
   }
 }
 
@@ -92,11 +92,11 @@ TEST(parse_raw_lead, a_body_is_parsed_only_when_asked_and_must_be_an_object) {
 }
 
 TEST(workflow_status, reads_back_what_it_writes) {
-  for (auto s : {storage::workflow_status::draft, storage::workflow_status::active, storage::workflow_status::paused,
-                 storage::workflow_status::archived})
-    EXPECT_EQ(storage::parse_workflow_status(storage::to_string(s)), s);
-  EXPECT_FALSE(storage::parse_workflow_status("Active"));
+  for (auto s : {workflow_status::draft, workflow_status::active, workflow_status::paused,
+                 workflow_status::archived})
+    EXPECT_EQ(parse_workflow_status(to_string(s)), s);
+  EXPECT_FALSE(parse_workflow_status("Active"));
 }
 
 }  // namespace
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain

@@ -1,4 +1,4 @@
-#include "actors/form.hpp"
+#include "domain/form.hpp"
 
 #include <arpa/inet.h>
 
@@ -14,7 +14,7 @@
 
 #include "runtime/text.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 namespace json = boost::json;
 namespace {
 
@@ -80,7 +80,7 @@ void read_options(const json::value& v, std::vector<std::pair<std::string, std::
   }
 }
 
-field_rules parse_rules(const storage::form_field_record& f, std::vector<std::string>& problems) {
+field_rules parse_rules(const domain::form_field_record& f, std::vector<std::string>& problems) {
   field_rules r;
   r.required = f.is_required;
   boost::system::error_code ec;
@@ -193,7 +193,7 @@ std::optional<std::string> find_nul(const json::value& v, const std::string& pat
   return std::nullopt;
 }
 
-std::shared_ptr<const form_spec> make_form_spec(const storage::workflow_record& wf) {
+std::shared_ptr<const form_spec> make_form_spec(const domain::workflow_record& wf) {
   auto spec = std::make_shared<form_spec>();
   for (const auto& f : wf.fields) spec->fields.push_back({f, parse_rules(f, spec->problems)});
   spec->slug = wf.id;
@@ -296,4 +296,4 @@ form_check check_submission(const form_spec& form, const json::object& values) {
   return out;
 }
 
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain

@@ -4,9 +4,9 @@
 #include <regex>
 #include <set>
 
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 
-namespace flowtrack::storage {
+namespace flowtrack::domain {
 namespace {
 
 TEST(uuid, is_canonical_version_4) {
@@ -23,4 +23,4 @@ TEST(uuid, does_not_repeat) {
 }
 
 }  // namespace
-}  // namespace flowtrack::storage
+}  // namespace flowtrack::domain

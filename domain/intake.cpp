@@ -1,4 +1,4 @@
-#include "actors/intake.hpp"
+#include "domain/intake.hpp"
 
 #include <cctype>
 #include <charconv>
@@ -6,10 +6,9 @@
 
 #include <boost/json.hpp>
 
-#include "metrics/metrics.hpp"
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 namespace json = boost::json;
 namespace {
 
@@ -30,9 +29,7 @@ std::optional<std::string> text_of(const json::object& o, const char* key) {
 
 }  // namespace
 
-namespace {
-
-const char* kind_label(trigger_kind k) {
+std::string_view to_string(trigger_kind k) {
   switch (k) {
     case trigger_kind::form: return "form";
     case trigger_kind::email: return "email";
@@ -43,19 +40,6 @@ const char* kind_label(trigger_kind k) {
   return "manual";
 }
 
-}  // namespace
-
-void count_trigger_accepted(trigger_kind k) {
-  static auto& accepted = metrics::global().counters("flowtrack_triggers_accepted_total",
-                                                     "Triggers made durable, by how they arrived.", {"trigger"});
-  accepted.at({kind_label(k)}).add();
-}
-
-void count_trigger_rejected(trigger_kind k, std::string_view reason) {
-  static auto& rejected = metrics::global().counters(
-      "flowtrack_triggers_rejected_total", "Triggers refused, by how they arrived and why.", {"trigger", "reason"});
-  rejected.at({kind_label(k), std::string(reason)}).add();
-}
 
 std::string_view trigger_type_of(trigger_kind k) {
   switch (k) {
@@ -105,13 +89,13 @@ std::optional<runtime::node_type> trigger_type_for(trigger_kind k) {
 
 }  // namespace
 
-result<admitted_trigger> admit_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
+result<admitted_trigger> admit_trigger(const domain::workspace_info& ws, const domain::workflow_record& wf,
                                        const runtime::compiled_graph& graph, const form_spec& form,
                                        const intake_request& req) {
   if (!ws.is_active) return make_error(error_code::not_found, "workspace '" + ws.slug + "' is not active", "workspace");
-  if (wf.status != storage::workflow_status::active)
+  if (wf.status != domain::workflow_status::active)
     return make_error(error_code::invalid,
-                      "workflow '" + wf.name + "' is " + std::string(storage::to_string(wf.status)) + " and takes no new triggers",
+                      "workflow '" + wf.name + "' is " + std::string(to_string(wf.status)) + " and takes no new triggers",
                       "status");
   auto type = trigger_type_for(req.kind);
   auto trigger = graph.find_trigger(type);
@@ -140,7 +124,7 @@ result<void> parse_raw_lead(intake_request& req) {
   return {};
 }
 
-result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
+result<domain::trigger_record> make_trigger(const domain::workspace_info& ws, const domain::workflow_record& wf,
                                              const form_spec& form, const intake_request& req,
                                              std::optional<std::string> trigger_node_id) {
   if (!req.lead.is_object()) return invalid_field("lead", "the lead must be a JSON object");
@@ -148,7 +132,7 @@ result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, 
   if (auto at = find_nul(req.lead)) return invalid_field(*at, *at + " contains a NUL character");
   if (auto at = find_nul(req.trigger_data, "trigger")) return invalid_field(*at, *at + " contains a NUL character");
   const auto& lead = req.lead.as_object();
-  storage::trigger_record t;
+  domain::trigger_record t;
   auto email = text_of(lead, "email");
   if (!email) return invalid_field("email", "email is required");
   if (!valid_email(*email)) return invalid_field("email", "'" + *email + "' is not a valid email address");
@@ -191,11 +175,11 @@ result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, 
   auto settings = json::parse(wf.settings, ec);
   if (!ec && settings.is_object())
     if (auto* r = settings.as_object().if_contains("rerunOnResubmit"); r && r->is_bool()) t.rerun_on_resubmit = r->as_bool();
-  t.quotas = storage::quota_limits_from_plan(ws.plan_quotas, ws.period_start, ws.period_end);
-  t.execution_id = storage::new_uuid();
-  t.lead_id = storage::new_uuid();
-  t.event_id = storage::new_uuid();
+  t.quotas = domain::quota_limits_from_plan(ws.plan_quotas, ws.period_start, ws.period_end);
+  t.execution_id = domain::new_uuid();
+  t.lead_id = domain::new_uuid();
+  t.event_id = domain::new_uuid();
   return t;
 }
 
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain

@@ -8,13 +8,12 @@
 
 #include <boost/json/value.hpp>
 
-#include "actors/form.hpp"
+#include "domain/form.hpp"
 #include "runtime/compiled_graph.hpp"
-#include "storage/ingest.hpp"
-#include "storage/workflows.hpp"
-#include "storage/workspaces.hpp"
+#include "domain/records.hpp"
+#include "domain/tenant.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 
 /// How a trigger arrived.
 enum class trigger_kind { form, email, webhook, manual, schedule };
@@ -41,13 +40,13 @@ result<void> parse_raw_lead(intake_request& req);
 /// (type and validation rules; NUMBER, DATE as YYYY-MM-DD, CHECKBOX as true/false, DROPDOWN
 /// one of its options, EMAIL); keys without a form field stay in the trigger data only. A NUL
 /// character anywhere is refused.
-result<storage::trigger_record> make_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
+result<domain::trigger_record> make_trigger(const domain::workspace_info& ws, const domain::workflow_record& wf,
                                              const form_spec& form, const intake_request& req,
                                              std::optional<std::string> trigger_node_id = std::nullopt);
 
 /// A trigger admitted to its workflow: the record to make durable and where its run starts.
 struct admitted_trigger {
-  storage::trigger_record record;
+  domain::trigger_record record;
   std::string trigger_node;  ///< the React Flow id of the trigger node the run starts at
 };
 
@@ -55,18 +54,16 @@ struct admitted_trigger {
 /// must be active (else `not_found`), the workflow `active` (else `invalid` naming `status`) with
 /// a trigger node for the kind (a manual start falls back to the first trigger; else `invalid`
 /// naming `trigger`); then the record as make_trigger builds it.
-result<admitted_trigger> admit_trigger(const storage::workspace_info& ws, const storage::workflow_record& wf,
+result<admitted_trigger> admit_trigger(const domain::workspace_info& ws, const domain::workflow_record& wf,
                                        const runtime::compiled_graph& graph, const form_spec& form,
                                        const intake_request& req);
 
-/// Counts a trigger made durable, or one refused (`reason`: an error code's name, "honeypot",
-/// "rate_limited"), in /metrics by how it arrived.
-void count_trigger_accepted(trigger_kind k);
-void count_trigger_rejected(trigger_kind k, std::string_view reason);
+/// "form", "email", "webhook", "manual", "schedule".
+std::string_view to_string(trigger_kind k);
 
 /// The `workflow_executions.trigger_type` / `lead_events.event_type` / `leads.source` of a kind.
 std::string_view trigger_type_of(trigger_kind k);
 std::string_view event_type_of(trigger_kind k);
 std::string_view source_of(trigger_kind k);
 
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain

@@ -10,11 +10,12 @@
 #include <string>
 #include <string_view>
 
-#include "actors/run.hpp"
+#include "domain/clock.hpp"
+#include "domain/records.hpp"
+#include "domain/run_start.hpp"
 #include "runtime/stepper.hpp"
-#include "storage/runs.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 
 /// What templates and conditions of a run see about its execution, workflow and workspace.
 runtime::run_env make_env(const run_start& s);
@@ -33,29 +34,27 @@ struct step_result {
   runtime::decision decision;
 };
 
+/// Hears how long each step taken without I/O took (seconds, on the clock's monotonic reading).
+using step_observer = std::function<void(runtime::node_type, double)>;
+
 /// Takes the steps a run takes by itself, evaluated nodes and lead changes, and records them in
 /// `out`, for at most `limit` steps.
 step_result step_locally(const workflow_snapshot& wf, runtime::checkpoint& cp, const runtime::run_env& env,
-                         runtime::action_request& request, storage::run_record& out,
-                         const std::function<std::int64_t()>& now_ms, std::uint32_t limit);
+                         runtime::action_request& request, run_record& out, const clock& time, std::uint32_t limit,
+                         const step_observer& observe = {});
 
 /// Adds the row of a step the run takes now at `idx`.
-storage::step_write& add_step(storage::run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp,
-                              runtime::node_index idx, std::string status, std::int64_t now_ms);
+step_write& add_step(run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp,
+                     runtime::node_index idx, step_status status, std::int64_t now_ms);
 
 /// Fills the end of a run: status, completion time, duration, output, checkpoint and the closing
 /// log line. `failed_at`: the node that failed, if any.
-void end_record(storage::run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp, bool failed,
+void end_record(run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp, bool failed,
                 runtime::node_index failed_at, std::int64_t now_ms, std::int64_t created_at_ms);
 
 /// A fresh run taken to its end at once, when it needs no I/O: the record to write with its
 /// trigger (execution id, steps, lead changes, events, logs, final status). Nothing when the run
 /// would perform an action with I/O, park, or cannot start.
-std::optional<storage::run_record> settle(const run_start& s, const std::function<std::int64_t()>& now_ms);
+std::optional<run_record> settle(const run_start& s, const clock& time, const step_observer& observe = {});
 
-/// Time a step took, by node type.
-void observe_step(runtime::node_type t, double seconds);
-/// Counts an execution that reached `status` on this node.
-void count_execution(std::string_view status);
-
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain

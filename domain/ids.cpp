@@ -1,9 +1,9 @@
-#include "storage/uuid.hpp"
+#include "domain/ids.hpp"
 
 #include <cstdint>
 #include <random>
 
-namespace flowtrack::storage {
+namespace flowtrack::domain {
 
 std::string new_uuid() {
   // One generator per thread, seeded from the OS; 128 random bits less the 6 fixed ones.
@@ -25,4 +25,4 @@ std::string new_uuid() {
   return s;
 }
 
-}  // namespace flowtrack::storage
+}  // namespace flowtrack::domain

@@ -13,9 +13,9 @@
 
 #include "runtime/error.hpp"
 #include "runtime/regex.hpp"
-#include "storage/workflows.hpp"
+#include "domain/tenant.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 
 /// A field's `is_required` and `validation_rules` ({"required","minLength","maxLength","min",
 /// "max","pattern","options"}), parsed once per workflow version. NUMBER reads min/max as
@@ -31,7 +31,7 @@ struct field_rules {
 };
 
 struct form_field_spec {
-  storage::form_field_record field;
+  domain::form_field_record field;
   field_rules rules;
 };
 
@@ -48,7 +48,7 @@ struct form_spec {
 };
 
 /// Parses the fields' rules and the form settings of a stored workflow.
-std::shared_ptr<const form_spec> make_form_spec(const storage::workflow_record& wf);
+std::shared_ptr<const form_spec> make_form_spec(const domain::workflow_record& wf);
 
 /// The stored text of one value (a JSON string, number or bool) for its field, checked by type
 /// and rules; an empty value of an optional field is nullopt. The error's subject is the field
@@ -88,4 +88,4 @@ bool valid_utf8(std::string_view s);
 /// nullopt.
 std::optional<std::string> find_nul(const boost::json::value& v, const std::string& path = "");
 
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain

@@ -3,9 +3,9 @@
 
 #include <string>
 
-namespace flowtrack::storage {
+namespace flowtrack::domain {
 
 /// A new random UUID in canonical text form.
 std::string new_uuid();
 
-}  // namespace flowtrack::storage
+}  // namespace flowtrack::domain

@@ -1,24 +1,22 @@
-#include "actors/run_steps.hpp"
+#include "domain/run_steps.hpp"
 
-#include <array>
 #include <chrono>
 
 #include <boost/json.hpp>
 
-#include "metrics/metrics.hpp"
+#include "domain/ids.hpp"
 #include "runtime/text.hpp"
-#include "storage/uuid.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 namespace json = boost::json;
 namespace {
 
 // The lead change, and its automation event, of a lead-mutating action.
-void record_patch(storage::run_record& out, const workflow_snapshot& wf, const runtime::lead_patch& p,
+void record_patch(run_record& out, const workflow_snapshot& wf, const runtime::lead_patch& p,
                   const runtime::lead& before) {
   auto& lc = out.lead;
   json::object meta = p.to_json();
-  storage::lead_event_write ev;
+  lead_event_write ev;
   using kind = runtime::lead_patch::kind;
   auto drop = [](std::vector<std::string>& v, const std::string& x) { std::erase(v, x); };
   switch (p.what) {
@@ -80,76 +78,53 @@ runtime::run_env make_env(const run_start& s) {
   return env;
 }
 
-void observe_step(runtime::node_type t, double seconds) {
-  // Looked up once per type (the family's lookup takes a mutex).
-  static const auto table = [] {
-    auto& fam = metrics::global().histograms("flowtrack_step_duration_seconds",
-                                             "Time a step took, by node type (side effects include their I/O).", {"node_type"});
-    std::array<metrics::histogram*, runtime::k_node_type_count> out{};
-    for (std::size_t i = 0; i < out.size(); ++i)
-      out[i] = &fam.at({std::string(runtime::to_string(static_cast<runtime::node_type>(i)))});
-    return out;
-  }();
-  table[static_cast<std::size_t>(t)]->observe(seconds);
-}
-
-void count_execution(std::string_view status) {
-  static auto& fam = metrics::global().counters("flowtrack_executions_total",
-                                                "Executions that reached a status on this node.", {"status"});
-  static auto& completed = fam.at({"completed"});
-  static auto& failed = fam.at({"failed"});
-  static auto& paused = fam.at({"paused"});
-  if (status == "completed") completed.add();
-  else if (status == "failed") failed.add();
-  else if (status == "paused") paused.add();
-  else fam.at({std::string(status)}).add();
-}
-
-storage::step_write& add_step(storage::run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp,
-                              runtime::node_index idx, std::string status, std::int64_t now_ms) {
+step_write& add_step(run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp,
+                     runtime::node_index idx, step_status status, std::int64_t now_ms) {
   const auto& n = wf.graph->at(idx);
-  storage::step_write s;
-  s.id = storage::new_uuid();
+  step_write s;
+  s.id = new_uuid();
   if (auto it = wf.node_ids.find(n.id); it != wf.node_ids.end()) s.workflow_node_id = it->second;
   s.step_number = static_cast<int>(cp.steps);
   s.started_at = sql_timestamp(now_ms);
-  if (status != "running") {
+  if (status != step_status::running) {
     s.completed_at = s.started_at;
     s.duration_ms = 0;
   }
-  s.status = std::move(status);
+  s.status = status;
   out.steps.push_back(std::move(s));
   return out.steps.back();
 }
 
 step_result step_locally(const workflow_snapshot& wf, runtime::checkpoint& cp, const runtime::run_env& env,
-                         runtime::action_request& request, storage::run_record& out,
-                         const std::function<std::int64_t()>& now_ms, std::uint32_t limit) {
+                         runtime::action_request& request, run_record& out, const clock& time, std::uint32_t limit,
+                         const step_observer& observe) {
   const auto& g = *wf.graph;
   for (std::uint32_t n = 0; n < limit; ++n) {
-    auto now = now_ms();
-    auto began = std::chrono::steady_clock::now();
+    auto now = time.wall_ms();
+    auto began = time.monotonic();
     auto d = runtime::next(g, cp, env, now, request);
-    auto took = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(); };
+    auto observed = [&](runtime::node_type t) {
+      if (observe) observe(t, std::chrono::duration<double>(time.monotonic() - began).count());
+    };
     switch (d.kind) {
       case runtime::decision_kind::evaluated: {
-        auto& s = add_step(out, wf, cp, d.node, d.status == runtime::step_status::skipped ? "skipped" : "completed", now);
+        auto& s = add_step(out, wf, cp, d.node, d.status == runtime::step_status::skipped ? step_status::skipped : step_status::completed, now);
         s.output_data = json::serialize(runtime::step_output(g, d));
-        observe_step(g.at(d.node).type, took());
+        observed(g.at(d.node).type);
         continue;
       }
       case runtime::decision_kind::execute: {
         auto patch = request.patch();
         if (!patch) return {step_stop::side_effect, d};
         runtime::lead before = cp.subject;
-        auto& s = add_step(out, wf, cp, d.node, "completed", now);
+        auto& s = add_step(out, wf, cp, d.node, step_status::completed, now);
         s.input_data = json::serialize(request.to_json());
         record_patch(out, wf, *patch, before);
         runtime::action_result ok;
         ok.output = patch->to_json();
         s.output_data = json::serialize(ok.output);
         runtime::report(g, cp, env, ok, now);
-        observe_step(request.type, took());
+        observed(request.type);
         continue;
       }
       case runtime::decision_kind::park:
@@ -163,9 +138,9 @@ step_result step_locally(const workflow_snapshot& wf, runtime::checkpoint& cp, c
   return {step_stop::yield, {}};
 }
 
-void end_record(storage::run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp, bool failed,
+void end_record(run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp, bool failed,
                 runtime::node_index failed_at, std::int64_t now_ms, std::int64_t created_at_ms) {
-  out.status = failed ? "failed" : "completed";
+  out.status = failed ? execution_status::failed : execution_status::completed;
   out.completed_at = sql_timestamp(now_ms);
   out.duration_ms = static_cast<int>(std::max<std::int64_t>(0, now_ms - created_at_ms));
   json::object result{{"steps", cp.steps},
@@ -183,19 +158,19 @@ void end_record(storage::run_record& out, const workflow_snapshot& wf, const run
   out.output_data = json::serialize(result);
 }
 
-std::optional<storage::run_record> settle(const run_start& s, const std::function<std::int64_t()>& now_ms) {
+std::optional<run_record> settle(const run_start& s, const clock& time, const step_observer& observe) {
   const auto& wf = *s.workflow;
   const auto& g = *wf.graph;
   std::optional<runtime::node_index> trigger;
   if (s.trigger_node) trigger = g.find(*s.trigger_node);
   if (!trigger) return std::nullopt;
   auto env = make_env(s);
-  auto now = now_ms();
+  auto now = time.wall_ms();
   auto cp = runtime::start(g, *trigger, s.lead, s.trigger_data, runtime::stable_hash(s.execution_id), now);
   runtime::action_request request;
-  storage::run_record out;
+  run_record out;
   out.started_at = sql_timestamp(now);
-  auto r = step_locally(wf, cp, env, request, out, now_ms, runtime::k_max_steps);
+  auto r = step_locally(wf, cp, env, request, out, time, runtime::k_max_steps, observe);
   if (r.stop != step_stop::complete && r.stop != step_stop::fail) return std::nullopt;
   // Intake writes the changes into the lead's first row. Name, company, phone and custom fields
   // cannot go there: when the lead already exists, the upsert would take them as the submission's.
@@ -203,13 +178,13 @@ std::optional<storage::run_record> settle(const run_start& s, const std::functio
   if (out.lead.name || out.lead.company_name || out.lead.phone || !out.lead.fields.empty() || out.lead.assigned_to)
     return std::nullopt;
   bool failed = r.stop == step_stop::fail;
-  end_record(out, wf, cp, failed, failed ? request.node : runtime::k_no_node, now_ms(), s.created_at_ms);
+  end_record(out, wf, cp, failed, failed ? request.node : runtime::k_no_node, time.wall_ms(), s.created_at_ms);
   out.execution_id = s.execution_id;
   out.workspace_id = s.workspace->info.id;
   out.workflow_id = wf.id;
   out.checkpoint = json::serialize(cp.to_json(g));
-  std::erase_if(out.steps, [](const storage::step_write& st) { return st.workflow_node_id.empty(); });
+  std::erase_if(out.steps, [](const step_write& st) { return st.workflow_node_id.empty(); });
   return out;
 }
 
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain

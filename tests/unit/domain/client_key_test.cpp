@@ -1,9 +1,9 @@
 // The client part of a form rate-limit key: IPv4 per address, IPv6 per prefix (/64 by default).
 #include <gtest/gtest.h>
 
-#include "actors/form.hpp"
+#include "domain/form.hpp"
 
-namespace flowtrack::actors {
+namespace flowtrack::domain {
 namespace {
 
 TEST(rate_limit_client, ipv4_counts_each_address) {
@@ -36,4 +36,4 @@ TEST(rate_limit_client, text_that_is_no_address_is_kept) {
 }
 
 }  // namespace
-}  // namespace flowtrack::actors
+}  // namespace flowtrack::domain
