@@ -506,7 +506,9 @@ lines_t own_text(const lines_t& lines, std::size_t from, std::size_t to) {
     out.push_back(lines[i]);
   }
   while (!out.empty() && blank(out.back())) out.pop_back();
-  while (!out.empty() && blank(out.front())) out.erase(out.begin());
+  std::size_t first = 0;
+  while (first < out.size() && blank(out[first])) ++first;
+  out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(first));
   return out;
 }
 
@@ -521,7 +523,8 @@ constexpr std::string_view sign_offs[] = {
     "muchas gracias", "cordiali saluti", "distinti saluti", "saluti", "un saluto", "grazie", "grazie mille",
     "met vriendelijke groet", "met vriendelijke groeten", "vriendelijke groet", "groeten", "groet",
     "hartelijke groet", "bedankt", "atenciosamente", "cumprimentos", "melhores cumprimentos", "abraço",
-    "abraços", "obrigado", "obrigada", "com os melhores cumprimentos",
+    "abraços", "obrigado", "obrigada", "com os melhores cumprimentos", "vänliga hälsningar", "med vänlig hälsning",
+    "mvh", "hilsen", "med venlig hilsen", "med vennlig hilsen", "vennlig hilsen", "pozdrawiam", "s pozdravem",
 };
 
 constexpr std::string_view sent_from_device[] = {
@@ -692,26 +695,19 @@ signature split_signature(lines_t& text) {
   std::size_t sig_begin = start == text.size() ? text.size() : start + 1;
   bool marked = start != text.size();
   if (!marked) {
-    // No sign-off: trailing paragraphs of short lines are a signature when they hold a phone or a
-    // company ("Anna Weber\nWeber GmbH\nTel: ...").
+    // No sign-off: trailing short lines are a signature when they hold a phone or a company
+    // ("Anna Weber\nWeber GmbH\nTel: ..."). A question or a sentence ends the walk up.
     std::size_t k = text.size();
     std::size_t kept = 0;
-    while (k > content_start) {
-      std::size_t p = k;
-      while (p > content_start && blank(text[p - 1])) --p;
-      std::size_t q = p;
-      while (q > content_start && !blank(text[q - 1])) --q;
-      if (q == p) break;
-      bool short_lines = true;
-      for (std::size_t i = q; i < p; ++i) {
-        const std::string_view l = trim(text[i]);
-        const std::size_t words = static_cast<std::size_t>(std::count(l.begin(), l.end(), ' ')) + 1;
-        if (l.size() > 60 || ends_with(l, "?") || ends_with(l, ":") || (ends_with(l, ".") && words >= 5))
-          short_lines = false;
-      }
-      if (!short_lines || kept + (p - q) > 8 || q <= content_start) break;
-      kept += p - q;
-      k = q;
+    for (std::size_t i = text.size(); i > content_start + 1 && kept < 8; --i) {
+      const std::string_view l = trim(text[i - 1]);
+      if (l.empty()) continue;
+      const std::size_t words = static_cast<std::size_t>(std::count(l.begin(), l.end(), ' ')) + 1;
+      const bool sentence = l.size() > 60 || ends_with(l, "?") || ends_with(l, ":") ||
+                            (ends_with(l, ".") && words >= 5 && company_of_line(l).empty());
+      if (sentence) break;
+      ++kept;
+      k = i - 1;
     }
     if (k < text.size()) {
       bool found = false;
@@ -800,6 +796,10 @@ std::string body_text(const message& m, bool& from_html) {
 
 void finish_original(lead_extraction& lead, lines_t text) {
   signature sig = split_signature(text);
+  // A bare name closing the text ("...\n\nIsabelle Petit") signs it; it is not content.
+  if (text.size() >= 3 && !lead.name.empty() && blank(text[text.size() - 2]) &&
+      ascii_lower(trim(text.back())) == ascii_lower(trim(lead.name)))
+    text.resize(text.size() - 2);
   lead.body = join(text);
   lead.phone = sig.phone;
   lead.company_name = sig.company;

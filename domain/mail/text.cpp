@@ -229,8 +229,10 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /// Decodes the entity starting at html[i] == '&'; returns the bytes consumed (0: not an entity).
 std::size_t decode_entity(std::string_view html, std::size_t i, std::string& out) {
-  const std::size_t end = html.find(';', i);
-  if (end == std::string_view::npos || end - i > 12 || end == i + 1) return 0;
+  // Entities are short: look no further than that, so "&&&&..." stays linear.
+  std::size_t end = html.substr(i, 14).find(';');
+  if (end == std::string_view::npos || end == 1) return 0;
+  end += i;
   std::string_view body = html.substr(i + 1, end - i - 1);
   if (body[0] == '#') {
     std::uint32_t cp = 0;
@@ -309,6 +311,8 @@ std::string html_to_text(std::string_view html, std::size_t max_bytes) {
   bool pending_space = false;
   std::string mailto;           // href of the <a> being read, when it is a mailto: link
   std::size_t anchor_start = 0;  // where the anchor's text starts in `out`
+  // Once no '>' follows a position, none follows any later one: "<<<<..." stays linear.
+  std::size_t no_close_from = std::string_view::npos;
 
   auto newline = [&] {
     // Trailing spaces on a line carry nothing.
@@ -339,8 +343,15 @@ std::string html_to_text(std::string_view html, std::size_t max_bytes) {
         continue;
       }
       const std::size_t lt = i;
-      std::size_t e = html.find('>', i + 1);
-      if (e == std::string_view::npos) break;
+      std::size_t e = i + 1 >= no_close_from ? std::string_view::npos : html.find('>', i + 1);
+      if (e == std::string_view::npos && i + 1 < no_close_from) no_close_from = i + 1;
+      const bool tag_like = i + 1 < html.size() && (is_alpha(html[i + 1]) || html[i + 1] == '/' || html[i + 1] == '!');
+      if (e == std::string_view::npos || !tag_like) {
+        // Not a tag ("a < b"): keep the text.
+        emit("<");
+        i = lt + 1;
+        continue;
+      }
       std::string_view tag = html.substr(i + 1, e - i - 1);
       i = e + 1;
       const bool closing = !tag.empty() && tag[0] == '/';
