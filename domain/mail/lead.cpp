@@ -582,10 +582,10 @@ constexpr std::string_view phone_labels[] = {
     "telemóvel", "telefone", "celular", "direct", "office", "work", "whatsapp", "tel/fax", "phone number",
 };
 
-/// A phone from a signature line: a labelled one ("Tel: ...", "M +49 ..."), or a line that is only
-/// a number.
-std::string phone_of_line(std::string_view line, bool labelled_only) {
-  std::string_view t = trim(line);
+/// A phone from one signature segment: a labelled one ("Tel: ...", "M +49 ..."), or a segment that
+/// is only a number.
+std::string phone_of_segment(std::string_view segment, bool labelled_only) {
+  std::string_view t = trim(segment);
   const std::string lower = ascii_lower(t);
   if (lower.find("fax") != std::string::npos && lower.find("tel") == std::string::npos) return {};
   for (auto lbl : phone_labels) {
@@ -601,6 +601,26 @@ std::string phone_of_line(std::string_view line, bool labelled_only) {
   if (!p.empty() && p.size() + 2 >= t.size() && (p[0] == '+' || p[0] == '(' || p[0] == '0') &&
       digit_count(p) >= 8)
     return p;
+  return {};
+}
+
+/// A phone from a signature line, which may hold several segments ("a@b.io | +1 512 555 0177").
+std::string phone_of_line(std::string_view line, bool labelled_only) {
+  std::size_t start = 0;
+  while (start <= line.size()) {
+    std::size_t e = line.size();
+    std::size_t sep_size = 1;
+    for (std::string_view sep : {"|", "\xC2\xB7", "\xE2\x80\xA2"}) {
+      const std::size_t p = line.find(sep, start);
+      if (p != std::string_view::npos && p < e) {
+        e = p;
+        sep_size = sep.size();
+      }
+    }
+    std::string p = phone_of_segment(line.substr(start, e - start), labelled_only);
+    if (!p.empty() || e == line.size()) return p;
+    start = e + sep_size;
+  }
   return {};
 }
 
@@ -632,9 +652,13 @@ std::string company_of_line(std::string_view line) {
   char previous_separator = 0;
   while (start <= t.size()) {
     std::size_t e = t.size();
+    std::size_t sep_size = 1;
     for (std::string_view sep : {"|", ",", "\xC2\xB7", "\xE2\x80\xA2", " \xE2\x80\x93 ", " - "}) {
       const std::size_t p = t.find(sep, start);
-      if (p != std::string_view::npos && p < e) e = p;
+      if (p != std::string_view::npos && p < e) {
+        e = p;
+        sep_size = sep.size();
+      }
     }
     std::string_view seg = trim(t.substr(start, e - start));
     // "Dunder Mifflin Paper Company, Inc.": the form alone after a comma.
@@ -652,7 +676,7 @@ std::string company_of_line(std::string_view line) {
     if (e == t.size()) break;
     previous = seg;
     previous_separator = t[e];
-    start = e + 1;
+    start = e + sep_size;
     while (start < t.size() && (t[start] == ' ' || t[start] == '|' || t[start] == '-')) ++start;
   }
   return {};

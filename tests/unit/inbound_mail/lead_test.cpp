@@ -88,6 +88,10 @@ TEST(inbound_mail_lead, reads_phone_and_company_from_the_signature) {
   EXPECT_EQ(labelled.company_name, "X Corp");
   EXPECT_EQ(labelled.name, "Bo Svensson");  // From has no name: the signature's
   EXPECT_EQ(labelled.body, "Call me.");
+  const auto one_line = lead_of("From: Anna <anna@weber.example>\nSubject: Hi\n\nCall me.\n\nRegards\n"
+                                "Anna Weber \xC2\xB7 Weber Logistik GmbH \xC2\xB7 +49 30 1234567\n");
+  EXPECT_EQ(one_line.phone, "+49 30 1234567");
+  EXPECT_EQ(one_line.company_name, "Weber Logistik GmbH");
   const auto none = lead_of("From: a@b.example\nSubject: Hi\n\nOur order 2024-03-05 was 12.03.2024.\n");
   EXPECT_EQ(none.phone, "");
   EXPECT_EQ(none.company_name, "");
