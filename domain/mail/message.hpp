@@ -40,7 +40,7 @@ struct message {
   std::string html_body;                         ///< inline text/html parts, decoded, joined
   std::vector<attachment> attachments;
   std::vector<message> attached_messages;            ///< message/rfc822 parts, parsed
-  std::vector<std::string> authentication_results;  ///< values of every Authentication-Results header
+  std::vector<std::string> authentication_results;  ///< every Authentication-Results value, unfolded, in order
 };
 
 /// Largest raw message parse() accepts.
@@ -48,7 +48,7 @@ inline constexpr std::size_t max_message_bytes = 32u * 1024u * 1024u;
 
 /// Parses a raw message. Thread-safe for concurrent calls on different inputs; never throws.
 /// Errors: `invalid` when the input is not a mail message (no header block, no From mailbox, too
-/// large).
+/// large, absurdly nested); `internal` when memory ran out.
 result<message> parse(std::string_view raw);
 
 }  // namespace flowtrack::domain::mail

@@ -2,6 +2,7 @@
 // bytes handed in; knows nothing of leads, actors or storage.
 #include <gmime/gmime.h>
 
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -199,9 +200,7 @@ std::size_t count_containers(std::string_view raw) {
   return n;
 }
 
-}  // namespace
-
-result<message> parse(std::string_view raw) {
+result<message> parse_bytes(std::string_view raw) {
   if (raw.size() > max_message_bytes)
     return make_error(error_code::invalid,
                       "mail message too large: " + std::to_string(raw.size()) + " bytes (at most " +
@@ -218,6 +217,9 @@ result<message> parse(std::string_view raw) {
   init_gmime();
   std::unique_ptr<GMimeParserOptions, void (*)(GMimeParserOptions*)> options(g_mime_parser_options_new(),
                                                                               g_mime_parser_options_free);
+  // Raw 8-bit headers without a declared charset: UTF-8 when they are, else what Windows senders use.
+  const char* fallback[] = {"utf-8", "windows-1252", nullptr};
+  g_mime_parser_options_set_fallback_charsets(options.get(), fallback);
   // The memory stream copies `raw`; the GMime objects own everything they hand out until freed.
   gobject_ptr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
   gobject_ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
@@ -228,6 +230,17 @@ result<message> parse(std::string_view raw) {
   if (m.from.empty() || m.from.front().address.empty())
     return make_error(error_code::invalid, "not a mail message: no From header with an address", "From");
   return m;
+}
+
+}  // namespace
+
+result<message> parse(std::string_view raw) {
+  try {
+    return parse_bytes(raw);
+  } catch (const std::exception& e) {
+    // Only allocation failures can get here; GMime itself never throws.
+    return make_error(error_code::internal, std::string("mail message could not be parsed: ") + e.what(), "message");
+  }
 }
 
 }  // namespace flowtrack::domain::mail

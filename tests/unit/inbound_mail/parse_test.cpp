@@ -46,6 +46,26 @@ TEST(inbound_mail_parse, reads_addresses_subject_date_ids_and_authentication_res
   EXPECT_TRUE(contains(m.html_body, "gmail_quote"));
 }
 
+TEST(inbound_mail_parse, unfolds_authentication_results) {
+  const message m = parsed("gmail_en.eml");
+  ASSERT_EQ(m.authentication_results.size(), 1u);
+  const std::string& v = m.authentication_results[0];
+  EXPECT_EQ(v.find('\n'), std::string::npos);
+  EXPECT_EQ(v.rfind("mx.flowtrack.io;", 0), 0u) << v;
+  EXPECT_TRUE(contains(v, "dkim=pass header.d=nordlicht-solar.com")) << v;
+  EXPECT_TRUE(contains(v, "spf=pass (mx.flowtrack.io: domain of")) << v;
+}
+
+TEST(inbound_mail_parse, reads_raw_8bit_headers_as_utf8_or_windows_1252) {
+  auto latin = parse("From: J\xF6rg <j@example.de>\nSubject: F\xFCr Sie \x80 5\n\nx\n");
+  ASSERT_TRUE(latin.ok());
+  EXPECT_EQ(latin->from[0].name, "J\xC3\xB6rg");
+  EXPECT_EQ(latin->subject, "F\xC3\xBCr Sie \xE2\x82\xAC 5");
+  auto utf8 = parse("From: J\xC3\xB6rg <j@example.de>\nSubject: F\xC3\xBCr Sie\n\nx\n");
+  ASSERT_TRUE(utf8.ok());
+  EXPECT_EQ(utf8->subject, "F\xC3\xBCr Sie");
+}
+
 TEST(inbound_mail_parse, reads_in_reply_to_without_brackets) {
   const message m = parsed("direct_reply_quoted.eml");
   EXPECT_EQ(m.in_reply_to, "offer-42@in.flowtrack.io");
