@@ -378,11 +378,22 @@ void read_fields(const lines_t& lines, std::size_t i, int quote, header_block& b
       }
       break;
     }
+    if (l->f == field::from && b.has_from) break;  // a second From starts another block
+    // The value may sit on the next line ("From:" and the name in separate table cells or
+    // paragraphs), or a long From may wrap before its "<address>".
+    if (j + 1 < limit) {
+      const std::string next = strip_quote(lines[j + 1], quote);
+      const bool continues = !blank(next) && !read_label(next) && trim(next).size() < 120;
+      if (continues && (l->value.empty() ||
+                        (l->f == field::from && !find_address(l->value) && find_address(next)))) {
+        l->value = std::string(trim(l->value.empty() ? next : l->value + " " + next));
+        ++j;
+      }
+    }
     ++fields;
     last = l->f;
     switch (l->f) {
       case field::from:
-        if (b.has_from) goto done;  // a second From starts another block
         b.has_from = true;
         b.from = l->value;
         b.from_language = l->language;
@@ -408,7 +419,6 @@ void read_fields(const lines_t& lines, std::size_t i, int quote, header_block& b
     }
     ++j;
   }
-done:
   b.end = j;
 }
 

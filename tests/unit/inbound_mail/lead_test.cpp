@@ -115,6 +115,24 @@ TEST(inbound_mail_lead, falls_back_when_the_forwarded_header_names_only_a_name) 
   EXPECT_TRUE(contains(nothing.notes[0], "only by name")) << nothing.notes[0];
 }
 
+TEST(inbound_mail_lead, reads_a_forwarded_sender_split_over_two_lines) {
+  const auto wrapped = lead_of("From: Sales <sales@ourco.example>\nSubject: FW: Hi\n\n"
+                               "From: Dr. Maximiliane von Hohenstein-Lichtenberg\n<mvh@hohenstein.example>\n"
+                               "Sent: Monday, March 4, 2024 10:15 AM\nTo: Sales\nSubject: Hi\n\nPlease call me.\n");
+  EXPECT_EQ(wrapped.email, "mvh@hohenstein.example");
+  EXPECT_EQ(wrapped.name, "Dr. Maximiliane von Hohenstein-Lichtenberg");
+  EXPECT_EQ(wrapped.body, "Please call me.");
+  const auto cells = lead_of("From: Sales <sales@ourco.example>\nSubject: WG: Hallo\nContent-Type: text/html\n\n"
+                             "<table><tr><td><b>Von:</b></td></tr><tr><td>Eva Roth &lt;eva@roth.example&gt;</td></tr>"
+                             "<tr><td><b>Gesendet:</b> Montag</td></tr><tr><td><b>Betreff:</b> Hallo</td></tr></table>"
+                             "<p>Bitte um R&uuml;ckruf.</p>");
+  EXPECT_EQ(cells.email, "eva@roth.example");
+  EXPECT_EQ(cells.name, "Eva Roth");
+  EXPECT_EQ(cells.language, "de");
+  EXPECT_TRUE(cells.from_html);
+  EXPECT_EQ(cells.body, "Bitte um R\xC3\xBC" "ckruf.");
+}
+
 TEST(inbound_mail_lead, a_forward_of_the_forwarders_own_mail_makes_its_recipient_the_lead) {
   const auto l = lead_of_file("forward_own_sent.eml");
   EXPECT_EQ(l.email, "martin.dvorak@dvorak-legal.cz");
