@@ -34,6 +34,7 @@ using lock_atom = caf::atom_constant<caf::atom("lock")>;           ///< run: loc
 using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: side effect finished
 using form_atom = caf::atom_constant<caf::atom("form")>;           ///< workspace: a public form, or a submission to it
 using rated_atom = caf::atom_constant<caf::atom("rated")>;         ///< workspace: a rate-limit check finished
+using mail_atom = caf::atom_constant<caf::atom("mail")>;           ///< workspace: an intake address, or a mail to it
 
 /// Registered names of the node's long-lived actors (looked up at use, so a restarted one is found).
 inline const caf::atom_value k_writer_name = caf::atom("ft_writer");
@@ -48,8 +49,6 @@ struct trigger_request {
   std::optional<std::string> token;
 };
 
-struct domain::workspace_snapshot;
-struct domain::workflow_snapshot;
 
 /// A public form addressed as `/p/{slug}` or `/p/{slug}/{form}`: shown (no submission) or
 /// submitted ({field key: value}).
@@ -66,6 +65,23 @@ struct form_ref {
   std::shared_ptr<const domain::workspace_snapshot> workspace;
   std::shared_ptr<const domain::workflow_snapshot> workflow;
 };
+
+/// Mail to a workspace's intake address, `intake[+tag]@{intake_id}.{mail domain}`: without
+/// `intake`, only whether the address takes mail (at RCPT); with it, the mail as a trigger for
+/// each email workflow the address reaches (after DATA).
+struct mail_request {
+  std::string intake_id;  ///< the workspace's intake_email_id, lower-case
+  std::string tag;        ///< picks one workflow by its id or form slug; empty: every email workflow
+  std::optional<domain::intake_request> intake;
+};
+
+/// The email workflows the address reaches; for a delivery, what became of the mail in each
+/// (after its commit).
+struct mail_reply {
+  std::vector<std::string> workflows;
+  std::vector<storage::ingest_outcome> accepted;
+};
+using mail_result = result<mail_reply>;
 
 /// What became of a form request. Shown: `forms` holds the matches (several for a workspace
 /// with several forms and no form named). Submitted: the one form, and either `accepted` (after
@@ -97,6 +113,8 @@ struct resume_request {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::trigger_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::form_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::form_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::mail_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::mail_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_replies)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_reply)

@@ -67,6 +67,7 @@ template <class T>
 using reply_to = std::shared_ptr<reply_slot<T>>;
 using ingest_reply_to = reply_to<ingest_reply>;  ///< `(trigger_atom, trigger_request, ingest_reply_to)`
 using form_reply_to = reply_to<form_result>;     ///< `(form_atom, form_request, form_reply_to)`
+using mail_reply_to = reply_to<mail_result>;     ///< `(mail_atom, mail_request, mail_reply_to)`
 
 /// Makes reply slots that expire `timeout` after they were made. One thread per node sweeps
 /// them in deadline order (the timeout is the same for all, so arrival order is deadline order).
@@ -129,3 +130,4 @@ class reply_deadlines {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_reply_to)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::form_reply_to)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::mail_reply_to)

@@ -194,6 +194,21 @@ std::vector<form_ref> find_forms(self_ptr self, const std::string& form_name) {
   return out;
 }
 
+// The workspace's active email workflows that `tag` (a workflow id or form slug; empty: all)
+// picks, in id order.
+std::vector<std::string> find_email_workflows(self_ptr self, const std::string& tag) {
+  std::vector<std::string> out;
+  const auto& st = self->state;
+  if (!st.workspace || !st.workspace->info.is_active) return out;
+  const std::string name = canonical_id(tag);
+  for (const auto& [id, wf] : st.current) {
+    if (wf->record.status != domain::workflow_status::active || !wf->graph->find_trigger(runtime::node_type::trigger_email))
+      continue;
+    if (name.empty() || name == id || (wf->form && runtime::iequals(wf->form->slug, tag))) out.push_back(id);
+  }
+  return out;
+}
+
 using form_done = std::function<void(form_result)>;
 
 // Counts a form submission against the per-IP and per-form windows in Redis, then calls `next`
@@ -346,6 +361,48 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
       handle_trigger(self, node, std::move(req), done);
     });
   };
+  // A mail to the intake address: which email workflows it reaches, and with a mail, one trigger
+  // for each of them, answered once all committed (or the first failure that is worth a retry).
+  auto take_mail = [=](mail_request req, std::function<void(mail_result)> answer) {
+    refresh_if_stale(self, node);
+    when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
+      if (failed) return answer(mail_result(*failed));
+      mail_reply reply;
+      reply.workflows = find_email_workflows(self, req.tag);
+      if (reply.workflows.empty())
+        return answer(mail_result(make_error(error_code::not_found,
+                                             req.tag.empty() ? "this address takes no mail" : "no email workflow '" + req.tag + "' here",
+                                             "recipient")));
+      if (!req.intake) return answer(mail_result(std::move(reply)));
+      struct join {
+        mail_reply reply;
+        std::size_t waiting = 0;
+        std::optional<error> retry, refused;
+        std::function<void(mail_result)> answer;
+      };
+      auto j = std::make_shared<join>();
+      j->waiting = reply.workflows.size();
+      j->answer = std::move(answer);
+      j->reply.workflows = reply.workflows;
+      for (const auto& wf : reply.workflows) {
+        trigger_request t;
+        t.workspace_id = self->state.workspace_id;
+        t.workflow_id = wf;
+        t.intake = *req.intake;
+        take_trigger(std::move(t), [j](ingest_reply r) {
+          if (r.ok()) j->reply.accepted.push_back(std::move(*r));
+          else if (r.err().code == error_code::not_found || r.err().code == error_code::invalid) j->refused = r.err();
+          else j->retry = r.err();
+          if (--j->waiting > 0) return;
+          // Accepted somewhere and nothing to retry: kept. A failure worth a retry wins, since the
+          // workflows that took the mail see the resend as a duplicate of the same Message-ID.
+          if (j->retry) return j->answer(mail_result(*j->retry));
+          if (j->reply.accepted.empty() && j->refused) return j->answer(mail_result(*j->refused));
+          j->answer(mail_result(std::move(j->reply)));
+        });
+      }
+    });
+  };
   auto take_form = [=](form_request req, std::function<void(form_result)> answer) {
     refresh_if_stale(self, node);
     when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
@@ -367,6 +424,9 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
       },
       [=](form_atom, form_request& req, form_reply_to& to) {
         take_form(std::move(req), [to](form_result r) { to->deliver(std::move(r)); });
+      },
+      [=](mail_atom, mail_request& req, mail_reply_to& to) {
+        take_mail(std::move(req), [to](mail_result r) { to->deliver(std::move(r)); });
       },
       [=](rated_atom, std::uint64_t id, std::int64_t wait_ms) {
         auto it = self->state.rate_checks.find(id);
@@ -531,6 +591,11 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
   (void)queries.at({"poll"});
   // Looks the pending keys up in one statement; one batch in flight, batches at least
   // k_lookup_spacing apart, so a flood of unknown ids costs a bounded number of statements.
+  auto unknown_key = [](const std::string& key) {
+    if (key.starts_with("slug:")) return make_error(error_code::not_found, "no active workspace with this slug", "slug");
+    if (key.starts_with("intake:")) return make_error(error_code::not_found, "no active workspace with this intake address", "recipient");
+    return make_error(error_code::not_found, "no workflow with this id", "workflow");
+  };
   auto flush = [=] {
     auto& st = self->state;
     if (st.lookup_in_flight || st.pending_keys.empty()) return;
@@ -546,23 +611,28 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
     st.last_lookup = now;
     std::vector<std::string> slugs, workflows, keys = std::move(st.pending_keys);
     st.pending_keys.clear();
-    for (const auto& k : keys) (k.starts_with("slug:") ? slugs : workflows).push_back(k.substr(k.find(':') + 1));
+    std::vector<std::string> intakes;
+    for (const auto& k : keys) {
+      auto value = k.substr(k.find(':') + 1);
+      if (k.starts_with("slug:")) slugs.push_back(std::move(value));
+      else if (k.starts_with("intake:")) intakes.push_back(std::move(value));
+      else workflows.push_back(std::move(value));
+    }
     queries.at({"lookup"}).add();
-    node->postgres->try_submit([slugs, workflows](pg::connection& c) { return storage::find_tenants(c, slugs, workflows); },
+    node->postgres->try_submit([slugs, workflows, intakes](pg::connection& c) { return storage::find_tenants(c, slugs, workflows, intakes); },
                            [me, keys](result<storage::tenant_lookup> r) {
                              caf::anon_send(me, loaded_atom::value, std::move(keys), std::move(r));
                            },
                            true);
   };
-  // Finds which workspace `key` ("workflow:<id>" with a canonical id, "slug:<slug>") belongs to:
+  // Finds which workspace `key` ("workflow:<id>" with a canonical id, "slug:<slug>",
+  // "intake:<intake_email_id>") belongs to:
   // from the caches, else in the next batch, once for all who ask meanwhile.
   auto resolve = [=](const std::string& key, std::function<void(result<std::string>)> then) {
     auto& st = self->state;
     auto now = self->system().clock().now();
     if (auto* ws = st.known_workspaces->find(key, now)) return then(*ws);
-    if (st.unknown_keys->find(key, now))
-      return then(make_error(error_code::not_found, key.starts_with("slug:") ? "no active workspace with this slug" : "no workflow with this id",
-                             key.starts_with("slug:") ? "slug" : "workflow"));
+    if (st.unknown_keys->find(key, now)) return then(unknown_key(key));
     auto& waiting = st.resolving[key];
     waiting.push_back(std::move(then));
     if (waiting.size() > 1) return;
@@ -627,6 +697,13 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
           self->send(get(*ws), form_atom::value, std::move(req), to);
         });
       },
+      [=](mail_atom, mail_request& req, mail_reply_to& to) {
+        std::string id = req.intake_id;
+        resolve("intake:" + id, [=, req = std::move(req)](result<std::string> ws) mutable {
+          if (!ws.ok()) return to->deliver(mail_result(ws.err()));
+          self->send(get(*ws), mail_atom::value, std::move(req), to);
+        });
+      },
       [=](loaded_atom, std::vector<std::string>& keys, result<storage::tenant_lookup>& r) {
         auto& st = self->state;
         st.lookup_in_flight = false;
@@ -635,13 +712,14 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
           result<std::string> ws = make_error(error_code::internal, "not looked up");
           if (!r.ok()) {
             ws = r.err();  // not remembered: the next request asks again
-          } else if (key.starts_with("slug:")) {
-            auto it = r->slugs.find(key.substr(5));
-            if (it != r->slugs.end() && it->second.second) {
+          } else if (key.starts_with("slug:") || key.starts_with("intake:")) {
+            const auto& found = key.starts_with("slug:") ? r->slugs : r->intakes;
+            auto it = found.find(key.substr(key.find(':') + 1));
+            if (it != found.end() && it->second.second) {
               ws = it->second.first;
               st.known_workspaces->put(key, it->second.first, now);
             } else {
-              ws = make_error(error_code::not_found, "no active workspace with this slug", "slug");
+              ws = unknown_key(key);
               st.unknown_keys->put(key, true, now);
             }
           } else {
@@ -660,7 +738,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
                 self->send(a->second, tenant_atom::value, std::move(hint));
               }
             } else {
-              ws = make_error(error_code::not_found, "no workflow with this id", "workflow");
+              ws = unknown_key(key);
               st.unknown_keys->put(key, true, now);
             }
           }
@@ -698,6 +776,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
             // Forget what the slug (old or new) resolved to; the next request looks again.
             st.known_workspaces->erase_values_if([&](const std::string& ws) { return ws == ch.id; });
             st.unknown_keys->erase("slug:" + ch.slug);
+            st.unknown_keys->erase("intake:" + ch.intake_id);
           } else if (ch.usable) {
             st.unknown_keys->erase("workflow:" + ch.id);
           } else {

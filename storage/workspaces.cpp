@@ -82,17 +82,18 @@ wf AS (
   SELECT id FROM workflows, since WHERE changed_at > since.t
   UNION SELECT workflow_id FROM form_fields, since WHERE changed_at > since.t
 )
-SELECT 'f', f.id::text, f.workspace_id::text, '', )sql" + std::string(k_workflow_fingerprint_sql) + R"sql(, f.deleted_at IS NULL
+SELECT 'f', f.id::text, f.workspace_id::text, '', )sql" + std::string(k_workflow_fingerprint_sql) + R"sql(, f.deleted_at IS NULL, ''
 FROM workflows f JOIN wf ON wf.id = f.id
 UNION ALL
-SELECT 'w', w.id::text, w.id::text, w.slug, )sql" + k_workspace_fingerprint + R"sql(, w.is_active AND w.deleted_at IS NULL
+SELECT 'w', w.id::text, w.id::text, w.slug, )sql" + k_workspace_fingerprint + R"sql(, w.is_active AND w.deleted_at IS NULL,
+       w.intake_email_id
 FROM workspaces w, since WHERE w.changed_at > since.t
 UNION ALL
 SELECT 'n', GREATEST(clock_timestamp() - interval '10 minutes',
                      LEAST(clock_timestamp() - interval '5 seconds',
                            (SELECT min(xact_start) - interval '1 second' FROM pg_stat_activity
                             WHERE datname = current_database() AND backend_xid IS NOT NULL)))::text,
-       '', '', '', false
+       '', '', '', false, ''
 )sql"};
 
 const pg::statement k_find_tenants{"ft_find_tenants", R"sql(
@@ -100,6 +101,8 @@ SELECT 's', slug, id::text, is_active FROM workspaces WHERE deleted_at IS NULL A
 UNION ALL
 SELECT 'f', f.id::text, f.workspace_id::text, true FROM workflows f JOIN workspaces w ON w.id = f.workspace_id
 WHERE f.deleted_at IS NULL AND w.deleted_at IS NULL AND f.id = ANY($2::uuid[])
+UNION ALL
+SELECT 'i', intake_email_id, id::text, is_active FROM workspaces WHERE deleted_at IS NULL AND intake_email_id = ANY($3::text[])
 )sql"};
 
 }  // namespace
@@ -124,21 +127,25 @@ result<tenant_changes> poll_tenant_changes(pg::connection& c, const std::string&
     ch.slug = r->get(i, 3);
     ch.fingerprint = r->get(i, 4);
     ch.usable = r->get_bool(i, 5);
+    ch.intake_id = r->get(i, 6);
     out.changes.push_back(std::move(ch));
   }
   return out;
 }
 
 result<tenant_lookup> find_tenants(pg::connection& c, const std::vector<std::string>& slugs,
-                                   const std::vector<std::string>& workflow_ids) {
-  pg::array_builder s, f;
+                                   const std::vector<std::string>& workflow_ids, const std::vector<std::string>& intake_ids) {
+  pg::array_builder s, f, in;
   for (const auto& x : slugs) s.add(x);
   for (const auto& x : workflow_ids) f.add(x);
-  auto r = c.exec(k_find_tenants, pg::params{s.finish(), f.finish()});
+  for (const auto& x : intake_ids) in.add(x);
+  auto r = c.exec(k_find_tenants, pg::params{s.finish(), f.finish(), in.finish()});
   if (!r) return r.err();
   tenant_lookup out;
   for (int i = 0; i < r->size(); ++i) {
-    if (r->get(i, 0) == "s") out.slugs[std::string(r->get(i, 1))] = {std::string(r->get(i, 2)), r->get_bool(i, 3)};
+    auto tag = r->get(i, 0);
+    if (tag == "s") out.slugs[std::string(r->get(i, 1))] = {std::string(r->get(i, 2)), r->get_bool(i, 3)};
+    else if (tag == "i") out.intakes[std::string(r->get(i, 1))] = {std::string(r->get(i, 2)), r->get_bool(i, 3)};
     else out.workflows[std::string(r->get(i, 1))] = std::string(r->get(i, 2));
   }
   return out;

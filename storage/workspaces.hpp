@@ -37,6 +37,7 @@ struct tenant_change {
   std::string id;            ///< the workspace's or the workflow's id
   std::string workspace_id;  ///< the workspace it belongs to (its own id for a workspace)
   std::string slug;          ///< a workspace's slug; empty for a workflow
+  std::string intake_id;     ///< a workspace's intake_email_id; empty for a workflow
   std::string fingerprint;   ///< as domain::workspace_info::fingerprint / domain::workflow_record::fingerprint
   bool usable = false;       ///< workspace: active and not deleted; workflow: not deleted
 };
@@ -60,10 +61,13 @@ result<tenant_changes> poll_tenant_changes(pg::connection& c, const std::string&
 struct tenant_lookup {
   std::map<std::string, std::pair<std::string, bool>> slugs;
   std::map<std::string, std::string> workflows;
+  std::map<std::string, std::pair<std::string, bool>> intakes;  ///< intake_email_id -> workspace id, usable
 };
 
-/// Looks many workspace slugs and workflow ids up in one statement (ids must be canonical UUIDs).
+/// Looks many workspace slugs, workflow ids and intake address ids up in one statement (ids
+/// must be canonical UUIDs; intake ids lower-case, as they are made).
 result<tenant_lookup> find_tenants(pg::connection& c, const std::vector<std::string>& slugs,
-                                   const std::vector<std::string>& workflow_ids);
+                                   const std::vector<std::string>& workflow_ids,
+                                   const std::vector<std::string>& intake_ids = {});
 
 }  // namespace flowtrack::storage

@@ -22,6 +22,8 @@
 #include "adapters/webhook/http_webhook_dispatcher.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/smtp/intake.hpp"
+#include "adapters/smtp/server.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/redis/connection.hpp"
@@ -181,21 +183,26 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   http_opts.trusted_proxies = std::move(trusted_proxies);
   // Answers the engine owes ingress expire after 30 s (reply slots, no actor per request); at
   // most k_max_engine_requests are owed at once, beyond that ingress answers 503 at once.
-  http::route_targets targets{health, &system,
-                              std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30), k_max_engine_requests)};
+  auto deadlines = std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30), k_max_engine_requests);
+  http::route_targets targets{health, &system, deadlines};
   http::server server(http_opts, http::make_routes(targets));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });
   metrics::global().gauge("flowtrack_http_buffered_body_bytes", "Request-body bytes held against http_max_buffered_body_bytes.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.buffered_body_bytes())}}; });
   auto admin = s.admin_listen ? make_admin_server(s, targets) : nullptr;
+  // Mail to the workspaces' intake addresses, through the same bounded engine requests.
+  smtp::intake_handler intake(system, deadlines, s.mail_domain);
+  smtp::server smtp_server(smtp::options_from(s), intake);
   // The admin listener first: once the public one answers, both do.
   auto started = admin ? admin->start() : decltype(server.start()){};
   if (started) started = server.start();
+  if (started) started = smtp_server.start();
   if (!started) {
     spdlog::error("{}", started.err().message);
     if (admin) admin->stop(std::chrono::milliseconds(0));
     server.stop(std::chrono::milliseconds(0));
+    smtp_server.stop(std::chrono::milliseconds(0));
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
@@ -205,6 +212,8 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   }
   spdlog::info("flowtrackd serving: http://{}:{}/ (healthz, readyz)", s.http_listen.host, server.port());
   if (admin) spdlog::info("flowtrackd admin: http://{}:{}/ (metrics, readyz)", s.admin_listen->host, admin->port());
+  spdlog::info("flowtrackd smtp intake: {}:{} (intake@<workspace intake id>.{})", s.smtp_listen.host, smtp_server.port(),
+               s.mail_domain);
 
   int sig = 0;
   do sigwait(&signals, &sig);
@@ -233,6 +242,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   // the actors end, then the pools finish their queued jobs while the actor system their
   // callbacks reach still exists.
   server.stop(grace);
+  smtp_server.stop(grace);
   if (admin) admin->stop(std::chrono::seconds(1));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);

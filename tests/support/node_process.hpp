@@ -20,6 +20,7 @@ struct node_process {
 
   int port = free_port();
   int admin_port = free_port();  ///< the admin listener: /metrics, detailed /readyz
+  int smtp_port = free_port();   ///< SMTP intake
   std::unique_ptr<child_process> process;
 
   /// `FLOWTRACK_*` variables: a suite's `defaults`, then a test's `extra` over them.
@@ -29,7 +30,7 @@ struct node_process {
                  {"FLOWTRACK_REDIS_URL", redis_url()},
                  {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
                  {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port)},
-                 {"FLOWTRACK_SMTP_LISTEN", "127.0.0.1:" + std::to_string(free_port())}};
+                 {"FLOWTRACK_SMTP_LISTEN", "127.0.0.1:" + std::to_string(smtp_port)}};
     for (const auto* layer : {&defaults, &extra})
       for (const auto& [k, v] : *layer) env[k] = v;
     process = std::make_unique<child_process>(std::vector<std::string>{flowtrackd(), "serve"}, env);

@@ -1,0 +1,56 @@
+// The SMTP server's handler for lead intake: a recipient is accepted only when it is a
+// workspace's intake address (`intake@{intake_email_id}.{mail domain}`, or `intake+{tag}@...` for
+// one workflow) that an active email workflow listens on; a message is parsed (GMime), its lead
+// found (the original sender of a forward, else the From header's sender), and handed to each
+// workflow the recipients reach as an EMAIL trigger. 250 only after every trigger committed.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <caf/actor_system.hpp>
+
+#include "actors/reply.hpp"
+#include "adapters/smtp/server.hpp"
+#include "domain/intake.hpp"
+#include "domain/mail/lead.hpp"
+
+namespace flowtrack::smtp {
+
+/// An intake address split into its parts.
+struct intake_address {
+  std::string intake_id;  ///< lower-case
+  std::string tag;        ///< empty without `+tag`
+};
+
+/// Reads `intake[+tag]@{intake_id}.{mail_domain}` case-insensitively; nullopt for any other
+/// address.
+std::optional<intake_address> parse_intake_address(const address& a, std::string_view mail_domain);
+
+/// The EMAIL trigger a parsed message makes: the lead ({"email","name","company_name","phone"}),
+/// trigger data (subject, text, sender, forwarder, attachments), source metadata (forwarder,
+/// subject, Message-ID, what was detected, the client) and an idempotency key from the
+/// Message-ID (else a digest of the message), so a message sent again starts nothing new.
+domain::intake_request email_trigger(const domain::mail::message& m, const domain::mail::lead_extraction& lead,
+                                     const envelope& env, std::string_view raw);
+
+class intake_handler final : public handler {
+ public:
+  /// `deadlines` bounds what the engine owes at once (shared with HTTP ingress).
+  intake_handler(caf::actor_system& system, std::shared_ptr<actors::reply_deadlines> deadlines, std::string mail_domain);
+
+  void check_sender(const envelope& so_far, reply_callback done) override;
+  void check_recipient(const envelope& so_far, const address& rcpt, reply_callback done) override;
+  void deliver(const envelope& env, std::string message, reply_callback done) override;
+
+ private:
+  void ask(actors::mail_request req, std::function<void(actors::mail_result)> then);
+
+  caf::actor_system& system_;
+  std::shared_ptr<actors::reply_deadlines> deadlines_;
+  std::string mail_domain_;
+};
+
+}  // namespace flowtrack::smtp
