@@ -51,7 +51,7 @@ TEST(email_outage_e2etest, the_database_down_at_end_of_data_gives_451_and_the_re
     ~restart_guard() { test::run_command(ctl + " start"); }
   } guard{ctl};
   auto down = swaks();
-  EXPECT_EQ(down.exit_code, 25) << "refused at DATA: " << down.out;
+  EXPECT_EQ(down.exit_code, 26) << "refused at the end of DATA: " << down.out;
   EXPECT_NE(down.out.find("<** 451 4."), std::string::npos) << down.out;
 
   ASSERT_EQ(test::run_command(ctl + " start").exit_code, 0);
