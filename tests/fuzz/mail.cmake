@@ -1,7 +1,8 @@
 # Inbound mail: GMime parsing and lead extraction, built from the library's sources so that every
 # line is instrumented. Seeds: tests/fuzz/corpus/mail/.
-add_executable(fuzz_mail fuzz_mail.cpp ${PROJECT_SOURCE_DIR}/domain/mail/parse.cpp
-               ${PROJECT_SOURCE_DIR}/domain/mail/text.cpp ${PROJECT_SOURCE_DIR}/domain/mail/lead.cpp)
+set(fuzz_mail_dir ${PROJECT_SOURCE_DIR}/domain/mail)
+add_executable(fuzz_mail fuzz_mail.cpp ${fuzz_mail_dir}/parse.cpp ${fuzz_mail_dir}/text.cpp ${fuzz_mail_dir}/lines.cpp
+               ${fuzz_mail_dir}/forward_header.cpp ${fuzz_mail_dir}/signature.cpp ${fuzz_mail_dir}/lead.cpp)
 target_include_directories(fuzz_mail PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(fuzz_mail PRIVATE flowtrack_runtime PkgConfig::GMIME)
 target_compile_options(fuzz_mail PRIVATE -fsanitize=fuzzer,address,undefined)
