@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -223,6 +224,44 @@ std::optional<std::string> key_id_of(std::string_view text) {
   auto p = split(text);
   if (!p) return std::nullopt;
   return p->key_id;
+}
+
+namespace {
+
+// HMAC-SHA256 over purpose, a NUL, the key id, a dot and the payload's base64url.
+std::string mac_of(const data_key& k, std::string_view purpose, std::string_view signed_part) {
+  std::string msg;
+  msg.reserve(purpose.size() + 1 + signed_part.size());
+  msg.append(purpose).push_back('\0');
+  msg.append(signed_part);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), k.bytes().data(), static_cast<int>(k.bytes().size()), reinterpret_cast<const unsigned char*>(msg.data()),
+           msg.size(), md, &len) == nullptr)
+    return {};
+  return base64url(md, len);
+}
+
+}  // namespace
+
+box_result<std::string> keyring::sign(std::string_view payload, std::string_view purpose) const {
+  if (!current_) return box_error{box_errc::no_key, "no encryption key is configured", "encryption_key"};
+  std::string part = current_->id() + "." + base64url(reinterpret_cast<const unsigned char*>(payload.data()), payload.size());
+  auto mac = mac_of(*current_, purpose, part);
+  if (mac.empty()) return box_error{box_errc::internal, "HMAC failed", ""};
+  return part + "." + mac;
+}
+
+std::optional<std::string> keyring::verify(std::string_view token, std::string_view purpose) const {
+  auto dot1 = token.find('.');
+  auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos) return std::nullopt;
+  const data_key* k = find(token.substr(0, dot1));
+  if (k == nullptr) return std::nullopt;
+  auto want = mac_of(*k, purpose, token.substr(0, dot2));
+  auto got = token.substr(dot2 + 1);
+  if (want.empty() || want.size() != got.size() || CRYPTO_memcmp(want.data(), got.data(), got.size()) != 0) return std::nullopt;
+  return unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
 }
 
 }  // namespace flowtrack::crypto

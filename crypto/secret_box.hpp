@@ -96,6 +96,14 @@ class keyring {
   /// Whether `sealed` is a well-formed value under the current key (nothing to rotate).
   bool sealed_with_current(std::string_view sealed) const;
 
+  /// A token carrying `payload` in the clear, signed (HMAC-SHA256) under the current key for
+  /// `purpose` (e.g. "tracking"): `<key id>.<base64url(payload)>.<base64url(mac)>`, URL-safe.
+  /// Fails with `no_key` without a current key.
+  box_result<std::string> sign(std::string_view payload, std::string_view purpose) const;
+  /// The payload of a token signed by any key of the ring for `purpose`; nullopt for anything
+  /// else (malformed, another purpose, an unknown key, altered).
+  std::optional<std::string> verify(std::string_view token, std::string_view purpose) const;
+
  private:
   const data_key* find(std::string_view id) const;
   std::optional<data_key> current_;

@@ -189,5 +189,33 @@ TEST(secret_box, without_a_current_key_nothing_is_sealed) {
   EXPECT_FALSE(old_only.seal("x", "ctx"));
 }
 
+TEST(signed_token, round_trips_under_any_key_of_the_ring_and_only_for_its_purpose) {
+  auto before = ring(k_a);
+  auto token = before.sign("o|ws|lead", "tracking");
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."), std::string::npos)
+      << "URL-safe: " << *token;
+  EXPECT_EQ(before.verify(*token, "tracking"), "o|ws|lead");
+  EXPECT_FALSE(before.verify(*token, "unsubscribe")) << "another purpose";
+  // After a rotation the old key still verifies what it signed; a ring without it does not.
+  EXPECT_EQ(ring(k_b, {k_a}).verify(*token, "tracking"), "o|ws|lead");
+  EXPECT_FALSE(ring(k_b).verify(*token, "tracking"));
+  EXPECT_FALSE(keyring().sign("x", "tracking")) << "no current key";
+}
+
+TEST(signed_token, any_change_is_refused) {
+  auto r = ring(k_a);
+  auto token = *r.sign("c|ws|lead|https://example.com/a", "tracking");
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    std::string t = token;
+    t[i] = t[i] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(r.verify(t, "tracking")) << "changed at " << i;
+  }
+  EXPECT_FALSE(r.verify(token.substr(0, token.size() - 1), "tracking"));
+  EXPECT_FALSE(r.verify("", "tracking"));
+  EXPECT_FALSE(r.verify("..", "tracking"));
+  EXPECT_FALSE(r.verify(token + ".x", "tracking"));
+}
+
 }  // namespace
 }  // namespace flowtrack::crypto
