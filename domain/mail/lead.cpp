@@ -40,7 +40,30 @@ std::string strip_forward_prefixes(std::string_view subject) {
   return std::string(s);
 }
 
+constexpr std::string_view reply_prefixes[] = {"re:", "aw:", "sv:", "antw:", "r:", "rif:", "res:", "vs:", "re :"};
+
+bool subject_marks_reply(std::string_view subject) {
+  const std::string lower = ascii_lower(trim(subject).substr(0, 8));
+  for (auto p : reply_prefixes)
+    if (starts_with(lower, p)) return true;
+  return false;
+}
+
 // ---- the extraction --------------------------------------------------------------------------
+
+/// Outlook writes the same "From: / Sent:" block (and "-----Original Message-----") under a reply
+/// as under a forward. It is a reply when the subject says so, or when the quoted sender is the one
+/// the mail goes back to; Gmail, Apple Mail and Thunderbird markers are forwards for sure.
+bool quoted_reply(const message& m, const header_block& b) {
+  if (b.format != mail_format::outlook && b.format != mail_format::generic) return false;
+  if (subject_marks_forward(m.subject)) return false;
+  if (subject_marks_reply(m.subject)) return true;
+  const std::string quoted = parse_sender(b.from).address;
+  for (const auto* list : {&m.to, &m.cc})
+    for (const auto& r : *list)
+      if (same_address(quoted, r.address)) return true;
+  return false;
+}
 
 std::string body_text(const message& m, bool& from_html) {
   from_html = false;
@@ -67,7 +90,7 @@ void finish_original(lead_extraction& lead, lines_t text) {
 /// Lead from forwarded header blocks in `lines`; false when there is none.
 bool from_blocks(const lines_t& lines, const message& m, bool loose, lead_extraction& lead) {
   auto block = find_block(lines, 0, lines.size(), loose);
-  if (!block) return false;
+  if (!block || quoted_reply(m, *block)) return false;
   const mailbox forwarder = m.from.empty() ? mailbox{} : m.from.front();
   lead.forwarded = true;
   lead.forwarder = forwarder;

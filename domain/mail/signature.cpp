@@ -94,7 +94,7 @@ constexpr std::string_view legal_forms[] = {
     "Inc.", "Corp", "Corp.", "Corporation", "PLC", "plc", "LLP", "SARL", "S.A.R.L.", "SAS", "S.A.S.", "SA", "S.A.",
     "S.L.", "SL", "S.L.U.", "S.p.A.", "SpA", "S.r.l.", "Srl", "SRL", "s.r.l.", "B.V.", "BV", "N.V.", "NV", "Lda",
     "Lda.", "Ltda", "Ltda.", "AB", "A/S", "Oy", "GmbH & Co. KG", "Co.", "S.C.", "(haftungsbeschränkt)", "eG", "e.V.",
-    "KGaA", "Sp. z o.o.", "s.r.o.", "Unipessoal", "VOF", "CV", "AS", "ASA", "ApS", "Pty Ltd",
+    "KGaA", "mbB", "PartG", "Sp. z o.o.", "s.r.o.", "Unipessoal", "VOF", "CV", "AS", "ASA", "ApS", "Pty Ltd",
 };
 
 constexpr std::string_view company_labels[] = {

@@ -115,6 +115,26 @@ TEST(inbound_mail_lead, falls_back_when_the_forwarded_header_names_only_a_name) 
   EXPECT_TRUE(contains(nothing.notes[0], "only by name")) << nothing.notes[0];
 }
 
+TEST(inbound_mail_lead, an_outlook_reply_is_not_a_forward) {
+  // Outlook quotes a reply with the same "From: / Sent:" block as a forward.
+  const auto re = lead_of_file("direct_outlook_reply.eml");
+  EXPECT_EQ(re.format, mail_format::direct);
+  EXPECT_EQ(re.email, "oliver.grant@grant-architects.co.uk");
+  EXPECT_EQ(re.body, "Hello,\n\nThanks for the quote. Could you add two extra meeting-room screens?");
+  // No prefix in the subject, but the quoted sender is whom the reply goes to.
+  const auto plain = lead_of("From: Eva <eva@roth.example>\nTo: Sales <sales@ourco.example>\nSubject: Quote\n\n"
+                             "Yes, go ahead.\n\nFrom: Sales <sales@ourco.example>\nSent: Monday\nTo: Eva\n"
+                             "Subject: Quote\n\nHere is the quote.\n");
+  EXPECT_EQ(plain.format, mail_format::direct);
+  EXPECT_EQ(plain.email, "eva@roth.example");
+  EXPECT_EQ(plain.body, "Yes, go ahead.");
+  // The same block under a forward prefix is a forward.
+  const auto fw = lead_of("From: Sales <sales@ourco.example>\nTo: leads@in.example\nSubject: FW: Quote\n\n"
+                          "From: Eva <eva@roth.example>\nSent: Monday\nTo: Sales\nSubject: Quote\n\nA quote?\n");
+  EXPECT_EQ(fw.format, mail_format::outlook);
+  EXPECT_EQ(fw.email, "eva@roth.example");
+}
+
 TEST(inbound_mail_lead, reads_a_forwarded_sender_split_over_two_lines) {
   const auto wrapped = lead_of("From: Sales <sales@ourco.example>\nSubject: FW: Hi\n\n"
                                "From: Dr. Maximiliane von Hohenstein-Lichtenberg\n<mvh@hohenstein.example>\n"
