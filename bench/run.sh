@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Runs FlowTrack's benchmarks against throwaway PostgreSQL and Redis on free loopback ports and
-# prints their JSON lines.      bench/run.sh [--only runtime|storage|engine|http] [SECONDS_PER_CASE]
+# prints their JSON lines.      bench/run.sh [--only runtime|storage|engine|http|smtp] [SECONDS_PER_CASE]
 # (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS=1024 loads the HTTP case with
-# 1,024 connections instead of 64.)
+# 1,024 connections instead of 64; BENCH_SMTP_CONNECTIONS="64 16" (the default) are the SMTP
+# case's session counts; BENCH_SKIP_BUILD=1 skips scripts/deps.sh and the build and uses what
+# build/release holds, e.g. when the targets were built by hand under the build lock.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/servers.sh
 only=${BENCH_ONLY:-}
 if [ "${1:-}" = --only ]; then
-  only=${2:?--only needs runtime, storage, engine or http}
+  only=${2:?--only needs runtime, storage, engine, http or smtp}
   shift 2
 fi
-case "$only" in "" | runtime | storage | engine | http) ;; *) echo "run.sh: --only takes runtime, storage, engine or http" >&2; exit 64 ;; esac
+case "$only" in "" | runtime | storage | engine | http | smtp) ;; *) echo "run.sh: --only takes runtime, storage, engine, http or smtp" >&2; exit 64 ;; esac
 seconds=${1:-10}
 wanted() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
-bash scripts/deps.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build/release -j "${FLOWTRACK_JOBS:-2}" >/dev/null
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  bash scripts/deps.sh
+  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C build/release -j "${FLOWTRACK_JOBS:-2}" >/dev/null
+fi
 
 work=$(mktemp -d /tmp/flowtrack-bench.XXXXXX)
 chmod 755 "$work"
@@ -109,5 +113,70 @@ if wanted http; then
   for connections in ${BENCH_CONNECTIONS:-64}; do
     [ -z "$baseline" ] || http_case baseline "$baseline/build/release/adapters/cli/flowtrackd" "$connections"
     http_case current build/release/adapters/cli/flowtrackd "$connections"
+  done
+fi
+
+# SMTP intake: a Release node whose workspace (enterprise plan: no quotas) has the active email
+# workflow bench/email_workflow.json (4 nodes), loaded by smtp_bench with forwarded ~2 KB messages
+# to the workspace's intake address over BENCH_SMTP_CONNECTIONS sessions (default "64 16", one
+# run each, a fresh database each), then stopped with SIGTERM. The node answers 250 only after
+# the commit; smtp_bench checks that every 250'd Message-ID has its EMAIL execution. Fails when
+# one is missing, when nothing was accepted, or when the node died or did not exit 0. The load
+# generator is one address standing for many MTAs, so the per-IP connection cap is lifted.
+# BENCH_BASELINE=DIR runs the same load against that checkout's node too (it needs the SMTP
+# intake), alternating, each line labelled by "node".
+smtp_case() {  # smtp_case LABEL FLOWTRACKD CONNECTIONS
+  local label=$1 bin=$2 connections=$3 db="flowtrack_smtp_$RANDOM$RANDOM"
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
+  local db_url="postgresql://postgres@127.0.0.1:$pg_port/$db"
+  "$bin" migrate --database-url "$db_url" --log-level warn >/dev/null
+  export FLOWTRACK_DATABASE_URL=$db_url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
+  local made intake
+  made=$("$bin" workspace create --name Bench --slug bench-mail --owner-email owner@bench.example.com --plan enterprise)
+  intake=$(echo "$made" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["intakeEmail"])')
+  "$bin" workflow import --workspace bench-mail bench/email_workflow.json >/dev/null
+  local http_port smtp_port
+  http_port=$(free_port)
+  smtp_port=$(free_port)
+  env FLOWTRACK_HTTP_LISTEN="127.0.0.1:$http_port" FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$(free_port)" \
+    FLOWTRACK_SMTP_LISTEN="127.0.0.1:$smtp_port" FLOWTRACK_SMTP_MAX_CONNECTIONS_PER_IP=100000 \
+    FLOWTRACK_SMTP_MAX_CONNECTIONS=100000 "$bin" serve >"$work/node.log" 2>&1 &
+  node_pid=$!
+  # The SMTP listener starts after the HTTP one: /healthz first, then a connection to the port.
+  for i in $(seq 300); do  # 30 s
+    curl -fsS -o /dev/null "http://127.0.0.1:$http_port/healthz" 2>/dev/null && (: <>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null && break
+    if ! node_alive || [ "$i" = 300 ]; then
+      echo "flowtrackd serve ($label) did not listen for SMTP:" >&2
+      tail -20 "$work/node.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  local rc=0 line
+  line=$(build/release/bench/smtp_bench --port "$smtp_port" --to "$intake" --connections "$connections" \
+    --seconds "$seconds" --warmup 2 --database-url "$db_url" --server-pid "$node_pid") || rc=$?
+  [ -z "$line" ] || echo "$line" | sed "s/^{/{\"node\":\"$label\",/"
+  node_alive || echo "flowtrackd serve ($label) died during the benchmark" >&2
+  stop_node
+  if [ "$node_status" != 0 ]; then
+    echo "flowtrackd serve ($label) exited with status $node_status" >&2
+    rc=1
+  fi
+  if [ "$rc" != 0 ]; then
+    tail -20 "$work/node.log" >&2
+    exit "$rc"
+  fi
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db" postgres
+}
+
+if wanted smtp; then
+  baseline=${BENCH_BASELINE:-}
+  if [ -n "$baseline" ] && [ ! -x "$baseline/build/release/adapters/cli/flowtrackd" ]; then
+    echo "run.sh: BENCH_BASELINE=$baseline has no build/release/adapters/cli/flowtrackd" >&2
+    exit 64
+  fi
+  for connections in ${BENCH_SMTP_CONNECTIONS:-64 16}; do
+    [ -z "$baseline" ] || smtp_case baseline "$baseline/build/release/adapters/cli/flowtrackd" "$connections"
+    smtp_case current build/release/adapters/cli/flowtrackd "$connections"
   done
 fi
