@@ -163,11 +163,6 @@ class connection : public std::enable_shared_from_this<connection> {
  private:
   // Runs the session until it needs the network or the handler.
   void drive() {
-    if (session_.in_data()) {
-      if (!data_deadline_) data_deadline_ = std::chrono::steady_clock::now() + opts_.data_timeout;
-    } else {
-      data_deadline_.reset();
-    }
     switch (session_.run()) {
       case step::read:
         if (shared_->stopping.load() && session_.shut_down()) return drive();
@@ -198,6 +193,12 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void do_read() {
+    // DATA has its own deadline from the 354 on, on top of the wait for each read.
+    if (session_.in_data()) {
+      if (!data_deadline_) data_deadline_ = std::chrono::steady_clock::now() + opts_.data_timeout;
+    } else {
+      data_deadline_.reset();
+    }
     auto wait = opts_.command_timeout;
     if (data_deadline_) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*data_deadline_ - std::chrono::steady_clock::now());

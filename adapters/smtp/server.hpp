@@ -36,7 +36,8 @@ using reply_callback = std::function<void(reply)>;
 /// actors). Calls come on the server's I/O threads and must not block; answer through the
 /// callback, now or later, from any thread. A 2xx answer accepts; a 4xx or 5xx is sent to the
 /// client as given (one line of text; an invalid enhanced code becomes x.0.0; an invalid reply
-/// becomes 451 4.3.0). An exception thrown by a call is answered 451 4.3.0.
+/// becomes 451 4.3.0). An exception thrown by a call is answered 451 4.3.0. The envelope and
+/// address references are valid only during the call: copy what an answer given later needs.
 class handler {
  public:
   virtual ~handler() = default;

@@ -298,7 +298,7 @@ TEST_F(smtp_server_test, swaks_over_starttls) {
   std::tie(o.tls_cert_file, o.tls_key_file) = certificate();
   start(std::move(o));
   auto out = swaks("--tls --from sender@other.test --to lead@intake.test");
-  ASSERT_EQ(last_swaks_exit_, 0) << out;
+  ASSERT_EQ(last_swaks_exit_, 0) << out << "(swaks --tls needs libnet-ssleay-perl)";
   ASSERT_TRUE(handler_.await_messages(1, 10s));
   auto kept = handler_.messages().at(0);
   EXPECT_TRUE(kept.env.tls);
@@ -388,6 +388,25 @@ TEST_F(smtp_server_test, command_timeout_closes_with_421) {
   auto c = greeted();
   EXPECT_EQ(c->last_line(10s), "421 4.4.2 mx.flowtrack.test timeout exceeded; closing");
   EXPECT_TRUE(c->closed_by_server());
+}
+
+TEST_F(smtp_server_test, data_timeout_closes_a_message_that_never_ends) {
+  auto o = options();
+  o.data_timeout = 1s;
+  start(std::move(o));
+  auto c = greeted();
+  c->cmd("MAIL FROM:<s@other.test>");
+  c->cmd("RCPT TO:<a@intake.test>");
+  EXPECT_EQ(c->cmd("DATA").substr(0, 4), "354 ");
+  // A client trickling a line at a time still runs into the deadline for the whole message.
+  std::string answer;
+  for (int i = 0; i < 100 && answer.empty(); ++i) {
+    ASSERT_TRUE(c->send("line\r\n"));
+    answer = c->last_line(100ms);
+  }
+  EXPECT_EQ(answer, "421 4.4.2 mx.flowtrack.test timeout exceeded; closing");
+  EXPECT_TRUE(c->closed_by_server());
+  EXPECT_TRUE(handler_.messages().empty());
 }
 
 TEST_F(smtp_server_test, per_ip_connection_cap_answers_421) {
