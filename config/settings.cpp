@@ -147,6 +147,12 @@ const std::map<std::string, setter>& setters() {
            throw config_error(k, "'" + v + "' is not a domain name");
          s.mail_domain = v;
        }},
+      {"public_url", [](settings& s, const std::string& k, const std::string& v) {
+         std::string url = v.empty() ? v : require_scheme(k, v, {"http://", "https://"});
+         if (url.find_first_of(" \t\"<>?#") != std::string::npos) throw config_error(k, "'" + v + "' is not a base URL");
+         while (!url.empty() && url.back() == '/') url.pop_back();
+         s.public_url = url;
+       }},
       {"webhook_allow", [](settings& s, const std::string& k, const std::string& v) { s.webhook_allow = cidr_list(k, v); }},
       {"trusted_proxies", [](settings& s, const std::string& k, const std::string& v) { s.trusted_proxies = cidr_list(k, v); }},
       {"admin_listen", [](settings& s, const std::string& k, const std::string& v) {
@@ -191,6 +197,13 @@ const std::map<std::string, setter>& setters() {
 }
 
 }  // namespace
+
+std::string settings::public_base_url() const {
+  if (!public_url.empty()) return public_url;
+  std::string host = http_listen.host == "0.0.0.0" || http_listen.host == "::" ? "localhost" : http_listen.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(http_listen.port);
+}
 
 std::string endpoint::to_string() const {
   return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);

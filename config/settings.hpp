@@ -37,6 +37,10 @@ struct settings {
   std::string smtp_tls_key;                  ///< PEM private key file
   std::string mail_relay = "smtp://127.0.0.1:1025";
   std::string mail_domain = "intake.localhost";
+  /// Where the links in sent emails (tracking, unsubscribe) point; empty: http://{http_listen}.
+  std::string public_url;
+  /// public_url, or the one http_listen gives.
+  std::string public_base_url() const;
   std::vector<std::string> webhook_allow;  ///< CIDRs exempt from the SSRF guard
   int form_rate_limit = 10;                ///< public form submissions per IP per minute; 0 = off
   int form_rate_limit_per_form = 1000;     ///< submissions per form per minute from all IPs; 0 = off

@@ -289,6 +289,7 @@ std::string route_of(std::string_view path) {
   if (path == "/healthz" || path == "/readyz") return std::string(path.substr(1));
   if (path.starts_with("/p/")) return "form";
   if (path.starts_with("/hooks/")) return "hooks";
+  if (path.starts_with("/t/")) return "tracking";
   return "other";
 }
 
@@ -307,6 +308,7 @@ handler make_routes(route_targets targets) {
     }
     if (path.substr(0, 3) == "/p/") return public_form(targets, path.substr(3), std::move(req), info, std::move(reply));
     if (path.substr(0, 7) == "/hooks/") return webhook_trigger(targets, path.substr(7), std::move(req), std::move(reply));
+    if (path.substr(0, 3) == "/t/") return tracking_route(targets.tracking, path.substr(3), std::move(req), std::move(reply));
     reply(json_error(bhttp::status::not_found, "not_found", "no route for this path"));
   };
 }

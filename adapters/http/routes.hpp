@@ -1,5 +1,5 @@
 // FlowTrack's HTTP routes: turns requests into messages to actors and their answers into
-// responses. Never touches SQL or Redis.
+// responses; the email tracking links (adapters/http/tracking) record through storage/.
 #pragma once
 
 #include <memory>
@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 
 #include "adapters/http/server.hpp"
+#include "adapters/http/tracking.hpp"
 
 namespace flowtrack::actors {
 class reply_deadlines;
@@ -21,10 +22,12 @@ struct route_targets {
   caf::actor_system* system = nullptr;  ///< where the workspace registry is found
   /// Expires answers the engine owes (30 s); make_routes makes one when unset.
   std::shared_ptr<actors::reply_deadlines> deadlines;
+  tracking_targets tracking;  ///< the email tracking links (/t/...)
 };
 
 /// The request handler for the public server: /healthz, /readyz (status only), the public forms
-/// (GET|POST /p/{slug}[/{form}]) and webhook triggers (POST /hooks/{workflow_id}).
+/// (GET|POST /p/{slug}[/{form}]), webhook triggers (POST /hooks/{workflow_id}) and the email
+/// tracking links (/t/o/{token}.gif, /t/c/{token}, /t/u/{token}).
 handler make_routes(route_targets targets);
 
 /// The route label of a path, for server_options::route_of.

@@ -93,6 +93,23 @@ TEST(settings, http_limits_and_trusted_proxies) {
   EXPECT_TRUE(d.trusted_proxies.empty()) << "X-Forwarded-For is believed from nobody by default";
 }
 
+TEST(settings, public_url_defaults_to_the_http_listener) {
+  std::vector<std::string> args{"--http-listen", "0.0.0.0:8181"};
+  env_block env({});
+  EXPECT_EQ(load(args, env.get()).public_base_url(), "http://localhost:8181") << "a send never fails for want of it";
+  std::vector<std::string> set{"--public-url", "https://leads.example.com/"};
+  EXPECT_EQ(load(set, env.get()).public_base_url(), "https://leads.example.com");
+  for (std::string bad : {"ftp://x.example", "leads.example.com", "https://x.example/?a=1"}) {
+    std::vector<std::string> wrong{"--public-url", bad};
+    try {
+      load(wrong, env.get());
+      ADD_FAILURE() << bad << " was taken";
+    } catch (const config_error& e) {
+      EXPECT_NE(std::string(e.what()).find("public_url"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(settings, smtp_limits_and_tls_files) {
   settings d;
   EXPECT_EQ(d.smtp_max_message_bytes, 25 * 1024 * 1024);
