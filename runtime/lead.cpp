@@ -57,6 +57,10 @@ result<lead> lead_from_json(const json::value& v) {
     if (!f->is_object()) return make_error(error_code::invalid, "lead.fields must be an object", "fields");
     l.fields = f->get_object();
   }
+  if (const json::value* u = o->if_contains("unsubscribed"); u && !u->is_null()) {
+    if (!u->is_bool()) return make_error(error_code::invalid, "lead.unsubscribed must be true or false", "unsubscribed");
+    l.unsubscribed = u->get_bool();
+  }
   return l;
 }
 
@@ -75,6 +79,7 @@ json::object lead_to_json(const lead& l) {
   for (const auto& t : l.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
   o["fields"] = l.fields;
+  if (l.unsubscribed) o["unsubscribed"] = true;
   return o;
 }
 

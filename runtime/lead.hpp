@@ -30,6 +30,7 @@ struct lead {
   std::int64_t score = 0;
   std::vector<std::string> tags;
   boost::json::object fields;  ///< field_key -> value (string, number, bool, array)
+  bool unsubscribed = false;   ///< from emails of this workspace (an unsubscribe link)
 
   /// The part of the email after '@', lower-cased on comparison; empty when there is none.
   std::string_view email_domain() const;
@@ -38,7 +39,7 @@ struct lead {
 };
 
 /// Reads `{"email","name","company_name","phone","status","source","score","tags":[...],
-/// "fields":{...}}` (all but email optional; "id" and "assigned_to" also read).
+/// "fields":{...}}` (all but email optional; "id", "assigned_to" and "unsubscribed" also read).
 result<lead> lead_from_json(const boost::json::value& v);
 /// The inverse of lead_from_json.
 boost::json::object lead_to_json(const lead& l);

@@ -169,7 +169,7 @@ json::object step_output(const compiled_graph& g, const decision& d) {
   if (d.node == k_no_node) return o;
   const auto& n = g.at(d.node);
   if (d.status == step_status::skipped) {
-    o["skipped"] = "node is disabled";
+    o["skipped"] = d.skip_reason != nullptr ? d.skip_reason : "node is disabled";
     return o;
   }
   switch (n.type) {
@@ -328,7 +328,15 @@ decision next(const compiled_graph& g, checkpoint& cp, const run_env& env, std::
   }
   switch (category_of(n.type)) {
     case node_category::trigger: d.followed = follow(g, cp, ctx, p.node, -1, now_ms); return d;
-    case node_category::action: return execute(p.node, p.attempt);
+    case node_category::action:
+      // An unsubscribed lead gets no further email from the workspace; the path goes on.
+      if (n.type == node_type::action_send_email && cp.subject.unsubscribed) {
+        d.status = step_status::skipped;
+        d.skip_reason = "the lead unsubscribed from emails";
+        d.followed = follow(g, cp, ctx, p.node, -1, now_ms);
+        return d;
+      }
+      return execute(p.node, p.attempt);
     case node_category::logic: break;
   }
   const time_zone& zone = env.zone ? *env.zone : *time_zone::utc();

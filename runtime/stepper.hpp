@@ -102,6 +102,7 @@ struct decision {
   int branch = -1;                ///< condition / split: the handle index taken
   bool condition_result = false;  ///< condition: the outcome
   std::uint32_t followed = 0;     ///< edges followed to new nodes
+  const char* skip_reason = nullptr;  ///< skipped: why (a disabled node, an unsubscribed lead)
 };
 
 /// The output JSON of an evaluated step, e.g. {"result":true,"handle":"qualified"} or

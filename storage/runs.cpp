@@ -255,7 +255,7 @@ SELECT e.id, e.workspace_id, e.workflow_id, e.workflow_version, e.lead_id, e.sta
        CASE WHEN l.id IS NULL THEN NULL ELSE jsonb_build_object(
          'id', l.id, 'email', l.email, 'name', l.name, 'company_name', l.company_name, 'phone', l.phone,
          'status', l.status, 'source', l.source, 'score', COALESCE(l.score, 0), 'tags', COALESCE(to_jsonb(l.tags), '[]'),
-         'assigned_to', l.assigned_to_user_id,
+         'assigned_to', l.assigned_to_user_id, 'unsubscribed', l.unsubscribed_at IS NOT NULL,
          'fields', COALESCE((SELECT jsonb_object_agg(f.field_key, d.value) FROM lead_field_data d
                              JOIN form_fields f ON f.id = d.form_field_id WHERE d.lead_id = l.id), '{}'::jsonb))::text END,
        e.output_data::text

@@ -201,6 +201,27 @@ TEST(stepper, skips_disabled_nodes_and_passes_through_them) {
   EXPECT_EQ(r->steps[2].status, "completed");
 }
 
+TEST(stepper, an_unsubscribed_lead_gets_no_email_but_its_path_goes_on) {
+  auto g = compile_text(R"({"nodes":[{"id":"t","type":"TRIGGER_FORM"},
+      {"id":"mail","type":"ACTION_SEND_EMAIL","data":{"emailSubject":"Hi","emailBody":"Hello"}},
+      {"id":"boss","type":"ACTION_NOTIFY_OWNER","data":{"emailSubject":"New lead","emailBody":"x"}},
+      {"id":"tag","type":"ACTION_ADD_TAG","data":{"tag":"x"}}],
+    "edges":[{"id":"1","source":"t","target":"mail"},{"id":"2","source":"mail","target":"boss"},{"id":"3","source":"boss","target":"tag"}]})");
+  ASSERT_TRUE(g);
+  auto l = test::sample_lead();
+  l.unsubscribed = true;
+  auto r = dry_run(*g, env_in(), l, json::object{}, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->path, (path{"t", "mail", "boss", "tag"}));
+  EXPECT_EQ(r->steps[1].status, "skipped");
+  EXPECT_NE(json::serialize(r->steps[1].output).find("unsubscribed"), std::string::npos) << json::serialize(r->steps[1].output);
+  EXPECT_EQ(r->steps[2].status, "completed") << "the owner's notification is not the lead's email";
+  // The flag survives the lead's JSON form, as a resumed run reads it.
+  auto back = lead_from_json(lead_to_json(l));
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->unsubscribed);
+}
+
 TEST(stepper, end_stops_only_its_own_path) {
   auto g = compile_text(R"({"nodes":[{"id":"t","type":"TRIGGER_FORM"},{"id":"end","type":"LOGIC_END"},
       {"id":"a","type":"ACTION_ADD_TAG","data":{"tag":"x"}}],
