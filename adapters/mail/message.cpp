@@ -10,6 +10,8 @@
 
 #include <openssl/evp.h>
 
+#include "domain/tracking.hpp"
+
 namespace flowtrack::mail {
 namespace {
 
@@ -324,7 +326,7 @@ std::string rfc5322_date(std::chrono::system_clock::time_point t) {
 }
 
 result<composed_message> compose(const actors::email_message& m, const sender_identity& from,
-                                 std::chrono::system_clock::time_point now) {
+                                 std::chrono::system_clock::time_point now, const tracking_links* links) {
   if (m.idempotency_key.empty())
     return invalid_field("idempotency_key", "is empty; it becomes the Message-ID that makes a resend recognisable");
   auto sender = check_address(from.address, "sender");
@@ -344,6 +346,20 @@ result<composed_message> compose(const actors::email_message& m, const sender_id
   if (!valid_utf8(m.text_body)) return invalid_field("text_body", "is not valid UTF-8");
   if (!valid_utf8(m.html_body)) return invalid_field("html_body", "is not valid UTF-8");
 
+  std::string text_body = m.text_body, html_body = m.html_body;
+  if (links) {
+    if (links->unsubscribe.find_first_of("\r\n<>\" ") != std::string::npos)
+      return invalid_field("unsubscribe", "is not a URL");
+    if (!text_body.empty()) text_body += "\r\n\r\n--\r\nUnsubscribe: " + links->unsubscribe + "\r\n";
+    if (!html_body.empty()) {
+      // Links become click links first, so the unsubscribe link added after is not one.
+      html_body = domain::track_html(html_body, links->click, links->open_pixel);
+      std::string footer = "<p style=\"font-size:12px;color:#666\"><a href=\"" + links->unsubscribe + "\">Unsubscribe</a></p>";
+      auto body_end = html_body.rfind("</body>");
+      if (body_end == std::string::npos) html_body += footer;
+      else html_body.insert(body_end, footer);
+    }
+  }
   composed_message out;
   out.sender = std::move(*sender);
   out.recipient = std::move(*to);
@@ -361,24 +377,29 @@ result<composed_message> compose(const actors::email_message& m, const sender_id
   t += "Message-ID: " + out.message_id + "\r\n";
   // RFC 3834: tells vacation responders not to answer an automated message.
   t += "Auto-Submitted: auto-generated\r\n";
+  if (links) {
+    // RFC 2369 and RFC 8058: mail clients offer the one-click unsubscribe.
+    t += "List-Unsubscribe: <" + links->unsubscribe + ">\r\n";
+    t += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+  }
   t += "MIME-Version: 1.0\r\n";
-  if (!m.text_body.empty() && !m.html_body.empty()) {
+  if (!text_body.empty() && !html_body.empty()) {
     // "=_" never occurs in quoted-printable output, so the boundary cannot clash with a body.
     std::string boundary = "=_ft_" + sha256_hex(out.message_id).substr(0, 24);
     t += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n";
     t += "--" + boundary + "\r\n";
     append_part_headers(t, "plain");
     t += "\r\n";
-    append_body(t, m.text_body, true);
+    append_body(t, text_body, true);
     t += "--" + boundary + "\r\n";
     append_part_headers(t, "html");
     t += "\r\n";
-    append_body(t, m.html_body, true);
+    append_body(t, html_body, true);
     t += "--" + boundary + "--\r\n";
   } else {
-    append_part_headers(t, m.html_body.empty() ? "plain" : "html");
+    append_part_headers(t, html_body.empty() ? "plain" : "html");
     t += "\r\n";
-    append_body(t, m.html_body.empty() ? m.text_body : m.html_body, false);
+    append_body(t, html_body.empty() ? text_body : html_body, false);
   }
   return out;
 }

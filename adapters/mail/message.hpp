@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -50,10 +51,19 @@ std::string rfc5322_date(std::chrono::system_clock::time_point t);
 /// Whether the bytes are well-formed UTF-8.
 bool valid_utf8(std::string_view s);
 
+/// The links of an email to a lead: its HTML links go through `click`, an open pixel is added,
+/// and it carries an unsubscribe link (in the text, the HTML and RFC 8058's List-Unsubscribe
+/// and List-Unsubscribe-Post headers).
+struct tracking_links {
+  std::function<std::string(std::string_view url)> click;
+  std::string open_pixel;
+  std::string unsubscribe;
+};
+
 /// Builds the message. Fails with `invalid` (subject = the field) when a header value holds a
 /// line break or a control character, an address is malformed, text is not UTF-8, or there is
-/// no body at all.
+/// no body at all. With `links`, the email is tracked and unsubscribable.
 result<composed_message> compose(const actors::email_message& m, const sender_identity& from,
-                                 std::chrono::system_clock::time_point now);
+                                 std::chrono::system_clock::time_point now, const tracking_links* links = nullptr);
 
 }  // namespace flowtrack::mail

@@ -264,5 +264,37 @@ TEST(compose, every_line_stays_within_998_characters) {
   for (const auto& l : lines_of(r->text)) EXPECT_LE(l.size(), 998u);
 }
 
+TEST(tracked_message, links_go_through_the_click_url_and_it_can_be_unsubscribed_in_one_click) {
+  auto m = sample();
+  m.text_body = "Hello Ann";
+  m.html_body = "<html><body><p>See <a href=\"https://acme.example/offer\">our offer</a></p></body></html>";
+  tracking_links links{[](std::string_view url) { return "https://ft.example/t/c/TOKEN?u=" + std::string(url.size(), 'x'); },
+                       "https://ft.example/t/o/PIXEL.gif", "https://ft.example/t/u/UNSUB"};
+  auto r = compose(m, k_from, k_now, &links);
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  const auto& t = r->text;
+  auto headers = t.substr(0, t.find("\r\n\r\n"));
+  EXPECT_NE(headers.find("\r\nList-Unsubscribe: <https://ft.example/t/u/UNSUB>\r\n"), std::string::npos) << headers;
+  EXPECT_NE(headers.find("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click"), std::string::npos) << headers;
+  // The parts' bodies, decoded.
+  std::string decoded;
+  for (std::size_t at = 0; (at = t.find("quoted-printable\r\n\r\n", at)) != std::string::npos;) {
+    at += 20;
+    auto end = t.find("\r\n--=_ft_", at);
+    decoded += decode_qp(t.substr(at, end - at)) + "\n";
+  }
+  EXPECT_NE(decoded.find("<a href=\"https://ft.example/t/c/TOKEN?u=" + std::string(26, 'x') + "\">our offer</a>"), std::string::npos) << decoded;
+  EXPECT_EQ(decoded.find("https://acme.example/offer"), std::string::npos) << "the original link only through the click URL";
+  EXPECT_NE(decoded.find("<img src=\"https://ft.example/t/o/PIXEL.gif\""), std::string::npos) << decoded;
+  EXPECT_NE(decoded.find("<a href=\"https://ft.example/t/u/UNSUB\">Unsubscribe</a>"), std::string::npos) << "not a click link";
+  EXPECT_NE(decoded.find("Hello Ann\r\n\r\n--\r\nUnsubscribe: https://ft.example/t/u/UNSUB"), std::string::npos) << decoded;
+
+  // Without links (the owner's notifications): none of it.
+  auto plain = compose(m, k_from, k_now);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->text.find("List-Unsubscribe"), std::string::npos);
+  EXPECT_EQ(plain->text.find("/t/"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace flowtrack::mail
