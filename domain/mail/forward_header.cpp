@@ -148,7 +148,9 @@ constexpr phrase apple_phrases[] = {
 
 std::optional<marker> read_marker(std::string_view line) {
   const std::string_view t = trim(line);
-  if (t.empty() || t.size() > 120) return std::nullopt;
+  // Every marker starts with a rule character or ends with a colon: most lines are out at once.
+  if (t.empty() || t.size() > 120 || (t.front() != '-' && t.front() != '_' && t.back() != ':'))
+    return std::nullopt;
   if (auto d = dashed_phrase(t)) {
     for (const auto& p : forward_phrases) {
       if (d->first != p.text) continue;
@@ -255,8 +257,9 @@ int first_quote_level(const lines_t& lines, std::size_t i) {
 
 /// "On Mon, 4 Mar 2024 at 10:15, Anna <a@x.de> wrote:" and its translations.
 bool reply_header(std::string_view line) {
-  const std::string l = ascii_lower(trim(line));
-  if (l.size() > 300 || l.empty()) return false;
+  const std::string_view t = trim(line);
+  if (t.size() > 300 || t.empty() || t.back() != ':') return false;
+  const std::string l = ascii_lower(t);
   static constexpr std::array<std::string_view, 9> starts = {"on ", "am ", "le ", "el ", "il ", "op ", "em ",
                                                              "à ", "den "};
   static constexpr std::array<std::string_view, 13> ends = {

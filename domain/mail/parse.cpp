@@ -189,13 +189,23 @@ bool starts_with_header(std::string_view raw) {
   return i > 0 && i < raw.size() && raw[i] == ':';
 }
 
+bool equals_lower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
 std::size_t count_containers(std::string_view raw) {
   std::size_t n = 0;
   for (std::size_t i = 0; i + 10 <= raw.size(); ++i) {
     const char c = raw[i];
     if (c != 'm' && c != 'M') continue;
-    const std::string head = ascii_lower(raw.substr(i, 10));
-    if (head == "multipart/" || head == "message/rf") ++n;
+    const std::string_view head = raw.substr(i, 10);
+    if (equals_lower(head, "multipart/") || equals_lower(head, "message/rf")) ++n;
   }
   return n;
 }

@@ -32,6 +32,7 @@ constexpr std::string_view sent_from_device[] = {
 };
 
 bool device_line(std::string_view line) {
+  if (trim(line).size() > 80) return false;
   const std::string l = ascii_lower(trim(line));
   for (auto s : sent_from_device)
     if (starts_with(l, s)) return true;
@@ -122,6 +123,7 @@ bool looks_like_name(std::string_view line) {
 }  // namespace
 
 bool sign_off(std::string_view line) {
+  if (trim(line).size() > 48) return false;
   std::string l = ascii_lower(trim(line));
   while (!l.empty() && (l.back() == ',' || l.back() == '!' || l.back() == '.' || l.back() == ' ')) l.pop_back();
   for (auto s : sign_offs)
