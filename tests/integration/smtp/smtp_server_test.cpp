@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -35,7 +36,7 @@ using namespace std::chrono_literals;
 // messages in memory. Answers come from another thread, as the actors' would.
 class test_handler : public handler {
  public:
-  enum class mode { keep, fail, never };
+  enum class mode { keep, fail, never, throws };
   struct kept {
     envelope env;
     std::string message;
@@ -58,6 +59,8 @@ class test_handler : public handler {
     switch (mode_.load()) {
       case mode::fail:
         return answer(std::move(done), reply{451, "4.3.0", "storage unavailable"});
+      case mode::throws:
+        throw std::runtime_error("the workspace actor is gone");
       case mode::never: {
         std::lock_guard lock(mutex_);
         parked_.push_back(std::move(done));  // never answered
@@ -471,6 +474,25 @@ TEST_F(smtp_server_test, a_failing_handler_gets_451_and_nothing_is_kept) {
   EXPECT_EQ(c->last_line(), "451 4.3.0 storage unavailable");
   EXPECT_TRUE(handler_.messages().empty());
   EXPECT_EQ(c->cmd("RCPT TO:<a@intake.test>"), "503 5.5.1 need MAIL before RCPT") << "the transaction is over";
+}
+
+TEST_F(smtp_server_test, a_throwing_handler_gets_451_and_the_session_goes_on) {
+  start(options());
+  handler_.set_mode(test_handler::mode::throws);
+  auto c = greeted();
+  c->cmd("MAIL FROM:<s@other.test>");
+  c->cmd("RCPT TO:<a@intake.test>");
+  EXPECT_EQ(c->cmd("DATA").substr(0, 4), "354 ");
+  ASSERT_TRUE(c->send("body\r\n.\r\n"));
+  EXPECT_EQ(c->last_line(), "451 4.3.0 internal error; try again later");
+  handler_.set_mode(test_handler::mode::keep);
+  c->cmd("MAIL FROM:<s@other.test>");
+  c->cmd("RCPT TO:<a@intake.test>");
+  EXPECT_EQ(c->cmd("DATA").substr(0, 4), "354 ");
+  ASSERT_TRUE(c->send("second\r\n.\r\n"));
+  EXPECT_EQ(c->last_line(), "250 2.0.0 kept");
+  ASSERT_EQ(handler_.messages().size(), 1u);
+  EXPECT_NE(handler_.messages()[0].message.find("\r\nsecond\r\n"), std::string::npos);
 }
 
 TEST_F(smtp_server_test, a_handler_that_never_answers_gets_451_after_the_deadline) {
