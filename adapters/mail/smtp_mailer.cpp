@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include "storage/worker_pool.hpp"
@@ -81,6 +82,23 @@ std::string relay_url_with_domain(const std::string& relay, const std::string& d
 
 }  // namespace
 
+bool relay_on_loopback(std::string_view relay_url) {
+  auto scheme_end = relay_url.find("://");
+  std::string_view rest = scheme_end == std::string_view::npos ? relay_url : relay_url.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find('/'));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);  // user:password@
+  std::string_view host;
+  if (rest.starts_with("[")) {
+    host = rest.substr(1, rest.find(']') == std::string_view::npos ? std::string_view::npos : rest.find(']') - 1);
+  } else {
+    host = rest.substr(0, rest.find(':'));
+  }
+  if (host == "localhost" || host == "::1") return true;
+  unsigned char v4[4];
+  std::string h(host);
+  return inet_pton(AF_INET, h.c_str(), v4) == 1 && v4[0] == 127;
+}
+
 struct smtp_mailer::session {
   std::unique_ptr<CURL, curl_deleter> handle{curl_easy_init()};
 };
@@ -91,7 +109,8 @@ struct smtp_mailer::workers {
 };
 
 smtp_mailer::smtp_mailer(const config::settings& s, mailer_options opts)
-    : relay_url_(relay_url_with_domain(s.mail_relay, s.mail_domain)), opts_(std::move(opts)) {
+    : relay_url_(relay_url_with_domain(s.mail_relay, s.mail_domain)), relay_on_loopback_(relay_on_loopback(s.mail_relay)),
+      opts_(std::move(opts)) {
   init_curl_once();
   identity_.domain = s.mail_domain;
   auto sender = check_address(opts_.sender.empty() ? "noreply@" + s.mail_domain : opts_.sender, "mail_sender");
@@ -126,6 +145,9 @@ result<std::string> smtp_mailer::transmit(session& s, const actors::email_messag
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROXY, "");  // never through a proxy from the environment
+  // Off loopback the relay must speak TLS (STARTTLS, or smtps:// from the first byte); a relay
+  // on this machine may, when it offers it.
+  curl_easy_setopt(h, CURLOPT_USE_SSL, relay_on_loopback_ ? CURLUSESSL_TRY : CURLUSESSL_ALL);
   curl_easy_setopt(h, CURLOPT_MAIL_FROM, mail_from.c_str());
   curl_easy_setopt(h, CURLOPT_MAIL_RCPT, recipients);
   curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);

@@ -25,12 +25,17 @@ struct mailer_options {
   std::chrono::milliseconds connect_timeout{10000};
 };
 
-/// Sends email through `settings.mail_relay` (`smtp://host:port`, or `smtps://` for TLS from
-/// the first byte). `send` only queues: composing and the SMTP exchange happen on the mailer's
+/// Sends email through `settings.mail_relay` (`smtp://[user:password@]host:port`, or `smtps://`
+/// for TLS from the first byte; credentials in the URL log in with SMTP AUTH). A relay off
+/// loopback must offer STARTTLS, or nothing is sent (`unavailable`). `send` only queues: composing and the SMTP exchange happen on the mailer's
 /// threads, and `done` is called there with the Message-ID or an error:
 /// `invalid` (a header value or address the message cannot carry, or the relay refused with a
 /// 5xx reply, quoted in the message), `unavailable` (relay unreachable, connection lost, 4xx
 /// reply), `timeout`.
+/// Whether the relay's host (of `smtp://[user:pass@]host:port`) is a loopback address or
+/// "localhost": only there may the mailer talk without STARTTLS.
+bool relay_on_loopback(std::string_view relay_url);
+
 class smtp_mailer final : public actors::mailer_port {
  public:
   /// Message-IDs are `<key@settings.mail_domain>`. Throws config::config_error ("mail_sender")
@@ -55,6 +60,7 @@ class smtp_mailer final : public actors::mailer_port {
   result<std::string> transmit(session& s, const actors::email_message& m) const;
 
   std::string relay_url_;  // with the EHLO domain as its path, as libcurl takes it
+  bool relay_on_loopback_ = false;
   sender_identity identity_;
   mailer_options opts_;
   std::unique_ptr<workers> workers_;  // last: joined before anything it uses is destroyed

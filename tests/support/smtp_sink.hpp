@@ -77,10 +77,11 @@ struct received {
 /// A running smtp_sink.py on a free port, its messages in a folder of its own.
 class smtp_sink {
  public:
-  explicit smtp_sink(int port = free_port())
+  explicit smtp_sink(int port = free_port(), std::string host = "127.0.0.1")
       : dir_(fs::temp_directory_path() / unique_name("ft-smtp")),
+        host_(std::move(host)),
         port_(port),
-        process_({"/usr/bin/python3", FLOWTRACK_SMTP_SINK, "--port", std::to_string(port_), "--dir", dir_.string()}, {}) {
+        process_({"/usr/bin/python3", FLOWTRACK_SMTP_SINK, "--host", host_, "--port", std::to_string(port_), "--dir", dir_.string()}, {}) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (!fs::exists(dir_ / "ready") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_TRUE(fs::exists(dir_ / "ready")) << "smtp sink did not start:\n" << process_.log();
@@ -93,7 +94,7 @@ class smtp_sink {
   }
 
   int port() const { return port_; }
-  std::string relay() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+  std::string relay() const { return "smtp://" + host_ + ":" + std::to_string(port_); }
 
   /// Waits until `n` messages have arrived (or the timeout passed) and returns them in order.
   std::vector<received> await(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(15)) const {
@@ -123,6 +124,7 @@ class smtp_sink {
 
  private:
   fs::path dir_;
+  std::string host_;
   int port_;
   child_process process_;
 };

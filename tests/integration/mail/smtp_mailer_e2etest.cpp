@@ -2,6 +2,10 @@
 // test: headers, bodies, encodings, injection attempts, relay failures, concurrency.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -217,6 +221,39 @@ TEST(smtp_mailer, relay_down_is_a_transient_unavailable) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, error_code::unavailable) << r.err().message;
   EXPECT_TRUE(r.err().transient());
+}
+
+TEST(smtp_mailer, only_a_relay_on_loopback_may_go_without_tls) {
+  EXPECT_TRUE(relay_on_loopback("smtp://127.0.0.1:25"));
+  EXPECT_TRUE(relay_on_loopback("smtp://127.8.0.1"));
+  EXPECT_TRUE(relay_on_loopback("smtp://user:p%40ss@localhost:587/ehlo.example"));
+  EXPECT_TRUE(relay_on_loopback("smtp://[::1]:25"));
+  EXPECT_FALSE(relay_on_loopback("smtp://192.0.2.10:25"));
+  EXPECT_FALSE(relay_on_loopback("smtp://127.0.0.1@relay.example:25")) << "userinfo is not the host";
+  EXPECT_FALSE(relay_on_loopback("smtp://relay.example"));
+  EXPECT_FALSE(relay_on_loopback("smtp://[2001:db8::1]:25"));
+}
+
+TEST(smtp_mailer, a_relay_off_loopback_without_starttls_gets_nothing) {
+  // A sink (no STARTTLS) on this machine's first address that is not loopback.
+  std::string host;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) == 0) {
+    for (auto* a = list; a != nullptr && host.empty(); a = a->ifa_next) {
+      if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+      char buf[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf, sizeof buf);
+      if (std::string_view(buf).substr(0, 4) != "127.") host = buf;
+    }
+    freeifaddrs(list);
+  }
+  if (host.empty()) GTEST_SKIP() << "this machine has no IPv4 address besides loopback";
+  smtp_sink sink(test::free_port(), host);
+  smtp_mailer mailer(settings_for(sink.relay()));
+  auto r = send_and_wait(mailer, sample());
+  ASSERT_FALSE(r.ok()) << "sent in the clear to " << host;
+  EXPECT_EQ(r.err().code, error_code::unavailable) << r.err().message;
+  EXPECT_TRUE(sink.messages().empty());
 }
 
 TEST(smtp_mailer, permanent_rejection_is_invalid_with_the_servers_reply) {
