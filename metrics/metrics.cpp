@@ -115,13 +115,18 @@ void header(std::string& out, const std::string& name, const std::string& help, 
 std::string registry::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
-  for (const auto& [name, fam] : counters_) {
+  // Entries, not structured bindings: clang 14 cannot capture a binding in a lambda.
+  for (const auto& entry : counters_) {
+    const auto& name = entry.first;
+    const auto& fam = entry.second;
     header(out, name, fam->help(), "counter");
     fam->each([&](const labels& v, const counter& c) {
       out += name + label_text(fam->label_names(), v) + " " + std::to_string(c.value()) + "\n";
     });
   }
-  for (const auto& [name, fam] : histograms_) {
+  for (const auto& entry : histograms_) {
+    const auto& name = entry.first;
+    const auto& fam = entry.second;
     header(out, name, fam->help(), "histogram");
     fam->each([&](const labels& v, const histogram& h) {
       for (std::size_t i = 0; i < histogram::k_bounds.size(); ++i)

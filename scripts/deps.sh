@@ -16,7 +16,7 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev libcurl4-openssl-dev libpcre2-dev libgmime-3.0-dev tzdata
   clang-14 libclang-rt-14-dev
-  python3 python3-aiosmtpd curl swaks
+  python3 python3-aiosmtpd curl swaks libnet-ssleay-perl
   chromium chromium-driver
 )
 
