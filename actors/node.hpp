@@ -1,5 +1,5 @@
-// What a node's actors share: the I/O services (PostgreSQL pool, Redis workers, outbound ports),
-// the time-zone database and the engine's timings. Plain data handed to every actor at spawn;
+// What a node's actors share: the I/O services (storage, outbound ports),
+// the clock and the engine's timings. Plain data handed to every actor at spawn;
 // owned by whoever runs the node (flowtrackd serve, a test, a benchmark). No CAF here.
 #pragma once
 
@@ -9,10 +9,6 @@
 
 #include "actors/ports.hpp"
 #include "domain/clock.hpp"
-#include "runtime/tz.hpp"
-#include "storage/pg/pool.hpp"
-#include "storage/redis/connection.hpp"
-#include "storage/worker_pool.hpp"
 
 namespace flowtrack::actors {
 
@@ -45,11 +41,9 @@ struct engine_options {
 
 /// The services of one node. Pointers are owned by the node and outlive its actors.
 struct node_services {
-  pg::pool* postgres = nullptr;
-  storage::worker_pool<redis::connection>* redis = nullptr;
+  store_port* store = nullptr;  ///< PostgreSQL and Redis (actors/pooled_store; in-memory in unit tests)
   mailer_port* mailer = nullptr;
   webhook_port* webhooks = nullptr;
-  const runtime::time_zone_db* zones = nullptr;
   std::string node_id;  ///< unique per process; lock owner names start with it
   engine_options options;
   /// Where the actors read time; tests inject a domain::manual_clock.

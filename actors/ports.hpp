@@ -1,12 +1,27 @@
-// The ports through which runs cause side effects outside FlowTrack: outbound email and
-// outbound webhooks. Actors call them; adapters (adapters/mail, adapters/webhook) implement
-// them. Knows no transport.
+// The ports through which the actors reach outside themselves: outbound email, outbound
+// webhooks, and the storage they read and write (PostgreSQL and Redis). Actors call them;
+// adapters (adapters/mail, adapters/webhook) and actors/pooled_store implement them, tests put
+// in-memory ones in their place. Knows no transport.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "domain/records.hpp"
+#include "domain/run_start.hpp"
 #include "runtime/error.hpp"
+#include "storage/ingest.hpp"
+#include "storage/redis/delay_queue.hpp"
+#include "storage/redis/lock.hpp"
+#include "storage/runs.hpp"
+#include "storage/workspaces.hpp"
 
 namespace flowtrack::actors {
 
@@ -54,6 +69,101 @@ class webhook_port {
  public:
   virtual ~webhook_port() = default;
   virtual void deliver(webhook_message message, std::function<void(result<webhook_outcome>)> done) = 0;
+};
+
+/// A workspace and its current workflows as loaded.
+struct workspace_load {
+  std::shared_ptr<const domain::workspace_snapshot> workspace;
+  std::map<std::string, std::shared_ptr<const domain::workflow_snapshot>> workflows;  ///< by workflow id; those that compile
+};
+
+/// Paused executions with their resume times (ms); the first entry (empty id) carries the
+/// largest fencing token PostgreSQL holds, so Redis' counter can be restored above it.
+using paused_list = result<std::vector<std::pair<std::string, std::int64_t>>>;
+
+/// What the actors ask of PostgreSQL and Redis, one method per question. Every method returns at
+/// once; `done` is called exactly once, later, from another thread (an I/O worker), except where
+/// a method says it may answer on the caller's thread.
+///
+/// Two kinds of work, as the pools have them: work that arrives from outside (look-ups, polls,
+/// rate-limit checks) is refused when too much waits already, at once, so ingress can answer
+/// 503; work of something already accepted (batches, runs, resumes) is never refused for load
+/// (a closing node drops it). "Retried" methods are run again on a fresh connection when the
+/// server was unavailable (they are safe to repeat); the others report the error.
+class store_port {
+ public:
+  template <class T>
+  using answer = std::function<void(result<T>)>;
+  using ingest_results = std::vector<result<storage::ingest_outcome>>;
+  using record_results = std::vector<result<bool>>;
+
+  virtual ~store_port() = default;
+
+  // PostgreSQL: tenants.
+  /// The workspace, its time zone and its compiled workflows (those that do not compile are
+  /// left out and logged). Accepted work; retried.
+  virtual void load_workspace(std::string workspace_id, answer<workspace_load> done) = 0;
+  /// One version of a workflow (nullopt: the current one), compiled. Accepted work; retried.
+  virtual void load_workflow_version(std::string workspace_id, std::string workflow_id, std::optional<int> version,
+                                     answer<std::shared_ptr<const domain::workflow_snapshot>> done) = 0;
+  /// Which workspaces these slugs, workflow ids and intake ids belong to. Outside work: when
+  /// refused, `done` gets `unavailable` at once, on the caller's thread. Retried.
+  virtual void find_tenants(std::vector<std::string> slugs, std::vector<std::string> workflows,
+                            std::vector<std::string> intakes, answer<storage::tenant_lookup> done) = 0;
+  /// The workspaces and workflows changed since `since` (empty: the first poll). Outside work,
+  /// refused like find_tenants. Retried.
+  virtual void poll_tenant_changes(std::string since, answer<storage::tenant_changes> done) = 0;
+
+  // PostgreSQL: executions.
+  /// Makes a batch of triggers durable in one transaction; one answer per trigger, in order.
+  /// Accepted work; not retried (the batch reports its error).
+  virtual void ingest(std::vector<domain::trigger_record> batch, answer<ingest_results> done) = 0;
+  /// Writes a batch of run records in one transaction; per record, whether it was applied.
+  /// Accepted work; not retried.
+  virtual void write_runs(std::vector<domain::run_record> batch, answer<record_results> done) = 0;
+  /// An execution as a run resumes it. Accepted work; retried.
+  virtual void load_execution(std::string execution_id, answer<storage::execution_state> done) = 0;
+  /// The workspace an execution belongs to. Accepted work; retried.
+  virtual void workspace_of_execution(std::string execution_id, answer<std::string> done) = 0;
+  /// Marks an execution failed for `reason`. Accepted work; not retried.
+  virtual void fail_execution(std::string execution_id, std::string reason, answer<bool> done) = 0;
+  /// Every paused execution with its resume time (see paused_list). Accepted work; retried.
+  virtual void paused_executions(std::function<void(paused_list)> done) = 0;
+  /// Up to `limit` executions queued or running whose lock holder is gone (older than
+  /// `stale_ms`). Accepted work; retried.
+  virtual void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) = 0;
+  /// Folds the execution counters' deltas; how many were folded. Accepted work; retried.
+  virtual void fold_stat_deltas(answer<std::size_t> done) = 0;
+
+  // Redis.
+  /// Counts a form submission from `client` in the per-IP and per-form windows (a limit of 0 is
+  /// off) and calls `done` with how long to wait (nullopt: go ahead, also when Redis could not
+  /// count). Outside work: false at once, and `done` never called, when refused.
+  [[nodiscard]] virtual bool count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
+                                                   std::function<void(std::optional<std::chrono::milliseconds>)> done) = 0;
+  /// Takes the named lock for `owner` (nullopt: held by someone else). Accepted work.
+  virtual void acquire_lock(std::string name, std::string owner, std::chrono::milliseconds ttl,
+                            answer<std::optional<redis::lease>> done) = 0;
+  /// Extends a held lock; false when it was lost. Accepted work.
+  virtual void renew_lock(redis::lease lease, std::chrono::milliseconds ttl, answer<bool> done) = 0;
+  /// Releases a run's lock, then acks the execution-queue entry that woke it (either may be
+  /// absent), failures ignored. Accepted work.
+  virtual void release_run(std::optional<redis::lease> lease, std::optional<redis::claimed> claim) = 0;
+  /// Schedules an execution's resume at `at_ms` in the execution queue (a failure is logged:
+  /// PostgreSQL holds the paused run, the rebuild or recovery finds it). Accepted work.
+  virtual void schedule_resume(std::string execution_id, std::int64_t at_ms) = 0;
+  /// Queues executions to run now (adopted ones), failures ignored. Accepted work.
+  virtual void schedule_now(std::vector<std::string> execution_ids, std::int64_t now_ms) = 0;
+  /// Claims up to `max` entries due at `now_ms`, each returning after `visibility` unless
+  /// acked. Accepted work.
+  virtual void claim_due(std::int64_t now_ms, std::size_t max, std::chrono::milliseconds visibility,
+                         answer<std::vector<redis::claimed>> done) = 0;
+  /// Whether Redis lost the execution queue built from PostgreSQL (its marker is gone), and the
+  /// queue's depth when it could be counted. Accepted work.
+  virtual void check_queue(std::function<void(bool lost, std::optional<std::size_t> depth)> done) = 0;
+  /// Rebuilds the execution queue from `paused` (as paused_executions gave it): raises the
+  /// fencing floor, schedules every entry, sets the marker. Accepted work.
+  virtual void rebuild_queue(std::vector<std::pair<std::string, std::int64_t>> paused) = 0;
 };
 
 }  // namespace flowtrack::actors

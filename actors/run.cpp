@@ -8,8 +8,6 @@
 #include "actors/counters.hpp"
 #include "domain/run_steps.hpp"
 #include "runtime/text.hpp"
-#include "storage/executions.hpp"
-#include "storage/redis/delay_queue.hpp"
 
 namespace flowtrack::actors {
 namespace json = boost::json;
@@ -31,13 +29,8 @@ void finish(self_ptr self, node_services* node, bool ack) {
   auto& st = self->state;
   if (st.finished) return;
   st.finished = true;
-  auto lease = st.lease;
   auto claim = ack ? st.claim : std::nullopt;
-  if (lease || claim)
-    node->redis->submit([lease, claim](redis::connection& c) {
-      if (lease) (void)redis::lock_service(c).release(*lease);
-      if (claim) (void)redis::delay_queue(c, storage::k_execution_queue).ack(*claim);
-    });
+  if (st.lease || claim) node->store->release_run(st.lease, claim);
   if (st.owner) self->send(st.owner, done_atom::value, self->id());
   self->quit();
 }
@@ -163,10 +156,7 @@ void park(self_ptr self, node_services* node, std::int64_t resume_at_ms) {
     // Durable first, then indexed: if this schedule is lost (Redis lost its data, or the node died
     // just now), the rebuild or recovery finds the run in PostgreSQL.
     count_execution(domain::execution_status::paused);
-    node->redis->submit([id, resume_at_ms](redis::connection& c) {
-      if (auto r = redis::delay_queue(c, storage::k_execution_queue).schedule(id, resume_at_ms); !r)
-        spdlog::warn("run {}: could not schedule its resume in Redis: {}", id, r.err().message);
-    });
+    node->store->schedule_resume(id, resume_at_ms);
     finish(self, node, true);
   });
 }
@@ -289,12 +279,9 @@ caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start st
   self->state.claim = std::move(claim);
   self->state.owner = std::move(owner);
   auto me = caf::actor_cast<caf::actor>(self);
-  std::string name = lock_name(self->state.start.execution_id);
-  std::string lock_owner = node->node_id + ":" + std::to_string(self->id());
   auto ttl = node->options.lock_ttl;
-  node->redis->submit([me, name, lock_owner, ttl](redis::connection& c) {
-    caf::anon_send(me, lock_atom::value, redis::lock_service(c).acquire(name, lock_owner, ttl));
-  });
+  node->store->acquire_lock(lock_name(self->state.start.execution_id), node->node_id + ":" + std::to_string(self->id()), ttl,
+                            [me](result<std::optional<redis::lease>> r) { caf::anon_send(me, lock_atom::value, std::move(r)); });
   return {
       [=](lock_atom, result<std::optional<redis::lease>>& r) {
         auto& st = self->state;
@@ -331,11 +318,7 @@ caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start st
       [=](renew_atom) {
         auto& st = self->state;
         if (st.finished || !st.lease) return;
-        auto lease = *st.lease;
-        node->redis->submit([me, lease, ttl](redis::connection& c) {
-          auto r = redis::lock_service(c).renew(lease, ttl);
-          caf::anon_send(me, renew_atom::value, r.ok() && *r);
-        });
+        node->store->renew_lock(*st.lease, ttl, [me](result<bool> r) { caf::anon_send(me, renew_atom::value, r.ok() && *r); });
         self->delayed_send(self, ttl / 3, renew_atom::value);
       },
       [=](renew_atom, bool still_held) {

@@ -8,10 +8,6 @@
 
 #include "actors/workspace.hpp"
 #include "metrics/metrics.hpp"
-#include "storage/executions.hpp"
-#include "storage/redis/delay_queue.hpp"
-#include "storage/redis/lock.hpp"
-#include "storage/runs.hpp"
 
 namespace flowtrack::actors {
 namespace {
@@ -34,26 +30,7 @@ using rebuild_atom = caf::atom_constant<caf::atom("rebuild")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using fold_atom = caf::atom_constant<caf::atom("fold")>;
 
-// Present while Redis holds the queue built from PostgreSQL; gone when Redis lost its data.
-constexpr std::string_view k_built_key = "ft:sched:built";
 constexpr std::size_t k_claim_batch = 256;
-
-// Paused executions to schedule, and the largest fencing token PostgreSQL holds (first entry,
-// id empty) so Redis' counter can be restored above it.
-result<std::vector<std::pair<std::string, std::int64_t>>> paused_execution_list(pg::connection& c) {
-  std::vector<std::pair<std::string, std::int64_t>> all;
-  auto top = storage::max_lock_token(c);
-  if (!top) return top.err();
-  all.emplace_back(std::string(), static_cast<std::int64_t>(*top));
-  std::string after;
-  for (;;) {
-    auto page = storage::paused_executions(c, 5000, after);
-    if (!page) return page.err();
-    all.insert(all.end(), page->begin(), page->end());
-    if (page->size() < 5000) return all;
-    after = page->back().first;
-  }
-}
 
 }  // namespace
 
@@ -70,8 +47,7 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
         self->state.claiming = true;
         auto now = node->clock->wall_ms();
         auto visibility = node->options.claim_visibility;
-        node->redis->submit([me, now, visibility](redis::connection& c) {
-          auto r = redis::delay_queue(c, storage::k_execution_queue).claim(now, k_claim_batch, visibility);
+        node->store->claim_due(now, k_claim_batch, visibility, [me](result<std::vector<redis::claimed>> r) {
           caf::anon_send(me, done_atom::value, std::move(r));
         });
       },
@@ -93,61 +69,36 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
         else self->delayed_send(self, node->options.scheduler_tick, tick_atom::value);
       },
       [=](rebuild_atom) {
-        // Cheap check first: the marker disappears with the rest of Redis' data.
-        node->redis->submit([me](redis::connection& r) {
-          auto exists = r.command({"EXISTS", k_built_key});
-          if (exists.ok() && exists->integer == 0) caf::anon_send(me, rebuild_atom::value, true);
-          if (auto n = redis::delay_queue(r, storage::k_execution_queue).size(); n)
-            queue_depth().store(static_cast<std::int64_t>(*n), std::memory_order_relaxed);
+        node->store->check_queue([me](bool lost, std::optional<std::size_t> depth) {
+          if (lost) caf::anon_send(me, rebuild_atom::value, true);
+          if (depth) queue_depth().store(static_cast<std::int64_t>(*depth), std::memory_order_relaxed);
         });
         self->delayed_send(self, node->options.rebuild_check_interval, rebuild_atom::value);
       },
       [=](rebuild_atom, bool) {
         // Redis lost the queue: page paused executions out of PostgreSQL into it.
         ++self->state.rebuilds;
-        node->postgres->submit(
-            [](pg::connection& c) { return paused_execution_list(c); },
-            [node](result<std::vector<std::pair<std::string, std::int64_t>>> paused) {
-              if (!paused.ok()) return spdlog::warn("scheduler: cannot read paused executions: {}", paused.err().message);
-              node->redis->submit([list = std::move(*paused)](redis::connection& r) {
-                // Fencing tokens must keep growing across the loss, or every write of a resumed
-                // run would be fenced out by the token it stored before.
-                if (auto f = redis::lock_service(r).raise_fencing_floor(static_cast<std::uint64_t>(list.front().second) + 1); !f)
-                  return spdlog::warn("scheduler: rebuild failed: {}", f.err().message);
-                redis::delay_queue q(r, storage::k_execution_queue);
-                for (std::size_t i = 1; i < list.size(); ++i)
-                  if (auto s = q.schedule(list[i].first, list[i].second); !s)
-                    return spdlog::warn("scheduler: rebuild failed: {}", s.err().message);
-                if (auto s = r.command({"SET", k_built_key, "1"}); s.ok())
-                  spdlog::info("scheduler: rebuilt the delay queue from PostgreSQL ({} paused executions)", list.size() - 1);
-              });
-            },
-            true);
+        node->store->paused_executions([node](paused_list paused) {
+          if (!paused.ok()) return spdlog::warn("scheduler: cannot read paused executions: {}", paused.err().message);
+          node->store->rebuild_queue(std::move(*paused));
+        });
       },
       [=](recover_atom) {
         // Executions whose lock holder went away: queue them now; the run that takes the lock adopts them.
         auto stale_ms = static_cast<std::int64_t>(node->options.lock_ttl.count());
-        node->postgres->submit([stale_ms](pg::connection& c) { return storage::stale_executions(c, stale_ms, 1000); },
-                               [me, node](result<std::vector<std::string>> ids) {
-                                 if (!ids.ok() || ids->empty()) return;
-                                 caf::anon_send(me, recover_atom::value, ids->size());
-                                 auto now = node->clock->wall_ms();
-                                 node->redis->submit([ids = std::move(*ids), now](redis::connection& r) {
-                                   redis::delay_queue q(r, storage::k_execution_queue);
-                                   for (const auto& id : ids) (void)q.schedule(id, now);
-                                 });
-                               },
-                               true);
+        node->store->stale_executions(stale_ms, 1000, [me, node](result<std::vector<std::string>> ids) {
+          if (!ids.ok() || ids->empty()) return;
+          caf::anon_send(me, recover_atom::value, ids->size());
+          node->store->schedule_now(std::move(*ids), node->clock->wall_ms());
+        });
         self->delayed_send(self, node->options.recovery_interval, recover_atom::value);
       },
       [=](recover_atom, std::size_t n) { self->state.adopted += n; },
       [=](fold_atom) {
         // Execution counters: the writers append deltas, this folds them (see storage::fold_stat_deltas).
-        node->postgres->submit([](pg::connection& c) { return storage::fold_stat_deltas(c); },
-                               [](result<std::size_t> r) {
-                                 if (!r) spdlog::warn("scheduler: could not fold execution counters: {}", r.err().message);
-                               },
-                               true);
+        node->store->fold_stat_deltas([](result<std::size_t> r) {
+          if (!r) spdlog::warn("scheduler: could not fold execution counters: {}", r.err().message);
+        });
         self->delayed_send(self, node->options.stats_fold_interval, fold_atom::value);
       },
   };

@@ -21,9 +21,6 @@ struct scheduler_state {
   static inline const char* name = "scheduler";
 };
 
-/// Paused executions with their resume times (ms).
-using paused_list = result<std::vector<std::pair<std::string, std::int64_t>>>;
-
 /// Behaviour; starts its timers by itself.
 caf::behavior scheduler(caf::stateful_actor<scheduler_state>* self, node_services* node);
 

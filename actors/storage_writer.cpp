@@ -4,9 +4,6 @@
 #include <caf/send.hpp>
 #include <caf/sec.hpp>
 
-#include "storage/ingest.hpp"
-#include "storage/runs.hpp"
-
 namespace flowtrack::actors {
 namespace {
 
@@ -30,14 +27,12 @@ void flush(self_ptr self, node_services* node, write_queue<Item>& q, Write write
     ++q.batches;
     q.items += n;
     auto me = caf::actor_cast<caf::actor>(self);
-    node->postgres->submit(
-        [batch = std::move(batch), write](pg::connection& c) -> result<std::vector<Reply>> { return write(c, batch); },
-        [me, id, n](result<std::vector<Reply>> r) {
-          std::vector<Reply> replies;
-          if (r.ok()) replies = std::move(*r);
-          else replies.assign(n, Reply(r.err()));
-          caf::anon_send(me, done_atom::value, id, std::move(replies));
-        });
+    write(std::move(batch), [me, id, n](result<std::vector<Reply>> r) {
+      std::vector<Reply> replies;
+      if (r.ok()) replies = std::move(*r);
+      else replies.assign(n, Reply(r.err()));
+      caf::anon_send(me, done_atom::value, id, std::move(replies));
+    });
   }
 }
 
@@ -58,11 +53,11 @@ void enqueue(self_ptr self, node_services* node, write_queue<Item>& q, Item item
 }  // namespace
 
 caf::behavior storage_writer(self_ptr self, node_services* node) {
-  auto write_ingest = [](pg::connection& c, const std::vector<domain::trigger_record>& batch) {
-    return result<ingest_replies>(storage::ingest_batch(c, batch));
+  auto write_ingest = [node](std::vector<domain::trigger_record> batch, store_port::answer<ingest_replies> done) {
+    node->store->ingest(std::move(batch), std::move(done));
   };
-  auto write_runs = [](pg::connection& c, const std::vector<domain::run_record>& batch) {
-    return result<record_replies>(storage::write_runs(c, batch));
+  auto write_runs = [node](std::vector<domain::run_record> batch, store_port::answer<record_replies> done) {
+    node->store->write_runs(std::move(batch), std::move(done));
   };
   auto flush_ingest = [=] { flush<domain::trigger_record, ingest_reply>(self, node, self->state.ingest, write_ingest); };
   auto flush_runs = [=] { flush<domain::run_record, record_reply>(self, node, self->state.runs, write_runs); };

@@ -1,6 +1,6 @@
 // The storage writer: group commit. Triggers and run records that arrive together share one
 // transaction (bounded by a batch size and about a millisecond of waiting); the writes run on
-// the PostgreSQL pool's threads, never on an actor thread.
+// the store's I/O threads, never on an actor thread.
 #pragma once
 
 #include <cstdint>

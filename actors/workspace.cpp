@@ -17,9 +17,6 @@
 #include "domain/run_steps.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/text.hpp"
-#include "storage/executions.hpp"
-#include "storage/redis/counter.hpp"
-#include "storage/redis/delay_queue.hpp"
 #include "storage/runs.hpp"
 #include "storage/workflows.hpp"
 #include "storage/workspaces.hpp"
@@ -50,33 +47,6 @@ std::string canonical_id(std::string id) {
   return id;
 }
 
-// Runs on a pool thread: the workspace, its zone and its compiled workflows.
-result<workspace_load> load_workspace(pg::connection& c, const node_services* node, const std::string& id) {
-  auto ws = storage::find_workspace(c, id);
-  if (!ws) return ws.err();
-  auto snapshot = std::make_shared<domain::workspace_snapshot>();
-  snapshot->info = std::move(*ws);
-  if (node->zones) {
-    auto zone = node->zones->get(snapshot->info.timezone);
-    if (zone) snapshot->zone = *zone;
-    else spdlog::warn("workspace {}: unknown time zone '{}', using UTC", id, snapshot->info.timezone);
-  }
-  auto flows = storage::load_workflows(c, id);
-  if (!flows) return flows.err();
-  workspace_load out;
-  out.workspace = std::move(snapshot);
-  for (auto& w : *flows) {
-    std::string wid = w.id;
-    auto s = make_snapshot(std::move(w));
-    if (!s) {
-      spdlog::warn("workspace {}: workflow {} does not compile: {}", id, wid, s.err().message);
-      continue;
-    }
-    out.workflows.emplace(wid, std::move(*s));
-  }
-  return out;
-}
-
 void start_load(self_ptr self, node_services* node) {
   static auto& loads = metrics::global().counters("flowtrack_workspace_loads_total",
                                                   "Loads of a workspace with its workflows by its workspace actor.");
@@ -84,10 +54,8 @@ void start_load(self_ptr self, node_services* node) {
   self->state.loading = true;
   loads.at({}).add();
   auto me = caf::actor_cast<caf::actor>(self);
-  std::string id = self->state.workspace_id;
-  node->postgres->submit([node, id](pg::connection& c) { return load_workspace(c, node, id); },
-                         [me](result<workspace_load> r) { caf::anon_send(me, loaded_atom::value, std::move(r)); },
-                         /*retry_safe=*/true);
+  node->store->load_workspace(self->state.workspace_id,
+                              [me](result<workspace_load> r) { caf::anon_send(me, loaded_atom::value, std::move(r)); });
 }
 
 // Runs `work` now when loaded, else after the load; a failed load hands it the error instead.
@@ -223,20 +191,10 @@ void check_rate(self_ptr self, node_services* node, const std::string& workflow_
   self->state.rate_checks.emplace(id, std::move(next));
   auto me = caf::actor_cast<caf::actor>(self);
   std::string client = domain::rate_limit_client(ip, node->options.form_rate_limit_ipv6_prefix);
-  bool queued = node->redis->try_submit([me, id, workflow_id, client, per_ip, per_form](redis::connection& c) {
-    redis::rate_counter counter(c);
-    const auto window = std::chrono::minutes(1);
-    std::optional<std::chrono::milliseconds> wait;
-    auto by_ip = counter.hit("form:" + workflow_id + ":ip:" + client, window);
-    if (by_ip && by_ip->count > per_ip) wait = by_ip->reset_in;
-    if (!wait && per_form > 0) {
-      auto by_form = counter.hit("form:" + workflow_id, window);
-      if (by_form && by_form->count > per_form) wait = by_form->reset_in;
-      if (!by_form) spdlog::warn("form rate limit not checked: {}", by_form.err().message);
-    }
-    if (!by_ip) spdlog::warn("form rate limit not checked: {}", by_ip.err().message);
-    caf::anon_send(me, rated_atom::value, id, static_cast<std::int64_t>(wait ? wait->count() : -1));
-  });
+  bool queued = node->store->count_form_submission(
+      workflow_id, client, per_ip, per_form, [me, id](std::optional<std::chrono::milliseconds> wait) {
+        caf::anon_send(me, rated_atom::value, id, static_cast<std::int64_t>(wait ? wait->count() : -1));
+      });
   if (!queued) {
     self->state.rate_checks.erase(id);
     refused();
@@ -440,11 +398,9 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
           if (failed) return;  // the queue entry comes back after its visibility timeout
           std::string id = req.execution_id;
           auto claim = req.claim;
-          node->postgres->submit([id](pg::connection& c) { return storage::load_execution(c, id); },
-                                 [me, claim](result<storage::execution_state> r) {
-                                   caf::anon_send(me, loaded_atom::value, std::move(r), claim);
-                                 },
-                                 true);
+          node->store->load_execution(id, [me, claim](result<storage::execution_state> r) {
+            caf::anon_send(me, loaded_atom::value, std::move(r), claim);
+          });
         });
       },
       [=](loaded_atom, result<storage::execution_state>& r, std::optional<redis::claimed>& claim) {
@@ -452,7 +408,7 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         if (!r.ok()) {
           spdlog::warn("workspace {}: cannot resume: {}", self->state.workspace_id, r.err().message);
           if (r.err().code == error_code::not_found && claim)  // nothing to resume: drop the entry
-            node->redis->submit([c = *claim](redis::connection& conn) { (void)redis::delay_queue(conn, storage::k_execution_queue).ack(c); });
+            node->store->release_run(std::nullopt, claim);
           return;
         }
         auto e = std::move(*r);
@@ -465,16 +421,11 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         // An older version (or a workflow this actor has not seen): load and compile it.
         std::string ws = self->state.workspace_id;
         std::string wf = e.workflow_id;
-        node->postgres->submit(
-            [ws, wf, version](pg::connection& c) -> result<std::shared_ptr<const domain::workflow_snapshot>> {
-              auto rec = storage::load_workflow(c, ws, wf, version == 0 ? std::nullopt : std::optional<int>(version));
-              if (!rec) return rec.err();
-              return make_snapshot(std::move(*rec));
-            },
+        node->store->load_workflow_version(
+            ws, wf, version == 0 ? std::nullopt : std::optional<int>(version),
             [me, e = std::move(e), claim](result<std::shared_ptr<const domain::workflow_snapshot>> s) mutable {
               caf::anon_send(me, version_atom::value, std::move(s), std::move(e), std::move(claim));
-            },
-            true);
+            });
       },
       [=](version_atom, result<std::shared_ptr<const domain::workflow_snapshot>>& s, storage::execution_state& e,
           std::optional<redis::claimed>& claim) {
@@ -483,13 +434,9 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
           // The version is gone or no longer compiles: the execution cannot run; say why, once.
           spdlog::error("execution {}: its workflow version cannot be loaded: {}", e.id, s.err().message);
           std::string id = e.id, reason = "the workflow version cannot be loaded: " + s.err().message;
-          node->postgres->submit([id, reason](pg::connection& c) { return storage::fail_execution(c, id, reason); },
-                                 [node, claim](result<bool>) {
-                                   if (claim)
-                                     node->redis->submit([c = *claim](redis::connection& r) {
-                                       (void)redis::delay_queue(r, storage::k_execution_queue).ack(c);
-                                     });
-                                 });
+          node->store->fail_execution(id, reason, [node, claim](result<bool>) {
+            if (claim) node->store->release_run(std::nullopt, claim);
+          });
           return;
         }
         self->state.versions[{(*s)->id, (*s)->version}] = *s;
@@ -619,11 +566,10 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
       else workflows.push_back(std::move(value));
     }
     queries.at({"lookup"}).add();
-    node->postgres->try_submit([slugs, workflows, intakes](pg::connection& c) { return storage::find_tenants(c, slugs, workflows, intakes); },
-                           [me, keys](result<storage::tenant_lookup> r) {
-                             caf::anon_send(me, loaded_atom::value, std::move(keys), std::move(r));
-                           },
-                           true);
+    node->store->find_tenants(std::move(slugs), std::move(workflows), std::move(intakes),
+                              [me, keys](result<storage::tenant_lookup> r) {
+                                caf::anon_send(me, loaded_atom::value, std::move(keys), std::move(r));
+                              });
   };
   // Finds which workspace `key` ("workflow:<id>" with a canonical id, "slug:<slug>",
   // "intake:<intake_email_id>") belongs to:
@@ -755,13 +701,12 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
       [=](tick_atom) {
         self->delayed_send(self, node->options.tenant_poll_interval, tick_atom::value);
         auto& st = self->state;
-        if (st.polling || node->postgres == nullptr) return;  // (no pool: a test without servers)
+        if (st.polling) return;
         st.polling = true;
         queries.at({"poll"}).add();
         std::string since = st.poll_since;
-        node->postgres->try_submit([since](pg::connection& c) { return storage::poll_tenant_changes(c, since); },
-                               [me](result<storage::tenant_changes> r) { caf::anon_send(me, polled_atom::value, std::move(r)); },
-                               true);
+        node->store->poll_tenant_changes(std::move(since),
+                                         [me](result<storage::tenant_changes> r) { caf::anon_send(me, polled_atom::value, std::move(r)); });
       },
       [=](polled_atom, result<storage::tenant_changes>& r) {
         auto& st = self->state;
@@ -789,17 +734,15 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
       [=](resume_atom, resume_request& req) {
         if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));
         std::string id = req.execution_id;
-        node->postgres->submit(
-            [id](pg::connection& c) { return storage::workspace_of_execution(c, id); },
-            [me, req = std::move(req)](result<std::string> ws) mutable {
+        node->store->workspace_of_execution(
+            id, [me, req = std::move(req)](result<std::string> ws) mutable {
               if (!ws.ok()) {
                 if (ws.err().code == error_code::not_found) spdlog::warn("queue names unknown execution {}", req.execution_id);
                 return;
               }
               req.workspace_id = *ws;
               caf::anon_send(me, resume_atom::value, std::move(req));
-            },
-            true);
+            });
       },
       [=](reload_atom, const std::string& workspace_id) {
         if (auto it = self->state.workspaces.find(workspace_id); it != self->state.workspaces.end())

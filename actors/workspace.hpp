@@ -25,13 +25,6 @@
 
 namespace flowtrack::actors {
 
-
-/// A workspace and its current workflows as loaded.
-struct workspace_load {
-  std::shared_ptr<const domain::workspace_snapshot> workspace;
-  std::map<std::string, std::shared_ptr<const domain::workflow_snapshot>> workflows;
-};
-
 struct workspace_state {
   // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
   workspace_state() = default;

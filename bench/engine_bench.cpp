@@ -21,6 +21,7 @@
 #include "actors/engine.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "actors/pooled_store.hpp"
 #include "actors/run.hpp"
 #include "actors/workspace.hpp"
 #include "runtime/graph.hpp"
@@ -104,9 +105,9 @@ void run_engine(const std::string& db, const std::string& redis_url, double seco
   po.size = 4;
   pg::pool postgres(po);
   storage::worker_pool<redis::connection> redis(2, [&] { return std::move(redis::connection::open(redis_url, std::chrono::seconds(2)).value()); });
+  actors::pooled_store store(postgres, redis, nullptr);
   actors::node_services node;
-  node.postgres = &postgres;
-  node.redis = &redis;
+  node.store = &store;
   node.node_id = "bench";
   node.options.max_batches_in_flight = 2;
   bench_config cfg;

@@ -16,6 +16,7 @@
 #include "actors/engine.hpp"
 #include "actors/health.hpp"
 #include "actors/node.hpp"
+#include "actors/pooled_store.hpp"
 #include "actors/reply.hpp"
 #include "adapters/cli/zoneinfo.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
@@ -127,12 +128,11 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     std::cerr << "flowtrackd serve: invalid setting " << e.what() << "\n";
     return 78;
   }
+  actors::pooled_store store(postgres, redis, &zones);
   actors::node_services node;
-  node.postgres = &postgres;
-  node.redis = &redis;
+  node.store = &store;
   node.mailer = mailer.get();
   node.webhooks = webhooks.get();
-  node.zones = &zones;
   node.node_id = make_node_id();
   node.options.lock_ttl = std::chrono::milliseconds(s.lock_ttl_ms);
   node.options.recovery_interval = std::chrono::milliseconds(s.recovery_interval_ms);

@@ -20,6 +20,7 @@
 #include "actors/engine.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "actors/pooled_store.hpp"
 #include "runtime/graph.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/redis/connection.hpp"
@@ -73,15 +74,17 @@ inline std::vector<actors::ingest_reply> trigger_many_impl(caf::actor_system& sy
 struct engine_node {
   pg::pool postgres;
   storage::worker_pool<redis::connection> redis;
+  actors::pooled_store store;
   actors::node_services node;
   engine_config cfg;
   std::unique_ptr<caf::actor_system> system;
   caf::actor root;
 
   explicit engine_node(std::function<void(actors::node_services&)> tune = {}, actors::mailer_port* mailer = nullptr)
-      : postgres(pool_opts()), redis(2, [] { return std::move(redis::connection::open(redis_url(), std::chrono::seconds(2)).value()); }) {
-    node.postgres = &postgres;
-    node.redis = &redis;
+      : postgres(pool_opts()),
+        redis(2, [] { return std::move(redis::connection::open(redis_url(), std::chrono::seconds(2)).value()); }),
+        store(postgres, redis, nullptr) {
+    node.store = &store;
     node.node_id = unique_name("test-node");
     node.mailer = mailer;
     node.options.scheduler_tick = std::chrono::milliseconds(20);

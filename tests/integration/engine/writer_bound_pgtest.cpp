@@ -10,8 +10,11 @@
 #include <caf/send.hpp>
 
 #include "actors/engine.hpp"
+#include "actors/pooled_store.hpp"
 #include "actors/storage_writer.hpp"
 #include "storage/pg/pool.hpp"
+#include "storage/redis/connection.hpp"
+#include "storage/worker_pool.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack {
@@ -38,8 +41,12 @@ TEST(storage_writer, refuses_triggers_beyond_its_bound_at_once_and_answers_every
                   [](result<pg::rows>) {});
   held.get_future().wait();
 
+  // The writer reaches PostgreSQL through the store; its Redis side is never used here.
+  storage::worker_pool<redis::connection> redis(
+      1, [] { return std::move(redis::connection::open(test::redis_url(), std::chrono::seconds(2)).value()); });
+  actors::pooled_store store(postgres, redis, nullptr);
   actors::node_services node;
-  node.postgres = &postgres;
+  node.store = &store;
   node.options.max_batch = 1;               // every trigger is a batch of its own
   node.options.max_batches_in_flight = 1;   // one in flight; the rest waits as pending
   node.options.max_pending_triggers = 3;
