@@ -176,15 +176,22 @@ result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id
 
 std::string token_hash(std::string_view token) { return sha256_hex(token); }
 
-result<std::string> rotate_webhook_token(pg::connection& c, std::string_view workflow_id) {
+result<std::string> new_token(std::string_view prefix) {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof bytes) != 1) return make_error(error_code::internal, "no random bytes for a token");
   static const char* hex = "0123456789abcdef";
-  std::string token = "ftwh_";
+  std::string token(prefix);
   for (unsigned char b : bytes) {
     token += hex[b >> 4];
     token += hex[b & 15];
   }
+  return token;
+}
+
+result<std::string> rotate_webhook_token(pg::connection& c, std::string_view workflow_id) {
+  auto made = new_token("ftwh_");
+  if (!made) return made.err();
+  std::string token = std::move(*made);
   auto r = c.exec("UPDATE workflows SET webhook_token_hash = $2 WHERE id = $1::uuid AND deleted_at IS NULL",
                   pg::params{}.add(workflow_id).add(token_hash(token)));
   if (!r) return r.err();

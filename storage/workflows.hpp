@@ -54,6 +54,9 @@ result<void> set_workflow_status(pg::connection& c, std::string_view workflow_id
 /// Hex SHA-256 of a token, as stored.
 std::string token_hash(std::string_view token);
 
+/// A new random token: `prefix` and 64 hex characters (256 bits).
+result<std::string> new_token(std::string_view prefix);
+
 /// Which workspace a workflow belongs to (for callers that only know the workflow id).
 result<std::string> workspace_of_workflow(pg::connection& c, std::string_view workflow_id);
 

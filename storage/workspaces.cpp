@@ -191,4 +191,23 @@ result<domain::workspace_info> create_workspace(pg::connection& c, const new_wor
   });
 }
 
+result<std::string> rotate_inbound_token(pg::connection& c, std::string_view slug_or_id) {
+  auto token = new_token("ftin_");
+  if (!token) return token.err();
+  auto r = c.exec(std::string("UPDATE workspaces w SET inbound_token_hash = $2 WHERE w.deleted_at IS NULL AND ") +
+                      (runtime::is_uuid(slug_or_id) ? "w.id = $1::uuid" : "w.slug = $1"),
+                  pg::params{}.add(slug_or_id).add(token_hash(*token)));
+  if (!r) return r.err();
+  if (r->affected() != 1) return make_error(error_code::not_found, "no workspace '" + std::string(slug_or_id) + "'", "workspace");
+  return token;
+}
+
+result<std::string> intake_of_inbound_token(pg::connection& c, std::string_view token) {
+  auto r = c.exec("SELECT intake_email_id FROM workspaces WHERE inbound_token_hash = $1 AND deleted_at IS NULL AND is_active",
+                  pg::params{}.add(token_hash(token)));
+  if (!r) return r.err();
+  if (r->empty()) return make_error(error_code::unauthorized, "missing or unknown inbound token", "X-FlowTrack-Token");
+  return std::string(r->get(0, 0));
+}
+
 }  // namespace flowtrack::storage

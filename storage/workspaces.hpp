@@ -13,6 +13,13 @@
 
 namespace flowtrack::storage {
 
+/// Makes a new inbound-mail token for a workspace (slug or id; the old token stops working);
+/// returns the token (`ftin_...`), which is stored only as its SHA-256.
+result<std::string> rotate_inbound_token(pg::connection& c, std::string_view slug_or_id);
+
+/// The intake_email_id of the active workspace whose inbound token this is; `not_found` else.
+result<std::string> intake_of_inbound_token(pg::connection& c, std::string_view token);
+
 /// What `flowtrackd workspace create` asks for.
 struct new_workspace {
   std::string name;

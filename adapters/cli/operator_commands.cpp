@@ -287,6 +287,19 @@ int set_workflow_status(const std::vector<std::string>& args, const config::sett
   return 0;
 }
 
+int workspace_inbound_token(const std::vector<std::string>& args, const config::settings& s) {
+  if (args.size() != 1) {
+    std::cerr << "usage: flowtrackd workspace inbound-token WORKSPACE (slug or id; prints a new token, the old one stops working)\n";
+    return k_usage_error;
+  }
+  auto c = connect(s);
+  if (!c) return fail("workspace inbound-token", c.err());
+  auto token = storage::rotate_inbound_token(**c, args[0]);
+  if (!token) return fail("workspace inbound-token", token.err());
+  std::cout << *token << "\n";
+  return 0;
+}
+
 int workflow_token(const std::vector<std::string>& args, const config::settings& s) {
   if (args.size() != 1 || !runtime::is_uuid(args[0])) {
     std::cerr << "usage: flowtrackd workflow token WORKFLOW_ID\n";
@@ -376,7 +389,7 @@ int dispatch(std::string_view group, std::vector<std::string> args, const config
 }  // namespace
 
 int workspace_command(std::vector<std::string> args, const config::settings& s) {
-  return dispatch("workspace", std::move(args), s, {{"create", workspace_create}});
+  return dispatch("workspace", std::move(args), s, {{"create", workspace_create}, {"inbound-token", workspace_inbound_token}});
 }
 
 int workflow_command(std::vector<std::string> args, const config::settings& s) {

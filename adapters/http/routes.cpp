@@ -290,6 +290,7 @@ std::string route_of(std::string_view path) {
   if (path.starts_with("/p/")) return "form";
   if (path.starts_with("/hooks/")) return "hooks";
   if (path.starts_with("/t/")) return "tracking";
+  if (path == "/inbound/email") return "inbound_email";
   return "other";
 }
 
@@ -309,6 +310,7 @@ handler make_routes(route_targets targets) {
     if (path.substr(0, 3) == "/p/") return public_form(targets, path.substr(3), std::move(req), info, std::move(reply));
     if (path.substr(0, 7) == "/hooks/") return webhook_trigger(targets, path.substr(7), std::move(req), std::move(reply));
     if (path.substr(0, 3) == "/t/") return tracking_route(targets.tracking, path.substr(3), std::move(req), std::move(reply));
+    if (path == "/inbound/email") return inbound_email(targets.inbound, std::move(req), info, std::move(reply));
     reply(json_error(bhttp::status::not_found, "not_found", "no route for this path"));
   };
 }

@@ -7,6 +7,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "adapters/http/inbound.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/http/tracking.hpp"
 
@@ -23,11 +24,13 @@ struct route_targets {
   /// Expires answers the engine owes (30 s); make_routes makes one when unset.
   std::shared_ptr<actors::reply_deadlines> deadlines;
   tracking_targets tracking;  ///< the email tracking links (/t/...)
+  inbound_targets inbound;    ///< raw mail over HTTP (/inbound/email)
 };
 
 /// The request handler for the public server: /healthz, /readyz (status only), the public forms
-/// (GET|POST /p/{slug}[/{form}]), webhook triggers (POST /hooks/{workflow_id}) and the email
-/// tracking links (/t/o/{token}.gif, /t/c/{token}, /t/u/{token}).
+/// (GET|POST /p/{slug}[/{form}]), webhook triggers (POST /hooks/{workflow_id}), raw mail
+/// (POST /inbound/email) and the email tracking links (/t/o/{token}.gif, /t/c/{token},
+/// /t/u/{token}).
 handler make_routes(route_targets targets);
 
 /// The route label of a path, for server_options::route_of.

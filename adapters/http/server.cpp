@@ -238,7 +238,9 @@ class session : public std::enable_shared_from_this<session> {
     idle_ = true;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
-    parser_->body_limit(opts_.body_limit);
+    // The route's limit is known once the target is: set in on_header, checked there against
+    // a Content-Length.
+    parser_->body_limit(boost::none);
     if (stopping_->load()) return close();
     // The first byte may take the idle time; the whole header must then arrive within the
     // header timeout, so a client trickling bytes cannot hold the connection.
@@ -307,10 +309,18 @@ class session : public std::enable_shared_from_this<session> {
     if (auto refusal = nonconforming(head, folded); !refusal.empty())
       return send(json_error(bhttp::status::bad_request, "invalid", refusal), false, next_request_id());
     if (!parser_->is_done()) {
+      limit_ = opts_.body_limit;
+      if (opts_.body_limit_for)
+        if (auto own = opts_.body_limit_for(target_.substr(0, target_.find('?'))); own > 0) limit_ = own;
+      parser_->body_limit(limit_);
       // A body is coming: hold its bytes against the server-wide budget first.
       auto length = parser_->content_length();
-      std::size_t bytes = length ? static_cast<std::size_t>(*length) : opts_.body_limit;
-      if (!limits_->try_reserve(peer_text_, bytes, opts_.max_buffered_body_bytes, opts_.body_limit))
+      if (length && *length > limit_)
+        return send(json_error(bhttp::status::payload_too_large, "too_large",
+                               "the request body exceeds " + std::to_string(limit_) + " bytes"),
+                    false, next_request_id());
+      std::size_t bytes = length ? static_cast<std::size_t>(*length) : limit_;
+      if (!limits_->try_reserve(peer_text_, bytes, opts_.max_buffered_body_bytes, limit_))
         return send(busy("the server holds too many request bodies; retry shortly"), false, next_request_id());
       reserved_ = bytes;
     }
@@ -376,7 +386,7 @@ class session : public std::enable_shared_from_this<session> {
       return close();
     if (ec == bhttp::error::body_limit)
       return send(json_error(bhttp::status::payload_too_large, "too_large",
-                             "the request body exceeds " + std::to_string(opts_.body_limit) + " bytes"),
+                             "the request body exceeds " + std::to_string(limit_) + " bytes"),
                   false, id);
     if (ec == bhttp::error::header_limit)
       return send(json_error(bhttp::status::request_header_fields_too_large, "too_large",
@@ -524,6 +534,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string peer_key_;     ///< set when this connection counts against its peer's limit
   const std::string peer_text_;  ///< the TCP peer's address: its share of the body budget
   std::size_t reserved_ = 0;  ///< body bytes held against max_buffered_body_bytes
+  std::size_t limit_ = 0;     ///< this request's body limit
   asio::steady_timer deadline_{stream_.get_executor()};
   std::uint64_t deadline_generation_ = 0;
   bool timed_out_ = false;

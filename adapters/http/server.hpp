@@ -67,6 +67,8 @@ struct server_options {
   std::string setting = "http_listen";  ///< the setting `listen` came from, for error messages
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 1024 * 1024;
+  /// A route's own body limit (e.g. raw email), by path; unset or 0: body_limit.
+  std::function<std::size_t(std::string_view path)> body_limit_for;
   std::chrono::milliseconds header_timeout{10000};  ///< to receive a whole header
   std::chrono::milliseconds body_timeout{30000};    ///< to receive a whole body
   std::chrono::milliseconds idle_timeout{60000};    ///< keep-alive wait for the next request

@@ -74,7 +74,7 @@ std::optional<intake_address> parse_intake_address(const address& a, std::string
 }
 
 domain::intake_request email_trigger(const domain::mail::message& m, const domain::mail::lead_extraction& lead,
-                                     const envelope& env, std::string_view raw) {
+                                     const envelope& env, std::string_view raw, std::string_view channel) {
   domain::intake_request req;
   req.kind = domain::trigger_kind::email;
   json::object l{{"email", lead.email}};
@@ -98,7 +98,7 @@ domain::intake_request email_trigger(const domain::mail::message& m, const domai
   if (lead.forwarded) data["forwarder"] = mailbox_json(lead.forwarder);
   req.trigger_data = std::move(data);
 
-  json::object meta{{"channel", "smtp"},
+  json::object meta{{"channel", channel},
                     {"clientIp", env.client_ip},
                     {"helo", env.helo},
                     {"envelopeFrom", env.mail_from.text},
@@ -143,12 +143,25 @@ void intake_handler::check_recipient(const envelope&, const address& rcpt, reply
   });
 }
 
+void intake_handler::deliver_to(const std::string& intake_id, const std::string& client_ip, std::string message,
+                                reply_callback done) {
+  envelope env;
+  env.client_ip = client_ip;
+  env.helo = "http";
+  env.recipients.push_back(address{"intake@" + intake_id + "." + mail_domain_, "intake", intake_id + "." + mail_domain_});
+  take(env, std::move(message), "http", std::move(done));
+}
+
 void intake_handler::deliver(const envelope& env, std::string message, reply_callback done) {
+  take(env, std::move(message), "smtp", std::move(done));
+}
+
+void intake_handler::take(const envelope& env, std::string message, std::string_view channel, reply_callback done) {
   auto parsed = domain::mail::parse(message);
   if (!parsed) return done(make_reply(554, "5.6.0", "message refused: " + parsed.err().message));
   auto lead = domain::mail::extract_lead(*parsed);
   if (lead.email.empty()) return done(make_reply(554, "5.6.0", "message refused: no sender address could be read"));
-  auto trigger = email_trigger(*parsed, lead, env, message);
+  auto trigger = email_trigger(*parsed, lead, env, message, channel);
 
   // One delivery per distinct intake address; 250 once all are kept.
   std::set<std::pair<std::string, std::string>> targets;

@@ -34,7 +34,7 @@ std::optional<intake_address> parse_intake_address(const address& a, std::string
 /// subject, Message-ID, what was detected, the client) and an idempotency key from the
 /// Message-ID (else a digest of the message), so a message sent again starts nothing new.
 domain::intake_request email_trigger(const domain::mail::message& m, const domain::mail::lead_extraction& lead,
-                                     const envelope& env, std::string_view raw);
+                                     const envelope& env, std::string_view raw, std::string_view channel = "smtp");
 
 class intake_handler final : public handler {
  public:
@@ -45,7 +45,12 @@ class intake_handler final : public handler {
   void check_recipient(const envelope& so_far, const address& rcpt, reply_callback done) override;
   void deliver(const envelope& env, std::string message, reply_callback done) override;
 
+  /// A message for one workspace's intake address that came another way (POST /inbound/email):
+  /// the same path as mail to that address.
+  void deliver_to(const std::string& intake_id, const std::string& client_ip, std::string message, reply_callback done);
+
  private:
+  void take(const envelope& env, std::string message, std::string_view channel, reply_callback done);
   void ask(actors::mail_request req, std::function<void(actors::mail_result)> then);
 
   caf::actor_system& system_;
