@@ -232,5 +232,31 @@ TEST_F(workspace_test, a_resume_loads_the_execution_and_spawns_its_run) {
   EXPECT_TRUE(store_.releases.empty());
 }
 
+TEST_F(workspace_test, a_look_up_refused_by_a_full_queue_answers_unavailable_at_once_and_is_not_remembered) {
+  auto registry = start_registry();
+  auto by_workflow = manual_trigger("ada@example.com");
+  by_workflow.workspace_id.clear();  // as a webhook arrives: only the workflow is known
+  store_.refuse_outside_work = true;
+  auto refused = ask<ingest_reply>(registry, actors::trigger_atom::value, by_workflow);
+  expect_refused(refused, error_code::unavailable);
+  EXPECT_TRUE(store_.lookups.empty());
+
+  store_.refuse_outside_work = false;
+  auto a = ask<ingest_reply>(registry, actors::trigger_atom::value, by_workflow);
+  sched_.advance_time(std::chrono::milliseconds(2));  // look-ups are spaced a little apart
+  sched_.run();
+  ASSERT_EQ(store_.lookups.size(), 1u) << "the refusal was remembered as an answer";
+  auto lookup = memory_store::take(store_.lookups);
+  EXPECT_EQ(lookup.args.workflows, std::vector<std::string>{k_workflow_id});
+  storage::tenant_lookup found;
+  found.workflows[k_workflow_id] = k_workspace_id;
+  lookup.done(found);
+  sched_.run();
+  answer_load(load_of(workspace(), workflow(k_tag_graph)));
+  commit_batch();
+  ASSERT_TRUE(a->has_value());
+  EXPECT_TRUE((*a)->ok()) << (*a)->err().message;
+}
+
 }  // namespace
 }  // namespace flowtrack::test
