@@ -36,6 +36,9 @@ struct email_message {
   std::string subject;
   std::string text_body;        ///< at least one of text_body and html_body is set
   std::string html_body;
+  /// Set when the email goes to the run's lead (ACTION_SEND_EMAIL): it is then tracked and
+  /// carries an unsubscribe link. Empty for the owner's notifications.
+  std::string lead_id;
 };
 
 /// Sends email. Implementations never block the caller and call `done` exactly once, from any

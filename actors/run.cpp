@@ -110,6 +110,8 @@ void perform(self_ptr self, node_services* node) {
     m.subject = req.subject;
     m.text_body = req.text_body;
     m.html_body = req.html_body;
+    if (req.type == node_type::action_send_email && st.start.lead_id && runtime::iequals(req.to, st.cp.subject.email))
+      m.lead_id = *st.start.lead_id;
     node->mailer->send(std::move(m), [reply](result<std::string> r) {
       if (!r) return reply(r.err());
       reply(json::value(json::object{{"messageId", *r}}));

@@ -171,6 +171,9 @@ result<domain::trigger_record> make_trigger(const domain::workspace_info& ws, co
   t.idempotency_key = req.idempotency_key;
   if (t.idempotency_key && t.idempotency_key->size() > 255)
     return invalid_field("idempotency_key", "the idempotency key is longer than 255 characters");
+  // Every mail is an enquiry of its own: a lead writing again starts the email workflows again
+  // (the same Message-ID does not). A form resubmission does only when the workflow says so.
+  t.rerun_on_resubmit = req.kind == trigger_kind::email;
   boost::system::error_code ec;
   auto settings = json::parse(wf.settings, ec);
   if (!ec && settings.is_object())

@@ -74,6 +74,15 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' |
 
 }  // namespace
 
+std::string tracking_path(track_kind kind, std::string_view token) {
+  switch (kind) {
+    case track_kind::open: return "/t/o/" + std::string(token) + ".gif";
+    case track_kind::click: return "/t/c/" + std::string(token);
+    case track_kind::unsubscribe: return "/t/u/" + std::string(token);
+  }
+  return {};
+}
+
 std::string encode_track_ref(const track_ref& r) {
   std::string out(1, static_cast<char>(r.kind));
   for (const auto* f : {&r.workspace_id, &r.lead_id, &r.execution_id, &r.url}) {

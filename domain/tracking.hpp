@@ -22,6 +22,13 @@ struct track_ref {
   std::string url;           ///< click only
 };
 
+/// The purpose tracking tokens are signed for (crypto::keyring::sign).
+inline constexpr std::string_view k_tracking_purpose = "tracking";
+
+/// Where a tracked thing is served, for its signed token: /t/o/{token}.gif, /t/c/{token},
+/// /t/u/{token}.
+std::string tracking_path(track_kind kind, std::string_view token);
+
 /// The token payload of a reference, and back (nullopt for anything malformed).
 std::string encode_track_ref(const track_ref& r);
 std::optional<track_ref> decode_track_ref(std::string_view payload);

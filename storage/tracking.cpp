@@ -4,17 +4,16 @@ namespace flowtrack::storage {
 namespace {
 
 // $1 workspace, $2 lead, $3 execution (or NULL), $4 URL (or NULL). An open counts once per email
-// (the execution that sent it); a click counts each time.
+// (the execution that sent it; migration 018's unique index, so two loads of the pixel at once
+// count once too); a click counts each time.
 const pg::statement k_open{"ft_track_open", R"sql(
 WITH lead AS (
   UPDATE leads SET last_email_opened_at = now() WHERE id = $2::uuid AND workspace_id = $1::uuid RETURNING id
-), first AS (
-  SELECT id FROM lead WHERE NOT EXISTS (
-    SELECT 1 FROM lead_events WHERE lead_id = $2::uuid AND event_type = 'EMAIL_OPENED'
-      AND triggered_by_workflow_execution_id IS NOT DISTINCT FROM $3::uuid)
 ), ev AS (
   INSERT INTO lead_events (lead_id, event_type, event_category, description, metadata, triggered_by_workflow_execution_id)
-  SELECT id, 'EMAIL_OPENED', 'communication', 'Email opened', NULL, $3::uuid FROM first RETURNING id
+  SELECT id, 'EMAIL_OPENED', 'communication', 'Email opened', NULL, $3::uuid FROM lead
+  ON CONFLICT (lead_id, triggered_by_workflow_execution_id) WHERE event_type = 'EMAIL_OPENED' DO NOTHING
+  RETURNING id
 ), st AS (
   INSERT INTO workspace_daily_stats (workspace_id, stat_date, emails_opened)
   SELECT $1::uuid, current_date, 1 FROM ev

@@ -25,6 +25,7 @@
 #include "adapters/http/server.hpp"
 #include "adapters/smtp/intake.hpp"
 #include "adapters/smtp/server.hpp"
+#include "crypto/secret_box.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/redis/connection.hpp"
@@ -184,16 +185,29 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   // Answers the engine owes ingress expire after 30 s (reply slots, no actor per request); at
   // most k_max_engine_requests are owed at once, beyond that ingress answers 503 at once.
   auto deadlines = std::make_shared<actors::reply_deadlines>(std::chrono::seconds(30), k_max_engine_requests);
-  http::route_targets targets{health, &system, deadlines};
+  http::route_targets targets;
+  targets.health = health;
+  targets.system = &system;
+  targets.deadlines = deadlines;
+  // The tracking links verify with every key of the ring, so links in mail sent before a
+  // rotation keep working.
+  auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
+  if (keys) targets.tracking = {&postgres, &*keys};
+  // Mail to the workspaces' intake addresses, through the same bounded engine requests.
+  smtp::intake_handler intake(system, deadlines, s.mail_domain);
+  smtp::server smtp_server(smtp::options_from(s), intake);
+  targets.inbound.postgres = &postgres;
+  targets.inbound.deliver = [&intake](std::string intake_id, std::string client_ip, std::string raw,
+                                      std::function<void(int, std::string)> done) {
+    intake.deliver_to(intake_id, client_ip, std::move(raw), [done = std::move(done)](smtp::reply r) { done(r.code, r.text); });
+  };
+  http_opts.body_limit_for = [](std::string_view path) { return path == "/inbound/email" ? http::k_inbound_body_limit : 0; };
   http::server server(http_opts, http::make_routes(targets));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });
   metrics::global().gauge("flowtrack_http_buffered_body_bytes", "Request-body bytes held against http_max_buffered_body_bytes.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.buffered_body_bytes())}}; });
   auto admin = s.admin_listen ? make_admin_server(s, targets) : nullptr;
-  // Mail to the workspaces' intake addresses, through the same bounded engine requests.
-  smtp::intake_handler intake(system, deadlines, s.mail_domain);
-  smtp::server smtp_server(smtp::options_from(s), intake);
   // The admin listener first: once the public one answers, both do.
   auto started = admin ? admin->start() : decltype(server.start()){};
   if (started) started = server.start();

@@ -41,19 +41,6 @@ void record(const tracking_targets& t, domain::track_ref r, std::function<void(r
 
 }  // namespace
 
-std::string tracking_url(const crypto::keyring& keys, std::string_view public_url, const domain::track_ref& r) {
-  auto token = keys.sign(domain::encode_track_ref(r), k_tracking_purpose);
-  if (!token) return {};
-  std::string base(public_url);
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  switch (r.kind) {
-    case domain::track_kind::open: return base + "/t/o/" + *token + ".gif";
-    case domain::track_kind::click: return base + "/t/c/" + *token;
-    case domain::track_kind::unsubscribe: return base + "/t/u/" + *token;
-  }
-  return {};
-}
-
 void tracking_route(const tracking_targets& t, std::string_view rest, request&& req, responder reply) {
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
   bool post = req.method() == bhttp::verb::post;
@@ -63,7 +50,7 @@ void tracking_route(const tracking_targets& t, std::string_view rest, request&& 
   if (kind == 'o' && token.ends_with(".gif")) token.remove_suffix(4);
   std::optional<domain::track_ref> ref;
   if (t.keys != nullptr)
-    if (auto payload = t.keys->verify(token, k_tracking_purpose)) ref = domain::decode_track_ref(*payload);
+    if (auto payload = t.keys->verify(token, domain::k_tracking_purpose)) ref = domain::decode_track_ref(*payload);
   if (ref && static_cast<char>(ref->kind) != kind) ref.reset();
 
   switch (kind) {

@@ -21,12 +21,6 @@ struct tracking_targets {
   const crypto::keyring* keys = nullptr;
 };
 
-/// The token purpose of tracking links.
-inline constexpr std::string_view k_tracking_purpose = "tracking";
-
-/// The URL of a tracked thing under `public_url` (no trailing slash), or empty without a key.
-std::string tracking_url(const crypto::keyring& keys, std::string_view public_url, const domain::track_ref& r);
-
 /// Serves `/t/...` (`rest` is the path after "/t/").
 void tracking_route(const tracking_targets& t, std::string_view rest, request&& req, responder reply);
 

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 
+#include "domain/tracking.hpp"
 #include "storage/worker_pool.hpp"
 
 namespace flowtrack::mail {
@@ -116,6 +117,8 @@ smtp_mailer::smtp_mailer(const config::settings& s, mailer_options opts)
   auto sender = check_address(opts_.sender.empty() ? "noreply@" + s.mail_domain : opts_.sender, "mail_sender");
   if (!sender) throw config::config_error("mail_sender", sender.err().message);
   identity_.address = std::move(*sender);
+  if (auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys); keys && keys->can_seal()) keys_ = std::move(*keys);
+  public_url_ = s.public_base_url();
   opts_.connect_timeout = std::min(opts_.connect_timeout, opts_.timeout);
   workers_ = std::make_unique<workers>(opts_.threads);
 }
@@ -127,7 +130,24 @@ void smtp_mailer::send(actors::email_message message, std::function<void(result<
 }
 
 result<std::string> smtp_mailer::transmit(session& s, const actors::email_message& m) const {
-  auto composed = compose(m, identity_, std::chrono::system_clock::now());
+  std::optional<tracking_links> links;
+  if (!m.lead_id.empty() && keys_) {
+    auto url = [&](domain::track_ref r) {
+      auto token = keys_->sign(domain::encode_track_ref(r), domain::k_tracking_purpose);
+      return token ? public_url_ + domain::tracking_path(r.kind, *token) : std::string();
+    };
+    domain::track_ref base{domain::track_kind::open, m.workspace_id, m.lead_id, m.execution_id, ""};
+    links.emplace();
+    links->open_pixel = url(base);
+    base.kind = domain::track_kind::unsubscribe;
+    links->unsubscribe = url(base);
+    links->click = [url, base](std::string_view target) mutable {
+      base.kind = domain::track_kind::click;
+      base.url = std::string(target);
+      return url(base);
+    };
+  }
+  auto composed = compose(m, identity_, std::chrono::system_clock::now(), links ? &*links : nullptr);
   if (!composed) return composed.err();
   CURL* h = s.handle.get();
   if (!h) return make_error(error_code::internal, "could not create a libcurl handle");

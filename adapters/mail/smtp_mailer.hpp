@@ -5,11 +5,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "actors/ports.hpp"
 #include "adapters/mail/message.hpp"
 #include "config/settings.hpp"
+#include "crypto/secret_box.hpp"
 
 namespace flowtrack::mail {
 
@@ -27,8 +29,10 @@ struct mailer_options {
 
 /// Sends email through `settings.mail_relay` (`smtp://[user:password@]host:port`, or `smtps://`
 /// for TLS from the first byte; credentials in the URL log in with SMTP AUTH). A relay off
-/// loopback must offer STARTTLS, or nothing is sent (`unavailable`). `send` only queues: composing and the SMTP exchange happen on the mailer's
-/// threads, and `done` is called there with the Message-ID or an error:
+/// loopback must offer STARTTLS, or nothing is sent (`unavailable`). An email to a lead
+/// (`lead_id` set) is tracked and unsubscribable through links under `public_url`, signed with
+/// the encryption key (without a key it goes untracked). `send` only queues: composing and the
+/// SMTP exchange happen on the mailer's threads, and `done` is called there with the Message-ID or an error:
 /// `invalid` (a header value or address the message cannot carry, or the relay refused with a
 /// 5xx reply, quoted in the message), `unavailable` (relay unreachable, connection lost, 4xx
 /// reply), `timeout`.
@@ -62,6 +66,8 @@ class smtp_mailer final : public actors::mailer_port {
   std::string relay_url_;  // with the EHLO domain as its path, as libcurl takes it
   bool relay_on_loopback_ = false;
   sender_identity identity_;
+  std::optional<crypto::keyring> keys_;  // signs the tracking links; unset without an encryption key
+  std::string public_url_;
   mailer_options opts_;
   std::unique_ptr<workers> workers_;  // last: joined before anything it uses is destroyed
 };

@@ -18,16 +18,18 @@ struct fixture {
     EXPECT_TRUE(opened.ok());
     c = std::move(*opened);
     std::string tag = test::unique_name("trk");
-    auto user = c->exec("INSERT INTO users (email) VALUES ($1) RETURNING id", pg::params{}.add(tag + "@example.com"))->get(0, 0);
+    std::string user(c->exec("INSERT INTO users (email) VALUES ($1) RETURNING id", pg::params{}.add(tag + "@example.com"))->get(0, 0));
     auto make_ws = [&](const std::string& slug) {
-      return std::string(c->exec("INSERT INTO workspaces (name, slug, intake_email_id, owner_user_id) VALUES ('w', $1, $1, $2) RETURNING id",
-                                 pg::params{}.add(slug).add(std::string(user)))->get(0, 0));
+      auto r = c->exec("INSERT INTO workspaces (name, slug, intake_email_id, owner_user_id) VALUES ('w', $1, $1, $2) RETURNING id",
+                       pg::params{}.add(slug).add(user));
+      EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+      return r.ok() ? std::string(r->get(0, 0)) : std::string();
     };
     ws = make_ws(tag);
-    other_ws = make_ws(tag + "-o");
+    other_ws = make_ws(test::unique_name("trk"));
     auto wf = std::string(c->exec("INSERT INTO workflows (workspace_id, name) VALUES ($1, 'wf') RETURNING id", pg::params{}.add(ws))->get(0, 0));
-    lead = c->exec("INSERT INTO leads (workspace_id, workflow_id, email) VALUES ($1, $2, 'lead@example.com') RETURNING id",
-                   pg::params{}.add(ws).add(wf))->get(0, 0);
+    lead = std::string(c->exec("INSERT INTO leads (workspace_id, workflow_id, email, source) VALUES ($1, $2, 'lead@example.com', 'FORM') RETURNING id",
+                               pg::params{}.add(ws).add(wf))->get(0, 0));
   }
   std::int64_t scalar(const std::string& sql) {
     auto r = c->exec(sql, pg::params{}.add(ws).add(lead));
