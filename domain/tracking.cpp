@@ -22,16 +22,7 @@ std::vector<std::string_view> split(std::string_view s) {
 
 std::string html_escape_attr(std::string_view s) {
   std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      default: out += c;
-    }
-  }
+  runtime::append_html_escaped(out, s);
   return out;
 }
 
