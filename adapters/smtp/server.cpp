@@ -237,9 +237,12 @@ class connection : public std::enable_shared_from_this<connection> {
     auto shared = shared_;
     reply_callback done = [weak, shared, generation, answered](reply r) {
       if (answered->exchange(true)) return;
+      // Declared before the lock, so released after it: when the posted answer has already run
+      // on the strand, this is the last reference, and ~connection takes the same mutex.
+      std::shared_ptr<connection> self;
       std::lock_guard lock(shared->mutex);
       if (!shared->alive) return;
-      if (auto self = weak.lock())
+      if ((self = weak.lock()))
         asio::post(self->socket_.get_executor(), [self, generation, r = std::move(r)]() mutable { self->on_answer(generation, std::move(r)); });
     };
     handler_deadline_.expires_after(opts_.handler_timeout);
