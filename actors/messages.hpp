@@ -72,6 +72,7 @@ struct form_ref {
 struct mail_request {
   std::string intake_id;  ///< the workspace's intake_email_id, lower-case
   std::string tag;        ///< picks one workflow by its id or form slug; empty: every email workflow
+  std::string sender;     ///< the envelope sender (MAIL FROM), checked against allowedForwarders
   std::optional<domain::intake_request> intake;
 };
 

@@ -326,6 +326,9 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
     when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
       if (failed) return answer(mail_result(*failed));
       mail_reply reply;
+      const auto& ws = self->state.workspace;
+      if (ws && ws->info.is_active && !domain::forwarder_allowed(ws->info, req.sender))
+        return answer(mail_result(make_error(error_code::unauthorized, "this sender may not forward mail here", "sender")));
       reply.workflows = find_email_workflows(self, req.tag);
       if (reply.workflows.empty())
         return answer(mail_result(make_error(error_code::not_found,
@@ -349,7 +352,9 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         t.intake = *req.intake;
         take_trigger(std::move(t), [j](ingest_reply r) {
           if (r.ok()) j->reply.accepted.push_back(std::move(*r));
-          else if (r.err().code == error_code::not_found || r.err().code == error_code::invalid) j->refused = r.err();
+          else if (r.err().code == error_code::not_found || r.err().code == error_code::invalid ||
+                   r.err().code == error_code::unauthorized)
+            j->refused = r.err();
           else j->retry = r.err();
           if (--j->waiting > 0) return;
           // Accepted somewhere and nothing to retry: kept. A failure worth a retry wins, since the

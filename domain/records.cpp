@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "domain/tenant.hpp"
+#include "runtime/text.hpp"
 
 namespace flowtrack::domain {
 
@@ -17,6 +18,23 @@ std::string sql_timestamp(std::int64_t utc_ms) {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(utc_ms % 1000));
   return buf;
+}
+
+bool forwarder_allowed(const workspace_info& ws, std::string_view sender) {
+  boost::system::error_code ec;
+  auto settings = boost::json::parse(ws.settings, ec);
+  if (ec || !settings.is_object()) return true;
+  auto* list = settings.as_object().if_contains("allowedForwarders");
+  if (list == nullptr || !list->is_array() || list->as_array().empty()) return true;
+  auto at = sender.rfind('@');
+  for (const auto& v : list->as_array()) {
+    if (!v.is_string()) continue;
+    std::string_view allowed = v.as_string();
+    if (allowed.starts_with("@") ? at != std::string_view::npos && runtime::iequals(sender.substr(at), allowed)
+                                 : runtime::iequals(sender, allowed))
+      return true;
+  }
+  return false;
 }
 
 std::string_view to_string(execution_status s) {

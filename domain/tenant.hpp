@@ -62,6 +62,12 @@ struct workspace_info {
   std::string period_start;        ///< current billing period, 'YYYY-MM-DD'
   std::string period_end;
   std::string fingerprint;  ///< digest of the cached columns; the tenant poll reports the same digest
+  std::string settings = "{}";  ///< workspaces.settings (JSON), e.g. {"allowedForwarders":["a@b.example","@c.example"]}
 };
+
+/// Whether mail from `sender` (an address) may be forwarded to the workspace's intake: any sender
+/// unless the settings list `allowedForwarders` (addresses, or "@domain" for a whole domain),
+/// compared case-insensitively.
+bool forwarder_allowed(const workspace_info& ws, std::string_view sender);
 
 }  // namespace flowtrack::domain

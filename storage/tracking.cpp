@@ -40,7 +40,8 @@ const pg::statement k_unsubscribe{"ft_track_unsubscribe", R"sql(
 WITH lead AS (
   SELECT id, unsubscribed_at FROM leads WHERE id = $2::uuid AND workspace_id = $1::uuid
 ), upd AS (
-  UPDATE leads SET unsubscribed_at = now() WHERE id IN (SELECT id FROM lead WHERE unsubscribed_at IS NULL) RETURNING id
+  UPDATE leads SET unsubscribed_at = now()
+  WHERE id = $2::uuid AND workspace_id = $1::uuid AND unsubscribed_at IS NULL RETURNING id
 ), ev AS (
   INSERT INTO lead_events (lead_id, event_type, event_category, description, metadata, triggered_by_workflow_execution_id)
   SELECT id, 'UNSUBSCRIBED', 'communication', 'Unsubscribed from emails', NULL, $3::uuid FROM upd RETURNING id

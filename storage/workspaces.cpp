@@ -21,7 +21,7 @@ SELECT w.id, w.name, w.slug, w.intake_email_id, w.owner_user_id, u.email, COALES
             ELSE date_trunc('month', now())::date END::text,
        CASE WHEN s.current_period_end >= current_date THEN s.current_period_end
             ELSE (date_trunc('month', now()) + interval '1 month - 1 day')::date END::text,
-       )sql" + k_workspace_fingerprint + R"sql(
+       )sql" + k_workspace_fingerprint + R"sql(, COALESCE(w.settings, '{}'::jsonb)::text
 FROM workspaces w
 JOIN users u ON u.id = w.owner_user_id
 LEFT JOIN LATERAL (SELECT * FROM subscriptions s WHERE s.workspace_id = w.id AND s.status IN ('trial', 'active', 'past_due')
@@ -43,6 +43,7 @@ domain::workspace_info read_workspace(const pg::rows& r) {
   w.plan_slug = r.get(0, 8);
   w.plan_quotas = r.get(0, 9);
   w.period_start = r.get(0, 10);
+  w.settings = r.get(0, 13);
   w.period_end = r.get(0, 11);
   w.fingerprint = r.get(0, 12);
   return w;

@@ -198,8 +198,9 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   smtp::server smtp_server(smtp::options_from(s), intake);
   targets.inbound.postgres = &postgres;
   targets.inbound.deliver = [&intake](std::string intake_id, std::string client_ip, std::string raw,
-                                      std::function<void(int, std::string)> done) {
-    intake.deliver_to(intake_id, client_ip, std::move(raw), [done = std::move(done)](smtp::reply r) { done(r.code, r.text); });
+                                      std::function<void(int, std::string, std::string)> done) {
+    intake.deliver_to(intake_id, client_ip, std::move(raw),
+                      [done = std::move(done)](smtp::reply r) { done(r.code, std::move(r.enhanced), std::move(r.text)); });
   };
   http_opts.body_limit_for = [](std::string_view path) { return path == "/inbound/email" ? http::k_inbound_body_limit : 0; };
   http::server server(http_opts, http::make_routes(targets));

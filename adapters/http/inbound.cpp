@@ -52,7 +52,7 @@ void inbound_email(const inbound_targets& t, request&& req, const request_info& 
           res.set(bhttp::field::retry_after, "1");
           return reply(std::move(res));
         }
-        deliver(std::move(*intake), client, std::move(body), [reply](int code, std::string text) {
+        deliver(std::move(*intake), client, std::move(body), [reply](int code, std::string enhanced, std::string text) {
           if (code >= 200 && code < 300)
             return reply(json_response(bhttp::status::accepted, R"({"status":"accepted"})"));
           if (code >= 400 && code < 500) {
@@ -60,6 +60,7 @@ void inbound_email(const inbound_targets& t, request&& req, const request_info& 
             res.set(bhttp::field::retry_after, "5");
             return reply(std::move(res));
           }
+          if (code == 550 && enhanced == "5.7.1") return reply(json_error(bhttp::status::forbidden, "forbidden", text, {{"from", text}}));
           if (code == 550) return reply(json_error(bhttp::status::not_found, "not_found", text));
           reply(json_error(bhttp::status::unprocessable_entity, "invalid", text, {{"body", text}}));
         });

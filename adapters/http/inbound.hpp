@@ -13,9 +13,9 @@
 namespace flowtrack::http {
 
 /// Hands a raw message for a workspace's intake address to the mail intake; answers with the
-/// SMTP reply it would give (code and text), from any thread.
+/// SMTP reply it would give (code, enhanced code, text), from any thread.
 using inbound_mail_fn = std::function<void(std::string intake_id, std::string client_ip, std::string raw,
-                                           std::function<void(int code, std::string text)> done)>;
+                                           std::function<void(int code, std::string enhanced, std::string text)> done)>;
 
 struct inbound_targets {
   pg::pool* postgres = nullptr;  ///< where the token is looked up

@@ -426,7 +426,7 @@ class session : public std::enable_shared_from_this<session> {
     try {
       handler_(std::move(req), request_info{client_ip_, id}, std::move(reply));
     } catch (const std::exception& e) {
-      spdlog::error("http: handler failed for {} {}: {}", method_, target_, e.what());
+      spdlog::error("http: handler failed for {} {}: {}", method_, loggable_target(target_), e.what());
       if (!answered->exchange(true))
         send(json_error(bhttp::status::internal_server_error, "internal", "internal error; it was logged"), false, id);
     }

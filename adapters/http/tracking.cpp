@@ -58,13 +58,14 @@ void tracking_route(const tracking_targets& t, std::string_view rest, request&& 
       // The image whatever the token says: a mail client shows nothing broken, and a guesser
       // learns nothing. Recording does not hold the answer up.
       if (!get) return reply(json_error(bhttp::status::method_not_allowed, "method_not_allowed", "use GET"));
-      if (ref) record(t, std::move(*ref), [](result<bool>) {});
+      if (ref && req.method() == bhttp::verb::get) record(t, std::move(*ref), [](result<bool>) {});
       return reply(pixel());
     case 'c': {
       if (!get) return reply(json_error(bhttp::status::method_not_allowed, "method_not_allowed", "use GET"));
       if (!ref) return reply(page(bhttp::status::not_found, "Link not found", "<h1>This link is not valid</h1>"));
       std::string url = ref->url;
-      record(t, std::move(*ref), [](result<bool>) {});
+      // A HEAD is a link scanner, not a reader: redirected, not counted.
+      if (req.method() == bhttp::verb::get) record(t, std::move(*ref), [](result<bool>) {});
       response res{bhttp::status::found, 11};
       res.set(bhttp::field::location, url);
       res.set(bhttp::field::cache_control, "no-store");

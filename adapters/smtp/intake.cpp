@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/engine.hpp"
+#include "metrics/metrics.hpp"
 #include "domain/mail/message.hpp"
 #include "runtime/text.hpp"
 
@@ -20,6 +21,9 @@ namespace {
 
 /// The text kept in a trigger's data; the whole message is not (attachments can be megabytes).
 constexpr std::size_t k_max_trigger_text = 64 * 1024;
+/// Attachments listed in a trigger's data, and the longest name kept.
+constexpr std::size_t k_max_listed_attachments = 50;
+constexpr std::size_t k_max_attachment_name = 200;
 
 reply make_reply(int code, std::string enhanced, std::string text) { return reply{code, std::move(enhanced), std::move(text)}; }
 
@@ -28,6 +32,7 @@ reply reply_of(const error& e, std::string_view what) {
   switch (e.code) {
     case error_code::not_found: return make_reply(550, "5.1.1", std::string(what) + ": " + e.message);
     case error_code::invalid: return make_reply(554, "5.6.0", "message refused: " + e.message);
+    case error_code::unauthorized: return make_reply(550, "5.7.1", e.message);
     default: return make_reply(451, "4.3.0", "temporary failure; try again later");
   }
 }
@@ -84,8 +89,12 @@ domain::intake_request email_trigger(const domain::mail::message& m, const domai
   req.lead = std::move(l);
 
   json::array attachments;
-  for (const auto& a : m.attachments)
-    attachments.push_back(json::object{{"name", a.file_name}, {"type", a.content_type}, {"size", a.size}});
+  for (std::size_t i = 0; i < m.attachments.size() && i < k_max_listed_attachments; ++i) {
+    const auto& a = m.attachments[i];
+    attachments.push_back(json::object{{"name", cut_utf8(a.file_name, k_max_attachment_name)},
+                                       {"type", cut_utf8(a.content_type, k_max_attachment_name)},
+                                       {"size", a.size}});
+  }
   json::object data{{"email", lead.email},
                     {"name", lead.name},
                     {"subject", lead.subject},
@@ -121,7 +130,10 @@ domain::intake_request email_trigger(const domain::mail::message& m, const domai
 
 intake_handler::intake_handler(caf::actor_system& system, std::shared_ptr<actors::reply_deadlines> deadlines,
                                std::string mail_domain)
-    : system_(system), deadlines_(std::move(deadlines)), mail_domain_(std::move(mail_domain)) {}
+    : system_(system),
+      deadlines_(std::move(deadlines)),
+      mail_domain_(std::move(mail_domain)),
+      parsers_(k_parse_threads, [] { return 0; }, k_parse_queue) {}
 
 void intake_handler::ask(actors::mail_request req, std::function<void(actors::mail_result)> then) {
   auto slot = deadlines_->try_make<actors::mail_result>(then);
@@ -133,10 +145,10 @@ void intake_handler::ask(actors::mail_request req, std::function<void(actors::ma
 
 void intake_handler::check_sender(const envelope&, reply_callback done) { done(make_reply(250, "2.1.0", "sender ok")); }
 
-void intake_handler::check_recipient(const envelope&, const address& rcpt, reply_callback done) {
+void intake_handler::check_recipient(const envelope& so_far, const address& rcpt, reply_callback done) {
   auto to = parse_intake_address(rcpt, mail_domain_);
   if (!to) return done(make_reply(550, "5.1.1", "no such mailbox here"));
-  actors::mail_request req{to->intake_id, to->tag, std::nullopt};
+  actors::mail_request req{to->intake_id, to->tag, so_far.mail_from.text, std::nullopt};
   ask(std::move(req), [done](actors::mail_result r) {
     if (!r.ok()) return done(reply_of(r.err(), "recipient refused"));
     done(make_reply(250, "2.1.5", "recipient ok"));
@@ -157,11 +169,29 @@ void intake_handler::deliver(const envelope& env, std::string message, reply_cal
 }
 
 void intake_handler::take(const envelope& env, std::string message, std::string_view channel, reply_callback done) {
+  // Parsing costs real CPU on a big message: never on the SMTP I/O thread (every session waits
+  // on it) nor on a pool thread of the caller; a full parse queue defers the message.
+  bool queued = parsers_.try_submit([this, env, message = std::move(message), channel, done](int&) mutable {
+    parse_and_hand_over(env, std::move(message), channel, std::move(done));
+  });
+  if (!queued) {
+    static auto& deferred = metrics::global().counters("flowtrack_mail_intake_deferred_total",
+                                                       "Messages answered 451 because the parse queue was full.");
+    deferred.at({}).add();
+    done(make_reply(451, "4.3.2", "busy; try again later"));
+  }
+}
+
+void intake_handler::parse_and_hand_over(const envelope& env, std::string message, std::string_view channel,
+                                         reply_callback done) {
   auto parsed = domain::mail::parse(message);
   if (!parsed) return done(make_reply(554, "5.6.0", "message refused: " + parsed.err().message));
   auto lead = domain::mail::extract_lead(*parsed);
   if (lead.email.empty()) return done(make_reply(554, "5.6.0", "message refused: no sender address could be read"));
   auto trigger = email_trigger(*parsed, lead, env, message, channel);
+  // Over HTTP there is no envelope: the allowed-forwarders rule reads the From header.
+  std::string sender = env.mail_from.text;
+  if (channel == "http" && sender.empty() && !parsed->from.empty()) sender = parsed->from.front().address;
 
   // One delivery per distinct intake address; 250 once all are kept.
   std::set<std::pair<std::string, std::string>> targets;
@@ -180,12 +210,14 @@ void intake_handler::take(const envelope& env, std::string message, std::string_
   j->done = std::move(done);
   std::string id = trigger.idempotency_key.value_or("");
   for (const auto& [intake_id, tag] : targets) {
-    actors::mail_request req{intake_id, tag, trigger};
+    actors::mail_request req{intake_id, tag, sender, trigger};
     ask(std::move(req), [j, id](actors::mail_result r) {
       {
         std::lock_guard<std::mutex> lock(j->mutex);
         if (r.ok()) ++j->kept;
-        else if (r.err().code == error_code::not_found || r.err().code == error_code::invalid) j->refused = r.err();
+        else if (r.err().code == error_code::not_found || r.err().code == error_code::invalid ||
+                 r.err().code == error_code::unauthorized)
+          j->refused = r.err();
         else j->retry = r.err();
       }
       if (--j->waiting > 0) return;

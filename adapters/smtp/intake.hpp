@@ -16,6 +16,7 @@
 #include "adapters/smtp/server.hpp"
 #include "domain/intake.hpp"
 #include "domain/mail/lead.hpp"
+#include "storage/worker_pool.hpp"
 
 namespace flowtrack::smtp {
 
@@ -50,12 +51,17 @@ class intake_handler final : public handler {
   void deliver_to(const std::string& intake_id, const std::string& client_ip, std::string message, reply_callback done);
 
  private:
+  static constexpr int k_parse_threads = 2;
+  static constexpr std::size_t k_parse_queue = 256;  ///< messages waiting for a parser; more get 451
+
   void take(const envelope& env, std::string message, std::string_view channel, reply_callback done);
+  void parse_and_hand_over(const envelope& env, std::string message, std::string_view channel, reply_callback done);
   void ask(actors::mail_request req, std::function<void(actors::mail_result)> then);
 
   caf::actor_system& system_;
   std::shared_ptr<actors::reply_deadlines> deadlines_;
   std::string mail_domain_;
+  storage::worker_pool<int> parsers_;  ///< last: its threads end before the rest goes
 };
 
 }  // namespace flowtrack::smtp

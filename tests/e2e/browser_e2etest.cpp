@@ -66,7 +66,8 @@ class browser_e2etest : public testing::Test {
         std::map<std::string, std::string>{{"FLOWTRACK_DATABASE_URL", test::database_url()},
                                            {"FLOWTRACK_REDIS_URL", test::redis_url()},
                                            {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port_)},
-                                           {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(test::free_port())}});
+                                           {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(test::free_port())},
+                                           {"FLOWTRACK_SMTP_LISTEN", "127.0.0.1:" + std::to_string(test::free_port())}});
     ASSERT_TRUE(test::await_http_status(port_, "/healthz", 200, 20s)) << node_->log();
     ASSERT_TRUE(browser_.start());
 

@@ -192,5 +192,23 @@ TEST_F(email_e2etest, a_tag_picks_one_workflow_and_strangers_are_refused_at_rcpt
   std::remove(msg.c_str());
 }
 
+TEST_F(email_e2etest, only_allowed_forwarders_get_past_rcpt_when_the_workspace_lists_them) {
+  auto w = make_workspace("mailfwd", 1);
+  ASSERT_TRUE(db_->exec("UPDATE workspaces SET settings = '{\"allowedForwarders\":[\"boss@shop.example\",\"@team.example\"]}'"
+                        " WHERE id = $1::uuid", pg::params{}.add(w.id)).ok());
+  test::node_process node;
+  std::string msg = write_message(w.slug, "From: Kim <kim@buyer.example>\r\nTo: x\r\nSubject: hi\r\nMessage-ID: <fwd-" + w.slug +
+                                              "@buyer.example>\r\n\r\nHello\r\n");
+  auto stranger = swaks(node.smtp_port, w.intake, msg, "someone@elsewhere.example");
+  EXPECT_EQ(stranger.exit_code, 24) << stranger.transcript;
+  EXPECT_NE(stranger.transcript.find("<** 550 5.7.1"), std::string::npos) << stranger.transcript;
+  auto boss = swaks(node.smtp_port, w.intake, msg, "Boss@Shop.example");
+  EXPECT_EQ(boss.exit_code, 0) << boss.transcript;
+  auto colleague = swaks(node.smtp_port, w.intake, msg, "ann@team.example");
+  EXPECT_EQ(colleague.exit_code, 0) << colleague.transcript;
+  EXPECT_EQ(lead_row(w, "kim@buyer.example").size(), 6u);
+  std::remove(msg.c_str());
+}
+
 }  // namespace
 }  // namespace flowtrack

@@ -35,7 +35,8 @@ TEST(hooks_e2etest, a_partner_posts_leads_with_the_workflow_token) {
   test::child_process node({test::flowtrackd(), "serve"}, {{"FLOWTRACK_DATABASE_URL", test::database_url()},
                                                           {"FLOWTRACK_REDIS_URL", test::redis_url()},
                                                           {"FLOWTRACK_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
-                                                          {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(test::free_port())}});
+                                                          {"FLOWTRACK_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(test::free_port())},
+                                                          {"FLOWTRACK_SMTP_LISTEN", "127.0.0.1:" + std::to_string(test::free_port())}});
   ASSERT_TRUE(test::await_http_status(port, "/healthz", 200, 20s)) << node.log();
   std::string target = "/hooks/" + wf;
   std::map<std::string, std::string> json_headers{{"Content-Type", "application/json"}, {"X-FlowTrack-Token", token}};

@@ -98,5 +98,20 @@ TEST(workflow_status, reads_back_what_it_writes) {
   EXPECT_FALSE(parse_workflow_status("Active"));
 }
 
+TEST(forwarders, any_sender_unless_the_workspace_lists_addresses_or_domains) {
+  workspace_info ws;
+  EXPECT_TRUE(forwarder_allowed(ws, "anyone@example.com"));
+  ws.settings = R"({"allowedForwarders":[]})";
+  EXPECT_TRUE(forwarder_allowed(ws, "anyone@example.com")) << "an empty list is no list";
+  ws.settings = R"({"allowedForwarders":["boss@shop.example","@team.example",7]})";
+  EXPECT_TRUE(forwarder_allowed(ws, "BOSS@shop.example"));
+  EXPECT_TRUE(forwarder_allowed(ws, "ann@Team.Example"));
+  EXPECT_FALSE(forwarder_allowed(ws, "ann@sub.team.example"));
+  EXPECT_FALSE(forwarder_allowed(ws, "boss@shop.example.evil"));
+  EXPECT_FALSE(forwarder_allowed(ws, ""));
+  ws.settings = "not json";
+  EXPECT_TRUE(forwarder_allowed(ws, "anyone@example.com"));
+}
+
 }  // namespace
 }  // namespace flowtrack::domain
