@@ -7,13 +7,13 @@
 
 #include <boost/json.hpp>
 #include <caf/send.hpp>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/engine.hpp"
 #include "metrics/metrics.hpp"
 #include "domain/mail/message.hpp"
 #include "runtime/text.hpp"
+#include "storage/hash.hpp"
 
 namespace flowtrack::smtp {
 namespace json = boost::json;
@@ -35,18 +35,6 @@ reply reply_of(const error& e, std::string_view what) {
     case error_code::unauthorized: return make_reply(550, "5.7.1", e.message);
     default: return make_reply(451, "4.3.0", "temporary failure; try again later");
   }
-}
-
-std::string hex_sha256(std::string_view s) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : md) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
 }
 
 // Cuts a UTF-8 text to at most `n` bytes without splitting a character.
@@ -123,7 +111,7 @@ domain::intake_request email_trigger(const domain::mail::message& m, const domai
   req.source_metadata = std::move(meta);
 
   // The same message sent again (a retry after 451, a second delivery) starts nothing new.
-  req.idempotency_key = "mail:" + (m.message_id.empty() || m.message_id.size() > 200 ? "sha256:" + hex_sha256(m.message_id.empty() ? raw : std::string_view(m.message_id))
+  req.idempotency_key = "mail:" + (m.message_id.empty() || m.message_id.size() > 200 ? "sha256:" + storage::sha256_hex(m.message_id.empty() ? raw : std::string_view(m.message_id))
                                                                                     : m.message_id);
   return req;
 }
