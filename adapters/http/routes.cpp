@@ -121,15 +121,9 @@ void webhook_trigger(const route_targets& t, std::string_view workflow_id, reque
 
 // ---- Public forms: /p/{slug} and /p/{slug}/{form} ----
 
+// A public form may post to its own page only; its thank-you may redirect to a booking link.
 response html_response(bhttp::status status, std::string body) {
-  response res{status, 11};
-  res.set(bhttp::field::content_type, "text/html; charset=utf-8");
-  res.set(bhttp::field::cache_control, "no-store");
-  res.set("X-Content-Type-Options", "nosniff");
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'");
-  res.set("Referrer-Policy", "same-origin");
-  res.body() = std::move(body);
-  return res;
+  return html_page(status, std::move(body), "form-action 'self' https: http:", "same-origin");
 }
 
 bool slug_like(std::string_view s, std::size_t max, bool upper) {

@@ -23,6 +23,18 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
+response html_page(bhttp::status status, std::string body, std::string_view form_action, std::string_view referrer_policy) {
+  response res{status, 11};
+  res.set(bhttp::field::content_type, "text/html; charset=utf-8");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy",
+          "default-src 'none'; style-src 'unsafe-inline'; " + std::string(form_action) + "; frame-ancestors 'none'");
+  res.set("Referrer-Policy", std::string(referrer_policy));
+  res.body() = std::move(body);
+  return res;
+}
+
 response json_response(bhttp::status status, std::string body) {
   response res{status, 11};
   res.set(bhttp::field::content_type, "application/json");

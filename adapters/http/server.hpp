@@ -94,6 +94,10 @@ struct connection_limits;
 response json_error(bhttp::status status, std::string_view code, std::string_view message,
                     const std::vector<std::pair<std::string, std::string>>& fields = {});
 
+/// An HTML page: no caching, nosniff, a Content-Security-Policy that allows inline styles only,
+/// no framing, plus `form_action` (e.g. "form-action 'self'"), and the Referrer-Policy given.
+response html_page(bhttp::status status, std::string body, std::string_view form_action, std::string_view referrer_policy);
+
 /// A JSON response with the given body.
 response json_response(bhttp::status status, std::string body);
 

@@ -12,16 +12,10 @@ constexpr unsigned char k_pixel[] = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0
                                      0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
 
 response page(bhttp::status status, std::string_view title, std::string_view body_html) {
-  response res{status, 11};
-  res.set(bhttp::field::content_type, "text/html; charset=utf-8");
-  res.set(bhttp::field::cache_control, "no-store");
-  res.set("X-Content-Type-Options", "nosniff");
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'");
-  res.set("Referrer-Policy", "no-referrer");
-  res.body() = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
+  return html_page(status, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
                "<title>" + std::string(title) + "</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;"
-               "padding:0 1rem}button{font-size:1rem;padding:.5rem 1rem}</style></head><body>" + std::string(body_html) + "</body></html>";
-  return res;
+               "padding:0 1rem}button{font-size:1rem;padding:.5rem 1rem}</style></head><body>" + std::string(body_html) + "</body></html>",
+                   "form-action 'self'", "no-referrer");
 }
 
 response pixel() {
