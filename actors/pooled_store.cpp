@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/workspace.hpp"
+#include "storage/email_sends.hpp"
 #include "storage/executions.hpp"
 #include "storage/ingest.hpp"
 #include "storage/redis/counter.hpp"
@@ -130,6 +131,11 @@ void pooled_store::stale_executions(std::int64_t stale_ms, std::size_t limit, an
 
 void pooled_store::fold_stat_deltas(answer<std::size_t> done) {
   postgres_.submit([](pg::connection& c) { return storage::fold_stat_deltas(c); }, std::move(done), true);
+}
+
+void pooled_store::reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) {
+  postgres_.submit([request = std::move(request)](pg::connection& c) { return storage::reserve_email_send(c, request); },
+                   std::move(done), true);
 }
 
 bool pooled_store::count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,

@@ -33,6 +33,7 @@ class pooled_store final : public store_port {
   void paused_executions(std::function<void(paused_list)> done) override;
   void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) override;
   void fold_stat_deltas(answer<std::size_t> done) override;
+  void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) override;
   bool count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
                              std::function<void(std::optional<std::chrono::milliseconds>)> done) override;
   void acquire_lock(std::string name, std::string owner, std::chrono::milliseconds ttl,

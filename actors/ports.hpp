@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "domain/email_caps.hpp"
 #include "domain/records.hpp"
 #include "domain/run_start.hpp"
 #include "runtime/error.hpp"
@@ -137,6 +138,13 @@ class store_port {
   virtual void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) = 0;
   /// Folds the execution counters' deltas; how many were folded. Accepted work; retried.
   virtual void fold_stat_deltas(answer<std::size_t> done) = 0;
+
+  // PostgreSQL: outbound email.
+  /// Reserves one email to someone other than the workspace's owner against the workspace's
+  /// rolling-hour cap and its `email_sends` quota (storage::reserve_email_send): reserved (or
+  /// already reserved under this idempotency key), wait, or `quota_exceeded`. Accepted work;
+  /// retried (a repeat with the same key counts once).
+  virtual void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) = 0;
 
   // Redis.
   /// Counts a form submission from `client` in the per-IP and per-form windows (a limit of 0 is

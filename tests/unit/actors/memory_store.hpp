@@ -80,6 +80,7 @@ class memory_store final : public actors::store_port {
   calls<std::tuple<>, actors::paused_list> paused;
   calls<std::pair<std::int64_t, std::size_t>, result<std::vector<std::string>>> stale;
   calls<std::tuple<>, result<std::size_t>> folds;
+  calls<domain::email_send_request, result<domain::email_send_grant>> email_reservations;
   calls<form_args, std::optional<std::chrono::milliseconds>> form_counts;
   calls<lock_args, result<std::optional<redis::lease>>> lock_acquisitions;
   calls<std::pair<redis::lease, std::chrono::milliseconds>, result<bool>> lock_renewals;
@@ -126,6 +127,9 @@ class memory_store final : public actors::store_port {
     stale.push_back({{stale_ms, limit}, std::move(done)});
   }
   void fold_stat_deltas(answer<std::size_t> done) override { folds.push_back({{}, std::move(done)}); }
+  void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) override {
+    email_reservations.push_back({std::move(request), std::move(done)});
+  }
   bool count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
                              std::function<void(std::optional<std::chrono::milliseconds>)> done) override {
     if (refuse_outside_work) return false;
