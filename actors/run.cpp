@@ -6,8 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counters.hpp"
+#include "domain/email_caps.hpp"
 #include "domain/run_steps.hpp"
 #include "runtime/text.hpp"
+#include "runtime/tz.hpp"
+
+// Travels only from a pool thread to this run, never between nodes.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::result<flowtrack::domain::email_send_grant>)
 
 namespace flowtrack::actors {
 namespace json = boost::json;
@@ -17,6 +22,7 @@ using self_ptr = caf::stateful_actor<run_state>*;
 using renew_atom = caf::atom_constant<caf::atom("renew")>;
 using continue_atom = caf::atom_constant<caf::atom("continue")>;  ///< step on (after a yield)
 using retry_atom = caf::atom_constant<caf::atom("retry")>;        ///< send the held record again
+using grant_atom = caf::atom_constant<caf::atom("mailgrant")>;   ///< an email reservation answered
 
 constexpr std::uint32_t k_steps_per_message = 64;  // then yield
 
@@ -91,30 +97,56 @@ void flush(self_ptr self, node_services* node, Then then) {
   send_record(self, node, std::move(record), std::function<void()>(then), 1);
 }
 
+// Hands the in-flight email to the mailer; the answer comes back as (action_atom, result).
+void send_email(self_ptr self, node_services* node) {
+  auto& st = self->state;
+  const auto& req = st.request;
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto reply = [me](result<json::value> r) { caf::anon_send(me, action_atom::value, std::move(r)); };
+  if (node->mailer == nullptr) return reply(make_error(error_code::unavailable, "no mailer is configured"));
+  email_message m;
+  m.idempotency_key = req.idempotency_key;
+  m.workspace_id = st.start.workspace->info.id;
+  m.execution_id = st.start.execution_id;
+  m.from_name = req.from_name;
+  m.to = req.to;
+  m.reply_to = req.reply_to;
+  m.subject = req.subject;
+  m.text_body = req.text_body;
+  m.html_body = req.html_body;
+  if (req.type == runtime::node_type::action_send_email && st.start.lead_id && runtime::iequals(req.to, st.cp.subject.email))
+    m.lead_id = *st.start.lead_id;
+  node->mailer->send(std::move(m), [reply](result<std::string> r) {
+    if (!r) return reply(r.err());
+    reply(json::value(json::object{{"messageId", *r}}));
+  });
+}
+
 // Hands a side effect to its port; the answer comes back as (action_atom, result).
+//
+// An email to anyone but the owner (ACTION_SEND_EMAIL) is first reserved against the
+// workspace's hourly cap and email_sends quota, so a public form that emails whoever submits it
+// cannot be made to spam; the answer comes back as (grant_atom, result). The owner's
+// notifications (ACTION_NOTIFY_OWNER) go to the workspace's own address only and are exempt:
+// they cannot reach strangers, and holding them back would hide the very leads a flood brings.
 void perform(self_ptr self, node_services* node) {
   auto& st = self->state;
   const auto& req = st.request;
   auto me = caf::actor_cast<caf::actor>(self);
   auto reply = [me](result<json::value> r) { caf::anon_send(me, action_atom::value, std::move(r)); };
   using runtime::node_type;
-  if (req.type == node_type::action_send_email || req.type == node_type::action_notify_owner) {
+  if (req.type == node_type::action_notify_owner) return send_email(self, node);
+  if (req.type == node_type::action_send_email) {
     if (node->mailer == nullptr) return reply(make_error(error_code::unavailable, "no mailer is configured"));
-    email_message m;
-    m.idempotency_key = req.idempotency_key;
-    m.workspace_id = st.start.workspace->info.id;
-    m.execution_id = st.start.execution_id;
-    m.from_name = req.from_name;
-    m.to = req.to;
-    m.reply_to = req.reply_to;
-    m.subject = req.subject;
-    m.text_body = req.text_body;
-    m.html_body = req.html_body;
-    if (req.type == node_type::action_send_email && st.start.lead_id && runtime::iequals(req.to, st.cp.subject.email))
-      m.lead_id = *st.start.lead_id;
-    node->mailer->send(std::move(m), [reply](result<std::string> r) {
-      if (!r) return reply(r.err());
-      reply(json::value(json::object{{"messageId", *r}}));
+    domain::email_send_request r;
+    r.workspace_id = st.start.workspace->info.id;
+    r.execution_id = st.start.execution_id;
+    r.idempotency_key = req.idempotency_key;
+    r.limits = domain::email_limits_of(st.start.workspace->info);
+    if (!r.limits.ignored_setting.empty())
+      spdlog::warn("workspace {}: {}", r.workspace_id, r.limits.ignored_setting);
+    node->store->reserve_email_send(std::move(r), [me](result<domain::email_send_grant> g) {
+      caf::anon_send(me, grant_atom::value, std::move(g));
     });
     return;
   }
@@ -239,6 +271,50 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
   advance(self, node);
 }
 
+// The hourly cap is reached: the email did not start, so its step waits without using up an
+// attempt. The running row is closed as `pending` saying why and until when, the action goes back
+// on the frontier for that time, and the run steps on (other paths may go first) and parks.
+void wait_for_cap(self_ptr self, node_services* node, const domain::email_send_grant& g) {
+  auto& st = self->state;
+  auto now = node->clock->wall_ms();
+  auto until = now + g.wait_ms;
+  auto cap = domain::email_limits_of(st.start.workspace->info).hourly_cap;
+  std::string send_at = runtime::format_iso8601_utc(until);
+  domain::step_write s;
+  s.id = st.in_flight_step_id;
+  s.workflow_node_id = st.start.workflow->node_ids.count(st.request.node_id) ? st.start.workflow->node_ids.at(st.request.node_id) : "";
+  s.step_number = static_cast<int>(st.cp.steps);
+  s.status = domain::step_status::pending;
+  s.started_at = domain::sql_timestamp(st.in_flight_started_ms);
+  s.retry_count = static_cast<int>(st.request.attempt) - 1;
+  s.input_data = json::serialize(st.request.to_json());
+  json::object why{{"waitingFor", "email_hourly_cap"}, {"sentLastHour", g.sent_last_hour}, {"sendAt", send_at}};
+  if (cap) why["hourlyCap"] = *cap;
+  s.output_data = json::serialize(why);
+  std::string message = !cap        ? "the workspace's hourly email cap is reached; sending at " + send_at
+                        : *cap == 0 ? "sending is paused for the workspace (email_hourly_cap 0); asking again at " + send_at
+                                    : "the workspace's hourly email cap (" + std::to_string(*cap) +
+                                          " per hour) is reached; sending at " + send_at;
+  st.pending.logs.push_back({"INFO", "step", std::string(runtime::to_string(st.request.type)) + " waits: " + message, std::nullopt,
+                             std::string(runtime::to_string(st.request.type)), s.id});
+  st.pending.steps.push_back(std::move(s));
+  spdlog::debug("run {}: email waits for the hourly cap until {}", st.start.execution_id, send_at);
+  domain::defer_in_flight(st.cp, until);
+  st.in_flight_step_id.clear();
+  advance(self, node);
+}
+
+void on_email_grant(self_ptr self, node_services* node, result<domain::email_send_grant>& g) {
+  if (self->state.finished) return;
+  if (!g.ok()) {
+    // quota_exceeded is not retried (error::transient); an unavailable database is, with back-off.
+    result<json::value> failed(std::move(g.err()));
+    return on_action_result(self, node, failed);
+  }
+  if (g->outcome == domain::email_send_grant::verdict::wait) return wait_for_cap(self, node, *g);
+  send_email(self, node);
+}
+
 // Builds the checkpoint: a fresh start, a resume, or a retry of the failed node.
 result<void> prepare(self_ptr self, node_services* node) {
   auto& st = self->state;
@@ -317,6 +393,7 @@ caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start st
         if (retry) retry();
       },
       [=](action_atom, result<json::value>& r) { on_action_result(self, node, r); },
+      [=](grant_atom, result<domain::email_send_grant>& g) { on_email_grant(self, node, g); },
       [=](renew_atom) {
         auto& st = self->state;
         if (st.finished || !st.lease) return;

@@ -3,7 +3,11 @@
 // is released and the queue entry acked, and a parked run is scheduled only after its record.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
+
 #include "actors/run.hpp"
+#include "runtime/tz.hpp"
 #include "tests/unit/actors/actor_harness.hpp"
 
 namespace flowtrack::test {
@@ -166,6 +170,235 @@ TEST_F(run_test, a_lost_lock_stops_the_run) {
   sched_.run();
   EXPECT_TRUE(*down_);
   EXPECT_TRUE(store_.releases.empty()) << "a lock lost is not released, nor the entry acked";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email caps and quota: ACTION_SEND_EMAIL reserves before it sends.
+
+/// Trigger -> email the lead -> end.
+inline const char* k_email_graph = R"({"nodes":[
+  {"id":"t","type":"TRIGGER_MANUAL","position":{"x":0,"y":0},"data":{}},
+  {"id":"m","type":"ACTION_SEND_EMAIL","position":{"x":0,"y":1},"data":{"emailSubject":"Thanks","emailBody":"We got it."}},
+  {"id":"e","type":"LOGIC_END","position":{"x":0,"y":2},"data":{}}],
+ "edges":[{"id":"1","source":"t","target":"m"},{"id":"2","source":"m","target":"e"}]})";
+
+/// Trigger -> notify the owner -> end.
+inline const char* k_notify_graph = R"({"nodes":[
+  {"id":"t","type":"TRIGGER_MANUAL","position":{"x":0,"y":0},"data":{}},
+  {"id":"n","type":"ACTION_NOTIFY_OWNER","position":{"x":0,"y":1},"data":{"emailSubject":"New lead","emailBody":"See it."}},
+  {"id":"e","type":"LOGIC_END","position":{"x":0,"y":2},"data":{}}],
+ "edges":[{"id":"1","source":"t","target":"n"},{"id":"2","source":"n","target":"e"}]})";
+
+/// A mailer that holds each message until the test answers it.
+class held_mailer final : public actors::mailer_port {
+ public:
+  void send(actors::email_message m, std::function<void(result<std::string>)> done) override {
+    sent.emplace_back(std::move(m), std::move(done));
+  }
+  std::deque<std::pair<actors::email_message, std::function<void(result<std::string>)>>> sent;
+};
+
+class run_email_test : public run_test {
+ protected:
+  run_email_test() { node_.mailer = &mailer_; }
+
+  /// The workspace on a plan allowing 200 sends a period, capped at 2 an hour by its setting.
+  static std::shared_ptr<const domain::workspace_snapshot> capped_workspace() {
+    auto s = std::make_shared<domain::workspace_snapshot>(*workspace());
+    s->info.plan_slug = "free";
+    s->info.plan_quotas = R"({"email_sends":200,"email_hourly_cap":50})";
+    s->info.settings = R"({"email_hourly_cap":2})";
+    return s;
+  }
+  domain::run_start email_start(const char* graph = k_email_graph) {
+    auto s = fresh_start(workflow(graph));
+    s.workspace = capped_workspace();
+    return s;
+  }
+  /// Commits the record that makes the email's `running` step durable; returns that step's id.
+  std::string commit_running_step() {
+    auto batch = next_record();
+    EXPECT_EQ(batch.args.size(), 1u);
+    std::string id;
+    if (!batch.args.empty()) {
+      const auto& r = batch.args[0];
+      EXPECT_EQ(r.status, domain::execution_status::running);
+      for (const auto& st : r.steps)
+        if (st.status == domain::step_status::running) id = st.id;
+    }
+    EXPECT_FALSE(id.empty()) << "no running step before the side effect";
+    batch.done(applied(true));
+    sched_.run();
+    return id;
+  }
+  static domain::email_send_grant grant(domain::email_send_grant::verdict v, std::int64_t wait_ms = 0) {
+    domain::email_send_grant g;
+    g.outcome = v;
+    g.wait_ms = wait_ms;
+    g.sent_last_hour = v == domain::email_send_grant::verdict::wait ? 2 : 0;
+    return g;
+  }
+
+  held_mailer mailer_;
+};
+
+TEST_F(run_email_test, an_exceeded_quota_fails_the_step_with_quota_exceeded_and_sends_nothing_nor_retries) {
+  start_writer();
+  start(email_start());
+  answer_lock(lease_);
+  auto step_id = commit_running_step();
+
+  ASSERT_EQ(store_.email_reservations.size(), 1u) << "the email is reserved before it is sent";
+  auto reservation = memory_store::take(store_.email_reservations);
+  EXPECT_EQ(reservation.args.workspace_id, k_workspace_id);
+  EXPECT_EQ(reservation.args.execution_id, "exec-1");
+  EXPECT_EQ(reservation.args.idempotency_key, "exec-1:m");
+  EXPECT_EQ(reservation.args.limits.hourly_cap, 2) << "the workspace setting overrides the plan's 50";
+  EXPECT_EQ(reservation.args.limits.quota, 200);
+  EXPECT_EQ(reservation.args.limits.period_start, "2026-11-01");
+  reservation.done(make_error(error_code::quota_exceeded, "the workspace's email_sends quota for this billing period is used up",
+                              "email_sends"));
+  sched_.run();
+
+  auto batch = next_record();
+  ASSERT_EQ(batch.args.size(), 1u);
+  const auto& r = batch.args[0];
+  EXPECT_EQ(r.status, domain::execution_status::failed);
+  ASSERT_TRUE(r.error_message.has_value());
+  EXPECT_NE(r.error_message->find("email_sends quota"), std::string::npos) << *r.error_message;
+  auto failed = std::find_if(r.steps.begin(), r.steps.end(), [&](const auto& s) { return s.id == step_id; });
+  ASSERT_NE(failed, r.steps.end()) << "the running step is closed";
+  EXPECT_EQ(failed->status, domain::step_status::failed);
+  ASSERT_TRUE(failed->error_details.has_value());
+  auto details = boost::json::parse(*failed->error_details);
+  EXPECT_EQ(details.at("code"), "quota_exceeded");
+  EXPECT_EQ(details.at("retryScheduled"), false);
+  EXPECT_EQ(r.emails_sent, 0);
+  EXPECT_FALSE(r.lead.email_sent);
+  batch.done(applied(true));
+  sched_.run();
+  EXPECT_TRUE(mailer_.sent.empty()) << "an email over quota was sent";
+  EXPECT_TRUE(store_.email_reservations.empty()) << "a quota refusal is not retried";
+  EXPECT_TRUE(store_.resumes_scheduled.empty());
+  EXPECT_TRUE(*down_);
+}
+
+TEST_F(run_email_test, a_reached_hourly_cap_parks_the_run_until_the_hour_has_room_then_sends_on_the_same_attempt) {
+  start_writer();
+  start(email_start());
+  answer_lock(lease_);
+  auto step_id = commit_running_step();
+  ASSERT_EQ(store_.email_reservations.size(), 1u);
+  clock_.advance(5ms);
+  const std::int64_t wait_ms = 20 * 60 * 1000;
+  const std::int64_t until = k_start_ms + 5 + wait_ms;
+  memory_store::take(store_.email_reservations).done(grant(domain::email_send_grant::verdict::wait, wait_ms));
+  sched_.run();
+  EXPECT_TRUE(mailer_.sent.empty()) << "sent over the cap";
+
+  // Parked: paused until the hour has room, the step closed as pending with the reason.
+  auto batch = next_record();
+  ASSERT_EQ(batch.args.size(), 1u);
+  const auto parked = batch.args[0];
+  EXPECT_EQ(parked.status, domain::execution_status::paused);
+  EXPECT_EQ(parked.resume_at, domain::sql_timestamp(until));
+  auto waiting = std::find_if(parked.steps.begin(), parked.steps.end(), [&](const auto& s) { return s.id == step_id; });
+  ASSERT_NE(waiting, parked.steps.end());
+  EXPECT_EQ(waiting->status, domain::step_status::pending);
+  EXPECT_EQ(waiting->retry_count, 0);
+  ASSERT_TRUE(waiting->output_data.has_value());
+  auto why = boost::json::parse(*waiting->output_data);
+  EXPECT_EQ(why.at("waitingFor"), "email_hourly_cap");
+  EXPECT_EQ(why.at("hourlyCap"), 2);
+  EXPECT_EQ(std::string(why.at("sendAt").as_string()), runtime::format_iso8601_utc(until));
+  EXPECT_TRUE(std::any_of(parked.logs.begin(), parked.logs.end(), [](const auto& l) {
+    return l.message.find("hourly email cap (2 per hour) is reached") != std::string::npos;
+  })) << "the log says why the run waits";
+  ASSERT_TRUE(parked.checkpoint.has_value());
+  auto cp = boost::json::parse(*parked.checkpoint);
+  ASSERT_EQ(cp.at("frontier").as_array().size(), 1u);
+  EXPECT_EQ(cp.at("frontier").as_array()[0].at("node"), "m");
+  EXPECT_EQ(cp.at("frontier").as_array()[0].at("attempt"), 1) << "waiting used up an attempt";
+  EXPECT_EQ(cp.as_object().count("inFlight"), 0u);
+  batch.done(applied(true));
+  sched_.run();
+  ASSERT_EQ(store_.resumes_scheduled.size(), 1u);
+  EXPECT_EQ(store_.resumes_scheduled[0], std::make_pair(std::string("exec-1"), until));
+  EXPECT_TRUE(*down_) << "a waiting run holds no actor";
+
+  // Resumed when due: reserved again, and this time sent, still the first attempt.
+  clock_.advance(std::chrono::milliseconds(wait_ms));
+  auto resumed = email_start();
+  resumed.checkpoint = *parked.checkpoint;
+  resumed.status = domain::execution_status::paused;
+  start(std::move(resumed));
+  answer_lock(lease_);
+  auto second_step = commit_running_step();
+  EXPECT_NE(second_step, step_id);
+  ASSERT_EQ(store_.email_reservations.size(), 1u);
+  EXPECT_EQ(store_.email_reservations.front().args.idempotency_key, "exec-1:m");
+  memory_store::take(store_.email_reservations).done(grant(domain::email_send_grant::verdict::reserved));
+  sched_.run();
+  ASSERT_EQ(mailer_.sent.size(), 1u);
+  EXPECT_EQ(mailer_.sent.front().first.idempotency_key, "exec-1:m");
+  EXPECT_EQ(mailer_.sent.front().first.to, "ada@example.com");
+  mailer_.sent.front().second(std::string("<exec-1.m@flowtrack>"));
+  mailer_.sent.pop_front();
+  sched_.run();
+
+  auto done = next_record();
+  ASSERT_EQ(done.args.size(), 1u);
+  const auto& r = done.args[0];
+  EXPECT_EQ(r.status, domain::execution_status::completed);
+  EXPECT_EQ(r.emails_sent, 1);
+  EXPECT_TRUE(r.lead.email_sent) << "last_email_sent_at is set";
+  auto sent = std::find_if(r.steps.begin(), r.steps.end(), [&](const auto& s) { return s.id == second_step; });
+  ASSERT_NE(sent, r.steps.end());
+  EXPECT_EQ(sent->status, domain::step_status::completed);
+  EXPECT_EQ(sent->retry_count, 0) << "the wait counted as a retry";
+  EXPECT_TRUE(std::any_of(r.events.begin(), r.events.end(), [](const auto& e) { return e.event_type == "EMAIL_SENT"; }));
+  done.done(applied(true));
+  sched_.run();
+  EXPECT_TRUE(*down_);
+}
+
+TEST_F(run_email_test, an_email_already_reserved_by_an_earlier_attempt_is_sent) {
+  start_writer();
+  start(email_start());
+  answer_lock(lease_);
+  commit_running_step();
+  ASSERT_EQ(store_.email_reservations.size(), 1u);
+  memory_store::take(store_.email_reservations).done(grant(domain::email_send_grant::verdict::already_reserved));
+  sched_.run();
+  ASSERT_EQ(mailer_.sent.size(), 1u);
+  EXPECT_EQ(mailer_.sent.front().first.idempotency_key, "exec-1:m");
+}
+
+TEST_F(run_email_test, an_unavailable_database_at_reservation_is_retried_with_back_off_and_sends_nothing) {
+  start_writer();
+  start(email_start());
+  answer_lock(lease_);
+  auto step_id = commit_running_step();
+  memory_store::take(store_.email_reservations).done(make_error(error_code::unavailable, "the database went away"));
+  sched_.run();
+  auto batch = next_record();
+  ASSERT_EQ(batch.args.size(), 1u);
+  auto failed = std::find_if(batch.args[0].steps.begin(), batch.args[0].steps.end(), [&](const auto& s) { return s.id == step_id; });
+  ASSERT_NE(failed, batch.args[0].steps.end());
+  EXPECT_EQ(failed->status, domain::step_status::failed);
+  EXPECT_NE(failed->error_details->find("\"retryScheduled\":true"), std::string::npos) << *failed->error_details;
+  EXPECT_NE(batch.args[0].status, domain::execution_status::failed);
+  EXPECT_TRUE(mailer_.sent.empty());
+}
+
+TEST_F(run_email_test, an_owner_notification_is_not_reserved_against_the_cap) {
+  start_writer();
+  start(email_start(k_notify_graph));
+  answer_lock(lease_);
+  commit_running_step();
+  EXPECT_TRUE(store_.email_reservations.empty()) << "the owner's notifications are exempt";
+  ASSERT_EQ(mailer_.sent.size(), 1u);
+  EXPECT_EQ(mailer_.sent.front().first.to, "owner@acme.example.com");
 }
 
 }  // namespace
