@@ -74,6 +74,7 @@ struct mail_request {
   std::string tag;        ///< picks one workflow by its id or form slug; empty: every email workflow
   std::string sender;     ///< the envelope sender (MAIL FROM), checked against allowedForwarders
   std::optional<domain::intake_request> intake;
+  std::optional<domain::unparsed_mail> unparsed;  ///< instead of `intake`: a mail that cannot become a lead, to keep
 };
 
 /// The email workflows the address reaches; for a delivery, what became of the mail in each

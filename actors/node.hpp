@@ -24,6 +24,7 @@ struct engine_options {
   std::chrono::milliseconds recovery_interval{15000};///< how often stale executions are adopted
   std::chrono::milliseconds rebuild_check_interval{5000};  ///< how often Redis' queue is checked for loss
   std::chrono::milliseconds stats_fold_interval{1000};     ///< how often counter deltas are folded
+  std::chrono::milliseconds purge_interval{3600000};       ///< how often expired kept data (unreadable mail) is removed
   std::chrono::milliseconds workspace_idle{300000};  ///< an idle workspace actor stops after this
   std::chrono::milliseconds workflow_refresh{60000}; ///< a workspace actor reads its workspace and workflows again after this
   std::chrono::milliseconds tenant_poll_interval{1000};  ///< how often changed workspaces and workflows are asked for

@@ -133,6 +133,24 @@ void pooled_store::fold_stat_deltas(answer<std::size_t> done) {
   postgres_.submit([](pg::connection& c) { return storage::fold_stat_deltas(c); }, std::move(done), true);
 }
 
+void pooled_store::keep_unparsed_mail(std::string workspace_id, domain::unparsed_mail mail, answer<storage::kept_mail> done) {
+  postgres_.submit([ws = std::move(workspace_id), mail = std::move(mail)](pg::connection& c) {
+    return storage::keep_unparsed_mail(c, ws, mail);
+  }, std::move(done));
+}
+
+void pooled_store::mark_unparsed_mail_notified(std::string workspace_id, std::string id) {
+  postgres_.submit([ws = std::move(workspace_id), id = std::move(id)](pg::connection& c) {
+    return storage::mark_unparsed_mail_notified(c, ws, id);
+  }, [](result<void> r) {
+    if (!r) spdlog::warn("unparsed mail: cannot record the owner's notification: {}", r.err().message);
+  }, true);
+}
+
+void pooled_store::purge_unparsed_mail(answer<std::size_t> done) {
+  postgres_.submit([](pg::connection& c) { return storage::purge_unparsed_mail(c); }, std::move(done), true);
+}
+
 void pooled_store::reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) {
   postgres_.submit([request = std::move(request)](pg::connection& c) { return storage::reserve_email_send(c, request); },
                    std::move(done), true);

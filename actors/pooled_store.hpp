@@ -34,6 +34,9 @@ class pooled_store final : public store_port {
   void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) override;
   void fold_stat_deltas(answer<std::size_t> done) override;
   void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) override;
+  void keep_unparsed_mail(std::string workspace_id, domain::unparsed_mail mail, answer<storage::kept_mail> done) override;
+  void mark_unparsed_mail_notified(std::string workspace_id, std::string id) override;
+  void purge_unparsed_mail(answer<std::size_t> done) override;
   bool count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
                              std::function<void(std::optional<std::chrono::milliseconds>)> done) override;
   void acquire_lock(std::string name, std::string owner, std::chrono::milliseconds ttl,

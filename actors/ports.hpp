@@ -22,6 +22,7 @@
 #include "storage/redis/delay_queue.hpp"
 #include "storage/redis/lock.hpp"
 #include "storage/runs.hpp"
+#include "storage/unparsed_mail.hpp"
 #include "storage/workspaces.hpp"
 
 namespace flowtrack::actors {
@@ -145,6 +146,14 @@ class store_port {
   /// already reserved under this idempotency key), wait, or `quota_exceeded`. Accepted work;
   /// retried (a repeat with the same key counts once).
   virtual void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) = 0;
+
+  // PostgreSQL: intake mail that could not be read (storage/unparsed_mail).
+  /// Keeps an unreadable message for the workspace, once per message. Accepted work; not retried.
+  virtual void keep_unparsed_mail(std::string workspace_id, domain::unparsed_mail mail, answer<storage::kept_mail> done) = 0;
+  /// Records that the owner was told about kept mail. Accepted work; retried; failures logged.
+  virtual void mark_unparsed_mail_notified(std::string workspace_id, std::string id) = 0;
+  /// Removes expired unreadable mail (a batch); how many went. Accepted work; retried.
+  virtual void purge_unparsed_mail(answer<std::size_t> done) = 0;
 
   // Redis.
   /// Counts a form submission from `client` in the per-IP and per-form windows (a limit of 0 is

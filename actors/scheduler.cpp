@@ -29,6 +29,7 @@ using self_ptr = caf::stateful_actor<scheduler_state>*;
 using rebuild_atom = caf::atom_constant<caf::atom("rebuild")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using fold_atom = caf::atom_constant<caf::atom("fold")>;
+using purge_atom = caf::atom_constant<caf::atom("purge")>;
 
 constexpr std::size_t k_claim_batch = 256;
 
@@ -40,6 +41,7 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
   self->send(self, rebuild_atom::value);
   self->send(self, recover_atom::value);
   self->send(self, fold_atom::value);
+  self->delayed_send(self, std::chrono::seconds(30), purge_atom::value);  // not in the start-up rush
   auto registry = [self] { return self->system().registry().get<caf::actor>(k_registry_name); };
   return {
       [=](tick_atom) {
@@ -100,6 +102,20 @@ caf::behavior scheduler(self_ptr self, node_services* node) {
           if (!r) spdlog::warn("scheduler: could not fold execution counters: {}", r.err().message);
         });
         self->delayed_send(self, node->options.stats_fold_interval, fold_atom::value);
+      },
+      [=](purge_atom) {
+        // Unreadable intake mail is kept for 30 days; a full batch goes on at once.
+        node->store->purge_unparsed_mail([me](result<std::size_t> r) {
+          if (!r) return spdlog::warn("scheduler: could not remove expired unreadable mail: {}", r.err().message);
+          if (*r > 0) spdlog::info("scheduler: removed {} expired unreadable mails", *r);
+          if (*r >= storage::unparsed_purge_batch) caf::anon_send(me, purge_atom::value, true);
+        });
+        self->delayed_send(self, node->options.purge_interval, purge_atom::value);
+      },
+      [=](purge_atom, bool) {
+        node->store->purge_unparsed_mail([me](result<std::size_t> r) {
+          if (r && *r >= storage::unparsed_purge_batch) caf::anon_send(me, purge_atom::value, true);
+        });
       },
   };
 }

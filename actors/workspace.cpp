@@ -142,6 +142,43 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
 }
 
 // Workflows change outside this node (paused, new versions): read them again when stale.
+// Keeps a mail that cannot become a lead and tells the owner (once per message); the sender gets
+// 250 once it is kept. Answers from an I/O thread.
+void keep_unparsed(self_ptr self, node_services* node, domain::unparsed_mail mail, mail_reply reply,
+                   std::function<void(mail_result)> answer) {
+  auto ws = self->state.workspace;
+  std::string reason = mail.reason, sender = mail.envelope_from, channel = mail.channel;
+  std::size_t size = mail.raw.size();
+  node->store->keep_unparsed_mail(ws->info.id, std::move(mail), [=](result<storage::kept_mail> r) {
+    if (!r) return answer(mail_result(r.err()));
+    answer(mail_result(std::move(reply)));
+    spdlog::info("workspace {}: kept unreadable mail {} ({} bytes): {}", ws->info.id, r->id, size, reason);
+    if (r->owner_notified) return;
+    if (node->mailer == nullptr || ws->info.owner_email.empty()) {
+      spdlog::warn("workspace {}: no mailer to tell the owner about unreadable mail {}", ws->info.id, r->id);
+      return;
+    }
+    email_message m;
+    m.idempotency_key = "unparsed:" + r->id;  // a resend of the notice is recognisable as one
+    m.workspace_id = ws->info.id;
+    m.from_name = "FlowTrack";
+    m.to = ws->info.owner_email;
+    m.subject = "A message to your intake address could not be read";
+    m.text_body = "A message sent to the intake address of your workspace \"" + ws->info.name +
+                  "\" could not be turned into a lead:\n\n  " + reason + "\n\nSender (envelope): " +
+                  (sender.empty() ? "(none given)" : sender) + "\nReceived over: " + channel +
+                  "\nSize: " + std::to_string(size) + " bytes\n\nThe sender was told it was received. The message is kept, " +
+                  "as it arrived, for 30 days under the id " + r->id +
+                  " (flowtrackd mail unparsed " + ws->info.slug + " lists it; flowtrackd mail raw " + ws->info.slug + " " +
+                  r->id + " prints it).\n";
+    auto id = r->id;
+    node->mailer->send(std::move(m), [node, ws_id = ws->info.id, id](result<std::string> sent) {
+      if (!sent) return spdlog::warn("workspace {}: cannot tell the owner about unreadable mail {}: {}", ws_id, id, sent.err().message);
+      node->store->mark_unparsed_mail_notified(ws_id, id);
+    });
+  });
+}
+
 void refresh_if_stale(self_ptr self, node_services* node) {
   auto& st = self->state;
   if (st.loaded && self->system().clock().now() - st.loaded_at > node->options.workflow_refresh) st.loaded = false;
@@ -334,6 +371,7 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         return answer(mail_result(make_error(error_code::not_found,
                                              req.tag.empty() ? "this address takes no mail" : "no email workflow '" + req.tag + "' here",
                                              "recipient")));
+      if (req.unparsed) return keep_unparsed(self, node, std::move(*req.unparsed), std::move(reply), std::move(answer));
       if (!req.intake) return answer(mail_result(std::move(reply)));
       struct join {
         mail_reply reply;

@@ -147,6 +147,13 @@ const std::map<std::string, setter>& setters() {
            throw config_error(k, "'" + v + "' is not a domain name");
          s.mail_domain = v;
        }},
+      {"mail_trusted_authserv_ids", [](settings& s, const std::string& k, const std::string& v) {
+         auto ids = comma_items(v);
+         for (const auto& id : ids)
+           if (id.size() > 255 || id.find_first_of(" \t@/:;()\"") != std::string::npos)
+             throw config_error(k, "'" + id + "' is not a host name");
+         s.mail_trusted_authserv_ids = std::move(ids);
+       }},
       {"public_url", [](settings& s, const std::string& k, const std::string& v) {
          std::string url = v.empty() ? v : require_scheme(k, v, {"http://", "https://"});
          if (url.find_first_of(" \t\"<>?#") != std::string::npos) throw config_error(k, "'" + v + "' is not a base URL");

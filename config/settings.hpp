@@ -37,6 +37,9 @@ struct settings {
   std::string smtp_tls_key;                  ///< PEM private key file
   std::string mail_relay = "smtp://127.0.0.1:1025";
   std::string mail_domain = "intake.localhost";
+  /// authserv-ids (host names) of the mail servers in front of the intake whose
+  /// Authentication-Results headers are believed: their SPF/DKIM/DMARC verdicts are recorded.
+  std::vector<std::string> mail_trusted_authserv_ids;
   /// Where the links in sent emails (tracking, unsubscribe) point; empty: http://{http_listen}.
   std::string public_url;
   /// public_url, or the one http_listen gives.

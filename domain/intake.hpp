@@ -44,6 +44,18 @@ result<domain::trigger_record> make_trigger(const domain::workspace_info& ws, co
                                              const form_spec& form, const intake_request& req,
                                              std::optional<std::string> trigger_node_id = std::nullopt);
 
+/// A message to an intake address that cannot become a lead (unreadable, or no sender address
+/// in it): kept raw for a while and shown to the owner instead of being refused, since the
+/// sender may never see a bounce.
+struct unparsed_mail {
+  std::string raw;            ///< the message as received
+  std::string digest;         ///< SHA-256 (hex) of the message as sent (without our trace field): a resend matches
+  std::string reason;         ///< why it could not be read
+  std::string channel;        ///< "smtp" or "http"
+  std::string envelope_from;  ///< MAIL FROM; may be empty
+  std::string client_ip;
+};
+
 /// A trigger admitted to its workflow: the record to make durable and where its run starts.
 struct admitted_trigger {
   domain::trigger_record record;

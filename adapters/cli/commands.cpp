@@ -41,6 +41,12 @@ commands:
                         an outgoing webhook endpoint; prints {"id","secret"} (the secret only here)
   webhook list --workspace SLUG
                         the workspace's endpoints as JSON, without secrets
+  workspace inbound-token WORKSPACE
+                        a new token for POST /inbound/email (X-FlowTrack-Token); shown once
+  mail unparsed WORKSPACE [--limit N]
+                        intake mail no lead could be read from (kept 30 days), as JSON lines
+  mail raw WORKSPACE ID
+                        one such message's bytes, as received
   secrets rotate [--batch ROWS]
                         re-encrypt every stored secret under encryption_key; prints counts as JSON
   run-graph WORKFLOW.json --lead LEAD.json [--trigger TRIGGER.json] [--now ISO8601] [--tz ZONE]
@@ -130,6 +136,7 @@ int run(std::vector<std::string> args, char** envp) {
   if (command == "execution") return execution_command(std::move(args), settings);
   if (command == "webhook") return webhook_command(std::move(args), settings);
   if (command == "secrets") return secrets_command(std::move(args), settings);
+  if (command == "mail") return mail_command(std::move(args), settings);
   std::cerr << "flowtrackd: unknown command '" << command << "'\n" << k_usage;
   return 64;
 }

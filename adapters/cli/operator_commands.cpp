@@ -371,8 +371,10 @@ int execution_retry(const std::vector<std::string>& args, const config::settings
   return 0;
 }
 
+}  // namespace
+
 int dispatch(std::string_view group, std::vector<std::string> args, const config::settings& s,
-             std::initializer_list<std::pair<const char*, int (*)(const std::vector<std::string>&, const config::settings&)>> verbs) {
+             std::initializer_list<std::pair<const char*, verb_fn>> verbs) {
   if (!args.empty())
     for (const auto& [name, fn] : verbs)
       if (args[0] == name) return fn(std::vector<std::string>(args.begin() + 1, args.end()), s);
@@ -385,8 +387,6 @@ int dispatch(std::string_view group, std::vector<std::string> args, const config
   std::cerr << "} ...\n";
   return k_usage_error;
 }
-
-}  // namespace
 
 int workspace_command(std::vector<std::string> args, const config::settings& s) {
   return dispatch("workspace", std::move(args), s, {{"create", workspace_create}, {"inbound-token", workspace_inbound_token}});

@@ -34,6 +34,11 @@ int fail(std::string_view command, const error& e);
 /// A PostgreSQL connection for one CLI command.
 result<std::unique_ptr<pg::connection>> connect(const config::settings& s);
 
+using verb_fn = int (*)(const std::vector<std::string>&, const config::settings&);
+/// Runs the verb `args[0]` names with the rest; a usage line listing the verbs otherwise.
+int dispatch(std::string_view group, std::vector<std::string> args, const config::settings& s,
+             std::initializer_list<std::pair<const char*, verb_fn>> verbs);
+
 int workspace_command(std::vector<std::string> args, const config::settings& s);
 int workflow_command(std::vector<std::string> args, const config::settings& s);
 int execution_command(std::vector<std::string> args, const config::settings& s);
@@ -41,5 +46,7 @@ int execution_command(std::vector<std::string> args, const config::settings& s);
 int webhook_command(std::vector<std::string> args, const config::settings& s);
 /// `secrets rotate` (adapters/cli/webhook_commands.cpp).
 int secrets_command(std::vector<std::string> args, const config::settings& s);
+/// `mail unparsed|raw` (adapters/cli/mail_commands.cpp).
+int mail_command(std::vector<std::string> args, const config::settings& s);
 
 }  // namespace flowtrack::cli

@@ -194,7 +194,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
   if (keys) targets.tracking = {&postgres, &*keys};
   // Mail to the workspaces' intake addresses, through the same bounded engine requests.
-  smtp::intake_handler intake(system, deadlines, s.mail_domain);
+  smtp::intake_handler intake(system, deadlines, s.mail_domain, s.mail_trusted_authserv_ids);
   smtp::server smtp_server(smtp::options_from(s), intake);
   targets.inbound.postgres = &postgres;
   targets.inbound.deliver = [&intake](std::string intake_id, std::string client_ip, std::string raw,

@@ -44,6 +44,15 @@ std::string cut_utf8(std::string_view s, std::size_t n) {
   return std::string(s.substr(0, n));
 }
 
+// The message as the client sent it: without the Received: field the SMTP server put above it,
+// which differs on every delivery, so a resend's digest is the first one's.
+std::string_view as_sent(std::string_view message, std::string_view channel) {
+  if (channel != "smtp" || !message.starts_with("Received:")) return message;
+  for (auto i = message.find("\r\n"); i != std::string_view::npos; i = message.find("\r\n", i + 2))
+    if (i + 2 >= message.size() || (message[i + 2] != ' ' && message[i + 2] != '\t')) return message.substr(i + 2);
+  return message;
+}
+
 json::object mailbox_json(const domain::mail::mailbox& m) { return json::object{{"name", m.name}, {"email", m.address}}; }
 
 }  // namespace
@@ -67,7 +76,8 @@ std::optional<intake_address> parse_intake_address(const address& a, std::string
 }
 
 domain::intake_request email_trigger(const domain::mail::message& m, const domain::mail::lead_extraction& lead,
-                                     const envelope& env, std::string_view raw, std::string_view channel) {
+                                     const envelope& env, std::string_view raw, std::string_view channel,
+                                     const std::optional<domain::mail::auth_results>& auth) {
   domain::intake_request req;
   req.kind = domain::trigger_kind::email;
   json::object l{{"email", lead.email}};
@@ -108,6 +118,19 @@ domain::intake_request email_trigger(const domain::mail::message& m, const domai
   if (lead.forwarded) meta["forwarder"] = mailbox_json(lead.forwarder);
   if (!lead.language.empty()) meta["language"] = lead.language;
   if (!lead.notes.empty()) meta["notes"] = json::value_from(lead.notes);
+  if (auth) {
+    // The verdicts on the message as it reached us: the forwarder's (or a direct sender's).
+    json::object a{{"authservId", auth->authserv_id}};
+    for (const auto& v : auth->verdicts) {
+      if (v.method != "spf" && v.method != "dkim" && v.method != "dmarc") continue;
+      // Several of one method (a DKIM signature per signer): a pass counts, else the first.
+      if (auto* seen = a.if_contains(v.method); seen && (*seen == "pass" || v.result != "pass")) continue;
+      a[v.method] = v.result;
+      if (v.domain.empty()) a.erase(v.method + "Domain");
+      else a[v.method + "Domain"] = v.domain;
+    }
+    meta["authentication"] = std::move(a);
+  }
   req.source_metadata = std::move(meta);
 
   // The same message sent again (a retry after 451, a second delivery) starts nothing new.
@@ -117,10 +140,11 @@ domain::intake_request email_trigger(const domain::mail::message& m, const domai
 }
 
 intake_handler::intake_handler(caf::actor_system& system, std::shared_ptr<actors::reply_deadlines> deadlines,
-                               std::string mail_domain)
+                               std::string mail_domain, std::vector<std::string> trusted_authserv_ids)
     : system_(system),
       deadlines_(std::move(deadlines)),
       mail_domain_(std::move(mail_domain)),
+      trusted_authserv_ids_(std::move(trusted_authserv_ids)),
       parsers_(k_parse_threads, [] { return 0; }, k_parse_queue) {}
 
 void intake_handler::ask(actors::mail_request req, std::function<void(actors::mail_result)> then) {
@@ -136,7 +160,7 @@ void intake_handler::check_sender(const envelope&, reply_callback done) { done(m
 void intake_handler::check_recipient(const envelope& so_far, const address& rcpt, reply_callback done) {
   auto to = parse_intake_address(rcpt, mail_domain_);
   if (!to) return done(make_reply(550, "5.1.1", "no such mailbox here"));
-  actors::mail_request req{to->intake_id, to->tag, so_far.mail_from.text, std::nullopt};
+  actors::mail_request req{to->intake_id, to->tag, so_far.mail_from.text, std::nullopt, std::nullopt};
   ask(std::move(req), [done](actors::mail_result r) {
     if (!r.ok()) return done(reply_of(r.err(), "recipient refused"));
     done(make_reply(250, "2.1.5", "recipient ok"));
@@ -172,20 +196,40 @@ void intake_handler::take(const envelope& env, std::string message, std::string_
 
 void intake_handler::parse_and_hand_over(const envelope& env, std::string message, std::string_view channel,
                                          reply_callback done) {
-  auto parsed = domain::mail::parse(message);
-  if (!parsed) return done(make_reply(554, "5.6.0", "message refused: " + parsed.err().message));
-  auto lead = domain::mail::extract_lead(*parsed);
-  if (lead.email.empty()) return done(make_reply(554, "5.6.0", "message refused: no sender address could be read"));
-  auto trigger = email_trigger(*parsed, lead, env, message, channel);
-  // Over HTTP there is no envelope: the allowed-forwarders rule reads the From header.
-  std::string sender = env.mail_from.text;
-  if (channel == "http" && sender.empty() && !parsed->from.empty()) sender = parsed->from.front().address;
-
   // One delivery per distinct intake address; 250 once all are kept.
   std::set<std::pair<std::string, std::string>> targets;
   for (const auto& r : env.recipients)
     if (auto to = parse_intake_address(r, mail_domain_)) targets.emplace(to->intake_id, to->tag);
   if (targets.empty()) return done(make_reply(554, "5.5.1", "no valid recipients"));
+
+  // What each workspace gets: the mail as a trigger, or, when no lead can be read from it, the
+  // mail itself to keep for the owner (the sender has no use for a refusal: it may be a machine
+  // forwarding whatever arrives, and the message would be lost).
+  actors::mail_request base;
+  base.sender = env.mail_from.text;
+  std::string id;
+  auto parsed = domain::mail::parse(message);
+  auto lead = parsed ? domain::mail::extract_lead(*parsed) : domain::mail::lead_extraction{};
+  if (!parsed || lead.email.empty()) {
+    static auto& unreadable = metrics::global().counters("flowtrack_mail_intake_unreadable_total",
+                                                         "Intake messages kept raw because no lead could be read from them.");
+    unreadable.at({}).add();
+    domain::unparsed_mail u;
+    u.reason = parsed ? "no sender address could be read" : parsed.err().message;
+    u.channel = std::string(channel);
+    u.envelope_from = env.mail_from.text;
+    u.client_ip = env.client_ip;
+    u.digest = storage::sha256_hex(as_sent(message, channel));
+    u.raw = std::move(message);
+    id = "unreadable";
+    base.unparsed = std::move(u);
+  } else {
+    base.intake = email_trigger(*parsed, lead, env, as_sent(message, channel), channel, domain::mail::trusted_auth_results(*parsed, trusted_authserv_ids_));
+    id = base.intake->idempotency_key.value_or("");
+    // Over HTTP there is no envelope: the allowed-forwarders rule reads the From header.
+    if (channel == "http" && base.sender.empty() && !parsed->from.empty()) base.sender = parsed->from.front().address;
+  }
+
   struct join {
     std::atomic<std::size_t> waiting{0};
     std::mutex mutex;
@@ -196,9 +240,13 @@ void intake_handler::parse_and_hand_over(const envelope& env, std::string messag
   auto j = std::make_shared<join>();
   j->waiting = targets.size();
   j->done = std::move(done);
-  std::string id = trigger.idempotency_key.value_or("");
+  std::size_t left = targets.size();
   for (const auto& [intake_id, tag] : targets) {
-    actors::mail_request req{intake_id, tag, sender, trigger};
+    actors::mail_request req;
+    if (--left == 0) req = std::move(base);  // the message is copied only for a second address
+    else req = base;
+    req.intake_id = intake_id;
+    req.tag = tag;
     ask(std::move(req), [j, id](actors::mail_result r) {
       {
         std::lock_guard<std::mutex> lock(j->mutex);

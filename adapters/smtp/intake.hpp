@@ -9,12 +9,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 
 #include "actors/reply.hpp"
 #include "adapters/smtp/server.hpp"
 #include "domain/intake.hpp"
+#include "domain/mail/auth_results.hpp"
 #include "domain/mail/lead.hpp"
 #include "storage/worker_pool.hpp"
 
@@ -34,13 +36,17 @@ std::optional<intake_address> parse_intake_address(const address& a, std::string
 /// trigger data (subject, text, sender, forwarder, attachments), source metadata (forwarder,
 /// subject, Message-ID, what was detected, the client) and an idempotency key from the
 /// Message-ID (else a digest of the message), so a message sent again starts nothing new.
+/// `auth`: the trusted Authentication-Results, recorded as source_metadata.authentication.
 domain::intake_request email_trigger(const domain::mail::message& m, const domain::mail::lead_extraction& lead,
-                                     const envelope& env, std::string_view raw, std::string_view channel = "smtp");
+                                     const envelope& env, std::string_view raw, std::string_view channel = "smtp",
+                                     const std::optional<domain::mail::auth_results>& auth = std::nullopt);
 
 class intake_handler final : public handler {
  public:
   /// `deadlines` bounds what the engine owes at once (shared with HTTP ingress).
-  intake_handler(caf::actor_system& system, std::shared_ptr<actors::reply_deadlines> deadlines, std::string mail_domain);
+  /// Authentication-Results from `trusted_authserv_ids` are recorded in source_metadata.
+  intake_handler(caf::actor_system& system, std::shared_ptr<actors::reply_deadlines> deadlines, std::string mail_domain,
+                 std::vector<std::string> trusted_authserv_ids = {});
 
   void check_sender(const envelope& so_far, reply_callback done) override;
   void check_recipient(const envelope& so_far, const address& rcpt, reply_callback done) override;
@@ -61,6 +67,7 @@ class intake_handler final : public handler {
   caf::actor_system& system_;
   std::shared_ptr<actors::reply_deadlines> deadlines_;
   std::string mail_domain_;
+  std::vector<std::string> trusted_authserv_ids_;
   storage::worker_pool<int> parsers_;  ///< last: its threads end before the rest goes
 };
 

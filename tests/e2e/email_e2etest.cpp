@@ -1,7 +1,8 @@
 // Mail to a workspace's intake address against a running node, sent by swaks: direct and
 // forwarded messages become leads (the original sender of a forward), the same Message-ID twice
 // starts one run, `intake+{tag}` picks one workflow, and strangers, unknown or inactive
-// workspaces are refused at RCPT with 550.
+// workspaces are refused at RCPT with 550. Mail no lead can be read from is kept for the owner
+// (and told to them); trusted Authentication-Results are recorded.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "storage/pg/connection.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/smtp_sink.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack {
@@ -150,6 +152,16 @@ TEST_F(email_e2etest, direct_and_forwarded_mail_become_leads_once_per_message_id
   for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   auto shouted = swaks(node.smtp_port, upper, corpus("outlook_de.eml"));
   EXPECT_EQ(shouted.exit_code, 0) << shouted.transcript;
+
+  // Without a Message-ID the message's bytes identify it; our Received: field (new on every
+  // delivery) is not part of them, so a resend still starts nothing new.
+  std::string anonymous = write_message(w.slug, "From: Ivo <ivo@" + w.slug + ".example>\r\nTo: " + w.intake +
+                                                    "\r\nSubject: no id\r\n\r\nHello\r\n");
+  ASSERT_EQ(swaks(node.smtp_port, w.intake, anonymous).exit_code, 0);
+  ASSERT_EQ(swaks(node.smtp_port, w.intake, anonymous).exit_code, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM workflow_executions e JOIN leads l ON l.id = e.lead_id WHERE l.email = $1::citext",
+                  "ivo@" + w.slug + ".example"), 1);
+  std::remove(anonymous.c_str());
   std::remove(direct.c_str());
 }
 
@@ -208,6 +220,98 @@ TEST_F(email_e2etest, only_allowed_forwarders_get_past_rcpt_when_the_workspace_l
   EXPECT_EQ(colleague.exit_code, 0) << colleague.transcript;
   EXPECT_EQ(lead_row(w, "kim@buyer.example").size(), 6u);
   std::remove(msg.c_str());
+}
+
+TEST_F(email_e2etest, unreadable_mail_is_kept_and_the_owner_told_while_the_sender_gets_250) {
+  auto w = make_workspace("mailjunk", 1);
+  test::smtp_sink relay;
+  test::node_process node({}, {{"FLOWTRACK_MAIL_RELAY", relay.relay()}});
+  // No From header: nobody to make a lead of. The sender (maybe a machine forwarding whatever
+  // arrives) is not refused, the message is not lost.
+  std::string body = "Please call me back about the roof, " + w.slug + "\r\n";
+  std::string junk = write_message(w.slug, "To: " + w.intake + "\r\nSubject: no sender\r\n\r\n" + body);
+  auto sent = swaks(node.smtp_port, w.intake, junk);
+  ASSERT_EQ(sent.exit_code, 0) << sent.transcript;
+  EXPECT_NE(sent.transcript.find("<-  250 2.0.0"), std::string::npos) << sent.transcript;
+  EXPECT_EQ(count("SELECT count(*) FROM unparsed_mail WHERE workspace_id = $1::uuid", w.id), 1) << "kept before the 250";
+  EXPECT_EQ(count("SELECT count(*) FROM leads WHERE workspace_id = $1::uuid", w.id), 0);
+
+  auto notices = relay.await(1);
+  ASSERT_EQ(notices.size(), 1u) << node.process->log();
+  EXPECT_EQ(notices[0].header("to"), "owner@" + w.slug + ".example.com");
+  EXPECT_EQ(notices[0].header("subject"), "A message to your intake address could not be read");
+  auto listed = test::run_command(test::flowtrackd() + " mail unparsed " + w.slug + " --database-url " +
+                                  test::shell_quote(test::database_url()));
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto row = boost::json::parse(listed.out).as_object();
+  std::string id(row.at("id").as_string());
+  EXPECT_NE(notices[0].raw.find(id), std::string::npos) << "the notice names the kept message";
+  EXPECT_EQ(row.at("channel").as_string(), "smtp");
+  EXPECT_EQ(row.at("envelopeFrom").as_string(), "fwd@forwarder.example");
+  EXPECT_NE(std::string(row.at("reason").as_string()).find("From"), std::string::npos) << row;
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (count("SELECT count(*) FROM unparsed_mail WHERE id = $1::uuid AND owner_notified_at IS NOT NULL", id) != 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(count("SELECT count(*) FROM unparsed_mail WHERE id = $1::uuid AND owner_notified_at IS NOT NULL", id), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM unparsed_mail WHERE id = $1::uuid AND expires_at BETWEEN now() + interval '29 days'"
+                  " AND now() + interval '31 days'", id), 1);
+
+  // The bytes as they came, for the owner to read; only through the workspace they belong to.
+  auto raw = test::run_command(test::flowtrackd() + " mail raw " + w.slug + " " + id + " --database-url " +
+                               test::shell_quote(test::database_url()));
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_NE(raw.out.find("Subject: no sender\r\n"), std::string::npos) << raw.out;
+  EXPECT_NE(raw.out.find(body), std::string::npos) << raw.out;
+  auto other = make_workspace("mailjunk2", 1);
+  auto foreign = test::run_command(test::flowtrackd() + " mail raw " + other.slug + " " + id + " --database-url " +
+                                   test::shell_quote(test::database_url()));
+  EXPECT_EQ(foreign.exit_code, 66) << "not found in another workspace: " << foreign.out;
+
+  // The same bytes again (a retry): kept once. Another unreadable one within the hour is kept,
+  // and the owner is not mailed once per message.
+  ASSERT_EQ(swaks(node.smtp_port, w.intake, junk).exit_code, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM unparsed_mail WHERE workspace_id = $1::uuid", w.id), 1);
+  std::string junk2 = write_message(w.slug, "To: " + w.intake + "\r\nSubject: still no sender\r\n\r\nhello\r\n");
+  ASSERT_EQ(swaks(node.smtp_port, w.intake, junk2).exit_code, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM unparsed_mail WHERE workspace_id = $1::uuid", w.id), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM unparsed_mail WHERE workspace_id = $1::uuid AND owner_notified_at IS NULL", w.id), 1);
+  std::remove(junk.c_str());
+  std::remove(junk2.c_str());
+}
+
+TEST_F(email_e2etest, spf_and_dkim_verdicts_are_recorded_only_from_a_trusted_server) {
+  auto w = make_workspace("mailauth", 1);
+  test::node_process node({}, {{"FLOWTRACK_MAIL_TRUSTED_AUTHSERV_IDS", "mx.trusted.example, mx2.trusted.example"}});
+  auto message = [&](const std::string& lead, const std::string& results) {
+    return write_message(w.slug, results + "From: Lee <" + lead + ">\r\nTo: " + w.intake + "\r\nSubject: hi\r\nMessage-ID: <" +
+                                     lead + ">\r\n\r\nHello\r\n");
+  };
+  std::string trusted = message("lee@" + w.slug + ".example",
+                                "Authentication-Results: mx.trusted.example;\r\n spf=pass smtp.mailfrom=fwd@forwarder.example;\r\n"
+                                " dkim=fail (bad signature) header.d=forwarder.example; dmarc=fail header.from=forwarder.example\r\n"
+                                "Authentication-Results: mx.trusted.example; spf=fail; dkim=pass header.d=forged.example\r\n");
+  ASSERT_EQ(swaks(node.smtp_port, w.intake, trusted).exit_code, 0);
+  auto row = lead_row(w, "lee@" + w.slug + ".example");
+  ASSERT_EQ(row.size(), 6u);
+  auto meta = boost::json::parse(row[5]).as_object();
+  ASSERT_TRUE(meta.contains("authentication")) << row[5];
+  const auto& auth = meta.at("authentication").as_object();
+  EXPECT_EQ(auth.at("authservId").as_string(), "mx.trusted.example");
+  EXPECT_EQ(auth.at("spf").as_string(), "pass") << "the topmost header counts";
+  EXPECT_EQ(auth.at("spfDomain").as_string(), "forwarder.example");
+  EXPECT_EQ(auth.at("dkim").as_string(), "fail");
+  EXPECT_EQ(auth.at("dkimDomain").as_string(), "forwarder.example");
+  EXPECT_EQ(auth.at("dmarc").as_string(), "fail");
+
+  // A header anyone could have written: nothing recorded.
+  std::string untrusted = message("kai@" + w.slug + ".example", "Authentication-Results: mx.attacker.example; spf=pass; dkim=pass\r\n");
+  ASSERT_EQ(swaks(node.smtp_port, w.intake, untrusted).exit_code, 0);
+  row = lead_row(w, "kai@" + w.slug + ".example");
+  ASSERT_EQ(row.size(), 6u);
+  EXPECT_FALSE(boost::json::parse(row[5]).as_object().contains("authentication")) << row[5];
+  std::remove(trusted.c_str());
+  std::remove(untrusted.c_str());
 }
 
 }  // namespace

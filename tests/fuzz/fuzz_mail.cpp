@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "domain/mail/auth_results.hpp"
 #include "domain/mail/lead.hpp"
 #include "domain/mail/message.hpp"
 #include "domain/mail/text.hpp"
@@ -15,6 +16,16 @@ namespace mail = flowtrack::domain::mail;
 
 void check(std::string_view s) {
   if (!mail::valid_utf8(s)) std::abort();
+}
+
+void check(const mail::auth_results& r) {
+  check(r.authserv_id);
+  for (const auto& v : r.verdicts) {
+    if (v.method.empty() || v.result.empty()) std::abort();
+    check(v.method);
+    check(v.result);
+    check(v.domain);
+  }
 }
 
 void check(const mail::message& m, int depth) {
@@ -32,7 +43,10 @@ void check(const mail::message& m, int depth) {
     check(a.file_name);
     check(a.content_type);
   }
-  for (const auto& r : m.authentication_results) check(r);
+  for (const auto& r : m.authentication_results) {
+    check(r);
+    if (auto parsed = mail::parse_auth_results(r)) check(*parsed);
+  }
   if (depth < 8)
     for (const auto& inner : m.attached_messages) check(inner, depth + 1);
 }
@@ -42,6 +56,8 @@ void check(const mail::message& m, int depth) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
   check(mail::html_to_text(raw));
+  if (mail::valid_utf8(raw))
+    if (auto r = mail::parse_auth_results(raw)) check(*r);
   auto m = mail::parse(raw);
   if (!m) {
     if (m.err().code != flowtrack::error_code::invalid || m.err().message.empty()) std::abort();

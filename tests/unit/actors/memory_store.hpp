@@ -81,6 +81,9 @@ class memory_store final : public actors::store_port {
   calls<std::pair<std::int64_t, std::size_t>, result<std::vector<std::string>>> stale;
   calls<std::tuple<>, result<std::size_t>> folds;
   calls<domain::email_send_request, result<domain::email_send_grant>> email_reservations;
+  calls<std::pair<std::string, domain::unparsed_mail>, result<storage::kept_mail>> kept_mail;
+  std::vector<std::pair<std::string, std::string>> notified_mail;  ///< (workspace, kept mail id)
+  calls<std::tuple<>, result<std::size_t>> purges;
   calls<form_args, std::optional<std::chrono::milliseconds>> form_counts;
   calls<lock_args, result<std::optional<redis::lease>>> lock_acquisitions;
   calls<std::pair<redis::lease, std::chrono::milliseconds>, result<bool>> lock_renewals;
@@ -130,6 +133,13 @@ class memory_store final : public actors::store_port {
   void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) override {
     email_reservations.push_back({std::move(request), std::move(done)});
   }
+  void keep_unparsed_mail(std::string workspace_id, domain::unparsed_mail mail, answer<storage::kept_mail> done) override {
+    kept_mail.push_back({{std::move(workspace_id), std::move(mail)}, std::move(done)});
+  }
+  void mark_unparsed_mail_notified(std::string workspace_id, std::string id) override {
+    notified_mail.emplace_back(std::move(workspace_id), std::move(id));
+  }
+  void purge_unparsed_mail(answer<std::size_t> done) override { purges.push_back({{}, std::move(done)}); }
   bool count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
                              std::function<void(std::optional<std::chrono::milliseconds>)> done) override {
     if (refuse_outside_work) return false;

@@ -81,6 +81,20 @@ TEST(settings, admin_listener_defaults_to_loopback_and_off_disables_it) {
   EXPECT_EQ(load(args, moved.get()).admin_listen->port, 7000);
 }
 
+TEST(settings, trusted_mail_servers) {
+  std::vector<std::string> args{"--mail-trusted-authserv-ids", "mx.example.com, mx2.example.com"};
+  env_block env({});
+  EXPECT_EQ(load(args, env.get()).mail_trusted_authserv_ids, (std::vector<std::string>{"mx.example.com", "mx2.example.com"}));
+  EXPECT_TRUE(settings{}.mail_trusted_authserv_ids.empty()) << "no Authentication-Results believed by default";
+  std::vector<std::string> bad{"--mail-trusted-authserv-ids", "mx.example.com; spf=pass"};
+  try {
+    load(bad, env.get());
+    ADD_FAILURE() << "a value that is not a host name was accepted";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.key(), "mail_trusted_authserv_ids");
+  }
+}
+
 TEST(settings, http_limits_and_trusted_proxies) {
   std::vector<std::string> args{"--trusted-proxies", "10.0.0.0/8, fd00::/8", "--http-max-connections-per-ip", "8",
                                 "--http-max-buffered-body-bytes", "4096"};
