@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -74,6 +75,41 @@ class webhook_port {
  public:
   virtual ~webhook_port() = default;
   virtual void deliver(webhook_message message, std::function<void(result<webhook_outcome>)> done) = 0;
+};
+
+/// One HTTP POST of a webhook message, signed and ready: the sender adds nothing but
+/// Content-Length (and Host).
+struct outgoing_post {
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< name, value; secrets included (never logged)
+  std::string body;
+};
+
+/// What became of an outgoing_post.
+struct post_answer {
+  int status = 0;  ///< the HTTP status; 0 when there was no HTTP answer (see failure)
+  std::vector<std::pair<std::string, std::string>> headers;  ///< response headers, names lower case, in order
+  std::string body;             ///< at most the sender's body limit (64 KiB)
+  bool body_truncated = false;
+  std::chrono::milliseconds duration{0};  ///< from the start of the attempt to its end
+  /// No HTTP answer: `invalid` (a URL or address the SSRF guard refuses: decided before any
+  /// connection), `unavailable` (DNS, connect, TLS or network failure), `timeout`.
+  std::optional<error> failure;
+  /// The first header with that (lower-case) name, or empty.
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return v;
+    return {};
+  }
+};
+
+/// Makes outgoing HTTP POSTs without blocking the caller: many at once, a slow or hanging
+/// receiver costing only its own request (bounded by the connect and total timeouts). `done` is
+/// called exactly once, from the sender's own thread.
+class post_port {
+ public:
+  virtual ~post_port() = default;
+  virtual void post(outgoing_post request, std::function<void(post_answer)> done) = 0;
 };
 
 /// A workspace and its current workflows as loaded.
