@@ -45,7 +45,9 @@ const pg::statement k_list_endpoints{
     "ft_webhook_list_endpoints",
     "SELECT id, url, description, array_to_json(subscribed_events)::text, COALESCE(max_retries, 3),"
     " COALESCE(retry_delay_seconds, 60), is_active, secret_key IS NOT NULL, auth_header_name,"
-    " to_char(last_triggered_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " to_char(last_triggered_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
+    " max_in_flight, to_char(disabled_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'), disabled_reason,"
+    " to_char(failing_since, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
     " FROM webhook_endpoints WHERE workspace_id = $1::uuid AND deleted_at IS NULL ORDER BY created_at, id"};
 
 // Keyset pagination by id; rows locked for the batch's transaction so a concurrent rotation or
@@ -136,6 +138,10 @@ result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connect
     e.auth_header_name = r->get_optional(i, 8);
     e.last_triggered_at = r->get_optional(i, 9);
     e.created_at = std::string(r->get(i, 10));
+    e.max_in_flight = static_cast<int>(r->get_int(i, 11));
+    e.disabled_at = r->get_optional(i, 12);
+    e.disabled_reason = r->get_optional(i, 13);
+    e.failing_since = r->get_optional(i, 14);
     out.push_back(std::move(e));
   }
   return out;
@@ -264,6 +270,186 @@ result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::
     return make_error(error_code::invalid, message, "encryption_old_keys");
   }
   return report;
+}
+
+namespace {
+
+// A TIMESTAMP column (written with NOW(), i.e. in the session's zone) as ISO 8601 UTC.
+std::string iso(std::string_view column) {
+  return "to_char(" + std::string(column) + "::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+}
+
+const std::string k_state_columns = "id::text, workspace_id::text, is_active, " + iso("disabled_at") + ", disabled_reason, " +
+                                    iso("failing_since");
+
+const pg::statement k_endpoint_state{
+    "ft_webhook_endpoint_state",
+    "SELECT " + k_state_columns + " FROM webhook_endpoints WHERE id = $1::uuid AND deleted_at IS NULL"};
+
+const pg::statement k_disable_endpoint{
+    "ft_webhook_disable_endpoint",
+    "UPDATE webhook_endpoints SET is_active = false, disabled_at = COALESCE(disabled_at, NOW()), disabled_reason = $2"
+    " WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " + k_state_columns};
+
+const pg::statement k_enable_endpoint{
+    "ft_webhook_enable_endpoint",
+    "UPDATE webhook_endpoints SET is_active = true, disabled_at = NULL, disabled_reason = NULL, failing_since = NULL"
+    " WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " + k_state_columns};
+
+const pg::statement k_lock_endpoint{
+    "ft_webhook_lock_endpoint",
+    "SELECT id::text FROM webhook_endpoints WHERE id = $1::uuid AND deleted_at IS NULL FOR UPDATE"};
+
+// secret_key on the right is the row's value before this update: the old secret moves over
+// still sealed (it stays bound to "secret_key:<id>", which is how a sender opens it).
+const pg::statement k_replace_secret{
+    "ft_webhook_replace_secret",
+    "UPDATE webhook_endpoints SET previous_secret_key = secret_key,"
+    " previous_secret_expires_at = CASE WHEN secret_key IS NULL THEN NULL ELSE NOW() + make_interval(hours => $3::int) END,"
+    " secret_key = $2 WHERE id = $1::uuid"};
+
+const pg::statement k_list_deliveries{
+    "ft_webhook_list_deliveries",
+    "SELECT json_build_object('id', d.id, 'eventType', d.event_type, 'status', d.status,"
+    " 'attemptNumber', d.attempt_number, 'maxAttempts', d.max_attempts, 'httpStatus', d.http_status_code,"
+    " 'nextRetryAt', " + iso("d.next_retry_at") + ", 'deliveredAt', " + iso("d.delivered_at") +
+    ", 'createdAt', " + iso("d.created_at") + ", 'errorMessage', d.error_message,"
+    " 'attempts', COALESCE((SELECT json_agg(json_build_object('number', a.attempt_number, 'startedAt', " +
+    iso("a.started_at") + ", 'durationMs', a.duration_ms, 'httpStatus', a.http_status_code,"
+    " 'errorMessage', a.error_message) ORDER BY a.attempt_number)"
+    "  FROM webhook_delivery_attempts a WHERE a.delivery_id = d.id), '[]'::json))::text"
+    " FROM webhook_deliveries d WHERE d.webhook_endpoint_id = $1::uuid AND ($2::text IS NULL OR d.status = $2::text)"
+    " AND ($3::float8 IS NULL OR d.created_at >= to_timestamp($3::float8 / 1000)::timestamp)"
+    " ORDER BY d.created_at DESC, d.id DESC LIMIT $4::int"};
+
+// Being attempted right now: a node holds an unexpired claim on a message still to send.
+constexpr const char* k_in_flight =
+    "(d.status IN ('pending', 'failed') AND d.claimed_until IS NOT NULL AND d.claimed_until > NOW())";
+
+// Due now under the same id; attempts kept, one more allowed whatever numbering a node uses
+// (the row's attempt_number or the attempts recorded).
+constexpr const char* k_make_due =
+    "status = 'pending', next_retry_at = NULL, claimed_until = NULL,"
+    " max_attempts = GREATEST(COALESCE(d.max_attempts, 0), COALESCE(d.attempt_number, 0) + 1,"
+    "  COALESCE((SELECT max(a.attempt_number) FROM webhook_delivery_attempts a WHERE a.delivery_id = d.id), 0) + 1)";
+
+const pg::statement k_lock_delivery{
+    "ft_webhook_lock_delivery",
+    std::string("SELECT d.id::text, d.webhook_endpoint_id::text, ") + k_in_flight +
+        " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.webhook_endpoint_id AND e.deleted_at IS NULL"
+        " WHERE d.id = $1::uuid FOR UPDATE OF d"};
+
+const pg::statement k_redeliver{"ft_webhook_redeliver",
+                                std::string("UPDATE webhook_deliveries d SET ") + k_make_due + " WHERE d.id = $1::uuid"};
+
+const pg::statement k_recover{
+    "ft_webhook_recover",
+    std::string("UPDATE webhook_deliveries d SET ") + k_make_due +
+        " WHERE d.webhook_endpoint_id = $1::uuid AND d.status = 'failed'"
+        " AND d.created_at >= to_timestamp($2::float8 / 1000)::timestamp AND NOT " + k_in_flight};
+
+error no_endpoint(std::string_view id) {
+  return make_error(error_code::not_found, "no webhook endpoint " + std::string(id), "endpoint_id");
+}
+
+result<webhook_endpoint_state> endpoint_state(result<pg::rows> r, std::string_view id) {
+  if (!r) return r.err();
+  if (r->empty()) return no_endpoint(id);
+  webhook_endpoint_state s;
+  s.id = std::string(r->get(0, 0));
+  s.workspace_id = std::string(r->get(0, 1));
+  s.is_active = r->get_bool(0, 2);
+  s.disabled_at = r->get_optional(0, 3);
+  s.disabled_reason = r->get_optional(0, 4);
+  s.failing_since = r->get_optional(0, 5);
+  return s;
+}
+
+bool is_delivery_status(std::string_view s) {
+  return s == "pending" || s == "delivered" || s == "failed" || s == "cancelled";
+}
+
+}  // namespace
+
+result<void> rotate_webhook_endpoint_secret(pg::connection& c, std::string_view endpoint_id, std::string_view secret,
+                                            const crypto::keyring& keys) {
+  if (!runtime::is_uuid(endpoint_id)) return no_endpoint(endpoint_id);
+  if (secret.size() > k_webhook_secret_max)
+    return make_error(error_code::invalid, "secret must be at most " + std::to_string(k_webhook_secret_max) + " bytes",
+                      "secret");
+  if (!keys.can_seal())
+    return make_error(error_code::unavailable, "no encryption_key is set, and webhook secrets are stored only encrypted",
+                      "encryption_key");
+  return pg::transact(c, [&](pg::connection& tx) -> result<void> {
+    auto row = tx.exec(k_lock_endpoint, pg::params{}.add(endpoint_id));
+    if (!row) return row.err();
+    if (row->empty()) return no_endpoint(endpoint_id);
+    std::string id(row->get(0, 0));
+    auto sealed = keys.seal(secret, secret_context("secret_key", id));
+    if (!sealed) return seal_error(sealed.err(), "the endpoint's secret");
+    auto u = tx.exec(k_replace_secret, pg::params{}.add(id).add(std::move(*sealed)).add(k_previous_secret_hours));
+    if (!u) return u.err();
+    return {};
+  });
+}
+
+result<webhook_endpoint_state> load_webhook_endpoint_state(pg::connection& c, std::string_view endpoint_id) {
+  if (!runtime::is_uuid(endpoint_id)) return no_endpoint(endpoint_id);
+  return endpoint_state(c.exec(k_endpoint_state, pg::params{}.add(endpoint_id)), endpoint_id);
+}
+
+result<webhook_endpoint_state> disable_webhook_endpoint(pg::connection& c, std::string_view endpoint_id, std::string_view reason) {
+  if (!runtime::is_uuid(endpoint_id)) return no_endpoint(endpoint_id);
+  return endpoint_state(c.exec(k_disable_endpoint, pg::params{}.add(endpoint_id).add(reason)), endpoint_id);
+}
+
+result<webhook_endpoint_state> enable_webhook_endpoint(pg::connection& c, std::string_view endpoint_id) {
+  if (!runtime::is_uuid(endpoint_id)) return no_endpoint(endpoint_id);
+  return endpoint_state(c.exec(k_enable_endpoint, pg::params{}.add(endpoint_id)), endpoint_id);
+}
+
+result<std::vector<std::string>> list_webhook_deliveries(pg::connection& c, std::string_view endpoint_id,
+                                                         const webhook_delivery_filter& f) {
+  if (f.status && !is_delivery_status(*f.status))
+    return make_error(error_code::invalid, "status must be pending, delivered, failed or cancelled", "status");
+  auto endpoint = load_webhook_endpoint_state(c, endpoint_id);
+  if (!endpoint) return endpoint.err();
+  auto r = c.exec(k_list_deliveries, pg::params{}
+                                         .add(endpoint->id)
+                                         .add(f.status)
+                                         .add(f.since_ms ? std::optional<std::string>(std::to_string(*f.since_ms)) : std::nullopt)
+                                         .add(f.limit));
+  if (!r) return r.err();
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(r->size()));
+  for (int i = 0; i < r->size(); ++i) out.emplace_back(r->get(i, 0));
+  return out;
+}
+
+result<redelivery> redeliver_webhook_delivery(pg::connection& c, std::string_view delivery_id) {
+  auto missing = [&] { return make_error(error_code::not_found, "no webhook delivery " + std::string(delivery_id), "delivery_id"); };
+  if (!runtime::is_uuid(delivery_id)) return missing();
+  return pg::transact(c, [&](pg::connection& tx) -> result<redelivery> {
+    auto row = tx.exec(k_lock_delivery, pg::params{}.add(delivery_id));
+    if (!row) return row.err();
+    if (row->empty()) return missing();
+    redelivery out{std::string(row->get(0, 0)), std::string(row->get(0, 1))};
+    if (row->get_bool(0, 2))
+      return make_error(error_code::conflict,
+                        "webhook delivery " + out.delivery_id + " is being attempted right now; redeliver it once that attempt ends",
+                        "delivery_id");
+    auto u = tx.exec(k_redeliver, pg::params{}.add(out.delivery_id));
+    if (!u) return u.err();
+    return out;
+  });
+}
+
+result<std::int64_t> recover_webhook_deliveries(pg::connection& c, std::string_view endpoint_id, std::int64_t since_ms) {
+  auto endpoint = load_webhook_endpoint_state(c, endpoint_id);
+  if (!endpoint) return endpoint.err();
+  auto r = c.exec(k_recover, pg::params{}.add(endpoint->id).add(since_ms));
+  if (!r) return r.err();
+  return static_cast<std::int64_t>(r->affected());
 }
 
 }  // namespace flowtrack::storage

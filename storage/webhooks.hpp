@@ -1,5 +1,6 @@
-// Outgoing webhook tables as stored: webhook_endpoints (secrets sealed with the key ring) and
-// webhook_deliveries (one row per attempt), and the re-encryption of secrets under a new key.
+// Outgoing webhook tables as stored: webhook_endpoints (secrets sealed with the key ring),
+// webhook_deliveries and their attempts, the re-encryption of secrets under a new key, and the
+// operator's actions (secret rotation, disable/enable, listing and redelivering messages).
 // Knows SQL and the crypto key ring; nothing of HTTP or actors.
 #pragma once
 
@@ -55,6 +56,10 @@ struct webhook_endpoint_summary {
   std::optional<std::string> auth_header_name;
   std::optional<std::string> last_triggered_at;  ///< ISO 8601, UTC
   std::string created_at;                        ///< ISO 8601, UTC
+  int max_in_flight = 4;
+  std::optional<std::string> disabled_at;        ///< ISO 8601, UTC
+  std::optional<std::string> disabled_reason;
+  std::optional<std::string> failing_since;      ///< ISO 8601, UTC
 };
 
 /// The workspace's endpoints that are not deleted, oldest first.
@@ -118,5 +123,73 @@ struct rotation_report {
 /// altered, not encrypted) is left as it is and the run ends `invalid`, naming the row ids and
 /// key ids, never a value; the other rows are still rotated.
 result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::keyring& keys, int batch = 100);
+
+// Operator actions on an endpoint and its deliveries (`flowtrackd webhook ...`). An endpoint id
+// that is not a UUID, unknown or deleted is `not_found` naming the id; so is a delivery id.
+
+/// How long a replaced signing secret keeps signing beside the new one.
+constexpr int k_previous_secret_hours = 24;
+
+/// Replaces the endpoint's signing secret with `secret` (plaintext, sealed here under `keys`'
+/// current key, bound to the row): in one transaction, the row locked, the old sealed value
+/// becomes previous_secret_key until now + k_previous_secret_hours (an endpoint without a secret
+/// gets none as previous). Without a current key: `unavailable` naming encryption_key.
+result<void> rotate_webhook_endpoint_secret(pg::connection& c, std::string_view endpoint_id, std::string_view secret,
+                                            const crypto::keyring& keys);
+
+/// An endpoint's switchable state. Times ISO 8601 UTC ("...Z").
+struct webhook_endpoint_state {
+  std::string id;  ///< canonical (lower case)
+  std::string workspace_id;
+  bool is_active = true;
+  std::optional<std::string> disabled_at;
+  std::optional<std::string> disabled_reason;
+  std::optional<std::string> failing_since;
+};
+
+/// The endpoint's state, or `not_found`.
+result<webhook_endpoint_state> load_webhook_endpoint_state(pg::connection& c, std::string_view endpoint_id);
+
+/// The reason an operator's disable records.
+inline constexpr std::string_view k_operator_disable_reason = "disabled by an operator";
+
+/// Disables the endpoint (is_active false; disabled_at kept if already set, else now;
+/// disabled_reason `reason`) and returns the new state.
+result<webhook_endpoint_state> disable_webhook_endpoint(pg::connection& c, std::string_view endpoint_id,
+                                                        std::string_view reason = k_operator_disable_reason);
+/// Enables the endpoint (is_active true; disabled_at, disabled_reason and failing_since cleared)
+/// and returns the new state.
+result<webhook_endpoint_state> enable_webhook_endpoint(pg::connection& c, std::string_view endpoint_id);
+
+/// Which deliveries to list.
+struct webhook_delivery_filter {
+  std::optional<std::string> status;     ///< pending, delivered, failed or cancelled
+  std::optional<std::int64_t> since_ms;  ///< created at or after (UTC milliseconds)
+  int limit = 50;
+};
+
+/// The endpoint's deliveries, newest first, each one JSON object (text): id (the webhook-id),
+/// eventType, status, attemptNumber, maxAttempts, httpStatus, nextRetryAt, deliveredAt,
+/// createdAt, errorMessage and attempts [{number, startedAt, durationMs, httpStatus,
+/// errorMessage}] in attempt order. A status outside the four is `invalid` naming status.
+result<std::vector<std::string>> list_webhook_deliveries(pg::connection& c, std::string_view endpoint_id,
+                                                         const webhook_delivery_filter& f);
+
+/// What a redelivery touched.
+struct redelivery {
+  std::string delivery_id;  ///< canonical; the unchanged webhook-id
+  std::string endpoint_id;
+};
+
+/// Makes the message due again under the same webhook-id: status pending, next_retry_at and
+/// claimed_until NULL, max_attempts raised so one more attempt is allowed (attempts are kept
+/// and numbering continues). A message a node is attempting right now (pending or failed with
+/// an unexpired claim) is `conflict`.
+result<redelivery> redeliver_webhook_delivery(pg::connection& c, std::string_view delivery_id);
+
+/// Redelivers, as above, every `failed` message of the endpoint (retries exhausted or still
+/// awaited) created at or after `since_ms`, except those being attempted right now. Cancelled
+/// messages are left alone (a receiver or an operator stopped them). Returns how many.
+result<std::int64_t> recover_webhook_deliveries(pg::connection& c, std::string_view endpoint_id, std::int64_t since_ms);
 
 }  // namespace flowtrack::storage

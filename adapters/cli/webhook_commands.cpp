@@ -1,5 +1,6 @@
-// `flowtrackd webhook create|list` and `flowtrackd secrets rotate`: webhook endpoints for
-// operators until the management API exists, and re-encryption of stored secrets.
+// `flowtrackd webhook ...` and `flowtrackd secrets rotate`: webhook endpoints and their
+// deliveries for operators until the management API exists, and re-encryption of stored
+// secrets. Rows only: running nodes pick the changes up themselves.
 #include <charconv>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "adapters/cli/operator_commands.hpp"
 #include "adapters/webhook/endpoint_rules.hpp"
 #include "crypto/secret_box.hpp"
+#include "runtime/tz.hpp"
 #include "storage/webhooks.hpp"
 #include "storage/workspaces.hpp"
 
@@ -37,6 +39,8 @@ std::string trim(std::string_view s) {
   if (b == std::string_view::npos) return {};
   return std::string(s.substr(b, s.find_last_not_of(" \t") - b + 1));
 }
+
+json::value or_null(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
 
 result<int> whole_number(const std::string& text, const char* field) {
   int v = 0;
@@ -142,11 +146,162 @@ int webhook_list(const std::vector<std::string>& args, const config::settings& s
                    {"isActive", e.is_active},
                    {"hasSecret", e.has_secret},
                    {"authHeaderName", e.auth_header_name ? json::value(*e.auth_header_name) : json::value(nullptr)},
-                   {"lastTriggeredAt", e.last_triggered_at ? json::value(*e.last_triggered_at) : json::value(nullptr)},
-                   {"createdAt", e.created_at}};
+                   {"lastTriggeredAt", or_null(e.last_triggered_at)},
+                   {"createdAt", e.created_at},
+                   {"maxInFlight", e.max_in_flight},
+                   {"disabledAt", or_null(e.disabled_at)},
+                   {"disabledReason", or_null(e.disabled_reason)},
+                   {"failingSince", or_null(e.failing_since)}};
     out.emplace_back(std::move(o));
   }
   std::cout << json::serialize(out) << "\n";
+  return 0;
+}
+
+/// The one positional argument (an id) of a verb taking no options; nullopt after printing `usage`.
+std::optional<std::string> only_id(const std::vector<std::string>& args, const char* usage) {
+  auto a = parse(args, {});
+  if (!a || a->positional.size() != 1) {
+    if (!a) std::cerr << "flowtrackd webhook: " << a.err().message << "\n";
+    std::cerr << usage;
+    return std::nullopt;
+  }
+  return a->positional[0];
+}
+
+/// Tells the operator that a message made due waits while its endpoint is disabled.
+void note_if_disabled(pg::connection& c, std::string_view command, std::string_view endpoint_id) {
+  auto state = storage::load_webhook_endpoint_state(c, endpoint_id);
+  if (state && (state->disabled_at || !state->is_active))
+    std::cerr << "flowtrackd " << command << ": note: endpoint " << state->id
+              << " is disabled; nothing is sent until `flowtrackd webhook enable " << state->id << "`\n";
+}
+
+int webhook_rotate_secret(const std::vector<std::string>& args, const config::settings& s) {
+  const char* command = "webhook rotate-secret";
+  auto id = only_id(args, "usage: flowtrackd webhook rotate-secret ENDPOINT_ID\n");
+  if (!id) return k_usage;
+  auto keys = keys_of(command, s);
+  if (!keys) return k_config;
+  if (!keys->can_seal()) {
+    std::cerr << "flowtrackd " << command << ": encryption_key is not set, and webhook secrets are stored only "
+              << "encrypted: set FLOWTRACK_ENCRYPTION_KEY to 64 hex characters\n";
+    return k_config;
+  }
+  auto c = connect(s);
+  if (!c) return fail(command, c.err());
+  auto secret = webhook::new_webhook_secret();
+  if (!secret) return fail(command, secret.err());
+  if (auto r = storage::rotate_webhook_endpoint_secret(**c, *id, *secret, *keys); !r) return fail(command, r.err());
+  // The one time the new secret is shown; the old one keeps signing beside it for 24 h.
+  std::cout << *secret << "\n";
+  return 0;
+}
+
+constexpr const char* k_deliveries_usage =
+    "usage: flowtrackd webhook deliveries ENDPOINT_ID [--status pending|delivered|failed|cancelled] [--since ISO8601] "
+    "[--limit N]\n";
+
+int webhook_deliveries(const std::vector<std::string>& args, const config::settings& s) {
+  const char* command = "webhook deliveries";
+  auto bad = [&](const std::string& why) {
+    std::cerr << "flowtrackd " << command << ": " << why << "\n" << k_deliveries_usage;
+    return k_usage;
+  };
+  auto a = parse(args, {"status", "since", "limit"});
+  if (!a) return bad(a.err().message);
+  if (a->positional.size() != 1) return bad("one ENDPOINT_ID is needed");
+  storage::webhook_delivery_filter f;
+  if (a->options.count("status")) {
+    const std::string& st = a->options["status"];
+    if (st != "pending" && st != "delivered" && st != "failed" && st != "cancelled")
+      return bad("--status must be pending, delivered, failed or cancelled, not '" + st + "'");
+    f.status = st;
+  }
+  if (a->options.count("since")) {
+    auto t = runtime::parse_iso8601(a->options["since"]);
+    if (!t) return bad("--since must be an ISO 8601 time such as 2026-01-31T12:00:00Z");
+    f.since_ms = *t;
+  }
+  if (a->options.count("limit")) {
+    auto n = whole_number(a->options["limit"], "limit");
+    if (!n || *n < 1 || *n > 1000) return bad("--limit must be 1 to 1000");
+    f.limit = *n;
+  }
+  auto c = connect(s);
+  if (!c) return fail(command, c.err());
+  auto lines = storage::list_webhook_deliveries(**c, a->positional[0], f);
+  if (!lines) return fail(command, lines.err());
+  for (const auto& line : *lines) std::cout << line << "\n";
+  return 0;
+}
+
+int webhook_redeliver(const std::vector<std::string>& args, const config::settings& s) {
+  const char* command = "webhook redeliver";
+  auto id = only_id(args, "usage: flowtrackd webhook redeliver DELIVERY_ID\n");
+  if (!id) return k_usage;
+  auto c = connect(s);
+  if (!c) return fail(command, c.err());
+  auto r = storage::redeliver_webhook_delivery(**c, *id);
+  if (!r) return fail(command, r.err());
+  note_if_disabled(**c, command, r->endpoint_id);
+  std::cout << r->delivery_id << "\n";
+  return 0;
+}
+
+int webhook_recover(const std::vector<std::string>& args, const config::settings& s) {
+  const char* command = "webhook recover";
+  constexpr const char* usage = "usage: flowtrackd webhook recover ENDPOINT_ID --since ISO8601\n";
+  auto a = parse(args, {"since"});
+  if (!a || a->positional.size() != 1 || !a->options.count("since")) {
+    if (!a) std::cerr << "flowtrackd " << command << ": " << a.err().message << "\n";
+    std::cerr << usage;
+    return k_usage;
+  }
+  auto since = runtime::parse_iso8601(a->options["since"]);
+  if (!since) {
+    std::cerr << "flowtrackd " << command << ": --since must be an ISO 8601 time such as 2026-01-31T12:00:00Z\n" << usage;
+    return k_usage;
+  }
+  auto c = connect(s);
+  if (!c) return fail(command, c.err());
+  auto n = storage::recover_webhook_deliveries(**c, a->positional[0], *since);
+  if (!n) return fail(command, n.err());
+  if (*n > 0) note_if_disabled(**c, command, a->positional[0]);
+  std::cout << json::serialize(json::object{{"recovered", *n}}) << "\n";
+  return 0;
+}
+
+void print_state(const storage::webhook_endpoint_state& e) {
+  std::cout << json::serialize(json::object{{"id", e.id},
+                                            {"isActive", e.is_active},
+                                            {"disabledAt", or_null(e.disabled_at)},
+                                            {"disabledReason", or_null(e.disabled_reason)},
+                                            {"failingSince", or_null(e.failing_since)}})
+            << "\n";
+}
+
+int webhook_disable(const std::vector<std::string>& args, const config::settings& s) {
+  const char* command = "webhook disable";
+  auto id = only_id(args, "usage: flowtrackd webhook disable ENDPOINT_ID\n");
+  if (!id) return k_usage;
+  auto c = connect(s);
+  if (!c) return fail(command, c.err());
+  auto state = storage::disable_webhook_endpoint(**c, *id);
+  if (!state) return fail(command, state.err());
+  print_state(*state);
+  return 0;
+}
+
+int webhook_enable(const std::vector<std::string>& args, const config::settings& s) {
+  const char* command = "webhook enable";
+  auto id = only_id(args, "usage: flowtrackd webhook enable ENDPOINT_ID\n");
+  if (!id) return k_usage;
+  auto c = connect(s);
+  if (!c) return fail(command, c.err());
+  auto state = storage::enable_webhook_endpoint(**c, *id);
+  if (!state) return fail(command, state.err());
+  print_state(*state);
   return 0;
 }
 
@@ -190,12 +345,15 @@ int usage_of(const char* group, const char* verbs) {
 }  // namespace
 
 int webhook_command(std::vector<std::string> args, const config::settings& s) {
-  if (args.empty()) return usage_of("webhook", "{create|list}");
-  std::string verb = args[0];
-  args.erase(args.begin());
-  if (verb == "create") return webhook_create(args, s);
-  if (verb == "list") return webhook_list(args, s);
-  return usage_of("webhook", "{create|list}");
+  return dispatch("webhook", std::move(args), s,
+                  {{"create", webhook_create},
+                   {"list", webhook_list},
+                   {"rotate-secret", webhook_rotate_secret},
+                   {"deliveries", webhook_deliveries},
+                   {"redeliver", webhook_redeliver},
+                   {"recover", webhook_recover},
+                   {"disable", webhook_disable},
+                   {"enable", webhook_enable}});
 }
 
 int secrets_command(std::vector<std::string> args, const config::settings& s) {
