@@ -41,6 +41,19 @@ commands:
                         an outgoing webhook endpoint; prints {"id","secret"} (the secret only here)
   webhook list --workspace SLUG
                         the workspace's endpoints as JSON, without secrets
+  webhook rotate-secret ENDPOINT_ID
+                        a new signing secret, printed once; the old one also signs for 24 h
+  webhook test ENDPOINT_ID
+                        queue a webhook.test message to it; prints {"deliveryId"}
+  webhook deliveries ENDPOINT_ID [--status pending|delivered|failed|cancelled] [--since ISO8601]
+                     [--limit N]
+                        its messages with their attempts, newest first, as JSON lines
+  webhook redeliver DELIVERY_ID
+                        send that message again under the same webhook-id
+  webhook recover ENDPOINT_ID --since ISO8601
+                        redeliver every failed message created since then; prints {"recovered"}
+  webhook disable|enable ENDPOINT_ID
+                        stop or resume deliveries to it (enable also clears its failing state)
   workspace inbound-token WORKSPACE
                         a new token for POST /inbound/email (X-FlowTrack-Token); shown once
   mail unparsed WORKSPACE [--limit N]
