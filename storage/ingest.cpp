@@ -7,10 +7,35 @@
 
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
+#include "storage/webhook_outbox.hpp"
 #include "domain/ids.hpp"
 
 namespace flowtrack::storage {
 namespace {
+
+// The outbox (webhook_outbox.hpp): lead.created or lead.updated for each lead written, and for a
+// settled run execution.completed|failed and lead.status_changed (from NEW, as the same run
+// queued would have reported it). $20 holds the batch's workspaces; one probe of the endpoints'
+// workspace index each, and no JSON is built for a workspace without endpoints.
+std::string webhook_sql() {
+  std::string lead = "jsonb_build_object('id', l.id, 'workflow_id', l.workflow_id, 'email', l.email, 'name', l.name,"
+                     " 'company_name', l.company_name, 'phone', l.phone, 'status', l.status, 'source', l.source,"
+                     " 'created_at', " + detail::iso_sql("l.created_at") + ")";
+  return detail::outbox_ctes("ep.workspace_id = ANY($20::uuid[])", R"sql(
+    SELECT l.workspace_id, CASE WHEN l.created THEN 'lead.created' ELSE 'lead.updated' END, )sql" + lead + R"sql(
+    FROM l WHERE l.workspace_id IN (SELECT workspace_id FROM wh_ep)
+    UNION ALL
+    SELECT j.workspace_id, 'execution.' || j.x_status,
+           jsonb_build_object('execution_id', j.execution_id, 'workflow_id', j.workflow_id, 'lead_id', j.lead_id,
+                              'status', j.x_status, 'error', j.x_error)
+    FROM j WHERE j.settles AND j.x_status IN ('completed', 'failed') AND j.workspace_id IN (SELECT workspace_id FROM wh_ep)
+    UNION ALL
+    SELECT j.workspace_id, 'lead.status_changed',
+           jsonb_build_object('lead_id', j.lead_id, 'old_status', 'NEW', 'new_status', j.l_status, 'execution_id', j.execution_id)
+    FROM j WHERE j.settles AND j.l_status IS NOT NULL AND j.l_status <> 'NEW'
+      AND j.workspace_id IN (SELECT workspace_id FROM wh_ep)
+  )sql");
+}
 
 // One statement does the whole intake of a batch; its CTEs join only the batch's own rows
 // (arrays and RETURNING sets) so no plan ever scans a table.
@@ -47,7 +72,8 @@ l AS (
     phone = COALESCE(NULLIF(ld.phone, ''), EXCLUDED.phone),
     source_metadata = COALESCE(ld.source_metadata, EXCLUDED.source_metadata),
     last_activity_at = EXCLUDED.last_activity_at
-  RETURNING ld.id, ld.workflow_id, ld.email, (xmax = 0) AS created
+  RETURNING ld.id, ld.workflow_id, ld.email, (xmax = 0) AS created, ld.workspace_id, ld.name, ld.company_name, ld.phone,
+            ld.status, ld.source, ld.created_at
 ),
 j AS (
   SELECT i.idx, i.workspace_id, i.workflow_id, i.email, i.source, i.trigger_type, i.trigger_node_id, i.trigger_data,
@@ -130,7 +156,7 @@ warn AS (
          jsonb_build_object('quota', q.quota_key, 'used', q.quota_used, 'limit', q.quota_limit)
   FROM q JOIN wanted w ON w.workspace_id = q.workspace_id AND w.quota_key = q.quota_key
   WHERE q.quota_used >= q.quota_limit AND q.quota_used - w.n < q.quota_limit
-)
+))sql" + webhook_sql() + R"sql(
 SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false, settles, event_id FROM j
 UNION ALL
 SELECT idx, lead_id, false, execution_id, true, false, NULL::uuid FROM dup

@@ -4,9 +4,36 @@
 
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
+#include "storage/webhook_outbox.hpp"
 
 namespace flowtrack::storage {
 namespace {
+
+// The outbox (webhook_outbox.hpp), for the records that passed their fence: lead.status_changed
+// when a record changes its lead's status, execution.completed|failed when it ends the run (the
+// fence lets that happen once), email.sent for each EMAIL_SENT lead event it carries ($44 to
+// $48: run_rows' event arrays). $3 holds the records' workspaces.
+std::string webhook_sql() {
+  return detail::outbox_ctes("ep.workspace_id = ANY($3::uuid[])", R"sql(
+    SELECT okk.workspace_id, 'lead.status_changed',
+           jsonb_build_object('lead_id', okk.lead_id, 'old_status', o.status, 'new_status', lc.status,
+                              'execution_id', okk.id, 'workflow_id', okk.workflow_id)
+    FROM okk JOIN lc ON lc.idx = okk.idx JOIN wh_lold o ON o.id = okk.lead_id
+    WHERE lc.status IS DISTINCT FROM o.status
+    UNION ALL
+    SELECT okk.workspace_id, 'execution.' || okk.status,
+           jsonb_build_object('execution_id', okk.id, 'workflow_id', okk.workflow_id, 'lead_id', okk.lead_id,
+                              'status', okk.status, 'error', okk.error_message)
+    FROM okk WHERE okk.status IN ('completed', 'failed') AND okk.workspace_id IN (SELECT workspace_id FROM wh_ep)
+    UNION ALL
+    SELECT okk.workspace_id, 'email.sent',
+           jsonb_build_object('lead_id', okk.lead_id, 'execution_id', okk.id, 'to', m.metadata->>'to',
+                              'subject', COALESCE(m.metadata->>'subject', regexp_replace(m.description, '^Email sent: ', '')))
+    FROM unnest($44::int[], $45::text[], $47::text[], $48::jsonb[]) AS m(idx, event_type, description, metadata)
+    JOIN okk ON okk.idx = m.idx
+    WHERE m.event_type = 'EMAIL_SENT' AND okk.workspace_id IN (SELECT workspace_id FROM wh_ep)
+  )sql");
+}
 
 // One statement per round. `ok` holds the executions whose fence passed; every other write
 // joins it, so a fenced-out record writes nothing.
@@ -85,7 +112,16 @@ stats AS (
          CASE WHEN bool_or(okk.status IN ('completed', 'failed')) THEN now() END
   FROM okk LEFT JOIN lc ON lc.idx = okk.idx
   GROUP BY okk.workflow_id, okk.workspace_id
-)
+),
+-- The current status of the leads whose status a record sets, locked so the old status is the one
+-- leads_done overwrites; read only in workspaces with webhook endpoints.
+wh_lold AS (
+  SELECT l.id, l.status FROM leads l JOIN okk ON l.id = okk.lead_id AND l.workspace_id = okk.workspace_id
+  JOIN lc ON lc.idx = okk.idx
+  WHERE lc.status IS NOT NULL AND okk.workspace_id IN (SELECT ep.workspace_id FROM webhook_endpoints ep
+    WHERE ep.workspace_id = ANY($3::uuid[]) AND ep.deleted_at IS NULL AND ep.is_active AND ep.disabled_at IS NULL)
+  FOR UPDATE OF l
+))sql" + webhook_sql() + R"sql(
 SELECT idx FROM okk
 )sql"};
 

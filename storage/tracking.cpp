@@ -1,11 +1,14 @@
 #include "storage/tracking.hpp"
 
+#include "storage/webhook_outbox.hpp"
+
 namespace flowtrack::storage {
 namespace {
 
 // $1 workspace, $2 lead, $3 execution (or NULL), $4 URL (or NULL). An open counts once per email
 // (the execution that sent it; migration 018's unique index, so two loads of the pixel at once
-// count once too); a click counts each time.
+// count once too); a click counts each time. What is newly recorded is also an email.opened or
+// email.clicked message to the workspace's subscribed webhook endpoints (webhook_outbox.hpp).
 const pg::statement k_open{"ft_track_open", R"sql(
 WITH lead AS (
   UPDATE leads SET last_email_opened_at = now() WHERE id = $2::uuid AND workspace_id = $1::uuid RETURNING id
@@ -18,7 +21,9 @@ WITH lead AS (
   INSERT INTO workspace_daily_stats (workspace_id, stat_date, emails_opened)
   SELECT $1::uuid, current_date, 1 FROM ev
   ON CONFLICT (workspace_id, stat_date) DO UPDATE SET emails_opened = COALESCE(workspace_daily_stats.emails_opened, 0) + 1
-)
+))sql" + detail::outbox_ctes("ep.workspace_id = $1::uuid",
+                             "SELECT $1::uuid, 'email.opened', jsonb_build_object('lead_id', $2::uuid, 'execution_id', $3::uuid)"
+                             " FROM ev WHERE EXISTS (SELECT 1 FROM wh_ep)") + R"sql(
 SELECT (SELECT count(*) FROM lead), (SELECT count(*) FROM ev)
 )sql"};
 
@@ -32,7 +37,9 @@ WITH lead AS (
   INSERT INTO workspace_daily_stats (workspace_id, stat_date, emails_clicked)
   SELECT $1::uuid, current_date, 1 FROM ev
   ON CONFLICT (workspace_id, stat_date) DO UPDATE SET emails_clicked = COALESCE(workspace_daily_stats.emails_clicked, 0) + 1
-)
+))sql" + detail::outbox_ctes("ep.workspace_id = $1::uuid",
+                             "SELECT $1::uuid, 'email.clicked', jsonb_build_object('lead_id', $2::uuid, 'execution_id', $3::uuid,"
+                             " 'url', $4::text) FROM ev WHERE EXISTS (SELECT 1 FROM wh_ep)") + R"sql(
 SELECT (SELECT count(*) FROM lead), (SELECT count(*) FROM ev)
 )sql"};
 
