@@ -137,6 +137,7 @@ const std::map<std::string, setter>& setters() {
       {"smtp_handler_timeout_ms", [](settings& s, const std::string& k, const std::string& v) { s.smtp_handler_timeout_ms = parse_int(k, v, 100, 3600000); }},
       {"smtp_max_connections", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_connections = parse_int(k, v, 1, 1000000); }},
       {"smtp_max_connections_per_ip", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_connections_per_ip = parse_int(k, v, 1, 1000000); }},
+      {"smtp_max_buffered_bytes", [](settings& s, const std::string& k, const std::string& v) { s.smtp_max_buffered_bytes = parse_int(k, v, 1024, 2147483647); }},
       {"smtp_tls_cert", [](settings& s, const std::string& k, const std::string& v) { s.smtp_tls_cert = readable_file_or_empty(k, v); }},
       {"smtp_tls_key", [](settings& s, const std::string& k, const std::string& v) { s.smtp_tls_key = readable_file_or_empty(k, v); }},
       {"mail_relay", [](settings& s, const std::string& k, const std::string& v) {

@@ -33,6 +33,7 @@ struct settings {
   int smtp_handler_timeout_ms = 60000;       ///< an unanswered sender/recipient check or delivery gets 451 4.4.1
   int smtp_max_connections = 1000;           ///< open SMTP connections; one more gets 421 4.7.0
   int smtp_max_connections_per_ip = 20;      ///< open SMTP connections from one client address; one more gets 421 4.7.0
+  int smtp_max_buffered_bytes = 256 * 1024 * 1024;  ///< message bytes held at once by all SMTP sessions; DATA beyond it gets 452 4.3.1
   std::string smtp_tls_cert;                 ///< PEM certificate chain file; with smtp_tls_key, STARTTLS is offered
   std::string smtp_tls_key;                  ///< PEM private key file
   std::string mail_relay = "smtp://127.0.0.1:1025";

@@ -41,6 +41,7 @@ server_options options_from(const config::settings& s) {
   o.handler_timeout = std::chrono::milliseconds(s.smtp_handler_timeout_ms);
   o.max_connections = static_cast<std::size_t>(s.smtp_max_connections);
   o.max_connections_per_ip = static_cast<std::size_t>(s.smtp_max_connections_per_ip);
+  o.max_buffered_bytes = static_cast<std::size_t>(s.smtp_max_buffered_bytes);
   o.tls_cert_file = s.smtp_tls_cert;
   o.tls_key_file = s.smtp_tls_key;
   return o;
@@ -58,6 +59,7 @@ struct shared_state {
   std::atomic<std::size_t> open{0};
   std::unordered_map<std::string, std::size_t> per_peer;  ///< under mutex
   std::unique_ptr<ssl::context> tls;                      ///< set when STARTTLS is offered
+  std::shared_ptr<message_budget> budget;                 ///< message bytes of all sessions
 
   bool try_open(const std::string& peer, std::size_t max) {
     std::lock_guard lock(mutex);
@@ -108,6 +110,9 @@ struct smtp_metrics {
       "flowtrack_smtp_messages_total", "Messages handed to the intake handler, by its answer (accepted, deferred, rejected).", {"result"});
   metrics::family<metrics::counter>& refused = metrics::global().counters(
       "flowtrack_smtp_connections_refused_total", "SMTP connections refused at connect, by reason.", {"reason"});
+  metrics::family<metrics::counter>& no_storage = metrics::global().counters(
+      "flowtrack_smtp_insufficient_storage_total",
+      "Messages answered 452 4.3.1 because smtp_max_buffered_bytes could not hold them.", {});
   static smtp_metrics& get() {
     static smtp_metrics m;
     return m;
@@ -125,7 +130,7 @@ class connection : public std::enable_shared_from_this<connection> {
         handler_(h),
         shared_(std::move(shared)),
         peer_key_(std::move(peer_key)),
-        session_(opts.limits, hostname, client_ip, shared_->tls != nullptr) {
+        session_(opts.limits, hostname, client_ip, shared_->tls != nullptr, shared_->budget) {
     if (!peer_key_.empty()) ++shared_->open;
   }
   ~connection() {
@@ -163,7 +168,14 @@ class connection : public std::enable_shared_from_this<connection> {
  private:
   // Runs the session until it needs the network or the handler.
   void drive() {
-    switch (session_.run()) {
+    auto next = session_.run();
+    if (auto refusals = session_.storage_refusals(); refusals != storage_refusals_) {
+      smtp_metrics::get().no_storage.at({}).add(refusals - storage_refusals_);
+      storage_refusals_ = refusals;
+      spdlog::info("smtp: {} answered 452 4.3.1: smtp_max_buffered_bytes ({}) holds no room for the message",
+                   session_.current().client_ip, opts_.max_buffered_bytes);
+    }
+    switch (next) {
       case step::read:
         if (shared_->stopping.load() && session_.shut_down()) return drive();
         return flush_then([](connection& c) { c.do_read(); });
@@ -380,6 +392,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::optional<std::chrono::steady_clock::time_point> data_deadline_;
   std::string message_id_;
   std::size_t message_size_ = 0;
+  std::size_t storage_refusals_ = 0;  ///< of session_, already counted
 };
 
 }  // namespace
@@ -408,11 +421,14 @@ server::server(server_options opts, handler& h)
       sessions_(std::make_unique<session_registry>()),
       accept_pause_(acceptor_.get_executor()) {
   if (opts_.hostname.empty()) opts_.hostname = host_name();
+  shared_->budget = std::make_shared<message_budget>(opts_.max_buffered_bytes, opts_.limits.max_message_bytes);
 }
 
 server::~server() { stop(std::chrono::milliseconds(0)); }
 
 std::size_t server::connections() const { return shared_->open.load(); }
+
+std::size_t server::buffered_bytes() const { return shared_->budget->held(); }
 
 result<void> server::start() {
   if (opts_.tls_cert_file.empty() != opts_.tls_key_file.empty())
@@ -446,6 +462,11 @@ result<void> server::start() {
     auto s = weak.lock();
     return std::vector<metrics::gauge_reading>{{{}, s ? static_cast<double>(s->open.load()) : 0.0}};
   });
+  metrics::global().gauge("flowtrack_smtp_buffered_bytes", "Message bytes held by SMTP sessions against smtp_max_buffered_bytes.", {},
+                          [weak] {
+                            auto s = weak.lock();
+                            return std::vector<metrics::gauge_reading>{{{}, s ? static_cast<double>(s->budget->held()) : 0.0}};
+                          });
   work_ = std::make_unique<work_guard>(io_.get_executor());
   do_accept();
   for (int i = 0; i < std::max(1, opts_.threads); ++i) threads_.emplace_back([this] { io_.run(); });

@@ -64,6 +64,9 @@ struct server_options {
   std::chrono::milliseconds handler_timeout{60000};   ///< an unanswered handler call then gets 451 4.4.1
   std::size_t max_connections = 1000;
   std::size_t max_connections_per_ip = 20;
+  /// Message bytes held at once by all sessions (smtp_max_buffered_bytes): DATA beyond it gets
+  /// 452 4.3.1 (see session). One client address holds at most an eighth (at least one message).
+  std::size_t max_buffered_bytes = 256 * 1024 * 1024;
   std::string tls_cert_file;  ///< PEM certificate chain; with tls_key_file, STARTTLS is offered
   std::string tls_key_file;   ///< PEM private key
   int threads = 1;
@@ -79,7 +82,9 @@ struct shared_state;
 /// The server. Every connection runs on its own strand. Logs (spdlog) connections, refusals and
 /// one line per message (sender, recipient count, size, answer), never message text. Metrics:
 /// flowtrack_smtp_sessions_open (gauge), flowtrack_smtp_connections_refused_total{reason},
-/// flowtrack_smtp_messages_total{result} (accepted, deferred, rejected).
+/// flowtrack_smtp_messages_total{result} (accepted, deferred, rejected),
+/// flowtrack_smtp_buffered_bytes (gauge, against max_buffered_bytes) and
+/// flowtrack_smtp_insufficient_storage_total (messages answered 452 4.3.1).
 class server {
  public:
   /// `h` must outlive the server.
@@ -100,6 +105,8 @@ class server {
   void stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
   /// Open connections right now.
   std::size_t connections() const;
+  /// Message bytes held right now against max_buffered_bytes.
+  std::size_t buffered_bytes() const;
 
  private:
   struct session_registry;

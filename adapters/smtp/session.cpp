@@ -14,6 +14,8 @@ namespace {
 constexpr std::size_t k_command_line_max = 512;  ///< RFC 5321 4.5.3.1.4, CRLF included
 constexpr std::size_t k_text_line_max = 1000;     ///< RFC 5321 4.5.3.1.6, CRLF included
 constexpr std::size_t k_local_max = 64, k_domain_max = 255, k_path_max = 256;
+/// A message without SIZE takes its budget in steps of this, not per line.
+constexpr std::size_t k_hold_step = 64 * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
@@ -182,9 +184,64 @@ std::optional<address> parse_path(std::string_view text, bool null_ok, bool utf8
   return a;
 }
 
-session::session(session_limits limits, std::string hostname, std::string client_ip, bool tls_offered)
-    : limits_(limits), hostname_(std::move(hostname)), tls_offered_(tls_offered) {
+message_budget::message_budget(std::size_t limit, std::size_t max_message_bytes)
+    : limit_(limit), per_peer_limit_(std::max(limit / 8, std::min(max_message_bytes, limit))) {}
+
+bool message_budget::try_take(const std::string& peer, std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  auto& mine = per_peer_[peer];
+  if (held_ + bytes > limit_ || mine + bytes > per_peer_limit_) {
+    if (mine == 0) per_peer_.erase(peer);
+    return false;
+  }
+  mine += bytes;
+  held_ += bytes;
+  return true;
+}
+
+void message_budget::give_back(const std::string& peer, std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  held_ -= std::min(bytes, held_);
+  auto it = per_peer_.find(peer);
+  if (it != per_peer_.end() && (it->second -= std::min(bytes, it->second)) == 0) per_peer_.erase(it);
+}
+
+std::size_t message_budget::held() const {
+  std::lock_guard lock(mutex_);
+  return held_;
+}
+
+session::session(session_limits limits, std::string hostname, std::string client_ip, bool tls_offered,
+                 std::shared_ptr<message_budget> budget)
+    : limits_(limits), hostname_(std::move(hostname)), tls_offered_(tls_offered), peer_(client_ip), budget_(std::move(budget)) {
   env_.client_ip = std::move(client_ip);
+}
+
+session::~session() { release(); }
+
+bool session::hold(std::size_t bytes) {
+  if (bytes <= held_) return true;
+  if (!budget_) {
+    held_ = bytes;
+    return true;
+  }
+  // Ahead by a step when the budget allows, so the budget is not asked on every line; never
+  // past the declared SIZE while the message keeps to it.
+  std::size_t cap = limits_.max_message_bytes;
+  if (env_.declared_size && bytes <= *env_.declared_size) cap = static_cast<std::size_t>(*env_.declared_size);
+  std::size_t ahead = std::max(bytes, std::min(held_ + k_hold_step, cap));
+  if (ahead > bytes && budget_->try_take(peer_, ahead - held_)) {
+    held_ = ahead;
+    return true;
+  }
+  if (!budget_->try_take(peer_, bytes - held_)) return false;
+  held_ = bytes;
+  return true;
+}
+
+void session::release() {
+  if (budget_ && held_ > 0) budget_->give_back(peer_, held_);
+  held_ = 0;
 }
 
 void session::greet() {
@@ -235,6 +292,7 @@ void session::close_with(int code, std::string_view enhanced, std::string_view t
   want_tls_ = false;
   in_.clear();
   message_.clear();
+  release();
 }
 
 void session::timed_out() {
@@ -258,7 +316,8 @@ void session::reset_transaction() {
   message_.clear();
   message_size_ = line_length_ = 0;
   at_line_start_ = true;
-  too_big_ = long_line_ = bare_newline_ = false;
+  too_big_ = long_line_ = bare_newline_ = over_budget_ = false;
+  release();
   if (state_ == state::mail || state_ == state::data) state_ = state::ready;
 }
 
@@ -458,11 +517,19 @@ void session::on_data(std::string_view arg) {
     if (rcpt_attempts_ > 0) return fail(554, "5.5.1", "no valid recipients");
     return fail(503, "5.5.1", "need RCPT command");
   }
+  // The declared size (or, without SIZE, a first step) must fit the server's budget before 354:
+  // refusing now costs the client nothing, refusing at the end costs it the whole upload.
+  release();
+  std::size_t first = env_.declared_size ? std::max<std::size_t>(1, *env_.declared_size) : 1;
+  if (!hold(first)) {
+    ++storage_refusals_;
+    return send(452, "4.3.1", "insufficient system storage; try again later");
+  }
   state_ = state::data;
   message_.clear();
   message_size_ = line_length_ = 0;
   at_line_start_ = true;
-  too_big_ = long_line_ = bare_newline_ = false;
+  too_big_ = long_line_ = bare_newline_ = over_budget_ = false;
   // 354 is an intermediate reply: RFC 3463 has no class 3, so no enhanced code.
   send(reply{354, "", "End data with <CR><LF>.<CR><LF>"});
 }
@@ -522,8 +589,16 @@ bool session::data_bytes() {
       too_big_ = true;
       message_.clear();
       message_.shrink_to_fit();
+      release();
     }
-    if (!too_big_) message_.append(chunk);
+    if (!too_big_ && !over_budget_ && !hold(message_.size() + take)) {
+      // The budget ran out: keep reading to the end, holding nothing, then 452 4.3.1.
+      over_budget_ = true;
+      message_.clear();
+      message_.shrink_to_fit();
+      release();
+    }
+    if (!too_big_ && !over_budget_) message_.append(chunk);
     in_.erase(0, take);
     if (line_ends) {
       line_length_ = 0;
@@ -552,6 +627,12 @@ void session::end_of_data() {
   if (bare_newline_) {
     reset_transaction();
     return fail(554, "5.6.0", "message text has a bare CR or LF; lines must end with CRLF");
+  }
+  if (over_budget_) {
+    // Not a client error: the message may be sent again once other messages are done.
+    reset_transaction();
+    ++storage_refusals_;
+    return send(452, "4.3.1", "insufficient system storage; try again later");
   }
   pending_ = step::deliver;
 }

@@ -6,9 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace flowtrack::smtp {
@@ -57,6 +60,29 @@ struct session_limits {
   std::size_t max_discard_bytes = 25 * 1024 * 1024;
 };
 
+/// Message bytes held at once by all sessions of one server (smtp_max_buffered_bytes), shared by
+/// them; thread-safe. As the HTTP server's body budget: one client address may hold at most an
+/// eighth of it (and at least one largest message), so a few clients declaring large SIZEs
+/// cannot lock every other sender out.
+class message_budget {
+ public:
+  /// `limit`: bytes for all sessions; `max_message_bytes`: a peer may always hold one such message.
+  message_budget(std::size_t limit, std::size_t max_message_bytes);
+  /// Takes `bytes` for `peer` when both the total and the peer's share allow it; all or nothing.
+  bool try_take(const std::string& peer, std::size_t bytes);
+  /// Gives back bytes taken for `peer`.
+  void give_back(const std::string& peer, std::size_t bytes);
+  /// Bytes held right now.
+  std::size_t held() const;
+  std::size_t limit() const { return limit_; }
+
+ private:
+  std::size_t limit_, per_peer_limit_;
+  mutable std::mutex mutex_;
+  std::size_t held_ = 0;                                 ///< under mutex_
+  std::unordered_map<std::string, std::size_t> per_peer_;  ///< under mutex_
+};
+
 /// What the connection must do next (see session::run).
 enum class step {
   read,             ///< flush output, then read more bytes and call receive() + run()
@@ -78,13 +104,23 @@ enum class step {
 /// - Message size is counted while DATA streams: past the limit nothing more is kept, the rest
 ///   is read and dropped, and the end gets 552 5.3.4; a client sending more than the limit again
 ///   on top gets 552 5.3.4 at once and the connection is closed.
+/// - With a message_budget, the message text is held against it while it arrives: DATA gets 452
+///   4.3.1 instead of 354 when the budget cannot hold the declared SIZE (or, without SIZE, has
+///   nothing left); when it runs out mid-message, nothing more is kept, the rest is read and
+///   dropped, and the end gets 452 4.3.1 (the session stays usable). The bytes are given back
+///   when the delivery is answered, the message refused, or the session closed or destroyed.
 /// - Pipelining before it was offered (a command followed by more input before EHLO, or in a
 ///   HELO session) is an early talker: 554 5.5.0 and close, as Postfix's reject_unauth_pipelining.
 /// - After STARTTLS, input already received is discarded (RFC 3207 §4.2 command injection);
 ///   after the handshake the session is as new and the client must EHLO again.
 class session {
  public:
-  session(session_limits limits, std::string hostname, std::string client_ip, bool tls_offered);
+  /// `budget`, when given, is shared with the other sessions of the server (see message_budget).
+  session(session_limits limits, std::string hostname, std::string client_ip, bool tls_offered,
+          std::shared_ptr<message_budget> budget = nullptr);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
 
   /// The 220 greeting; run() then asks for input.
   void greet();
@@ -122,6 +158,10 @@ class session {
   std::size_t errors() const { return errors_; }
   /// Messages accepted (2xx from deliver) so far.
   std::size_t delivered() const { return delivered_; }
+  /// Bytes this session holds against its message_budget right now.
+  std::size_t held_bytes() const { return held_; }
+  /// Messages answered 452 4.3.1 (the budget could not hold them) so far.
+  std::size_t storage_refusals() const { return storage_refusals_; }
 
  private:
   enum class state { start, need_helo, ready, mail, data, closed };
@@ -135,6 +175,10 @@ class session {
   bool data_bytes();
   void end_of_data();
   void reset_transaction();
+  /// Holds `bytes` in total against the budget (taking more ahead when it can); false when the
+  /// budget cannot.
+  bool hold(std::size_t bytes);
+  void release();
   void send(int code, std::string_view enhanced, std::string_view text);
   void send(const reply& r);
   /// A reply to a client error; past max_errors, also 421 and close.
@@ -145,6 +189,7 @@ class session {
   session_limits limits_;
   std::string hostname_;
   bool tls_offered_;
+  std::string peer_;  ///< the client's address: its share of the budget
   state state_ = state::start;
   std::optional<step> pending_;  ///< a request the handler has not answered
   bool want_tls_ = false;        ///< STARTTLS accepted, handshake not yet done
@@ -164,6 +209,10 @@ class session {
   bool at_line_start_ = true;
   bool after_cr_ = false;         ///< the last text octet was a CR
   bool too_big_ = false, long_line_ = false, bare_newline_ = false;
+  bool over_budget_ = false;  ///< the budget ran out mid-message: the rest is dropped, 452 4.3.1
+  std::shared_ptr<message_budget> budget_;
+  std::size_t held_ = 0;  ///< bytes taken from budget_
+  std::size_t storage_refusals_ = 0;
 };
 
 /// Parses "<local@domain>" (RFC 5321 Path, or "<>" when `null_ok`); nullopt when malformed.

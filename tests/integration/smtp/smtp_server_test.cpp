@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "metrics/metrics.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::smtp {
@@ -78,6 +79,19 @@ class test_handler : public handler {
   }
 
   void set_mode(mode m) { mode_ = m; }
+  std::size_t parked() {
+    std::lock_guard lock(mutex_);
+    return parked_.size();
+  }
+  // Answers the deliveries parked in mode::never.
+  void answer_parked(reply r) {
+    std::vector<reply_callback> parked;
+    {
+      std::lock_guard lock(mutex_);
+      parked.swap(parked_);
+    }
+    for (auto& done : parked) answer(std::move(done), r);
+  }
   std::vector<kept> messages() {
     std::lock_guard lock(mutex_);
     return kept_;
@@ -227,6 +241,23 @@ struct temp_dir {
   }
   std::filesystem::path path;
 };
+
+// Waits for `condition` until `timeout`; answers whether it came true.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+std::string text_of(std::size_t bytes) {
+  std::string out;
+  while (out.size() + 100 <= bytes) out += std::string(98, 'x') + "\r\n";
+  return out;
+}
 
 class smtp_server_test : public ::testing::Test {
  protected:
@@ -526,6 +557,85 @@ TEST_F(smtp_server_test, stop_answers_idle_sessions_421_and_lets_a_message_finis
   stopper.join();
   ASSERT_EQ(handler_.messages().size(), 1u);
   EXPECT_NE(handler_.messages()[0].message.find("first half\r\nsecond half\r\n"), std::string::npos);
+}
+
+// smtp_max_buffered_bytes: 10000 bytes for all sessions (the two clients share 127.0.0.1, whose
+// share is at least one largest message: the whole budget here).
+TEST_F(smtp_server_test, a_message_beyond_the_shared_budget_gets_452_until_the_first_is_answered) {
+  auto o = options();
+  o.limits.max_message_bytes = 10000;
+  o.max_buffered_bytes = 10000;
+  start(std::move(o));
+  handler_.set_mode(test_handler::mode::never);
+  auto first = greeted(), second = greeted();
+  EXPECT_EQ(first->cmd("MAIL FROM:<s@other.test> SIZE=6000").substr(0, 4), "250 ");
+  first->cmd("RCPT TO:<a@intake.test>");
+  EXPECT_EQ(first->cmd("DATA").substr(0, 4), "354 ");
+  ASSERT_TRUE(first->send(text_of(6000) + ".\r\n"));
+  ASSERT_TRUE(eventually([&] { return handler_.parked() == 1; })) << "the first message is with the handler";
+  EXPECT_EQ(srv_->buffered_bytes(), 6000u);
+
+  EXPECT_EQ(second->cmd("MAIL FROM:<s@other.test> SIZE=6000").substr(0, 4), "250 ");
+  second->cmd("RCPT TO:<a@intake.test>");
+  EXPECT_EQ(second->cmd("DATA"), "452 4.3.1 insufficient system storage; try again later");
+  // Without SIZE the room is taken as the text arrives: it runs out mid-message.
+  EXPECT_EQ(second->cmd("RSET"), "250 2.0.0 OK");
+  second->cmd("MAIL FROM:<s@other.test>");
+  second->cmd("RCPT TO:<a@intake.test>");
+  EXPECT_EQ(second->cmd("DATA").substr(0, 4), "354 ");
+  ASSERT_TRUE(second->send(text_of(8000) + ".\r\n"));
+  EXPECT_EQ(second->last_line(), "452 4.3.1 insufficient system storage; try again later");
+  EXPECT_EQ(srv_->buffered_bytes(), 6000u);
+
+  handler_.answer_parked(reply{250, "2.0.0", "kept"});
+  EXPECT_EQ(first->last_line(), "250 2.0.0 kept");
+  ASSERT_TRUE(eventually([&] { return srv_->buffered_bytes() == 0; }));
+  handler_.set_mode(test_handler::mode::keep);
+  second->cmd("MAIL FROM:<s@other.test> SIZE=6000");
+  second->cmd("RCPT TO:<a@intake.test>");
+  EXPECT_EQ(second->cmd("DATA").substr(0, 4), "354 ");
+  ASSERT_TRUE(second->send(text_of(6000) + ".\r\n"));
+  EXPECT_EQ(second->last_line(), "250 2.0.0 kept");
+  ASSERT_EQ(handler_.messages().size(), 1u) << "the cut message was never handed over";
+  EXPECT_NE(handler_.messages()[0].message.find(text_of(6000)), std::string::npos);
+  EXPECT_NE(metrics::global().render().find("flowtrack_smtp_insufficient_storage_total 2"), std::string::npos)
+      << metrics::global().render();
+  EXPECT_TRUE(eventually([&] { return srv_->buffered_bytes() == 0; }));
+}
+
+TEST_F(smtp_server_test, the_budget_returns_to_zero_after_clients_leave_mid_data) {
+  auto o = options();
+  o.handler_timeout = 3s;
+  o.data_timeout = 3s;
+  start(std::move(o));
+  handler_.set_mode(test_handler::mode::never);
+  {
+    auto sized = greeted(), unsized = greeted(), delivered = greeted(), slow = greeted();
+    sized->cmd("MAIL FROM:<s@other.test> SIZE=500000");
+    unsized->cmd("MAIL FROM:<s@other.test>");
+    delivered->cmd("MAIL FROM:<s@other.test>");
+    slow->cmd("MAIL FROM:<s@other.test> SIZE=1000");
+    for (auto* c : {sized.get(), unsized.get(), delivered.get(), slow.get()}) {
+      c->cmd("RCPT TO:<a@intake.test>");
+      EXPECT_EQ(c->cmd("DATA").substr(0, 4), "354 ");
+    }
+    ASSERT_TRUE(sized->send(text_of(100000)));
+    ASSERT_TRUE(unsized->send(text_of(100000)));
+    ASSERT_TRUE(delivered->send(text_of(5000) + ".\r\n"));  // then the client leaves while the handler works
+    ASSERT_TRUE(eventually([&] { return handler_.parked() == 1 && srv_->buffered_bytes() >= 500000 + 100000 + 5000; }))
+        << srv_->buffered_bytes();
+    // Two clients leave mid-DATA, long before any timeout: their bytes are given back at once.
+    sized.reset();
+    unsized.reset();
+    EXPECT_TRUE(eventually([&] { return srv_->buffered_bytes() < 100000; }, 1500ms)) << srv_->buffered_bytes();
+    // One left while its message is with the handler: given back once the deadline answers.
+    delivered.reset();
+    // `slow` stays connected and runs into the DATA timeout.
+    EXPECT_EQ(slow->last_line(10s), "421 4.4.2 mx.flowtrack.test timeout exceeded; closing");
+  }
+  EXPECT_TRUE(eventually([&] { return srv_->buffered_bytes() == 0; })) << srv_->buffered_bytes() << " bytes still held";
+  EXPECT_TRUE(eventually([&] { return srv_->connections() == 0; }));
+  EXPECT_TRUE(handler_.messages().empty());
 }
 
 }  // namespace

@@ -107,6 +107,15 @@ TEST(settings, http_limits_and_trusted_proxies) {
   EXPECT_TRUE(d.trusted_proxies.empty()) << "X-Forwarded-For is believed from nobody by default";
 }
 
+TEST(settings, smtp_message_budget_from_the_environment_and_a_flag) {
+  EXPECT_EQ(settings{}.smtp_max_buffered_bytes, 256 * 1024 * 1024);
+  std::vector<std::string> none;
+  env_block env({"FLOWTRACK_SMTP_MAX_BUFFERED_BYTES=1048576"});
+  EXPECT_EQ(load(none, env.get()).smtp_max_buffered_bytes, 1048576);
+  std::vector<std::string> args{"--smtp-max-buffered-bytes", "4096"};
+  EXPECT_EQ(load(args, env.get()).smtp_max_buffered_bytes, 4096) << "a flag beats the environment";
+}
+
 TEST(settings, public_url_defaults_to_the_http_listener) {
   std::vector<std::string> args{"--http-listen", "0.0.0.0:8181"};
   env_block env({});
@@ -183,6 +192,7 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"FLOWTRACK_PG_POOL_SIZE=0", "pg_pool_size"},
                       bad_case{"FLOWTRACK_SMTP_MAX_MESSAGE_BYTES=10", "smtp_max_message_bytes"},
                       bad_case{"FLOWTRACK_SMTP_MAX_RECIPIENTS=0", "smtp_max_recipients"},
+                      bad_case{"FLOWTRACK_SMTP_MAX_BUFFERED_BYTES=10", "smtp_max_buffered_bytes"},
                       bad_case{"FLOWTRACK_SMTP_COMMAND_TIMEOUT_MS=soon", "smtp_command_timeout_ms"},
                       bad_case{"FLOWTRACK_SMTP_TLS_CERT=/nonexistent/cert.pem", "smtp_tls_cert"},
                       bad_case{"FLOWTRACK_SMTP_HOSTNAME=mx example", "smtp_hostname"},

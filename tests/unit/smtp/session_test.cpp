@@ -3,6 +3,7 @@
 #include "adapters/smtp/session.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,9 @@ namespace {
 // Drives a session the way the server does, answering handler steps with a policy: recipients
 // under example.test are accepted, others get 550 5.1.1; deliveries get `deliver_answer`.
 struct driver {
-  explicit driver(session_limits limits = {}, bool tls_offered = false)
-      : s(limits, "mx.test", "192.0.2.1", tls_offered) {
+  explicit driver(session_limits limits = {}, bool tls_offered = false, std::shared_ptr<message_budget> budget = nullptr,
+                  std::string client_ip = "192.0.2.1")
+      : s(limits, "mx.test", std::move(client_ip), tls_offered, std::move(budget)) {
     s.greet();
     run();
   }
@@ -35,8 +37,17 @@ struct driver {
         checked.push_back(s.candidate().text);
         s.resolve(s.candidate().domain == "example.test" ? reply{250, "2.1.5", "ok"} : reply{550, "5.1.1", "no such user"});
       } else if (st == step::deliver) {
+        if (delivering) {  // still with the "handler"
+          last = st;
+          break;
+        }
         messages.push_back(s.take_message());
         envelopes.push_back(s.current());
+        if (!answer_deliveries) {
+          delivering = true;
+          last = st;
+          break;
+        }
         s.resolve(deliver_answer);
       } else {
         last = st;
@@ -68,6 +79,14 @@ struct driver {
   session s;
   reply sender_answer{250, "2.1.0", "ok"};
   reply deliver_answer{250, "2.0.0", "kept"};
+  bool answer_deliveries = true;  ///< false: a delivery stays with the "handler" until answer()
+  bool delivering = false;
+  // Answers the delivery left waiting.
+  std::vector<std::string> answer() {
+    delivering = false;
+    s.resolve(deliver_answer);
+    return run();
+  }
   std::vector<std::string> checked, messages, all;
   std::vector<envelope> envelopes;
   step last = step::read;
@@ -384,6 +403,128 @@ TEST(smtp_session, timeout_closes_with_421) {
   d.s.timed_out();
   EXPECT_EQ(d.run().back(), "421 4.4.2 mx.test timeout exceeded; closing");
   EXPECT_EQ(d.last, step::close);
+}
+
+// ---- The server-wide message budget (smtp_max_buffered_bytes) ----
+
+session_limits small_messages() {
+  session_limits l;
+  l.max_message_bytes = 10000;
+  return l;
+}
+
+std::string text_of(std::size_t bytes) {
+  std::string out;
+  while (out.size() + 100 <= bytes) out += std::string(98, 'x') + "\r\n";
+  return out;
+}
+
+void begin(driver& d, const std::string& mail) {
+  d.ehlo();
+  EXPECT_EQ(d.cmd(mail).substr(0, 4), "250 ");
+  EXPECT_EQ(d.cmd("RCPT TO:<a@example.test>").substr(0, 4), "250 ");
+}
+
+TEST(smtp_session_budget, a_second_message_beyond_the_budget_gets_452_until_the_first_is_answered) {
+  auto budget = std::make_shared<message_budget>(10000, 10000);
+  driver first(small_messages(), false, budget, "192.0.2.1"), second(small_messages(), false, budget, "192.0.2.2");
+  first.answer_deliveries = false;
+  begin(first, "MAIL FROM:<s@x.test> SIZE=6000");
+  EXPECT_EQ(first.cmd("DATA").substr(0, 4), "354 ");
+  EXPECT_TRUE(first.send(text_of(6000) + ".\r\n").empty()) << "the handler has not answered yet";
+  EXPECT_EQ(first.last, step::deliver);
+  EXPECT_EQ(budget->held(), 6000u) << "the declared size is held while the handler works";
+
+  begin(second, "MAIL FROM:<s@x.test> SIZE=6000");
+  EXPECT_EQ(second.cmd("DATA"), "452 4.3.1 insufficient system storage; try again later");
+  EXPECT_EQ(second.s.storage_refusals(), 1u);
+  EXPECT_EQ(second.s.errors(), 0u) << "not the client's fault";
+  EXPECT_EQ(budget->held(), 6000u);
+
+  EXPECT_EQ(first.answer(), std::vector<std::string>{"250 2.0.0 kept"});
+  EXPECT_EQ(budget->held(), 0u) << "handed over and answered: given back";
+  EXPECT_EQ(second.cmd("DATA").substr(0, 4), "354 ") << "the same transaction, now that there is room";
+  EXPECT_EQ(second.send(text_of(6000) + ".\r\n"), std::vector<std::string>{"250 2.0.0 kept"});
+  ASSERT_EQ(second.messages.size(), 1u);
+  EXPECT_EQ(second.messages[0], text_of(6000));
+  EXPECT_EQ(budget->held(), 0u);
+}
+
+TEST(smtp_session_budget, a_message_crossing_the_budget_mid_data_is_read_to_the_end_and_gets_452) {
+  auto budget = std::make_shared<message_budget>(10000, 10000);
+  driver first(small_messages(), false, budget, "192.0.2.1"), second(small_messages(), false, budget, "192.0.2.2");
+  first.answer_deliveries = false;
+  begin(first, "MAIL FROM:<s@x.test> SIZE=6000");
+  first.cmd("DATA");
+  first.send(text_of(6000) + ".\r\n");
+  ASSERT_EQ(budget->held(), 6000u);
+
+  begin(second, "MAIL FROM:<s@x.test>");  // no SIZE: room is taken as the text arrives
+  EXPECT_EQ(second.cmd("DATA").substr(0, 4), "354 ");
+  EXPECT_TRUE(second.send(text_of(3000)).empty());
+  EXPECT_TRUE(second.send(text_of(3000)).empty()) << "past the budget: still reading, nothing answered yet";
+  EXPECT_EQ(second.s.held_bytes(), 0u) << "nothing of the cut message is held";
+  EXPECT_EQ(budget->held(), 6000u);
+  EXPECT_EQ(second.send(text_of(2000) + ".\r\n"), std::vector<std::string>{"452 4.3.1 insufficient system storage; try again later"});
+  EXPECT_TRUE(second.messages.empty()) << "never 250 for a cut message";
+  EXPECT_EQ(second.s.storage_refusals(), 1u);
+
+  // The session is usable for the next transaction.
+  first.answer();
+  begin(second, "MAIL FROM:<s@x.test>");
+  EXPECT_EQ(second.cmd("DATA").substr(0, 4), "354 ");
+  EXPECT_EQ(second.send(text_of(8000) + ".\r\n"), std::vector<std::string>{"250 2.0.0 kept"});
+  ASSERT_EQ(second.messages.size(), 1u);
+  EXPECT_EQ(second.messages[0].size(), text_of(8000).size());
+  EXPECT_EQ(budget->held(), 0u);
+}
+
+TEST(smtp_session_budget, one_client_address_holds_at_most_its_share) {
+  // 80000 bytes in all; one address at most an eighth (10000), at least one largest message.
+  auto budget = std::make_shared<message_budget>(80000, 8000);
+  driver a(small_messages(), false, budget, "192.0.2.1"), b(small_messages(), false, budget, "192.0.2.1"),
+      other(small_messages(), false, budget, "192.0.2.9");
+  begin(a, "MAIL FROM:<s@x.test> SIZE=6000");
+  EXPECT_EQ(a.cmd("DATA").substr(0, 4), "354 ");
+  begin(b, "MAIL FROM:<s@x.test> SIZE=6000");
+  EXPECT_EQ(b.cmd("DATA"), "452 4.3.1 insufficient system storage; try again later");
+  begin(other, "MAIL FROM:<s@x.test> SIZE=6000");
+  EXPECT_EQ(other.cmd("DATA").substr(0, 4), "354 ") << "another address is not held back";
+}
+
+TEST(smtp_session_budget, nothing_is_held_after_a_session_ends_mid_data_however_it_ends) {
+  auto budget = std::make_shared<message_budget>(1 << 20, 10000);
+  {
+    driver dropped(small_messages(), false, budget, "192.0.2.1");  // the client disconnects: destroyed
+    begin(dropped, "MAIL FROM:<s@x.test>");
+    dropped.cmd("DATA");
+    dropped.send(text_of(5000));
+    EXPECT_GE(budget->held(), 5000u);
+  }
+  EXPECT_EQ(budget->held(), 0u) << "a connection dropped mid-DATA";
+  driver slow(small_messages(), false, budget, "192.0.2.2");
+  begin(slow, "MAIL FROM:<s@x.test> SIZE=9000");
+  slow.cmd("DATA");
+  slow.send(text_of(2000));
+  EXPECT_EQ(budget->held(), 9000u);
+  slow.s.timed_out();
+  EXPECT_EQ(budget->held(), 0u) << "a DATA timeout";
+  driver big(small_messages(), false, budget, "192.0.2.3");
+  begin(big, "MAIL FROM:<s@x.test>");
+  big.cmd("DATA");
+  big.send(text_of(12000));
+  EXPECT_EQ(big.s.held_bytes(), 0u) << "past the message limit nothing is kept";
+  EXPECT_EQ(big.send(".\r\n")[0].substr(0, 9), "552 5.3.4");
+  driver waiting(small_messages(), false, budget, "192.0.2.4");
+  waiting.answer_deliveries = false;
+  begin(waiting, "MAIL FROM:<s@x.test>");
+  waiting.cmd("DATA");
+  waiting.send(text_of(3000) + ".\r\n");
+  EXPECT_GE(budget->held(), 3000u);
+  EXPECT_TRUE(waiting.s.shut_down() == false);
+  waiting.deliver_answer = reply{451, "4.3.0", "storage unavailable"};
+  waiting.answer();
+  EXPECT_EQ(budget->held(), 0u) << "a delivery answered 4xx";
 }
 
 TEST(smtp_session, parse_path_parts) {
