@@ -34,6 +34,16 @@ std::string sign(std::string_view key, std::string_view id, std::int64_t timesta
   return "v1," + base64_encode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
+std::string sign_all(const std::vector<std::string>& keys, std::string_view id, std::int64_t timestamp,
+                     std::string_view body) {
+  std::string out;
+  for (const auto& key : keys) {
+    if (!out.empty()) out += ' ';
+    out += sign(key, id, timestamp, body);
+  }
+  return out;
+}
+
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),

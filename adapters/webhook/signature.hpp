@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto/secret_box.hpp"
 #include "runtime/error.hpp"
@@ -26,6 +27,12 @@ std::optional<std::string> signing_key(std::string_view secret);
 
 /// The `webhook-signature` header value: "v1," + base64 HMAC-SHA256(key, "id.timestamp.body").
 std::string sign(std::string_view key, std::string_view id, std::int64_t timestamp, std::string_view body);
+
+/// The `webhook-signature` header value for every key, space-separated in the keys' order
+/// ("v1,<a> v1,<b>"): during a secret rotation the new and the previous secret both sign, so a
+/// receiver holding either verifies. Empty when `keys` is empty.
+std::string sign_all(const std::vector<std::string>& keys, std::string_view id, std::int64_t timestamp,
+                     std::string_view body);
 
 /// Standard base64 with padding.
 std::string base64_encode(std::string_view bytes);

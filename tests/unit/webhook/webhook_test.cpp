@@ -2,7 +2,12 @@
 // the allow-list, and URL checks that need no network.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdio>
 #include <functional>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "adapters/webhook/address_guard.hpp"
 #include "adapters/webhook/endpoint_rules.hpp"
@@ -25,6 +30,57 @@ TEST(signature, a_secret_without_the_prefix_is_used_as_raw_bytes) {
   EXPECT_FALSE(signing_key("whsec_***"));
   EXPECT_NE(sign("a", "id", 1, "{}"), sign("b", "id", 1, "{}"));
   EXPECT_NE(sign("a", "id", 1, "{}"), sign("a", "id", 2, "{}"));
+}
+
+/// The Standard Webhooks signatures of (id, timestamp, body) under each key, computed by
+/// Python's hmac (an implementation independent of ours), space-separated. Keys and body go
+/// hex-encoded on the command line so any byte survives.
+std::string python_signatures(const std::vector<std::string>& keys, const std::string& id, std::int64_t timestamp,
+                              const std::string& body) {
+  auto hex = [](const std::string& s) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) out.append(1, digits[c >> 4]).append(1, digits[c & 15]);
+    return out;
+  };
+  std::string cmd =
+      "/usr/bin/python3 -c 'import base64,hashlib,hmac,sys; "
+      "msg=bytes.fromhex(sys.argv[1]); "
+      "print(\" \".join(\"v1,\"+base64.b64encode(hmac.new(bytes.fromhex(k),msg,hashlib.sha256).digest()).decode() "
+      "for k in sys.argv[2:]))' " +
+      hex(id + "." + std::to_string(timestamp) + "." + body);
+  for (const auto& k : keys) cmd.append(" ").append(k.empty() ? std::string("''") : hex(k));
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  if (!pipe) return "popen failed";
+  std::string out;
+  std::array<char, 256> buf{};
+  while (auto n = fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+TEST(signature, sign_all_matches_an_independent_hmac_for_one_key) {
+  auto key = *signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  std::string body = R"({"lead":{"name":"Zoë","note":"a.b.c"}})";
+  auto ours = sign_all({key}, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1733184000, body);
+  EXPECT_EQ(ours, python_signatures({key}, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1733184000, body));
+  EXPECT_EQ(ours.rfind("v1,", 0), 0u) << ours;
+  EXPECT_EQ(ours.find(' '), std::string::npos) << ours;
+  EXPECT_EQ(ours, sign(key, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1733184000, body));
+}
+
+TEST(signature, sign_all_signs_with_both_keys_during_a_rotation) {
+  std::vector<std::string> keys = {*signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                                   std::string("old\x00\xff raw key", 13)};
+  std::string body = "{\"bytes\":\"\xc3\xa9\"}";
+  auto ours = sign_all(keys, "msg_1", 1614265330, body);
+  EXPECT_EQ(ours, python_signatures(keys, "msg_1", 1614265330, body));
+  auto space = ours.find(' ');
+  ASSERT_NE(space, std::string::npos) << ours;
+  EXPECT_EQ(ours.substr(0, space), sign(keys[0], "msg_1", 1614265330, body));  // the current key first
+  EXPECT_EQ(ours.substr(space + 1), sign(keys[1], "msg_1", 1614265330, body));
+  EXPECT_NE(ours.substr(0, space), ours.substr(space + 1));
+  EXPECT_EQ(sign_all({}, "msg_1", 1, "{}"), "");
 }
 
 TEST(signature, reveal_secret_decrypts_a_sealed_value_for_its_row_only) {
