@@ -309,6 +309,13 @@ handler make_routes(route_targets targets) {
   };
 }
 
+admitter make_admission(route_targets targets) {
+  return [inbound = std::move(targets.inbound)](const request_head& head, const request_info& info, admission_callback done) {
+    if (path_of(head.target()) == "/inbound/email") return admit_inbound_email(inbound, head, info, std::move(done));
+    done(admission::admit());
+  };
+}
+
 std::string admin_route_of(std::string_view path) {
   if (path == "/metrics" || path == "/readyz") return "admin_" + std::string(path.substr(1));
   return "admin_other";

@@ -33,6 +33,11 @@ struct route_targets {
 /// /t/u/{token}).
 handler make_routes(route_targets targets);
 
+/// The admission step for the public server (server_options::admit): POST /inbound/email has its
+/// token checked on the request head, before the body is read (admit_inbound_email); every
+/// other request is admitted at once.
+admitter make_admission(route_targets targets);
+
 /// The route label of a path, for server_options::route_of.
 std::string route_of(std::string_view path);
 

@@ -325,12 +325,75 @@ class session : public std::enable_shared_from_this<session> {
       if (opts_.body_limit_for)
         if (auto own = opts_.body_limit_for(target_.substr(0, target_.find('?'))); own > 0) limit_ = own;
       parser_->body_limit(limit_);
-      // A body is coming: hold its bytes against the server-wide budget first.
       auto length = parser_->content_length();
       if (length && *length > limit_)
         return send(json_error(bhttp::status::payload_too_large, "too_large",
                                "the request body exceeds " + std::to_string(limit_) + " bytes"),
                     false, next_request_id());
+    }
+    name_request(head);
+    admitted_.clear();
+    if (!opts_.admit) return read_body();
+    admit(head);
+  }
+
+  // The request id and the client address, known from the head (the admission step sees them).
+  void name_request(const request_head& head) {
+    auto given = head["X-Request-Id"];
+    request_id_ = acceptable_request_id(given) ? std::string(given) : next_request_id();
+    if (!opts_.trusted_proxies.empty()) {
+      std::string forwarded;
+      for (auto [it, end] = head.equal_range("X-Forwarded-For"); it != end; ++it) {
+        if (!forwarded.empty()) forwarded += ',';
+        forwarded += it->value();
+      }
+      client_ip_ = client_address(peer_, forwarded, opts_.trusted_proxies);
+    }
+  }
+
+  // Asks the admission step about the head; nothing is read meanwhile. Its answer comes back on
+  // this strand (at once when given during the call), or a 503 when it does not come in time.
+  void admit(const request_head& head) {
+    auto self = shared_from_this();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    admission_callback done = [self, answered](admission a) {
+      if (answered->exchange(true)) return;
+      asio::dispatch(self->stream_.get_executor(), [self, a = std::move(a)]() mutable { self->on_admitted(std::move(a)); });
+    };
+    auto generation = ++deadline_generation_;
+    deadline_.expires_after(opts_.body_timeout);
+    deadline_.async_wait([self, generation, answered](beast::error_code ec) {
+      if (ec || generation != self->deadline_generation_ || answered->exchange(true)) return;
+      spdlog::warn("http: the admission step did not answer {} {} within {} ms", self->method_, loggable_target(self->target_),
+                   self->opts_.body_timeout.count());
+      self->on_admitted(admission::refuse(busy("the request could not be checked in time; retry shortly")));
+    });
+    try {
+      opts_.admit(head, request_info{client_ip_, request_id_, {}}, std::move(done));
+    } catch (const std::exception& e) {
+      spdlog::error("http: admission failed for {} {}: {}", method_, loggable_target(target_), e.what());
+      if (!answered->exchange(true)) {
+        disarm();
+        send(json_error(bhttp::status::internal_server_error, "internal", "internal error; it was logged"), false, request_id_);
+      }
+    }
+  }
+
+  void on_admitted(admission a) {
+    disarm();
+    if (a.refusal) {
+      // Unread body bytes would be taken for the next request: then the connection must close.
+      bool keep_alive = parser_->is_done() && parser_->get().keep_alive();
+      return send(std::move(*a.refusal), keep_alive, request_id_);
+    }
+    admitted_ = std::move(a.admitted);
+    read_body();
+  }
+
+  // A body is coming: hold its bytes against the server-wide budget first.
+  void read_body() {
+    if (!parser_->is_done()) {
+      auto length = parser_->content_length();
       std::size_t bytes = length ? static_cast<std::size_t>(*length) : limit_;
       if (!limits_->try_reserve(peer_text_, bytes, opts_.max_buffered_body_bytes, limit_))
         return send(busy("the server holds too many request bodies; retry shortly"), false, next_request_id());
@@ -412,18 +475,9 @@ class session : public std::enable_shared_from_this<session> {
 
   void dispatch_request() {
     request req = parser_->release();
-    auto given = req["X-Request-Id"];
-    std::string id = acceptable_request_id(given) ? std::string(given) : next_request_id();
+    std::string id = request_id_;
     bool keep_alive = req.keep_alive() && !stopping_->load();
     head_ = req.method() == bhttp::verb::head;
-    if (!opts_.trusted_proxies.empty()) {
-      std::string forwarded;
-      for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
-        if (!forwarded.empty()) forwarded += ',';
-        forwarded += it->value();
-      }
-      client_ip_ = client_address(peer_, forwarded, opts_.trusted_proxies);
-    }
     // Nothing is read while the handler works; the timer would otherwise cut a slow handler.
     stream_.expires_never();
     auto self = shared_from_this();
@@ -436,7 +490,7 @@ class session : public std::enable_shared_from_this<session> {
       });
     };
     try {
-      handler_(std::move(req), request_info{client_ip_, id}, std::move(reply));
+      handler_(std::move(req), request_info{client_ip_, id, std::move(admitted_)}, std::move(reply));
     } catch (const std::exception& e) {
       spdlog::error("http: handler failed for {} {}: {}", method_, loggable_target(target_), e.what());
       if (!answered->exchange(true))
@@ -559,6 +613,8 @@ class session : public std::enable_shared_from_this<session> {
   bool head_ = false;  ///< the request in hand is a HEAD
   std::chrono::steady_clock::time_point started_;
   std::string method_, target_, route_, client_ip_;
+  std::string request_id_;  ///< of the request in hand, from its head
+  std::string admitted_;    ///< what the admission step found for the request in hand
   bool idle_ = true;
 };
 

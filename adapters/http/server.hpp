@@ -30,13 +30,37 @@ namespace bhttp = boost::beast::http;
 using request = bhttp::request<bhttp::string_body>;
 using response = bhttp::response<bhttp::string_body>;
 
+using request_head = bhttp::request_header<>;
+
 /// Sends the response to a request. Call it exactly once, from any thread.
 using responder = std::function<void(response&&)>;
 /// What the server knows of a request beyond its text.
 struct request_info {
   std::string client_ip;   ///< the client: the TCP peer, or the address a trusted proxy forwarded for
   std::string request_id;  ///< also sent back as X-Request-Id
+  /// What the admission step found (server_options::admit), e.g. the intake a token names;
+  /// empty when it found nothing or there is no admission step.
+  std::string admitted;
 };
+
+/// A route's decision on a request head (method, target, headers) before its body is read.
+struct admission {
+  /// Set: the request is answered with this at once. A body not read yet is never read, and the
+  /// connection is closed after the answer.
+  std::optional<response> refusal;
+  /// Otherwise the body is read and the handler gets this as request_info::admitted.
+  std::string admitted;
+
+  static admission admit(std::string found = {}) { return admission{std::nullopt, std::move(found)}; }
+  static admission refuse(response r) { return admission{std::move(r), {}}; }
+};
+/// Takes the admission decision. Call it exactly once, from any thread; later calls are ignored.
+using admission_callback = std::function<void(admission)>;
+/// The admission step: runs on the server's I/O thread once a request head has arrived, before a
+/// byte of the body is read or held against the body budget. It must not block: an answer that
+/// needs I/O (a database look-up) comes later through `done`, from any thread. `head` and `info`
+/// are valid only during the call; copy what a later answer needs. An exception is answered 500.
+using admitter = std::function<void(const request_head& head, const request_info& info, admission_callback done)>;
 
 /// An address range such as 10.0.0.0/8 or fd00::/8 (a bare address is a /32 or /128).
 struct ip_network {
@@ -81,6 +105,9 @@ struct server_options {
   /// Peers whose X-Forwarded-For is believed (see client_address).
   std::vector<ip_network> trusted_proxies;
   int threads = 1;
+  /// Runs on every request head before its body is read (see admitter); unset: every request is
+  /// admitted. An admission not answered within body_timeout gets 503 with Retry-After.
+  admitter admit;
   /// Names a request's route for metrics and the access log ("form", "hooks"; few distinct
   /// values, since each is a metric series); unset: "other".
   std::function<std::string(std::string_view path)> route_of;
@@ -101,7 +128,8 @@ response html_page(bhttp::status status, std::string body, std::string_view form
 /// A JSON response with the given body.
 response json_response(bhttp::status status, std::string body);
 
-/// The server. A HEAD request gets the GET answer's header without the body. RFC 9112: a
+/// The server. A request head goes through the admission step (server_options::admit) before its
+/// body is read or held against the budget. A HEAD request gets the GET answer's header without the body. RFC 9112: a
 /// Transfer-Encoding other than `chunked`, an obs-fold header line, or a missing or repeated Host
 /// (HTTP/1.1) is a 400 and closes the connection. Every response carries
 /// `X-Content-Type-Options: nosniff`. Every response is counted in `flowtrack_http_requests_total` and

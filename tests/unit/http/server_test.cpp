@@ -1,8 +1,15 @@
-// The HTTP server's pure helpers (address ranges, the client behind trusted proxies, media types)
-// and what Beast 1.81's parser lets through that the server refuses itself.
+// The HTTP server's pure helpers (address ranges, the client behind trusted proxies, media types),
+// what Beast 1.81's parser lets through that the server refuses itself, and the admission step
+// on a server in-process on a free port, driven by a raw socket.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "adapters/http/server.hpp"
+#include "tests/unit/http/raw_client.hpp"
 
 namespace flowtrack::http {
 namespace {
@@ -96,6 +103,103 @@ TEST(media_type_is, compares_case_insensitively_and_ignores_parameters) {
   EXPECT_FALSE(media_type_is("text/json", "application/json"));
   EXPECT_FALSE(media_type_is("", "application/json"));
   EXPECT_FALSE(media_type_is("application/json-patch+json", "application/json"));
+}
+
+// ---- The admission step: a route's decision on the request head, before the body ----
+
+using namespace std::chrono_literals;
+
+// A server on a free port whose admission step is a test harness: X-Token "good" is admitted (from
+// another thread, as a database answer would come), "never" is never answered, anything else is
+// refused 401; the handler echoes what admission found and the body.
+class admission_test : public ::testing::Test {
+ protected:
+  void start(std::chrono::milliseconds body_timeout = 30s) {
+    server_options o;
+    o.listen = config::endpoint{"127.0.0.1", 0};
+    o.body_limit_for = [](std::string_view path) { return path == "/upload" ? std::size_t(25 * 1024 * 1024) : 0; };
+    o.body_timeout = body_timeout;
+    o.admit = [this](const request_head& head, const request_info& info, admission_callback done) {
+      ++admissions;
+      std::string token(head["X-Token"]);
+      if (token == "never") {
+        std::lock_guard lock(mutex);
+        parked.push_back(std::move(done));
+        return;
+      }
+      if (token != "good") return done(admission::refuse(json_error(bhttp::status::unauthorized, "unauthorized", "bad token")));
+      std::lock_guard lock(mutex);
+      threads.emplace_back([done = std::move(done), found = "client " + info.client_ip] { done(admission::admit(found)); });
+    };
+    srv = std::make_unique<server>(o, [this](request&& req, const request_info& info, responder reply) {
+      ++handled;
+      reply(json_response(bhttp::status::ok, info.admitted + "|" + std::to_string(req.body().size())));
+    });
+    auto started = srv->start();
+    ASSERT_TRUE(started.ok()) << started.err().message;
+  }
+  void TearDown() override {
+    if (srv) srv->stop(0ms);
+    for (auto& t : threads) t.join();
+  }
+
+  std::unique_ptr<server> srv;
+  std::atomic<int> admissions{0}, handled{0};
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  std::vector<admission_callback> parked;
+};
+
+TEST_F(admission_test, a_refused_head_is_answered_before_its_body_is_sent_and_the_connection_closes) {
+  start();
+  test::raw_client c(srv->port());
+  ASSERT_TRUE(c.connected());
+  // 20 MiB announced, not a byte of it sent: the answer must come anyway.
+  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nX-Token: bad\r\nContent-Length: 20971520\r\n\r\n"));
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 401) << r.head;
+  EXPECT_NE(r.head.find("Connection: close"), std::string::npos) << r.head;
+  EXPECT_TRUE(c.closed_by_server()) << "the body was not read: the connection cannot carry another request";
+  EXPECT_EQ(handled.load(), 0);
+  EXPECT_EQ(srv->buffered_body_bytes(), 0u) << "a refused body never counts against the budget";
+}
+
+TEST_F(admission_test, an_admission_answered_later_lets_the_body_be_read_and_hands_its_finding_to_the_handler) {
+  start();
+  test::raw_client c(srv->port());
+  std::string body(100000, 'b');
+  for (int i = 0; i < 2; ++i) {  // twice on one keep-alive connection
+    ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nX-Token: good\r\nContent-Length: 100000\r\n\r\n" + body));
+    auto r = c.read_response();
+    EXPECT_EQ(r.status, 200) << r.head;
+    EXPECT_EQ(r.body, "client 127.0.0.1|100000");
+  }
+  EXPECT_EQ(admissions.load(), 2);
+  EXPECT_EQ(handled.load(), 2);
+  EXPECT_EQ(srv->buffered_body_bytes(), 0u);
+}
+
+TEST_F(admission_test, a_refused_request_without_a_body_keeps_its_connection) {
+  start();
+  test::raw_client c(srv->port());
+  ASSERT_TRUE(c.send("GET /page HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(c.read_response().status, 401);
+  ASSERT_TRUE(c.send("GET /page HTTP/1.1\r\nHost: x\r\nX-Token: good\r\n\r\n"));
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "client 127.0.0.1|0");
+}
+
+TEST_F(admission_test, an_admission_that_never_answers_gets_503_after_the_body_timeout) {
+  start(300ms);
+  test::raw_client c(srv->port());
+  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nX-Token: never\r\nContent-Length: 10\r\n\r\n"));
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 503) << r.head;
+  EXPECT_NE(r.head.find("Retry-After"), std::string::npos);
+  EXPECT_EQ(handled.load(), 0);
+  std::lock_guard lock(mutex);
+  for (auto& done : parked) done(admission::admit("late"));  // too late: ignored
 }
 
 }  // namespace
