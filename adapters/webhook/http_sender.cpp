@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -452,6 +453,11 @@ http_sender::http_sender(address_policy policy, http_sender_options options)
 }
 
 http_sender::~http_sender() {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    // A done callback destroying its sender: the loop cannot join itself.
+    spdlog::critical("webhook sender destroyed from its own done callback; that is a bug in the caller");
+    std::abort();
+  }
   {
     std::lock_guard lock(loop_->mutex);
     loop_->stopping = true;
