@@ -116,6 +116,34 @@ TEST(http_sender, cuts_a_body_beyond_the_limit_and_keeps_the_status) {
   EXPECT_FALSE(unavailable.body_truncated);
 }
 
+TEST(http_sender, a_body_cut_short_by_the_timeout_keeps_its_status) {
+  test_receiver receiver;
+  http_sender_options opts;
+  opts.total_timeout = 1s;
+  http_sender sender(loopback_allowed(), opts);
+  auto a = send(sender, post_to(receiver.url("/stall")));
+  EXPECT_FALSE(a.failure) << failure_text(a);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body, "0123456789");
+  EXPECT_TRUE(a.body_truncated);
+  EXPECT_GE(a.duration, opts.total_timeout - 100ms);
+}
+
+TEST(http_sender, a_done_callback_may_post_again) {
+  test_receiver receiver;
+  http_sender sender(loopback_allowed());
+  std::promise<post_answer> second;
+  sender.post(post_to(receiver.url("/echo"), "first"), [&](post_answer first) {
+    EXPECT_EQ(first.body, "received:first");
+    sender.post(post_to(receiver.url("/echo"), "second"), [&](post_answer a) { second.set_value(std::move(a)); });
+  });
+  auto f = second.get_future();
+  ASSERT_EQ(f.wait_for(20s), std::future_status::ready);
+  auto a = f.get();
+  EXPECT_FALSE(a.failure) << failure_text(a);
+  EXPECT_EQ(a.body, "received:second");
+}
+
 TEST(http_sender, a_hanging_receiver_delays_no_one_else) {
   test_receiver hanging, fast;
   http_sender_options opts;

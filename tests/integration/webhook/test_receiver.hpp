@@ -36,7 +36,7 @@ inline bool await_condition(const std::function<bool()>& ready, std::chrono::mil
 }
 
 /// Answers by path: /hang reads the request and never answers (the connection stays open until
-/// the receiver goes); /big 200 with 200 KiB; /redirect 302 to /echo; /status/<code> that code;
+/// the receiver goes); /stall sends the status and part of the body, then nothing; /big 200 with 200 KiB; /redirect 302 to /echo; /status/<code> that code;
 /// anything else 200 with "received:" + the body, X-Reply: "  padded value  " and two X-Multi
 /// headers. Keeps connections alive.
 class test_receiver {
@@ -110,6 +110,12 @@ class test_receiver {
       std::string target(req.target());
       if (target == "/hang") {
         owner->hung_.push_back(shared_from_this());  // kept open, never answered
+        return;
+      }
+      if (target == "/stall") {  // the status, then 10 of the 100 bytes promised, then nothing
+        owner->hung_.push_back(shared_from_this());
+        static const std::string partial = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+        boost::asio::async_write(stream, boost::asio::buffer(partial), [](boost::beast::error_code, std::size_t) {});
         return;
       }
       res = http::response<http::string_body>(http::status::ok, 11);
