@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "storage/webhook_outbox.hpp"
+
 #include "runtime/text.hpp"
 #include "domain/ids.hpp"
 
@@ -52,16 +54,21 @@ const pg::statement k_list_endpoints{
 
 // Keyset pagination by id; rows locked for the batch's transaction so a concurrent rotation or
 // update waits instead of being overwritten.
+// A previous secret counts only while it still signs; an expired one is never opened again.
 const pg::statement k_rotation_batch{
     "ft_webhook_rotation_batch",
-    "SELECT id, secret_key, auth_header_value FROM webhook_endpoints"
-    " WHERE ($1::uuid IS NULL OR id > $1::uuid) AND (secret_key IS NOT NULL OR auth_header_value IS NOT NULL)"
+    "SELECT id, secret_key, auth_header_value,"
+    " CASE WHEN previous_secret_expires_at > NOW() THEN previous_secret_key END FROM webhook_endpoints"
+    " WHERE ($1::uuid IS NULL OR id > $1::uuid) AND (secret_key IS NOT NULL OR auth_header_value IS NOT NULL"
+    "  OR (previous_secret_key IS NOT NULL AND previous_secret_expires_at > NOW()))"
     " ORDER BY id LIMIT $2 FOR UPDATE"};
 
 const pg::statement k_rotate_row{
     "ft_webhook_rotate_row",
-    "UPDATE webhook_endpoints SET secret_key = $2, auth_header_value = $3"
-    " WHERE id = $1::uuid AND secret_key IS NOT DISTINCT FROM $4 AND auth_header_value IS NOT DISTINCT FROM $5"};
+    "UPDATE webhook_endpoints SET secret_key = $2, auth_header_value = $3,"
+    " previous_secret_key = COALESCE($6, previous_secret_key)"
+    " WHERE id = $1::uuid AND secret_key IS NOT DISTINCT FROM $4 AND auth_header_value IS NOT DISTINCT FROM $5"
+    " AND ($7::text IS NULL OR previous_secret_key = $7)"};
 
 std::optional<std::string> opt(std::optional<int> v) {
   return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
@@ -197,7 +204,9 @@ result<std::vector<std::pair<std::string, std::int64_t>>> secret_key_ids_in_use(
   auto r = c.exec(
       "SELECT CASE WHEN v ~ '^v1\\.[0-9a-f]{8}\\.' THEN substr(v, 4, 8) ELSE '' END AS key_id, count(*) FROM ("
       " SELECT secret_key AS v FROM webhook_endpoints WHERE secret_key IS NOT NULL AND deleted_at IS NULL"
-      " UNION ALL SELECT auth_header_value FROM webhook_endpoints WHERE auth_header_value IS NOT NULL AND deleted_at IS NULL) s"
+      " UNION ALL SELECT auth_header_value FROM webhook_endpoints WHERE auth_header_value IS NOT NULL AND deleted_at IS NULL"
+      " UNION ALL SELECT previous_secret_key FROM webhook_endpoints WHERE previous_secret_key IS NOT NULL"
+      "  AND previous_secret_expires_at > NOW() AND deleted_at IS NULL) s"
       " GROUP BY 1 ORDER BY 1");
   if (!r) return r.err();
   std::vector<std::pair<std::string, std::int64_t>> out;
@@ -223,15 +232,18 @@ result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::
         std::string id(rows->get(i, 0));
         after = id;
         ++report.endpoints;
-        std::optional<std::string> old_values[2] = {rows->get_optional(i, 1), rows->get_optional(i, 2)};
-        std::optional<std::string> new_values[2] = {old_values[0], old_values[1]};
-        const char* columns[2] = {"secret_key", "auth_header_value"};
+        constexpr int n = 3;
+        std::optional<std::string> old_values[n] = {rows->get_optional(i, 1), rows->get_optional(i, 2), rows->get_optional(i, 3)};
+        std::optional<std::string> new_values[n] = {old_values[0], old_values[1], old_values[2]};
+        const char* columns[n] = {"secret_key", "auth_header_value", "previous_secret_key"};
+        // The previous secret is sealed as the secret it was (webhook rotate-secret moves it as is).
+        const char* contexts[n] = {"secret_key", "auth_header_value", "secret_key"};
         bool changed = false, broken = false;
-        for (int k = 0; k < 2; ++k) {
+        for (int k = 0; k < n; ++k) {
           if (!old_values[k]) continue;
           if (keys.sealed_with_current(*old_values[k])) {
             // Well-formed and under the current key; still check it opens, so a damaged value is reported.
-            if (auto o = keys.open(*old_values[k], secret_context(columns[k], id)); !o) {
+            if (auto o = keys.open(*old_values[k], secret_context(contexts[k], id)); !o) {
               problems.push_back("row " + id + " " + columns[k] + ": " + o.err().message);
               broken = true;
             } else {
@@ -239,21 +251,28 @@ result<rotation_report> rotate_webhook_secrets(pg::connection& c, const crypto::
             }
             continue;
           }
-          auto plain = keys.open(*old_values[k], secret_context(columns[k], id));
+          auto plain = keys.open(*old_values[k], secret_context(contexts[k], id));
           if (!plain) {
             problems.push_back("row " + id + " " + columns[k] + ": " + plain.err().message);
             broken = true;
             continue;
           }
-          auto sealed = keys.seal(*plain, secret_context(columns[k], id));
+          auto sealed = keys.seal(*plain, secret_context(contexts[k], id));
           if (!sealed) return make_error(error_code::internal, "row " + id + " " + columns[k] + ": " + sealed.err().message);
           new_values[k] = std::move(*sealed);
           changed = true;
         }
         if (broken || !changed) continue;
-        auto u = tx.exec(k_rotate_row, pg::params{}.add(id).add(new_values[0]).add(new_values[1]).add(old_values[0]).add(old_values[1]));
+        auto u = tx.exec(k_rotate_row, pg::params{}
+                                           .add(id)
+                                           .add(new_values[0])
+                                           .add(new_values[1])
+                                           .add(old_values[0])
+                                           .add(old_values[1])
+                                           .add(new_values[2])
+                                           .add(old_values[2]));
         if (!u) return u.err();
-        for (int k = 0; k < 2; ++k)
+        for (int k = 0; k < n; ++k)
           if (new_values[k] != old_values[k]) ++report.rotated;
       }
       return {};
@@ -288,7 +307,7 @@ const pg::statement k_endpoint_state{
 
 const pg::statement k_disable_endpoint{
     "ft_webhook_disable_endpoint",
-    "UPDATE webhook_endpoints SET is_active = false, disabled_at = COALESCE(disabled_at, NOW()), disabled_reason = $2"
+    "UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, NOW()), disabled_reason = $2"
     " WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " + k_state_columns};
 
 const pg::statement k_enable_endpoint{
@@ -347,6 +366,11 @@ const pg::statement k_recover{
     std::string("UPDATE webhook_deliveries d SET ") + k_make_due +
         " WHERE d.webhook_endpoint_id = $1::uuid AND d.status = 'failed'"
         " AND d.created_at >= to_timestamp($2::float8 / 1000)::timestamp AND NOT " + k_in_flight};
+
+const pg::statement k_test_message{
+    "ft_webhook_test_message",
+    "SELECT id::text FROM webhook_deliveries WHERE webhook_endpoint_id = $1::uuid AND event_type = 'webhook.test'"
+    " AND xmin::text = (pg_current_xact_id()::text::bigint % 4294967296)::text ORDER BY created_at DESC LIMIT 1"};
 
 error no_endpoint(std::string_view id) {
   return make_error(error_code::not_found, "no webhook endpoint " + std::string(id), "endpoint_id");
@@ -441,6 +465,26 @@ result<redelivery> redeliver_webhook_delivery(pg::connection& c, std::string_vie
     auto u = tx.exec(k_redeliver, pg::params{}.add(out.delivery_id));
     if (!u) return u.err();
     return out;
+  });
+}
+
+result<std::string> queue_webhook_test(pg::connection& c, std::string_view endpoint_id) {
+  auto endpoint = load_webhook_endpoint_state(c, endpoint_id);
+  if (!endpoint) return endpoint.err();
+  if (endpoint->disabled_at || !endpoint->is_active)
+    return make_error(error_code::invalid,
+                      "webhook endpoint " + endpoint->id + " is disabled; `flowtrackd webhook enable " + endpoint->id + "` first",
+                      "endpoint_id");
+  std::string data = boost::json::serialize(boost::json::object{{"endpointId", endpoint->id}});
+  return pg::transact(c, [&](pg::connection& tx) -> result<std::string> {
+    auto made = emit_webhook_event(tx, endpoint->workspace_id, "webhook.test", data, endpoint->id);
+    if (!made) return made.err();
+    // The outbox counts what it wrote; the message is the row this transaction wrote (xmin).
+    auto r = tx.exec(k_test_message, pg::params{}.add(endpoint->id));
+    if (!r) return r.err();
+    if (*made == 0 || r->empty())
+      return make_error(error_code::invalid, "webhook endpoint " + endpoint->id + " is not active", "endpoint_id");
+    return std::string(r->get(0, 0));
   });
 }
 

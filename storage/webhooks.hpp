@@ -105,9 +105,9 @@ struct webhook_delivery_record {
 /// last_triggered_at, in one statement; inserting the same id twice writes once.
 result<void> record_webhook_delivery(pg::connection& c, const webhook_delivery_record& d);
 
-/// How many stored secret values (webhook_endpoints.secret_key and auth_header_value of
-/// endpoints not deleted) are sealed under each key id; values that are not sealed are counted
-/// under "".
+/// How many stored secret values (webhook_endpoints.secret_key, auth_header_value and a
+/// previous_secret_key still signing, of endpoints not deleted) are sealed under each key id;
+/// values that are not sealed are counted under "".
 result<std::vector<std::pair<std::string, std::int64_t>>> secret_key_ids_in_use(pg::connection& c);
 
 /// What `secrets rotate` did.
@@ -117,7 +117,8 @@ struct rotation_report {
   std::int64_t endpoints = 0;        ///< rows with at least one secret, looked at
 };
 
-/// Re-encrypts every stored secret (webhook_endpoints.secret_key and auth_header_value) under
+/// Re-encrypts every stored secret (webhook_endpoints.secret_key, auth_header_value and a
+/// previous_secret_key that has not expired, which stays bound as "secret_key") under
 /// `keys`' current key, `batch` rows per transaction (rows locked, compared before update), so
 /// it is safe to rerun or to run beside a node. A value that cannot be opened (unknown key id,
 /// altered, not encrypted) is left as it is and the run ends `invalid`, naming the row ids and
@@ -153,13 +154,18 @@ result<webhook_endpoint_state> load_webhook_endpoint_state(pg::connection& c, st
 /// The reason an operator's disable records.
 inline constexpr std::string_view k_operator_disable_reason = "disabled by an operator";
 
-/// Disables the endpoint (is_active false; disabled_at kept if already set, else now;
-/// disabled_reason `reason`) and returns the new state.
+/// Disables the endpoint (disabled_at kept if already set, else now; disabled_reason `reason`;
+/// is_active untouched, as when a node disables it) and returns the new state.
 result<webhook_endpoint_state> disable_webhook_endpoint(pg::connection& c, std::string_view endpoint_id,
                                                         std::string_view reason = k_operator_disable_reason);
 /// Enables the endpoint (is_active true; disabled_at, disabled_reason and failing_since cleared)
 /// and returns the new state.
 result<webhook_endpoint_state> enable_webhook_endpoint(pg::connection& c, std::string_view endpoint_id);
+
+/// Queues a `webhook.test` message to the endpoint whatever it subscribes to (data
+/// {"endpointId": id}) through the outbox; returns its id (the webhook-id). A disabled or
+/// inactive endpoint is `invalid` (nothing would send it).
+result<std::string> queue_webhook_test(pg::connection& c, std::string_view endpoint_id);
 
 /// Which deliveries to list.
 struct webhook_delivery_filter {

@@ -198,6 +198,18 @@ int webhook_rotate_secret(const std::vector<std::string>& args, const config::se
   return 0;
 }
 
+int webhook_test(const std::vector<std::string>& args, const config::settings& s) {
+  const char* command = "webhook test";
+  auto id = only_id(args, "usage: flowtrackd webhook test ENDPOINT_ID\n");
+  if (!id) return k_usage;
+  auto c = connect(s);
+  if (!c) return fail(command, c.err());
+  auto delivery = storage::queue_webhook_test(**c, *id);
+  if (!delivery) return fail(command, delivery.err());
+  std::cout << json::serialize(json::object{{"deliveryId", *delivery}}) << "\n";
+  return 0;
+}
+
 constexpr const char* k_deliveries_usage =
     "usage: flowtrackd webhook deliveries ENDPOINT_ID [--status pending|delivered|failed|cancelled] [--since ISO8601] "
     "[--limit N]\n";
@@ -232,7 +244,12 @@ int webhook_deliveries(const std::vector<std::string>& args, const config::setti
   if (!c) return fail(command, c.err());
   auto lines = storage::list_webhook_deliveries(**c, a->positional[0], f);
   if (!lines) return fail(command, lines.err());
-  for (const auto& line : *lines) std::cout << line << "\n";
+  // Compact, one object a line (PostgreSQL's json text has spaces around every colon).
+  for (const auto& line : *lines) {
+    boost::system::error_code ec;
+    auto v = json::parse(line, ec);
+    std::cout << (ec ? line : json::serialize(v)) << "\n";
+  }
   return 0;
 }
 
@@ -349,6 +366,7 @@ int webhook_command(std::vector<std::string> args, const config::settings& s) {
                   {{"create", webhook_create},
                    {"list", webhook_list},
                    {"rotate-secret", webhook_rotate_secret},
+                   {"test", webhook_test},
                    {"deliveries", webhook_deliveries},
                    {"redeliver", webhook_redeliver},
                    {"recover", webhook_recover},
