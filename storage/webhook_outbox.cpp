@@ -106,7 +106,7 @@ WITH c AS (
   FOR UPDATE SKIP LOCKED
 )
 UPDATE webhook_deliveries d SET claimed_until = now() + make_interval(secs => $2::double precision / 1000)
-FROM c WHERE d.id = c.id
+WHERE d.id = ANY (ARRAY(SELECT id FROM c))  -- primary-key probes: a join would be planned as a scan of the table
 RETURNING d.id, d.webhook_endpoint_id, d.workspace_id, d.event_type, d.payload::text, COALESCE(d.attempt_number, 0),
           COALESCE(d.max_attempts, 1), (extract(epoch FROM d.created_at::timestamptz) * 1000)::bigint,
           (extract(epoch FROM COALESCE(d.next_retry_at, d.created_at)::timestamptz) * 1000000)::bigint
