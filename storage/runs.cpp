@@ -114,7 +114,9 @@ stats AS (
   GROUP BY okk.workflow_id, okk.workspace_id
 ),
 -- The current status of the leads whose status a record sets, locked so the old status is the one
--- leads_done overwrites; read only in workspaces with webhook endpoints.
+-- leads_done overwrites; read only in workspaces with webhook endpoints. (PostgreSQL runs the
+-- unread data-modifying CTEs last to first, so wh, which reads this, runs before leads_done; the
+-- webhook_outbox test of a status change fails if that ever changes.)
 wh_lold AS (
   SELECT l.id, l.status FROM leads l JOIN okk ON l.id = okk.lead_id AND l.workspace_id = okk.workspace_id
   JOIN lc ON lc.idx = okk.idx

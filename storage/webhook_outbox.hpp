@@ -121,7 +121,7 @@ struct webhook_attempt_record {
 /// (delivery, attempt number) is a no-op, changing nothing), the message's columns from its
 /// latest new attempt (delivered | failed with next_retry_at for a retry | failed without it when
 /// exhausted | cancelled; the lease dropped), each endpoint's last_triggered_at and failing_since
-/// (NULL after a success, else the first failure since), and, for a record with
+/// (NULL after a success, else the first failure since; a cancelled attempt leaves it), and, for a record with
 /// disable_reason, the endpoint disabled (disabled_at/disabled_reason; is_active untouched) with
 /// `endpoint.disabled` emitted to the workspace's other subscribers. Records whose delivery is
 /// not that endpoint's in that workspace are ignored. `invalid` for a retry without its time.
