@@ -6,6 +6,7 @@
 #include "actors/scheduler.hpp"
 #include "actors/storage_writer.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/webhooks.hpp"
 #include "actors/workspace.hpp"
 
 namespace flowtrack::actors {
@@ -16,6 +17,7 @@ caf::actor start_engine(caf::actor_system& system, node_services* node, give_up_
       {"workspace registry", [node](caf::event_based_actor* p) { return p->spawn(workspace_registry, node); },
        k_registry_name},
       {"scheduler", [node](caf::event_based_actor* p) { return p->spawn(scheduler, node); }, std::nullopt},
+      {"webhook pump", [node](caf::event_based_actor* p) { return p->spawn(webhook_pump, node); }, k_webhook_pump_name},
   };
   return system.spawn(supervisor, std::move(children), 5, std::chrono::milliseconds(60000), std::move(on_give_up));
 }

@@ -25,6 +25,12 @@ struct engine_options {
   std::chrono::milliseconds rebuild_check_interval{5000};  ///< how often Redis' queue is checked for loss
   std::chrono::milliseconds stats_fold_interval{1000};     ///< how often counter deltas are folded
   std::chrono::milliseconds purge_interval{3600000};       ///< how often expired kept data (unreadable mail) is removed
+  std::chrono::milliseconds webhook_poll_interval{100};    ///< how often due webhook deliveries are claimed
+  std::size_t webhook_claim_batch = 1000;                  ///< deliveries claimed at once
+  std::chrono::milliseconds webhook_lease{300000};         ///< a claimed delivery returns to the pool after this unless recorded
+  std::size_t webhook_record_batch = 500;                  ///< attempts written per transaction
+  std::chrono::milliseconds webhook_idle{60000};           ///< an endpoint actor without work stops after this
+  std::chrono::milliseconds webhook_config_refresh{5000};  ///< an endpoint actor reads its settings again after this
   std::chrono::milliseconds workspace_idle{300000};  ///< an idle workspace actor stops after this
   std::chrono::milliseconds workflow_refresh{60000}; ///< a workspace actor reads its workspace and workflows again after this
   std::chrono::milliseconds tenant_poll_interval{1000};  ///< how often changed workspaces and workflows are asked for
@@ -44,7 +50,7 @@ struct engine_options {
 struct node_services {
   store_port* store = nullptr;  ///< PostgreSQL and Redis (actors/pooled_store; in-memory in unit tests)
   mailer_port* mailer = nullptr;
-  webhook_port* webhooks = nullptr;
+  webhook_send_port* webhook_sender = nullptr;  ///< signs and posts webhook attempts (adapters/webhook)
   std::string node_id;  ///< unique per process; lock owner names start with it
   engine_options options;
   /// Where the actors read time; tests inject a domain::manual_clock.

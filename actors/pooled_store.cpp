@@ -156,6 +156,36 @@ void pooled_store::reserve_email_send(domain::email_send_request request, answer
                    std::move(done), true);
 }
 
+void pooled_store::enqueue_webhook(storage::webhook_enqueue message, answer<std::string> done) {
+  postgres_.submit([m = std::move(message)](pg::connection& c) { return storage::enqueue_webhook(c, m); }, std::move(done), true);
+}
+
+void pooled_store::claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease,
+                                            answer<std::vector<storage::due_delivery>> done) {
+  postgres_.submit([limit, lease](pg::connection& c) { return storage::claim_webhook_deliveries(c, limit, lease); }, std::move(done),
+                   true);
+}
+
+void pooled_store::load_webhook_endpoint(std::string workspace_id, std::string endpoint_id,
+                                         answer<storage::webhook_endpoint_config> done) {
+  postgres_.submit([ws = std::move(workspace_id), id = std::move(endpoint_id)](pg::connection& c) {
+    return storage::load_webhook_endpoint(c, ws, id);
+  }, std::move(done), true);
+}
+
+void pooled_store::record_webhook_attempts(std::vector<storage::webhook_attempt_record> batch, answer<void> done) {
+  postgres_.submit([b = std::move(batch)](pg::connection& c) { return storage::record_webhook_attempts(c, b); }, std::move(done), true);
+}
+
+void pooled_store::release_webhook_claims(std::vector<std::string> delivery_ids, std::optional<std::int64_t> not_before_ms) {
+  postgres_.submit([ids = std::move(delivery_ids), not_before_ms](pg::connection& c) {
+    return storage::release_webhook_claims(c, ids, not_before_ms);
+  },
+                   [](result<void> r) {
+                     if (!r) spdlog::warn("webhooks: cannot release claimed deliveries: {}", r.err().message);
+                   }, true);
+}
+
 bool pooled_store::count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
                                          std::function<void(std::optional<std::chrono::milliseconds>)> done) {
   return redis_.try_submit([workflow_id = std::move(workflow_id), client = std::move(client), per_ip, per_form,

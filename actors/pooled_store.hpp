@@ -37,6 +37,13 @@ class pooled_store final : public store_port {
   void keep_unparsed_mail(std::string workspace_id, domain::unparsed_mail mail, answer<storage::kept_mail> done) override;
   void mark_unparsed_mail_notified(std::string workspace_id, std::string id) override;
   void purge_unparsed_mail(answer<std::size_t> done) override;
+  void enqueue_webhook(storage::webhook_enqueue message, answer<std::string> done) override;
+  void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease,
+                                answer<std::vector<storage::due_delivery>> done) override;
+  void load_webhook_endpoint(std::string workspace_id, std::string endpoint_id,
+                             answer<storage::webhook_endpoint_config> done) override;
+  void record_webhook_attempts(std::vector<storage::webhook_attempt_record> batch, answer<void> done) override;
+  void release_webhook_claims(std::vector<std::string> delivery_ids, std::optional<std::int64_t> not_before_ms) override;
   bool count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
                              std::function<void(std::optional<std::chrono::milliseconds>)> done) override;
   void acquire_lock(std::string name, std::string owner, std::chrono::milliseconds ttl,

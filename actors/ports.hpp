@@ -24,6 +24,7 @@
 #include "storage/redis/lock.hpp"
 #include "storage/runs.hpp"
 #include "storage/unparsed_mail.hpp"
+#include "storage/webhook_outbox.hpp"
 #include "storage/workspaces.hpp"
 
 namespace flowtrack::actors {
@@ -50,31 +51,6 @@ class mailer_port {
  public:
   virtual ~mailer_port() = default;
   virtual void send(email_message message, std::function<void(result<std::string>)> done) = 0;
-};
-
-/// A webhook to deliver to one of the workspace's endpoints.
-struct webhook_message {
-  std::string idempotency_key;  ///< "<execution id>:<node id>"; sent as `webhook-id`
-  std::string workspace_id;
-  std::string execution_id;
-  std::string endpoint_id;      ///< webhook_endpoints.id, scoped by workspace_id
-  std::string event_type;       ///< e.g. "lead.workflow_action"
-  std::string payload;          ///< JSON text
-};
-
-/// What the receiver answered.
-struct webhook_outcome {
-  int http_status = 0;
-  std::string delivery_id;      ///< webhook_deliveries.id recorded for this attempt
-};
-
-/// Delivers webhooks (Standard Webhooks headers and signature). Never blocks the caller; calls
-/// `done` exactly once, from any thread. A non-2xx answer is an error (`unavailable` for 5xx and
-/// network failures, `invalid` for 4xx, `not_found` for an unknown or inactive endpoint).
-class webhook_port {
- public:
-  virtual ~webhook_port() = default;
-  virtual void deliver(webhook_message message, std::function<void(result<webhook_outcome>)> done) = 0;
 };
 
 /// One HTTP POST of a webhook message, signed and ready: the sender adds nothing but
@@ -110,6 +86,34 @@ class post_port {
  public:
   virtual ~post_port() = default;
   virtual void post(outgoing_post request, std::function<void(post_answer)> done) = 0;
+};
+
+/// One attempt of a webhook message to an endpoint, to be signed (Standard Webhooks) and sent.
+/// The secrets travel sealed; only the sender opens them, at send time.
+struct webhook_send {
+  std::string endpoint_id;       ///< canonical (lower case): the sealed values are bound to it
+  std::string url;
+  std::string webhook_id;        ///< the delivery's id: the same for every attempt of the message
+  std::int64_t timestamp_s = 0;  ///< `webhook-timestamp`: this attempt's time
+  std::string body;              ///< the stored payload, sent byte for byte
+  std::optional<std::string> sealed_secret;
+  std::optional<std::string> sealed_previous_secret;  ///< during a rotation: both sign
+  std::optional<std::string> auth_header_name;
+  std::optional<std::string> sealed_auth_value;
+};
+
+/// What an attempt sent and got.
+struct webhook_sent {
+  post_answer answer;                ///< body and header values valid UTF-8 (bad bytes replaced)
+  std::string request_headers_json;  ///< the headers sent, as a JSON object, secrets redacted
+};
+
+/// Signs and sends webhook attempts; never blocks; `done` exactly once, from any thread. A
+/// secret that cannot be opened is an answer without HTTP (`failure`), not a throw.
+class webhook_send_port {
+ public:
+  virtual ~webhook_send_port() = default;
+  virtual void send(webhook_send message, std::function<void(webhook_sent)> done) = 0;
 };
 
 /// A workspace and its current workflows as loaded.
@@ -190,6 +194,23 @@ class store_port {
   virtual void mark_unparsed_mail_notified(std::string workspace_id, std::string id) = 0;
   /// Removes expired unreadable mail (a batch); how many went. Accepted work; retried.
   virtual void purge_unparsed_mail(answer<std::size_t> done) = 0;
+
+  // PostgreSQL: outgoing webhooks (storage/webhook_outbox).
+  /// Queues one message to an endpoint (ACTION_SEND_WEBHOOK), once per idempotency key; the
+  /// delivery id (the webhook-id). Accepted work; retried.
+  virtual void enqueue_webhook(storage::webhook_enqueue message, answer<std::string> done) = 0;
+  /// Claims up to `limit` due deliveries for `lease`. Accepted work; retried.
+  virtual void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease,
+                                        answer<std::vector<storage::due_delivery>> done) = 0;
+  /// An endpoint's settings, secrets sealed. Accepted work; retried.
+  virtual void load_webhook_endpoint(std::string workspace_id, std::string endpoint_id,
+                                     answer<storage::webhook_endpoint_config> done) = 0;
+  /// Writes a batch of attempts and what they decided, in one transaction. Accepted work; retried
+  /// (a repeated attempt writes once).
+  virtual void record_webhook_attempts(std::vector<storage::webhook_attempt_record> batch, answer<void> done) = 0;
+  /// Gives claimed deliveries back: claimable again from `not_before_ms` (epoch ms; nullopt: at
+  /// once). Accepted work; failures logged.
+  virtual void release_webhook_claims(std::vector<std::string> delivery_ids, std::optional<std::int64_t> not_before_ms) = 0;
 
   // Redis.
   /// Counts a form submission from `client` in the per-IP and per-form windows (a limit of 0 is

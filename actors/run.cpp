@@ -151,17 +151,17 @@ void perform(self_ptr self, node_services* node) {
     return;
   }
   if (req.type == node_type::action_send_webhook) {
-    if (node->webhooks == nullptr) return reply(make_error(error_code::unavailable, "no webhook dispatcher is configured"));
-    webhook_message m;
-    m.idempotency_key = req.idempotency_key;
+    // Into the outbox under the step's key (a retried step finds the same message, so never a
+    // duplicate under a new id); the endpoint's actor delivers it and retries on its schedule.
+    storage::webhook_enqueue m;
     m.workspace_id = st.start.workspace->info.id;
-    m.execution_id = st.start.execution_id;
     m.endpoint_id = req.value;
-    m.event_type = "workflow.action";
-    m.payload = req.payload;
-    node->webhooks->deliver(std::move(m), [reply](result<webhook_outcome> r) {
-      if (!r) return reply(r.err());
-      reply(json::value(json::object{{"httpStatus", r->http_status}, {"deliveryId", r->delivery_id}}));
+    m.idempotency_key = req.idempotency_key;
+    m.event_type = "workflow.webhook";
+    m.data_json = req.payload;
+    node->store->enqueue_webhook(std::move(m), [reply](result<std::string> id) {
+      if (!id) return reply(id.err());
+      reply(json::value(json::object{{"webhookId", *id}, {"status", "queued"}}));
     });
     return;
   }
@@ -254,9 +254,9 @@ void on_action_result(self_ptr self, node_services* node, result<json::value>& r
       st.pending.lead.email_sent = true;
       st.pending.emails_sent++;
       st.pending.events.push_back({"EMAIL_SENT", "communication", "Email sent: " + st.request.subject,
-                                   json::serialize(json::object{{"to", st.request.to}, {"output", ar.output}})});
+                                   json::serialize(json::object{{"to", st.request.to}, {"subject", st.request.subject}, {"output", ar.output}})});
     } else if (type == runtime::node_type::action_send_webhook) {
-      st.pending.events.push_back({"WEBHOOK_SENT", "automation", "Webhook sent", json::serialize(ar.output)});
+      st.pending.events.push_back({"WEBHOOK_QUEUED", "automation", "Webhook queued for delivery", json::serialize(ar.output)});
     }
   } else {
     s.status = domain::step_status::failed;

@@ -14,6 +14,7 @@
 
 #include "actors/counters.hpp"
 #include "actors/reply.hpp"
+#include "actors/webhooks.hpp"
 #include "domain/run_steps.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/text.hpp"
@@ -340,6 +341,8 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
     if (m.source != parent) return;
     for (auto& [id, run] : self->state.runs) self->send_exit(run, m.reason);
     self->state.runs.clear();
+    for (auto& [id, endpoint] : self->state.endpoints) self->send_exit(endpoint, m.reason);
+    self->state.endpoints.clear();
     self->quit(m.reason);
   });
   // A trigger or form request answered through `answer` (a response promise or an ingress
@@ -545,7 +548,18 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         start_load(self, node);
       },
       [=](done_atom, caf::actor_id run) { self->state.runs.erase(run); },
-      caf::after(node->options.workspace_idle) >> [=] { self->quit(); },
+      [=](webhook_atom, std::vector<storage::due_delivery>& batch) {
+        when_loaded(self, node, [=, batch = std::move(batch)](const error* failed) mutable {
+          // Without the workspace (gone, or PostgreSQL away) the claims lapse and come back.
+          if (failed || !self->state.workspace) return;
+          route_webhooks(self, node, self->state.endpoints, self->state.workspace_id, self->state.workspace->info.owner_email,
+                         std::move(batch));
+        });
+      },
+      [=](done_atom, const std::string& endpoint) { self->state.endpoints.erase(endpoint); },
+      caf::after(node->options.workspace_idle) >> [=] {
+        if (self->state.endpoints.empty()) self->quit();  // endpoint actors still at work keep it
+      },
   };
 }
 
@@ -773,6 +787,9 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
           if (auto a = st.workspaces.find(ch.workspace_id); a != st.workspaces.end())
             self->send(a->second, tenant_atom::value, std::move(ch));
         }
+      },
+      [=](webhook_atom, std::string& workspace_id, std::vector<storage::due_delivery>& batch) {
+        self->send(get(workspace_id), webhook_atom::value, std::move(batch));
       },
       [=](resume_atom, resume_request& req) {
         if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));

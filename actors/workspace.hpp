@@ -38,6 +38,7 @@ struct workspace_state {
   std::deque<std::function<void(const error*)>> waiting;  ///< work held until the load finishes (or fails)
   std::uint64_t runs_spawned = 0;
   std::unordered_map<caf::actor_id, caf::actor> runs;  ///< runs in flight, ended at shutdown
+  std::unordered_map<std::string, caf::actor> endpoints;  ///< webhook endpoint actors by endpoint id
   /// Form submissions waiting for their rate-limit check, by check id.
   std::unordered_map<std::uint64_t, std::function<void(std::optional<std::chrono::milliseconds>)>> rate_checks;
   std::uint64_t rate_check_seq = 0;

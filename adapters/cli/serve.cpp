@@ -20,7 +20,8 @@
 #include "actors/reply.hpp"
 #include "adapters/cli/zoneinfo.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
-#include "adapters/webhook/http_webhook_dispatcher.hpp"
+#include "adapters/webhook/http_sender.hpp"
+#include "adapters/webhook/signed_sender.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/smtp/intake.hpp"
@@ -121,10 +122,16 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
 
   runtime::time_zone_db zones(zoneinfo_loader());
   std::unique_ptr<mail::smtp_mailer> mailer;
-  std::unique_ptr<webhook::http_webhook_dispatcher> webhooks;
+  std::unique_ptr<webhook::http_sender> http_out;
+  std::unique_ptr<webhook::signed_sender> webhook_sender;
   try {
     mailer = std::make_unique<mail::smtp_mailer>(s);
-    webhooks = std::make_unique<webhook::http_webhook_dispatcher>(postgres, s);
+    auto policy = webhook::address_policy::from_strings(s.webhook_allow);
+    if (!policy) throw config::config_error("webhook_allow", policy.err().message);
+    auto keys = webhook::keyring_of(s);
+    webhook::report_keys_in_use(postgres, keys);
+    http_out = std::make_unique<webhook::http_sender>(std::move(*policy));
+    webhook_sender = std::make_unique<webhook::signed_sender>(std::move(keys), *http_out);
   } catch (const config::config_error& e) {
     std::cerr << "flowtrackd serve: invalid setting " << e.what() << "\n";
     return 78;
@@ -133,7 +140,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   actors::node_services node;
   node.store = &store;
   node.mailer = mailer.get();
-  node.webhooks = webhooks.get();
+  node.webhook_sender = webhook_sender.get();
   node.node_id = make_node_id();
   node.options.lock_ttl = std::chrono::milliseconds(s.lock_ttl_ms);
   node.options.recovery_interval = std::chrono::milliseconds(s.recovery_interval_ms);
@@ -203,6 +210,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
                       [done = std::move(done)](smtp::reply r) { done(r.code, std::move(r.enhanced), std::move(r.text)); });
   };
   http_opts.body_limit_for = [](std::string_view path) { return path == "/inbound/email" ? http::k_inbound_body_limit : 0; };
+  http_opts.admit = http::make_admission(targets);  // /inbound/email: the token before the body
   http::server server(http_opts, http::make_routes(targets));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},
                           [&server] { return std::vector<metrics::gauge_reading>{{{}, double(server.connections())}}; });
@@ -262,7 +270,8 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
-  webhooks.reset();
+  webhook_sender.reset();
+  http_out.reset();  // answers what is still in flight ("shutting down"); the actors are gone
   mailer.reset();
   redis.close();
   postgres.close();

@@ -227,16 +227,16 @@ TEST_F(webhook_secrets_e2etest, a_cli_made_endpoint_gets_deliveries_signed_with_
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE(await(10s, [&] {
     auto r = (*c)->exec("SELECT count(*) FROM webhook_deliveries WHERE webhook_endpoint_id = $1::uuid", pg::params{}.add(endpoint_id));
-    return r.ok() && r->get_int(0, 0) == 1;
+    return r.ok() && r->get_int(0, 0) == 2;  // the workflow's message and its execution.completed event
   }));
-  auto rows = (*c)->exec("SELECT (SELECT row_to_json(d)::text FROM webhook_deliveries d WHERE webhook_endpoint_id = e.id),"
+  auto rows = (*c)->exec("SELECT (SELECT json_agg(d)::text FROM webhook_deliveries d WHERE webhook_endpoint_id = e.id),"
                          " row_to_json(e)::text FROM webhook_endpoints e WHERE e.id = $1::uuid",
                          pg::params{}.add(endpoint_id));
   ASSERT_TRUE(rows.ok() && rows->size() == 1);
   auto metrics = test::http_request(admin_port, "GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
   for (const auto& [where, text] : std::vector<std::pair<std::string, std::string>>{
-           {"delivery row", std::string(rows->get(0, 0))}, {"endpoint row", std::string(rows->get(0, 1))},
+           {"delivery rows", std::string(rows->get(0, 0))}, {"endpoint row", std::string(rows->get(0, 1))},
            {"node log", node.log()}, {"metrics", metrics.body}}) {
     EXPECT_EQ(text.find(secret.substr(6)), std::string::npos) << "secret in the " << where;
     EXPECT_EQ(text.find(base64(key_bytes).substr(0, 20)), std::string::npos) << "secret in the " << where;

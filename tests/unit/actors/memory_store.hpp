@@ -84,6 +84,11 @@ class memory_store final : public actors::store_port {
   calls<std::pair<std::string, domain::unparsed_mail>, result<storage::kept_mail>> kept_mail;
   std::vector<std::pair<std::string, std::string>> notified_mail;  ///< (workspace, kept mail id)
   calls<std::tuple<>, result<std::size_t>> purges;
+  calls<storage::webhook_enqueue, result<std::string>> enqueued_webhooks;
+  calls<std::size_t, result<std::vector<storage::due_delivery>>> webhook_claims;
+  calls<std::pair<std::string, std::string>, result<storage::webhook_endpoint_config>> endpoint_loads;
+  calls<std::vector<storage::webhook_attempt_record>, result<void>> attempt_records;
+  std::vector<std::string> released_claims;
   calls<form_args, std::optional<std::chrono::milliseconds>> form_counts;
   calls<lock_args, result<std::optional<redis::lease>>> lock_acquisitions;
   calls<std::pair<redis::lease, std::chrono::milliseconds>, result<bool>> lock_renewals;
@@ -140,6 +145,21 @@ class memory_store final : public actors::store_port {
     notified_mail.emplace_back(std::move(workspace_id), std::move(id));
   }
   void purge_unparsed_mail(answer<std::size_t> done) override { purges.push_back({{}, std::move(done)}); }
+  void enqueue_webhook(storage::webhook_enqueue message, answer<std::string> done) override {
+    enqueued_webhooks.push_back({std::move(message), std::move(done)});
+  }
+  void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds, answer<std::vector<storage::due_delivery>> done) override {
+    webhook_claims.push_back({limit, std::move(done)});
+  }
+  void load_webhook_endpoint(std::string workspace_id, std::string endpoint_id, answer<storage::webhook_endpoint_config> done) override {
+    endpoint_loads.push_back({{std::move(workspace_id), std::move(endpoint_id)}, std::move(done)});
+  }
+  void record_webhook_attempts(std::vector<storage::webhook_attempt_record> batch, answer<void> done) override {
+    attempt_records.push_back({std::move(batch), std::move(done)});
+  }
+  void release_webhook_claims(std::vector<std::string> delivery_ids, std::optional<std::int64_t>) override {
+    released_claims.insert(released_claims.end(), delivery_ids.begin(), delivery_ids.end());
+  }
   bool count_form_submission(std::string workflow_id, std::string client, int per_ip, int per_form,
                              std::function<void(std::optional<std::chrono::milliseconds>)> done) override {
     if (refuse_outside_work) return false;
