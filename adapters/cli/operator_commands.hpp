@@ -42,7 +42,7 @@ int dispatch(std::string_view group, std::vector<std::string> args, const config
 int workspace_command(std::vector<std::string> args, const config::settings& s);
 int workflow_command(std::vector<std::string> args, const config::settings& s);
 int execution_command(std::vector<std::string> args, const config::settings& s);
-/// `webhook create|list` (adapters/cli/webhook_commands.cpp).
+/// `webhook ...`: the endpoint operations (adapters/cli/webhook_commands.cpp).
 int webhook_command(std::vector<std::string> args, const config::settings& s);
 /// `secrets rotate` (adapters/cli/webhook_commands.cpp).
 int secrets_command(std::vector<std::string> args, const config::settings& s);
