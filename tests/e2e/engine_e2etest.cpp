@@ -768,7 +768,7 @@ TEST_F(engine_e2etest, cancel_and_retry_a_failed_webhook_run_is_retried_and_a_pa
   const std::string slug = test::unique_name("retry");
   const std::string workspace_id = create_workspace(slug);
   ASSERT_TRUE(looks_like_uuid(workspace_id));
-  // The endpoint exists but is inactive: the dispatcher answers not_found and the run fails.
+  // The endpoint exists but is inactive: the outbox refuses the message (not_found) and the run fails.
   auto endpoint = pg_->exec(
       "INSERT INTO webhook_endpoints (workspace_id, url, subscribed_events, is_active, max_retries)"
       " VALUES ($1::uuid, 'http://127.0.0.1:9/nowhere', '{workflow.action}', false, 1) RETURNING id::text",
@@ -794,7 +794,7 @@ TEST_F(engine_e2etest, cancel_and_retry_a_failed_webhook_run_is_retried_and_a_pa
   ASSERT_TRUE(failed.is_object());
   EXPECT_EQ(str(failed.at("execution").at("status")), "failed");
   ASSERT_TRUE(failed.at("execution").at("error_message").is_string()) << json::serialize(failed.at("execution"));
-  EXPECT_NE(std::string(failed.at("execution").at("error_message").as_string()).find("inactive"), std::string::npos)
+  EXPECT_NE(std::string(failed.at("execution").at("error_message").as_string()).find("deactivated"), std::string::npos)
       << json::serialize(failed.at("execution"));
   bool failed_step = false;
   for (const auto& s : failed.at("steps").as_array())
@@ -815,7 +815,11 @@ TEST_F(engine_e2etest, cancel_and_retry_a_failed_webhook_run_is_retried_and_a_pa
   auto retry = cli("execution retry " + test::shell_quote(id));
   EXPECT_EQ(retry.exit_code, 0) << retry.out << retry.err;
   ASSERT_TRUE(await_status(id, "completed", 30s)) << "status " << status_of(id) << "\n" << log_of_nodes();
-  const std::string key = id + ":hook";
+  // The step's message, queued under its key "<execution>:hook"; its id is the webhook-id.
+  auto message = pg_->exec("SELECT id::text FROM webhook_deliveries WHERE webhook_endpoint_id = $1::uuid AND idempotency_key = $2",
+                           pg::params{}.add(endpoint_id).add(id + ":hook"));
+  ASSERT_TRUE(message.ok() && message->size() == 1) << (message.ok() ? "no message" : message.err().message);
+  const std::string key(message->get(0, 0));
   ASSERT_TRUE(await(10s, [&] { return !receiver.requests().empty(); })) << "the receiver got nothing";
   auto got = receiver.requests();
   EXPECT_EQ(got.size(), 1u) << "one retry, one delivery";
@@ -824,12 +828,13 @@ TEST_F(engine_e2etest, cancel_and_retry_a_failed_webhook_run_is_retried_and_a_pa
     EXPECT_EQ(r.target, "/hook");
     EXPECT_EQ(r.headers.count("webhook-id") ? r.headers.at("webhook-id") : "(none)", key);
   }
-  auto delivered = pg_->exec(
-      "SELECT count(*) FROM webhook_deliveries WHERE webhook_endpoint_id = $1::uuid AND status = 'delivered'"
-      " AND request_headers->>'webhook-id' = $2",
-      pg::params{}.add(endpoint_id).add(key));
-  ASSERT_TRUE(delivered.ok()) << delivered.err().message;
-  EXPECT_EQ(delivered->get_int(0, 0), 1);
+  ASSERT_TRUE(await(10s, [&] {
+    auto delivered = pg_->exec(
+        "SELECT count(*) FROM webhook_deliveries WHERE webhook_endpoint_id = $1::uuid AND status = 'delivered'"
+        " AND request_headers->>'webhook-id' = $2",
+        pg::params{}.add(endpoint_id).add(key));
+    return delivered.ok() && delivered->get_int(0, 0) == 1;
+  })) << "the delivery recorded";
   auto retried = show(id);
   ASSERT_TRUE(retried.is_object());
   EXPECT_EQ(str(retried.at("execution").at("status")), "completed");
