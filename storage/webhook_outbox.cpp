@@ -197,16 +197,6 @@ dis AS (SELECT id, workspace_id, url, disabled_reason FROM epu WHERE newly)
 SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM wh)
 )sql"};
 
-constexpr std::string_view outcome_name(verdict v) {
-  switch (v) {
-    case verdict::delivered: return "delivered";
-    case verdict::retry: return "retry";
-    case verdict::failed: return "failed";
-    case verdict::cancelled: return "cancelled";
-  }
-  return "failed";
-}
-
 error not_uuid(std::string_view what, std::string_view value) {
   return make_error(error_code::not_found, std::string(what) + " must be a UUID, not '" + std::string(value) + "'",
                     std::string(what));
@@ -370,7 +360,7 @@ result<void> record_webhook_attempts(pg::connection& c, const std::vector<webhoo
     a.response_headers_json.empty() ? resp.add_null() : resp.add(a.response_headers_json);
     body.add_optional(a.response_body);
     err.add_optional(a.error_message);
-    outcome.add(outcome_name(a.outcome));
+    outcome.add(domain::webhook::to_string(a.outcome));
     a.outcome == verdict::retry ? next_retry.add(*a.next_retry_at_ms) : next_retry.add_null();
     disable.add_optional(a.disable_reason);
   }
