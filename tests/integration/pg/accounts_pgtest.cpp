@@ -8,8 +8,6 @@
 #include <chrono>
 #include <thread>
 
-#include <unistd.h>
-
 #include "storage/accounts.hpp"
 #include "storage/pg/array.hpp"
 #include "tests/support/test_env.hpp"
@@ -478,7 +476,7 @@ TEST(accounts_pgtest, totp_setup_enable_replay_guard_recovery_codes_and_disable)
 TEST(accounts_pgtest, security_events_are_appended_with_their_detail) {
   fixture f;
   const std::string id = f.user();
-  const std::string kind = "test_" + std::to_string(::getpid());
+  const std::string kind = test::unique_name("ev");  // at most 50 characters
   ASSERT_TRUE(record_security_event(*f.c, id, kind, "192.0.2.9", "ua/1", boost::json::object{{"family", "f1"}, {"n", 2}}).ok());
   EXPECT_EQ(scalar(*f.c, "SELECT kind || ' ' || ip_address || ' ' || user_agent || ' ' || (detail->>'family') || (detail->>'n') "
                          "FROM security_events WHERE user_id = $1::uuid",
