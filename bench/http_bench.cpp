@@ -43,6 +43,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json.hpp>
 
+#include "bench/proc_stats.hpp"
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -51,6 +53,7 @@ using clk = std::chrono::steady_clock;
 using tcp = asio::ip::tcp;
 
 namespace {
+using namespace flowtrack::bench;
 
 constexpr double k_target_per_s = 5000;
 constexpr double k_target_p99_ms = 25;
@@ -300,46 +303,6 @@ completion completion_of(PGconn* c, const std::vector<std::string>& ids) {
 
 // --- reporting -----------------------------------------------------------------------------
 
-/// User + system CPU time of a process in seconds (/proc/PID/stat utime + stime), or -1.
-double cpu_seconds(long pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto close = stat.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15 (1-based) are utime, stime
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-/// VmRSS or VmHWM of a process in MiB, or -1 when it cannot be read.
-double memory_mb(long pid, const char* key) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(key, 0) == 0) return std::strtod(line.c_str() + std::strlen(key) + 1, nullptr) / 1024.0;
-  return -1;
-}
-
-double percentile_ms(const std::vector<std::uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  auto i = std::min(sorted.size() - 1, static_cast<std::size_t>(p * static_cast<double>(sorted.size())));
-  return sorted[i] / 1000.0;
-}
-
-std::string number_or_null(double v, const char* format) {
-  if (v < 0) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-double wall_now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 int usage() {
   std::cerr << "usage: http_bench --port P --target /p/SLUG [--host H] [--connections N] [--seconds S]"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs FlowTrack's benchmarks against throwaway PostgreSQL and Redis on free loopback ports and
-# prints their JSON lines.      bench/run.sh [--only runtime|storage|engine|http|smtp] [SECONDS_PER_CASE]
+# prints their JSON lines.      bench/run.sh [--only CASE[,CASE...]] [SECONDS_PER_CASE]
+# CASE: runtime, storage, engine, http, smtp or webhook; all of them without --only.
 # (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS=1024 loads the HTTP case with
 # 1,024 connections instead of 64; BENCH_SMTP_CONNECTIONS="64 16" (the default) are the SMTP
 # case's session counts; BENCH_SKIP_BUILD=1 skips scripts/deps.sh and the build and uses what
@@ -11,12 +12,16 @@ cd "$root"
 source scripts/servers.sh
 only=${BENCH_ONLY:-}
 if [ "${1:-}" = --only ]; then
-  only=${2:?--only needs runtime, storage, engine, http or smtp}
+  only=${2:?--only needs a comma-separated list of runtime, storage, engine, http, smtp, webhook}
   shift 2
 fi
-case "$only" in "" | runtime | storage | engine | http | smtp) ;; *) echo "run.sh: --only takes runtime, storage, engine, http or smtp" >&2; exit 64 ;; esac
+for case_name in ${only//,/ }; do
+  case "$case_name" in runtime | storage | engine | http | smtp | webhook) ;;
+    *) echo "run.sh: --only takes a comma-separated list of runtime, storage, engine, http, smtp, webhook; not '$case_name'" >&2; exit 64 ;;
+  esac
+done
 seconds=${1:-10}
-wanted() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+wanted() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
   bash scripts/deps.sh
@@ -179,4 +184,45 @@ if wanted smtp; then
     [ -z "$baseline" ] || smtp_case baseline "$baseline/build/release/adapters/cli/flowtrackd" "$connections"
     smtp_case current build/release/adapters/cli/flowtrackd "$connections"
   done
+fi
+
+# Outgoing webhooks: a Release node and webhook_bench's 100 local receivers, one per endpoint
+# (webhook_bench makes the endpoints with `flowtrackd webhook create`; webhook_allow admits
+# loopback). Three runs: a backlog of BENCH_WEBHOOK_PER_ENDPOINT (default 1,000) messages per
+# endpoint, timed until every one is recorded delivered; then a steady BENCH_WEBHOOK_RATE
+# (default 2,000/s) to the 100 endpoints for SECONDS_PER_CASE, without and then with 20 of them
+# hanging (the other 80's latency compared). Fails when a message is missing or sent twice, or when the node died.
+if wanted webhook; then
+  db="flowtrack_webhook_$RANDOM$RANDOM"
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
+  db_url="postgresql://postgres@127.0.0.1:$pg_port/$db"
+  bin=build/release/adapters/cli/flowtrackd
+  "$bin" migrate --database-url "$db_url" --log-level warn >/dev/null
+  export FLOWTRACK_DATABASE_URL=$db_url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
+  export FLOWTRACK_ENCRYPTION_KEY=$(openssl rand -hex 32) FLOWTRACK_WEBHOOK_ALLOW=127.0.0.0/8
+  "$bin" workspace create --name Bench --slug bench-hooks --owner-email owner@bench.example.com --plan enterprise >/dev/null
+  http_port=$(free_port)
+  env FLOWTRACK_HTTP_LISTEN="127.0.0.1:$http_port" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" \
+    FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$(free_port)" "$bin" serve >"$work/node.log" 2>&1 &
+  node_pid=$!
+  for i in $(seq 300); do  # 30 s
+    curl -fsS -o /dev/null "http://127.0.0.1:$http_port/healthz" 2>/dev/null && break
+    if ! node_alive || [ "$i" = 300 ]; then
+      echo "flowtrackd serve did not answer /healthz:" >&2
+      tail -20 "$work/node.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  rc=0
+  build/release/bench/webhook_bench --database-url "$db_url" --workspace bench-hooks --flowtrackd "$bin" \
+    --seconds "$seconds" --rate "${BENCH_WEBHOOK_RATE:-2000}" --per-endpoint "${BENCH_WEBHOOK_PER_ENDPOINT:-1000}" \
+    --server-pid "$node_pid" || rc=$?
+  node_alive || { echo "flowtrackd serve died during the benchmark" >&2; rc=1; }
+  stop_node
+  if [ "$rc" != 0 ] || [ "$node_status" != 0 ]; then
+    tail -20 "$work/node.log" >&2
+    exit 1
+  fi
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db" postgres
 fi

@@ -93,24 +93,9 @@ const pg::statement k_enqueued{"ft_webhook_enqueued",
                                "SELECT id FROM webhook_deliveries WHERE webhook_endpoint_id = $2::uuid AND idempotency_key = $3"
                                " AND workspace_id = $1::uuid"};
 
-// The due index's expression and predicate, so the scan walks idx_webhook_deliveries_due in order
-// and stops after $1 rows it could lock.
-const pg::statement k_claim{"ft_webhook_claim", R"sql(
-WITH c AS (
-  SELECT id FROM webhook_deliveries
-  WHERE (status = 'pending' OR (status = 'failed' AND next_retry_at IS NOT NULL))
-    AND COALESCE(next_retry_at, created_at) <= now()
-    AND (claimed_until IS NULL OR claimed_until <= now())
-  ORDER BY COALESCE(next_retry_at, created_at)
-  LIMIT $1
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE webhook_deliveries d SET claimed_until = now() + make_interval(secs => $2::double precision / 1000)
-WHERE d.id = ANY (ARRAY(SELECT id FROM c))  -- primary-key probes: a join would be planned as a scan of the table
-RETURNING d.id, d.webhook_endpoint_id, d.workspace_id, d.event_type, d.payload::text, COALESCE(d.attempt_number, 0),
-          COALESCE(d.max_attempts, 1), (extract(epoch FROM d.created_at::timestamptz) * 1000)::bigint,
-          (extract(epoch FROM COALESCE(d.next_retry_at, d.created_at)::timestamptz) * 1000000)::bigint
-)sql"};
+// The claim lives in migration 023 (ft_claim_webhook_deliveries): a walk of the due index in
+// order, leasing up to $1 messages for $2 ms, with its plan pinned there.
+const pg::statement k_claim{"ft_webhook_claim", "SELECT * FROM ft_claim_webhook_deliveries($1, $2)"};
 
 const pg::statement k_release{"ft_webhook_release",
                               "UPDATE webhook_deliveries SET claimed_until = to_timestamp($2::double precision / 1000)::timestamp"

@@ -552,6 +552,48 @@ TEST(webhook_outbox_pgtest, two_claimers_never_get_the_same_message) {
   EXPECT_EQ(f.deliveries(ep), 300);
 }
 
+// A large leased backlog costs a claim nothing: the lease end is the due key, so the index range
+// ends before the leased rows (the claim used to read every one of them, quadratic overall), and
+// the plan stays an ordered index walk even when the statistics are stale after a bulk insert
+// (the planner then chose to read and sort every due row). Measured in buffers touched, which do
+// not depend on the machine's speed.
+TEST(webhook_outbox_pgtest, a_claim_reads_neither_leased_messages_nor_the_whole_backlog) {
+  own_database db;
+  fixture f(db.url);
+  auto ep = f.endpoint(f.ws, R"(["*"])");
+  auto bulk = [&](int n) {
+    f.run("INSERT INTO webhook_deliveries (webhook_endpoint_id, workspace_id, event_type, payload, status, attempt_number,"
+          " max_attempts) SELECT $1::uuid, $2::uuid, 'lead.created', jsonb_build_object('i', g), 'pending', 0, 4"
+          " FROM generate_series(1, $3::int) g",
+          pg::params{}.add(ep).add(f.ws).add(static_cast<std::int64_t>(n)));
+  };
+  auto buffers_of_claim = [&](int n) {
+    auto r = f.c->exec("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM ft_claim_webhook_deliveries($1, 60000)",
+                       pg::params{}.add(static_cast<std::int64_t>(n)));
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    if (!r.ok()) return std::int64_t{-1};
+    auto plan = boost::json::parse(r->get(0, 0)).as_array()[0].as_object()["Plan"].as_object();
+    return plan["Shared Hit Blocks"].to_number<std::int64_t>() + plan["Shared Read Blocks"].to_number<std::int64_t>();
+  };
+  bulk(20000);
+  f.run("ANALYZE webhook_deliveries");  // the statistics see 20,000 due rows...
+  ASSERT_EQ(claim_webhook_deliveries(*f.c, 1000, 60s)->size(), 1000u);
+  f.run("UPDATE webhook_deliveries SET claimed_until = now() + interval '5 minutes'");  // ...all leased now
+  bulk(100);  // and 100 new ones the statistics do not know of
+  // The leasing left the rows' old index entries (due at created_at) pointing at dead versions
+  // until a vacuum; the first scan over them marks them dead in the index, once. Live leased rows
+  // could never be skipped that way: the old key found them again on every claim.
+  ASSERT_EQ(claim_webhook_deliveries(*f.c, 10, 60s)->size(), 10u);
+  auto small = buffers_of_claim(10);
+  ASSERT_GT(small, 0);
+  // Ten messages cost the walk over the index's dead entries (~70 pages) and ten rows' updates
+  // with their index entries (~150): about 200 buffer accesses. Reading the 20,000 leased rows
+  // costs one access per row fetched from the heap: over 20,000.
+  EXPECT_LT(small, 1000) << "a claim of 10 touched " << small << " buffers";
+  // The two claims took twenty of the new messages (a 60 s lease; the backlog's run for 5 minutes).
+  EXPECT_EQ(f.scalar("SELECT count(*) FROM webhook_deliveries WHERE claimed_until < now() + interval '2 minutes'"), 20);
+}
+
 // --- attempts -----------------------------------------------------------------------------------
 
 TEST(webhook_outbox_pgtest, attempts_move_a_message_from_pending_to_failed_to_delivered_and_repeats_change_nothing) {
