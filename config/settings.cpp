@@ -194,6 +194,28 @@ const std::map<std::string, setter>& setters() {
          if (!key.empty() && !is_hex_key(key)) throw config_error(k, k_hex_key_rule);
          s.encryption_key = key;
        }},
+      {"jwt_key", [](settings& s, const std::string& k, const std::string& v) {
+         std::string key = trim(v);
+         if (!key.empty() && !is_hex_key(key)) throw config_error(k, k_hex_key_rule);
+         s.jwt_key = key;
+       }},
+      {"cors_allowed_origins", [](settings& s, const std::string& k, const std::string& v) {
+         auto origins = comma_items(v);
+         for (auto& o : origins) {
+           while (!o.empty() && o.back() == '/') o.pop_back();
+           if (o == "*" || o == "null") throw config_error(k, "'" + o + "' is not allowed: list each origin (scheme://host[:port])");
+           auto scheme = o.find("://");
+           if (!(o.starts_with("http://") || o.starts_with("https://")) || o.size() == scheme + 3 ||
+               o.find_first_of("/?#* \t", scheme + 3) != std::string::npos)
+             throw config_error(k, "'" + o + "' is not an origin such as https://app.example.com");
+           std::transform(o.begin(), o.end(), o.begin(), [](unsigned char c) { return std::tolower(c); });
+         }
+         s.cors_allowed_origins = std::move(origins);
+       }},
+      {"clerk_jwks_file", [](settings& s, const std::string& k, const std::string& v) { s.clerk_jwks_file = readable_file_or_empty(k, v); }},
+      {"clerk_public_key_file", [](settings& s, const std::string& k, const std::string& v) { s.clerk_public_key_file = readable_file_or_empty(k, v); }},
+      {"password_hash_memory_kib", [](settings& s, const std::string& k, const std::string& v) { s.password_hash_memory_kib = parse_int(k, v, 64, 1048576); }},
+      {"password_hash_iterations", [](settings& s, const std::string& k, const std::string& v) { s.password_hash_iterations = parse_int(k, v, 1, 100); }},
       {"encryption_old_keys", [](settings& s, const std::string& k, const std::string& v) {
          auto keys = comma_items(v);
          for (std::size_t i = 0; i < keys.size(); ++i)

@@ -72,6 +72,20 @@ struct settings {
   /// be stored or used. Never logged or shown.
   std::string encryption_key;
   std::vector<std::string> encryption_old_keys;  ///< earlier keys (64 hex each) that still open values
+  /// 64 hex characters (32 bytes): the HS256 key of the management API's access tokens; empty:
+  /// the /api/v1 sign-in routes answer 503 naming jwt_key (the rest of the node runs).
+  std::string jwt_key;
+  /// Origins (scheme://host[:port]) a browser may call /api/v1 from; empty: no cross-origin use.
+  std::vector<std::string> cors_allowed_origins;
+  /// A JWKS document (file) of Clerk's session-token keys; Clerk RS256 tokens are accepted with it.
+  std::string clerk_jwks_file;
+  /// A PEM public key (file) of Clerk's session tokens, instead of clerk_jwks_file.
+  std::string clerk_public_key_file;
+  /// Argon2id memory (KiB) of new password hashes. TESTS ONLY: lowering it below 65536 weakens
+  /// every password stored meanwhile.
+  int password_hash_memory_kib = 65536;
+  /// Argon2id passes of new password hashes. TESTS ONLY: lowering it below 3 weakens them.
+  int password_hash_iterations = 3;
 };
 
 /// A setting that could not be accepted; names the key and what is allowed.

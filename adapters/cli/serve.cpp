@@ -6,7 +6,9 @@
 #include <thread>
 #include <ctime>
 #include <unistd.h>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -22,6 +24,7 @@
 #include "adapters/mail/smtp_mailer.hpp"
 #include "adapters/webhook/http_sender.hpp"
 #include "adapters/webhook/signed_sender.hpp"
+#include "adapters/http/api/accounts.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/smtp/intake.hpp"
@@ -86,6 +89,49 @@ std::unique_ptr<http::server> make_admin_server(const config::settings& s, http:
   o.route_of = http::admin_route_of;
   o.max_connections = 64;
   return std::make_unique<http::server>(o, http::make_admin_routes(targets));
+}
+
+std::string read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The management API (/api/v1) with the account routes; nullopt (after saying which setting is
+// wrong) when a Clerk key file cannot be used.
+std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::settings& s, pg::pool& postgres,
+                                                                actors::mailer_port* mailer, const crypto::keyring* keys) {
+  http::api::api_options o;
+  o.postgres = &postgres;
+  o.mailer = mailer;
+  o.keys = keys;
+  for (std::size_t i = 0; i + 1 < s.jwt_key.size(); i += 2) o.jwt_key.push_back(static_cast<char>(std::stoi(s.jwt_key.substr(i, 2), nullptr, 16)));
+  if (!s.clerk_jwks_file.empty()) {
+    o.clerk_keys = crypto::rsa_keyset::from_jwks(read_whole_file(s.clerk_jwks_file));
+    if (!o.clerk_keys) {
+      std::cerr << "flowtrackd serve: invalid setting clerk_jwks_file: '" << s.clerk_jwks_file << "' holds no usable RS256 key (JWKS)\n";
+      return std::nullopt;
+    }
+  } else if (!s.clerk_public_key_file.empty()) {
+    o.clerk_keys = crypto::rsa_keyset::from_pem(read_whole_file(s.clerk_public_key_file));
+    if (!o.clerk_keys) {
+      std::cerr << "flowtrackd serve: invalid setting clerk_public_key_file: '" << s.clerk_public_key_file
+                << "' is not an RSA public key PEM of 2048 to 8192 bits\n";
+      return std::nullopt;
+    }
+  }
+  o.cors_allowed_origins = s.cors_allowed_origins;
+  o.public_base_url = s.public_base_url();
+  o.password_params.memory_kib = static_cast<std::uint32_t>(s.password_hash_memory_kib);
+  o.password_params.iterations = static_cast<std::uint32_t>(s.password_hash_iterations);
+  if (s.password_hash_memory_kib < 65536 || s.password_hash_iterations < 3)
+    spdlog::warn("flowtrackd: password_hash_memory_kib/password_hash_iterations are below Argon2id m=65536 t=3: new password "
+                 "hashes are weak (a test setting)");
+  if (s.jwt_key.empty()) spdlog::warn("flowtrackd: no jwt_key: the /api/v1 sign-in routes answer 503");
+  auto api = std::make_shared<http::api::api_service>(std::move(o));
+  http::api::add_account_routes(*api);
+  return api;
 }
 
 }  // namespace
@@ -200,6 +246,9 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   // rotation keep working.
   auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
   if (keys) targets.tracking = {&postgres, &*keys};
+  auto api = make_api(s, postgres, mailer.get(), keys ? &*keys : nullptr);
+  if (!api) return 78;
+  targets.api = std::move(*api);
   // Mail to the workspaces' intake addresses, through the same bounded engine requests.
   smtp::intake_handler intake(system, deadlines, s.mail_domain, s.mail_trusted_authserv_ids);
   smtp::server smtp_server(smtp::options_from(s), intake);
@@ -265,6 +314,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   // the actors end, then the pools finish their queued jobs while the actor system their
   // callbacks reach still exists.
   server.stop(grace);
+  if (targets.api) targets.api->close();  // its hashing jobs end; later account emails are dropped
   smtp_server.stop(grace);
   if (admin) admin->stop(std::chrono::seconds(1));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);

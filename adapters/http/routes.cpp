@@ -279,7 +279,10 @@ void public_form(const route_targets& t, std::string_view rest, request&& req, c
 
 }  // namespace
 
+static bool api_path(std::string_view path) { return path == api::k_prefix || path.starts_with(std::string(api::k_prefix) + "/"); }
+
 std::string route_of(std::string_view path) {
+  if (api_path(path)) return api::route_label(path);
   if (path == "/healthz" || path == "/readyz") return std::string(path.substr(1));
   if (path.starts_with("/p/")) return "form";
   if (path.starts_with("/hooks/")) return "hooks";
@@ -305,13 +308,16 @@ handler make_routes(route_targets targets) {
     if (path.substr(0, 7) == "/hooks/") return webhook_trigger(targets, path.substr(7), std::move(req), std::move(reply));
     if (path.substr(0, 3) == "/t/") return tracking_route(targets.tracking, path.substr(3), std::move(req), std::move(reply));
     if (path == "/inbound/email") return inbound_email(targets.inbound, std::move(req), info, std::move(reply));
+    if (targets.api && api_path(path)) return targets.api->handle(std::move(req), info, std::move(reply));
     reply(json_error(bhttp::status::not_found, "not_found", "no route for this path"));
   };
 }
 
 admitter make_admission(route_targets targets) {
-  return [inbound = std::move(targets.inbound)](const request_head& head, const request_info& info, admission_callback done) {
-    if (path_of(head.target()) == "/inbound/email") return admit_inbound_email(inbound, head, info, std::move(done));
+  return [inbound = std::move(targets.inbound), api = targets.api](const request_head& head, const request_info& info, admission_callback done) {
+    auto path = path_of(head.target());
+    if (path == "/inbound/email") return admit_inbound_email(inbound, head, info, std::move(done));
+    if (api && api_path(path)) return api->admit(head, info, std::move(done));
     done(admission::admit());
   };
 }

@@ -7,6 +7,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "adapters/http/api/api.hpp"
 #include "adapters/http/inbound.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/http/tracking.hpp"
@@ -25,12 +26,14 @@ struct route_targets {
   std::shared_ptr<actors::reply_deadlines> deadlines;
   tracking_targets tracking;  ///< the email tracking links (/t/...)
   inbound_targets inbound;    ///< raw mail over HTTP (/inbound/email)
+  /// The management API (/api/v1/...); unset: those paths answer 404.
+  std::shared_ptr<api::api_service> api;
 };
 
 /// The request handler for the public server: /healthz, /readyz (status only), the public forms
 /// (GET|POST /p/{slug}[/{form}]), webhook triggers (POST /hooks/{workflow_id}), raw mail
-/// (POST /inbound/email) and the email tracking links (/t/o/{token}.gif, /t/c/{token},
-/// /t/u/{token}).
+/// (POST /inbound/email), the email tracking links (/t/o/{token}.gif, /t/c/{token},
+/// /t/u/{token}) and the management API (/api/v1/..., adapters/http/api).
 handler make_routes(route_targets targets);
 
 /// The admission step for the public server (server_options::admit): POST /inbound/email has its

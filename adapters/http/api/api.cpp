@@ -1,0 +1,189 @@
+// The API pipeline: CORS, routing, body rules, the Bearer check, then the route.
+#include "adapters/http/api/api.hpp"
+
+#include <charconv>
+
+#include <spdlog/spdlog.h>
+
+#include "storage/accounts.hpp"
+
+namespace flowtrack::http::api {
+namespace json = boost::json;
+namespace {
+
+std::string_view strip_prefix(std::string_view path) {
+  path.remove_prefix(std::min(path.size(), k_prefix.size()));
+  return path;
+}
+
+// Whether the query carries a credential: tokens belong in Authorization only (query strings
+// end up in logs, proxies and the Referer).
+bool credential_in_query(std::string_view query) {
+  std::size_t i = 0;
+  while (i <= query.size()) {
+    auto amp = query.find('&', i);
+    auto item = query.substr(i, amp == std::string_view::npos ? std::string_view::npos : amp - i);
+    auto name = item.substr(0, item.find('='));
+    if (name == "access_token" || name == "accessToken" || name == "refresh_token" || name == "refreshToken") return true;
+    if (amp == std::string_view::npos) break;
+    i = amp + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string route_label(std::string_view path) {
+  auto rest = strip_prefix(path);
+  if (rest.starts_with("/auth/")) return "api_auth";
+  if (rest == "/me") return "api_me";
+  return "api";
+}
+
+api_service::api_service(api_options opts)
+    : opts_(std::move(opts)),
+      cors_(opts_.cors_allowed_origins),
+      hashing_(std::make_unique<storage::worker_pool<int>>(opts_.password_threads, [] { return 0; }, opts_.password_queue)) {}
+
+api_service::~api_service() { close(); }
+
+void api_service::close() {
+  hashing_->close();
+  std::lock_guard lock(mail_mutex_);
+  closed_ = true;
+}
+
+void api_service::mail(actors::email_message m) {
+  std::lock_guard lock(mail_mutex_);
+  if (closed_ || opts_.mailer == nullptr) {
+    spdlog::warn("api: an account email ({}) was not sent: {}", m.subject, closed_ ? "the node is stopping" : "no mailer");
+    return;
+  }
+  std::string what = m.subject;
+  opts_.mailer->send(std::move(m), [what = std::move(what)](result<std::string> sent) {
+    if (!sent) spdlog::warn("api: an account email ({}) was not sent: {}", what, sent.err().message);
+  });
+}
+
+std::int64_t api_service::now_ms() const {
+  if (opts_.now_ms) return opts_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool api_service::add(verb method, std::string_view pattern, route_options options, api_handler handler) {
+  return router_.add(method, pattern, route{options, std::move(handler)});
+}
+
+bool api_service::run_blocking(std::function<void()> work) {
+  return hashing_->try_submit([work = std::move(work)](int&) {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      spdlog::error("api: a blocking job failed: {}", e.what());
+    }
+  });
+}
+
+void api_service::admit(const request_head& head, const request_info&, admission_callback done) {
+  auto length = head[bhttp::field::content_length];
+  std::uint64_t n = 0;
+  if (!length.empty()) {
+    auto [p, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+    if (ec == std::errc{} && p == length.data() + length.size() && n > k_body_limit) {
+      auto res = error_response({bhttp::status::payload_too_large, "too_large",
+                                 "the body is larger than " + std::to_string(k_body_limit) + " bytes", "body", 0});
+      cors_.decorate(res, head[bhttp::field::origin]);
+      return done(admission::refuse(std::move(res)));
+    }
+  }
+  done(admission::admit());
+}
+
+void api_service::handle(request&& req, const request_info& info, responder reply) {
+  std::string_view target = req.target();
+  auto q = target.find('?');
+  std::string_view path = strip_prefix(target.substr(0, q));
+  std::string query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
+  std::string origin(req[bhttp::field::origin]);
+  // Every answer carries the CORS headers its origin may have, and Vary: Origin.
+  responder answer = [this, origin, reply = std::move(reply)](response&& res) mutable {
+    cors_.decorate(res, origin);
+    reply(std::move(res));
+  };
+
+  auto found = router_.find(req.method(), path);
+  if (req.method() == verb::options && !req[bhttp::field::access_control_request_method].empty()) {
+    if (!found.target && found.allow.empty())
+      return answer(error_response({bhttp::status::not_found, "not_found", "no API route for this path", {}, 0}));
+    return answer(cors_.preflight(origin, found.allow));
+  }
+  if (!found.target) {
+    if (found.allow.empty()) return answer(error_response({bhttp::status::not_found, "not_found", "no API route for this path", {}, 0}));
+    auto res = error_response({bhttp::status::method_not_allowed, "method_not_allowed", "this path takes " + found.allow, {}, 0});
+    res.set(bhttp::field::allow, found.allow);
+    return answer(std::move(res));
+  }
+  const route& r = *found.target;
+  if (credential_in_query(query))
+    return answer(error_response({bhttp::status::bad_request, "credential_in_query",
+                                  "send tokens in the Authorization header or the body, never in the URL", "query", 0}));
+
+  api_call call;
+  call.method = req.method();
+  call.path = std::string(path);
+  call.query = std::move(query);
+  call.params = std::move(found.params);
+  call.client_ip = info.client_ip;
+  call.request_id = info.request_id;
+  call.user_agent = std::string(req[bhttp::field::user_agent].substr(0, 512));
+
+  if (r.options.body) {
+    if (!media_type_is(req[bhttp::field::content_type], "application/json"))
+      return answer(error_response({bhttp::status::unsupported_media_type, "unsupported_media_type",
+                                    "send the body as application/json", "Content-Type", 0}));
+    if (req.body().size() > k_body_limit)
+      return answer(error_response({bhttp::status::payload_too_large, "too_large",
+                                    "the body is larger than " + std::to_string(k_body_limit) + " bytes", "body", 0}));
+    auto parsed = parse_body(req.body());
+    if (auto* e = std::get_if<api_error>(&parsed)) return answer(error_response(*e));
+    call.body = std::move(std::get<json::object>(parsed));
+  }
+  if (r.options.needs_jwt_key && opts_.jwt_key.empty())
+    return answer(error_response(
+        {bhttp::status::service_unavailable, "not_configured",
+         "sign-in is not configured on this node: set jwt_key (FLOWTRACK_JWT_KEY, 64 hex characters)", "jwt_key", 60}));
+  if (!r.options.signed_in) return run(r, std::move(call), std::move(answer));
+
+  // Cookies are never read: a token is taken from Authorization only.
+  auto checked = check_bearer(req[bhttp::field::authorization], opts_.jwt_key, opts_.clerk_keys, now_ms() / 1000);
+  if (auto* e = std::get_if<api_error>(&checked)) return answer(error_response(*e));
+  if (auto* p = std::get_if<principal>(&checked)) {
+    call.user = std::move(*p);
+    return run(r, std::move(call), std::move(answer));
+  }
+  // A Clerk user: mapped (and made on first sight) before the route runs.
+  auto id = std::get<clerk_identity>(std::move(checked));
+  db([id](pg::connection& c) { return storage::find_or_create_clerk_user(c, id.clerk_user_id, id.email, id.first_name, id.last_name); },
+     [this, &r, call = std::move(call), answer](result<storage::user_row> u) mutable {
+       if (!u) {
+         if (u.err().code == error_code::conflict)
+           return answer(error_response(api_error::unauthorized("invalid_token", "this Clerk account cannot be linked: " + u.err().message)));
+         return answer(error_response(from_error(u.err())));
+       }
+       if (!u->is_active) return answer(error_response(api_error::unauthorized("invalid_token", "this account is disabled")));
+       call.user = principal{u->id, "", "clerk"};
+       run(r, std::move(call), std::move(answer));
+     });
+}
+
+void api_service::run(const route& r, api_call&& call, responder reply) {
+  std::string path = call.path;
+  try {
+    r.handler(std::move(call), reply);
+  } catch (const std::exception& e) {
+    spdlog::error("api: {} failed: {}", path, e.what());
+    reply(error_response({bhttp::status::internal_server_error, "internal", "internal error; it was logged", {}, 0}));
+  }
+}
+
+}  // namespace flowtrack::http::api

@@ -1,0 +1,133 @@
+// The management API under /api/v1: the request pipeline every route shares (CORS, routing with
+// 404/405, Content-Type and size checks, strict JSON bodies, the Bearer check) and the places
+// blocking work runs: PostgreSQL through the node's pg::pool, password hashing on a small pool of
+// its own with a bounded queue (full: 503 with Retry-After). The HTTP server's threads only
+// parse, route and answer. Routes are added by modules (accounts.hpp, later workspaces...).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "actors/ports.hpp"
+#include "adapters/http/api/cors.hpp"
+#include "adapters/http/api/json_body.hpp"
+#include "adapters/http/api/router.hpp"
+#include "adapters/http/api/tokens.hpp"
+#include "adapters/http/server.hpp"
+#include "crypto/jwt.hpp"
+#include "crypto/password.hpp"
+#include "crypto/secret_box.hpp"
+#include "storage/pg/pool.hpp"
+#include "storage/worker_pool.hpp"
+
+namespace flowtrack::http::api {
+
+/// The path prefix of every API route.
+inline constexpr std::string_view k_prefix = "/api/v1";
+
+/// One request as a route handler sees it.
+struct api_call {
+  verb method = verb::get;
+  std::string path;   ///< below the prefix, without the query ("/auth/login")
+  std::string query;  ///< after '?', undecoded; never a credential
+  path_params params;
+  boost::json::object body;  ///< routes that take a body: the parsed object
+  std::string client_ip, user_agent, request_id;
+  std::optional<principal> user;  ///< signed-in routes: the caller
+};
+
+/// A route. It answers exactly once through the responder, from any thread.
+using api_handler = std::function<void(api_call&&, responder)>;
+
+/// What a route needs before it runs.
+struct route_options {
+  bool body = false;           ///< takes a JSON body (Content-Type: application/json, at most k_body_limit)
+  bool signed_in = false;      ///< needs a Bearer token: api_call::user is set
+  bool needs_jwt_key = false;  ///< answers 503 naming jwt_key when the node has none
+};
+
+/// What the API works with. Pointers are borrowed and outlive the api_service.
+struct api_options {
+  pg::pool* postgres = nullptr;
+  actors::mailer_port* mailer = nullptr;       ///< account emails; null: none are sent (logged)
+  const crypto::keyring* keys = nullptr;       ///< seals TOTP secrets; null or keyless: TOTP setup answers 503
+  std::string jwt_key;                         ///< 32 raw bytes; empty: sign-in is off (503 naming jwt_key)
+  std::optional<crypto::rsa_keyset> clerk_keys;  ///< Clerk session tokens accepted when set
+  std::vector<std::string> cors_allowed_origins;
+  std::string public_base_url;                 ///< links in account emails: <base>/verify-email?token=...
+  crypto::argon2_params password_params;       ///< new hashes (and the dummy hash unknown users are checked against)
+  int password_threads = 2;                    ///< hashing threads
+  std::size_t password_queue = 32;             ///< hashing jobs that may wait; one more: 503
+  std::function<std::int64_t()> now_ms;        ///< the clock; unset: the system clock
+};
+
+/// The API: a router of modules' routes behind the shared pipeline.
+class api_service {
+ public:
+  explicit api_service(api_options opts);
+  ~api_service();
+  api_service(const api_service&) = delete;
+  api_service& operator=(const api_service&) = delete;
+
+  /// At shutdown, after the HTTP server stopped and before the mailer goes: finishes the queued
+  /// hashing jobs, then drops account emails still to be sent (jobs on the PostgreSQL pool may
+  /// still finish later).
+  void close();
+
+  /// Sends an account email through the mailer (dropped, logged, after close() or without one).
+  void mail(actors::email_message m);
+
+  /// Adds a route below the prefix; false when the method and pattern are taken.
+  bool add(verb method, std::string_view pattern, route_options options, api_handler handler);
+
+  /// Serves a request whose path starts with k_prefix.
+  void handle(request&& req, const request_info& info, responder reply);
+  /// The admission step for API requests: a declared body over k_body_limit is refused (413,
+  /// naming `body`) before it is read.
+  void admit(const request_head& head, const request_info& info, admission_callback done);
+
+  /// Runs `work(pg::connection&) -> result<T>` on the PostgreSQL pool and `then(result<T>)` on
+  /// its thread; a full pool queue gives `then` an `unavailable` error at once.
+  template <class Work, class Then>
+  void db(Work work, Then then) {
+    opts_.postgres->try_submit(std::move(work), std::move(then));
+  }
+  /// Runs `work` on a password-hashing thread (it may block there: Argon2, or waiting for
+  /// PostgreSQL). False when the queue is full: answer 503 (busy()).
+  [[nodiscard]] bool run_blocking(std::function<void()> work);
+  /// The 503 for a full hashing queue.
+  static api_error busy() { return api_error::unavailable("too many sign-ins at once; try again shortly", 2); }
+
+  const api_options& options() const { return opts_; }
+  std::int64_t now_ms() const;
+  /// Every route's method and pattern (for documentation and its test).
+  std::vector<std::pair<verb, std::string>> routes() const { return router_.routes(); }
+
+ private:
+  struct route {
+    route_options options;
+    api_handler handler;
+  };
+  void run(const route& r, api_call&& call, responder reply);
+
+  api_options opts_;
+  cors_policy cors_;
+  router<route> router_;
+  std::unique_ptr<storage::worker_pool<int>> hashing_;
+  std::mutex mail_mutex_;
+  bool closed_ = false;  // under mail_mutex_
+};
+
+/// The metrics label of an API path ("api_auth", "api_me", "api").
+std::string route_label(std::string_view path);
+
+}  // namespace flowtrack::http::api
