@@ -192,17 +192,17 @@ void finish_attempt(endpoint_ptr self, node_services* node, storage::due_deliver
 void flush_records(pump_ptr self, node_services* node) {
   auto& st = self->state;
   if (st.records.empty() || st.record_batches_in_flight >= 2) return;
+  // Oldest first, without moving what stays (a vector's erase at the front moved every waiting
+  // record per batch: quadratic when thousands wait behind the two batches in flight).
   std::vector<storage::webhook_attempt_record> batch;
-  if (st.records.size() > node->options.webhook_record_batch) {
-    auto cut = st.records.begin() + static_cast<long>(node->options.webhook_record_batch);
-    batch.assign(std::make_move_iterator(st.records.begin()), std::make_move_iterator(cut));
-    st.records.erase(st.records.begin(), cut);
-  } else {
-    batch.swap(st.records);
+  auto n = std::min(st.records.size(), node->options.webhook_record_batch);
+  batch.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    batch.push_back(std::move(st.records.front()));
+    st.records.pop_front();
   }
   ++st.record_batches_in_flight;
   auto me = caf::actor_cast<caf::actor>(self);
-  auto n = batch.size();
   node->store->record_webhook_attempts(std::move(batch), [me, n](result<void> r) {
     // A batch that could not be written is not retried here: its deliveries' leases run out and
     // they are attempted again, under the same webhook-id.

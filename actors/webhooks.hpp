@@ -51,7 +51,7 @@ caf::behavior webhook_endpoint(caf::stateful_actor<webhook_endpoint_state>* self
 struct webhook_pump_state {
   webhook_pump_state() = default;
   bool claiming = false;
-  std::vector<storage::webhook_attempt_record> records;  ///< attempts waiting to be written
+  std::deque<storage::webhook_attempt_record> records;  ///< attempts waiting to be written
   int record_batches_in_flight = 0;
   std::uint64_t claimed = 0, recorded = 0;
   static inline const char* name = "webhook_pump";

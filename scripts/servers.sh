@@ -11,7 +11,7 @@ free_port() {
 }
 
 # start_postgres DIR PORT: initialises DIR/data once, starts the server, waits until it answers.
-# FLOWTRACK_PG_OPTIONS adds server options, e.g. "-c shared_preload_libraries=pg_stat_statements"
+# PG_SERVER_OPTIONS adds server options (not FLOWTRACK_*: the node refuses unknown FLOWTRACK_ settings), e.g. "-c shared_preload_libraries=pg_stat_statements"
 # to see where a benchmark's database time goes.
 start_postgres() {
   local dir=$1 port=$2
@@ -22,7 +22,7 @@ start_postgres() {
       || { cat "$dir/initdb.log" >&2; return 1; }
   fi
   as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=300 -c shared_buffers=256MB ${FLOWTRACK_PG_OPTIONS:-}" start >/dev/null \
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=300 -c shared_buffers=256MB ${PG_SERVER_OPTIONS:-}" start >/dev/null \
     || { tail -20 "$dir/postgres.log" >&2; return 1; }
 }
 
