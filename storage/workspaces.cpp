@@ -2,7 +2,9 @@
 
 #include <openssl/rand.h>
 
+#include "domain/workspace_rules.hpp"
 #include "runtime/text.hpp"
+#include "runtime/tz.hpp"
 #include "storage/pg/array.hpp"
 #include "storage/workflows.hpp"
 
@@ -152,23 +154,47 @@ result<tenant_lookup> find_tenants(pg::connection& c, const std::vector<std::str
   return out;
 }
 
+result<void> check_timezone(pg::connection& c, std::string_view zone) {
+  if (zone == "UTC") return {};
+  if (!runtime::is_valid_zone_name(zone))
+    return make_error(error_code::invalid, "timezone must be an IANA time zone name such as Europe/Berlin", "timezone");
+  auto r = c.exec("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", pg::params{}.add(zone));
+  if (!r) return r.err();
+  if (!r->get_bool(0, 0))
+    return make_error(error_code::invalid, "unknown time zone '" + std::string(zone) + "'; use an IANA name such as Europe/Berlin",
+                      "timezone");
+  return {};
+}
+
 result<domain::workspace_info> create_workspace(pg::connection& c, const new_workspace& w) {
-  if (w.name.empty() || w.name.size() > 100) return make_error(error_code::invalid, "name must be 1 to 100 characters", "name");
+  if (auto why = domain::check_workspace_name(w.name)) return make_error(error_code::invalid, *why, "name");
+  if (auto why = domain::check_slug(w.slug)) return make_error(error_code::invalid, *why, "slug");
+  if (auto tz = check_timezone(c, w.timezone); !tz) return tz.err();
+  if (!w.owner_user_id.empty() && !runtime::is_uuid(w.owner_user_id))
+    return make_error(error_code::not_found, "no user '" + w.owner_user_id + "'", "user");
   return pg::transact(c, [&](pg::connection& tx) -> result<domain::workspace_info> {
     auto plan = tx.exec("SELECT id FROM subscription_plans WHERE slug = $1 AND is_active", pg::params{}.add(w.plan_slug));
     if (!plan) return plan.err();
     if (plan->empty()) return make_error(error_code::not_found, "no active plan '" + w.plan_slug + "'", "plan");
-    auto user = tx.exec(
-        "WITH found AS (SELECT id FROM users WHERE email = $1::citext AND deleted_at IS NULL),"
-        " made AS (INSERT INTO users (email, auth_provider) SELECT $1, 'local' WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id)"
-        " SELECT id FROM found UNION ALL SELECT id FROM made",
-        pg::params{}.add(w.owner_email));
-    if (!user) {
-      if (user.err().subject == "users_email_valid")
-        return make_error(error_code::invalid, "'" + w.owner_email + "' is not a valid email address", "owner_email");
-      return user.err();
+    std::string owner;
+    if (!w.owner_user_id.empty()) {
+      auto user = tx.exec("SELECT id FROM users WHERE id = $1::uuid AND deleted_at IS NULL", pg::params{}.add(w.owner_user_id));
+      if (!user) return user.err();
+      if (user->empty()) return make_error(error_code::not_found, "no user '" + w.owner_user_id + "'", "user");
+      owner = std::string(user->get(0, 0));
+    } else {
+      auto user = tx.exec(
+          "WITH found AS (SELECT id FROM users WHERE email = $1::citext AND deleted_at IS NULL),"
+          " made AS (INSERT INTO users (email, auth_provider) SELECT $1, 'local' WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id)"
+          " SELECT id FROM found UNION ALL SELECT id FROM made",
+          pg::params{}.add(w.owner_email));
+      if (!user) {
+        if (user.err().subject == "users_email_valid")
+          return make_error(error_code::invalid, "'" + w.owner_email + "' is not a valid email address", "owner_email");
+        return user.err();
+      }
+      owner = std::string(user->get(0, 0));
     }
-    std::string owner = std::string(user->get(0, 0));
     auto ws = tx.exec("INSERT INTO workspaces (name, slug, intake_email_id, owner_user_id, timezone) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                       pg::params{}.add(w.name).add(w.slug).add(random_intake_id()).add(owner).add(w.timezone));
     if (!ws) {

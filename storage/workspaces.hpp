@@ -20,19 +20,27 @@ result<std::string> rotate_inbound_token(pg::connection& c, std::string_view slu
 /// The intake_email_id of the active workspace whose inbound token this is; `not_found` else.
 result<std::string> intake_of_inbound_token(pg::connection& c, std::string_view token);
 
-/// What `flowtrackd workspace create` asks for.
+/// What `flowtrackd workspace create` (and, with owner_user_id, the API) asks for.
 struct new_workspace {
   std::string name;
   std::string slug;
   std::string owner_email;
   std::string plan_slug = "free";
   std::string timezone = "UTC";
+  std::string owner_user_id;  ///< when set, this existing user owns it and owner_email is not read
 };
 
 /// Creates the workspace, its owner user (when no user has that email), the owner membership
-/// and an active monthly subscription to the plan, in one transaction. A taken slug is
-/// `conflict`; an unknown plan `not_found`; a bad slug or email `invalid`.
+/// (workspace_members role 'owner', joined now: the member row is what roles are read from) and
+/// an active monthly subscription to the plan, in one transaction. A taken slug is `conflict`
+/// (subject "slug"); an unknown plan `not_found`; a slug breaking domain::check_slug, a name
+/// breaking domain::check_workspace_name, a time zone PostgreSQL does not know, or a bad email
+/// `invalid` naming the field; an owner_user_id of no (or a soft-deleted) user `not_found`.
 result<domain::workspace_info> create_workspace(pg::connection& c, const new_workspace& w);
+
+/// `invalid` (subject "timezone") unless PostgreSQL knows `zone` as an IANA name (its
+/// pg_timezone_names, the system's tzdata on Debian, as the node's zone loader reads).
+result<void> check_timezone(pg::connection& c, std::string_view zone);
 
 /// Looks a workspace up by slug or id (not soft-deleted).
 result<domain::workspace_info> find_workspace(pg::connection& c, std::string_view slug_or_id);
