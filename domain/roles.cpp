@@ -7,7 +7,7 @@ namespace flowtrack::domain {
 namespace {
 
 // The role matrix as data: each action with the weakest role allowed to do it.
-constexpr std::array<std::pair<action, role>, 10> k_matrix{{
+constexpr std::array<std::pair<action, role>, 11> k_matrix{{
     {action::read, role::viewer},
     {action::work_leads, role::member},
     {action::start_runs, role::member},
@@ -15,6 +15,7 @@ constexpr std::array<std::pair<action, role>, 10> k_matrix{{
     {action::manage_forms, role::admin},
     {action::manage_webhooks, role::admin},
     {action::manage_members, role::admin},
+    {action::manage_workspace, role::admin},
     {action::manage_billing, role::owner},
     {action::transfer_ownership, role::owner},
     {action::delete_workspace, role::owner},
@@ -49,6 +50,7 @@ std::string_view to_string(action a) {
     case action::manage_forms: return "manage_forms";
     case action::manage_webhooks: return "manage_webhooks";
     case action::manage_members: return "manage_members";
+    case action::manage_workspace: return "manage_workspace";
     case action::manage_billing: return "manage_billing";
     case action::transfer_ownership: return "transfer_ownership";
     case action::delete_workspace: return "delete_workspace";

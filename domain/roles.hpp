@@ -26,6 +26,7 @@ enum class action {
   manage_forms,        ///< form fields and form settings
   manage_webhooks,     ///< webhook endpoints, secrets, redeliveries
   manage_members,      ///< invite, change roles, remove members
+  manage_workspace,    ///< the workspace's name, time zone and settings (PATCH /workspaces/{id})
   manage_billing,      ///< the subscription and plan
   transfer_ownership,  ///< hand the workspace to another member
   delete_workspace,    ///< soft-delete the workspace
@@ -35,7 +36,8 @@ enum class action {
 std::string_view to_string(action a);
 
 /// The weakest role allowed to do `a`: viewer reads; member works leads and starts runs; admin
-/// manages workflows, forms, webhooks and members; owner billing, transfer and deletion.
+/// manages workflows, forms, webhooks, members and the workspace's settings; owner billing,
+/// transfer and deletion.
 role least_role_for(action a);
 
 /// Whether `r` may do `a` (r is at least least_role_for(a)).

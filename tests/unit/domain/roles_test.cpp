@@ -12,8 +12,8 @@ namespace {
 constexpr role k_roles[] = {role::viewer, role::member, role::admin, role::owner};
 constexpr action k_actions[] = {action::read,           action::work_leads,     action::start_runs,
                                 action::manage_workflows, action::manage_forms, action::manage_webhooks,
-                                action::manage_members, action::manage_billing, action::transfer_ownership,
-                                action::delete_workspace};
+                                action::manage_members, action::manage_workspace, action::manage_billing,
+                                action::transfer_ownership, action::delete_workspace};
 
 TEST(roles, names_round_trip_and_unknown_names_are_refused) {
   for (role r : k_roles) EXPECT_EQ(parse_role(to_string(r)), r);
@@ -34,6 +34,7 @@ TEST(roles, the_matrix_holds_for_every_role_and_action) {
       {action::manage_forms, {{role::viewer, false}, {role::member, false}, {role::admin, true}, {role::owner, true}}},
       {action::manage_webhooks, {{role::viewer, false}, {role::member, false}, {role::admin, true}, {role::owner, true}}},
       {action::manage_members, {{role::viewer, false}, {role::member, false}, {role::admin, true}, {role::owner, true}}},
+      {action::manage_workspace, {{role::viewer, false}, {role::member, false}, {role::admin, true}, {role::owner, true}}},
       {action::manage_billing, {{role::viewer, false}, {role::member, false}, {role::admin, false}, {role::owner, true}}},
       {action::transfer_ownership, {{role::viewer, false}, {role::member, false}, {role::admin, false}, {role::owner, true}}},
       {action::delete_workspace, {{role::viewer, false}, {role::member, false}, {role::admin, false}, {role::owner, true}}},
