@@ -34,6 +34,17 @@ inline double cpu_seconds(long pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+/// Busy CPU seconds of the whole machine, all cores (/proc/stat: user, nice, system, irq, softirq
+/// and steal; not idle or iowait), or -1: with the figure of a window, work per CPU-second, which
+/// compares across machines.
+inline double machine_busy_seconds() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  if (!(f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || cpu != "cpu") return -1;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 /// VmRSS or VmHWM of a process in MiB, or -1 when it cannot be read.
 inline double memory_mb(long pid, const char* key) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");

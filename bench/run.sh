@@ -2,8 +2,8 @@
 # Runs FlowTrack's benchmarks against throwaway PostgreSQL and Redis on free loopback ports and
 # prints their JSON lines.      bench/run.sh [--only CASE[,CASE...]] [SECONDS_PER_CASE]
 # CASE: runtime, storage, engine, http, smtp or webhook; all of them without --only.
-# (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS=1024 loads the HTTP case with
-# 1,024 connections instead of 64; BENCH_SMTP_CONNECTIONS="64 16" (the default) are the SMTP
+# (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS="64 256" (the default) are the
+# HTTP case's connection counts, one run each; BENCH_SMTP_CONNECTIONS="64 16" (the default) are the SMTP
 # case's session counts; BENCH_SKIP_BUILD=1 skips scripts/deps.sh and the build and uses what
 # build/release holds, e.g. when the targets were built by hand under the build lock.)
 set -euo pipefail
@@ -53,13 +53,38 @@ build/release/adapters/cli/flowtrackd migrate --database-url "$url" --log-level 
 
 if wanted runtime; then build/release/bench/runtime_bench; fi
 if wanted storage; then build/release/bench/storage_bench "$url" --seconds "$seconds"; fi
+# PostgreSQL alone (engine_bench's postgres_only line: the writer's intake statement in batches
+# of 256, no actors, no Redis) is the yardstick: the engine and HTTP lines of the same run get
+# "vs_postgres_only", their completed/accepted per second over it.
+postgres_only_per_s=
+with_ratio() {  # with_ratio FIELD: adds vs_postgres_only to each JSON line on stdin
+  /usr/bin/python3 -c '
+import json, sys
+field, base = sys.argv[1], sys.argv[2]
+for line in sys.stdin:
+    line = line.strip()
+    if not line.startswith("{"):
+        print(line, flush=True); continue
+    d = json.loads(line)
+    if base and d.get(field) is not None and d.get("mode") != "postgres_only":
+        d["vs_postgres_only"] = round(d[field] / float(base), 3)
+    print(json.dumps(d, separators=(",", ":")), flush=True)
+' "$1" "$postgres_only_per_s"
+}
 if wanted engine; then
-  build/release/bench/engine_bench "$url" "redis://127.0.0.1:$redis_port/0" --seconds "$seconds" 2> >(grep -v '^\[' >&2)
+  engine_out=$(build/release/bench/engine_bench "$url" "redis://127.0.0.1:$redis_port/0" --seconds "$seconds" 2> >(grep -v '^\[' >&2))
+  postgres_only_per_s=$(echo "$engine_out" | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    if line.startswith("{"):
+        d = json.loads(line)
+        if d.get("mode") == "postgres_only": print(d["completed_per_s"])')
+  echo "$engine_out" | with_ratio completed_per_s
 fi
 
 # HTTP ingress: a Release node serving the public form of bench/form_workflow.json (4 nodes) in
 # an enterprise workspace (no quotas), loaded by http_bench at BENCH_CONNECTIONS keep-alive
-# connections (default 64; several, e.g. "64 1024", run one after the other), then stopped with
+# connections (default "64 256", one run after the other), then stopped with
 # SIGTERM. Each run gets a fresh database. Fails when an accepted submission has no execution,
 # when nothing was accepted, or when the node died. The load generator is one address standing
 # for many clients, so the per-IP connection cap is lifted.
@@ -95,7 +120,7 @@ http_case() {  # http_case LABEL FLOWTRACKD CONNECTIONS
   local rc=0 line
   line=$(build/release/bench/http_bench --port "$http_port" --target /p/bench-forms --connections "$connections" \
     --seconds "$seconds" --warmup 2 "${check[@]}" --server-pid "$node_pid") || rc=$?
-  [ -z "$line" ] || echo "$line" | sed "s/^{/{\"node\":\"$label\",/"
+  [ -z "$line" ] || echo "$line" | sed "s/^{/{\"node\":\"$label\",/" | with_ratio accepted_per_s
   node_alive || echo "flowtrackd serve ($label) died during the benchmark" >&2
   stop_node
   if [ "$node_status" != 0 ]; then
@@ -115,7 +140,7 @@ if wanted http; then
     echo "run.sh: BENCH_BASELINE=$baseline has no build/release/adapters/cli/flowtrackd" >&2
     exit 64
   fi
-  for connections in ${BENCH_CONNECTIONS:-64}; do
+  for connections in ${BENCH_CONNECTIONS:-64 256}; do
     [ -z "$baseline" ] || http_case baseline "$baseline/build/release/adapters/cli/flowtrackd" "$connections"
     http_case current build/release/adapters/cli/flowtrackd "$connections"
   done

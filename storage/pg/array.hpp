@@ -2,6 +2,7 @@
 // so one parameter carries a whole column of a batch.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,17 +17,25 @@ class array_builder {
 
   array_builder& add(std::string_view v) {
     sep();
+    out_.reserve(out_.size() + v.size() + 2);
     out_.push_back('"');
-    for (char c : v) {
-      if (c == '"' || c == '\\') out_.push_back('\\');
-      out_.push_back(c);
-    }
+    // Runs without a quote or backslash are copied whole (a JSON payload is mostly one run).
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (v[i] == '"' || v[i] == '\\') {
+        out_.append(v.data() + run, i - run);
+        out_.push_back('\\');
+        run = i;
+      }
+    out_.append(v.data() + run, v.size() - run);
     out_.push_back('"');
     return *this;
   }
   array_builder& add(std::int64_t v) {
     sep();
-    out_ += std::to_string(v);
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, end);
     return *this;
   }
   array_builder& add_optional(const std::optional<std::string>& v) {
