@@ -145,6 +145,16 @@ result<bool> second_factor_ok(pg::connection& c, api_service& api, const storage
   return storage::use_recovery_code(c, u.id, storage::sha256_hex(code));
 }
 
+// The hash an unknown email's password is verified against: a random password under the node's
+// own parameters (so it costs what a real user's hash costs). Made once, on a hashing thread at
+// start-up (add_account_routes queues it), before the first login needs it.
+const std::string& dummy_hash(const api_service& api) {
+  static std::once_flag once;
+  static std::string hash;
+  std::call_once(once, [&] { hash = crypto::hash_password(random_token(), api.options().password_params); });
+  return hash;
+}
+
 // ---- sign-up and verification ------------------------------------------------------------------
 
 void signup(api_service& api, api_call&& call, responder reply) {
@@ -237,7 +247,7 @@ void login(api_service& api, api_call&& call, responder reply) {
     const auto& u = *found;
     // An unknown email (or one without a password) is verified against a dummy hash of the same
     // cost, so the answer takes as long as for a known one.
-    static const std::string dummy = crypto::hash_password(random_token(), api.options().password_params);
+    const std::string& dummy = dummy_hash(api);
     bool has_password = u && u->password_hash;
     bool ok = crypto::verify_password(has_password ? *u->password_hash : dummy, password) && has_password;
 
@@ -598,6 +608,7 @@ void totp_disable(api_service& api, api_call&& call, responder reply) {
 
 void add_account_routes(api_service& api) {
   auto cache = std::make_shared<rotation_cache>();
+  if (!api.run_blocking([&api] { (void)dummy_hash(api); })) spdlog::warn("accounts: the dummy hash is made at the first login");
   const route_options open_body{true, false, true}, signed_body{true, true, true}, signed_plain{false, true, true};
   auto bind = [&api](void (*f)(api_service&, api_call&&, responder)) {
     return [&api, f](api_call&& call, responder reply) { f(api, std::move(call), std::move(reply)); };
