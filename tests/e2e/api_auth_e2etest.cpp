@@ -566,6 +566,22 @@ TEST_F(api_auth, without_jwt_key_the_sign_in_routes_answer_503_naming_it_and_the
   EXPECT_EQ(http_request(node->port, "GET", "/healthz").status, 200);
 }
 
+TEST_F(api_auth, a_malformed_jwt_key_or_clerk_key_file_stops_the_node_with_exit_78_naming_the_setting) {
+  auto env = "FLOWTRACK_DATABASE_URL=" + shell_quote(database().url()) + " FLOWTRACK_REDIS_URL=" + shell_quote(redis_url()) +
+             " FLOWTRACK_HTTP_LISTEN=127.0.0.1:" + std::to_string(free_port()) + " FLOWTRACK_ADMIN_LISTEN=off" +
+             " FLOWTRACK_SMTP_LISTEN=127.0.0.1:" + std::to_string(free_port()) + " ";
+  auto bad_key = run_command(env + "FLOWTRACK_JWT_KEY=not-hex-at-all " + flowtrackd() + " serve");
+  EXPECT_EQ(bad_key.exit_code, 78);
+  EXPECT_NE(bad_key.err.find("jwt_key"), std::string::npos) << bad_key.err;
+  EXPECT_EQ(bad_key.err.find("not-hex-at-all"), std::string::npos) << "a key is never echoed";
+  auto not_pem = std::filesystem::temp_directory_path() / unique_name("ft-not-pem");
+  std::ofstream(not_pem) << "this is not a key\n";
+  auto bad_file = run_command(env + "FLOWTRACK_CLERK_PUBLIC_KEY_FILE=" + shell_quote(not_pem.string()) + " " + flowtrackd() + " serve");
+  std::filesystem::remove(not_pem);
+  EXPECT_EQ(bad_file.exit_code, 78);
+  EXPECT_NE(bad_file.err.find("clerk_public_key_file"), std::string::npos) << bad_file.err;
+}
+
 // ---- Clerk ----
 
 struct clerk_keys {

@@ -4,6 +4,7 @@
 // the pipeline of api_service on requests handed to it directly (404/405/415/413/422, CORS).
 #include <gtest/gtest.h>
 
+#include <future>
 #include <optional>
 
 #include "adapters/http/api/api.hpp"
@@ -273,6 +274,31 @@ TEST_F(pipeline, cors_preflight_and_answers_follow_the_allow_list) {
   EXPECT_EQ(answer[bhttp::field::vary], "Origin");
   auto other = send(bhttp::verb::get, "/api/v1/nope", {}, {{"Origin", "https://evil.example.com"}});
   EXPECT_TRUE(other[bhttp::field::access_control_allow_origin].empty());
+}
+
+TEST(api_hashing_pool, refuses_work_beyond_its_bounded_queue_with_503_and_retry_after) {
+  api_options o;
+  o.password_threads = 1;
+  o.password_queue = 1;
+  api_service api(o);
+  api.add(verb::post, "/hash", {false, false, false}, [&api](api_call&&, responder reply) {
+    if (!api.run_blocking([] {})) return reply(error_response(api_service::busy()));
+    reply(no_content());
+  });
+  std::promise<void> started, release;
+  auto released = release.get_future().share();
+  ASSERT_TRUE(api.run_blocking([&started, released] {
+    started.set_value();
+    released.wait();
+  }));
+  started.get_future().wait();            // the only thread is busy
+  ASSERT_TRUE(api.run_blocking([] {}));   // the one queue place is taken
+  std::optional<response> out;
+  api.handle(request{bhttp::verb::post, "/api/v1/hash", 11}, request_info{"127.0.0.1", "r", ""}, [&](response&& r) { out = std::move(r); });
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->result(), bhttp::status::service_unavailable);
+  EXPECT_FALSE((*out)[bhttp::field::retry_after].empty());
+  release.set_value();
 }
 
 TEST(api_route_label, names_the_auth_and_profile_routes) {
