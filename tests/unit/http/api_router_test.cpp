@@ -183,7 +183,7 @@ TEST(api_tokens, random_tokens_are_32_bytes_of_base64url_and_differ) {
 }
 
 // The pipeline, with routes of the test's own that echo what they were given.
-struct pipeline : ::testing::Test {
+struct api_pipeline : ::testing::Test {
   api_options options() {
     api_options o;
     o.jwt_key = k_key;
@@ -192,7 +192,7 @@ struct pipeline : ::testing::Test {
     return o;
   }
   api_service api{options()};
-  pipeline() {
+  api_pipeline() {
     api.add(verb::post, "/echo/{id}", {true, false, false}, [](api_call&& c, responder reply) {
       body_reader b(c.body);
       auto name = b.string("name", true);
@@ -216,7 +216,7 @@ struct pipeline : ::testing::Test {
   static json::object error_of(const response& r) { return json::parse(r.body()).at("error").as_object(); }
 };
 
-TEST_F(pipeline, routes_with_parameters_and_gives_the_client_address_and_user_agent) {
+TEST_F(api_pipeline, routes_with_parameters_and_gives_the_client_address_and_user_agent) {
   auto r = send(bhttp::verb::post, "/api/v1/echo/42", R"({"name":"x"})", {{"Content-Type", "application/json"}, {"User-Agent", "ua/1"}});
   ASSERT_EQ(r.result(), bhttp::status::ok) << r.body();
   auto b = json::parse(r.body());
@@ -225,7 +225,7 @@ TEST_F(pipeline, routes_with_parameters_and_gives_the_client_address_and_user_ag
   EXPECT_EQ(b.at("ua"), "ua/1");
 }
 
-TEST_F(pipeline, answers_404_405_415_400_and_422_in_the_one_error_shape) {
+TEST_F(api_pipeline, answers_404_405_415_400_and_422_in_the_one_error_shape) {
   auto nf = send(bhttp::verb::get, "/api/v1/nope");
   EXPECT_EQ(nf.result(), bhttp::status::not_found);
   EXPECT_EQ(error_of(nf).at("code"), "not_found");
@@ -246,7 +246,7 @@ TEST_F(pipeline, answers_404_405_415_400_and_422_in_the_one_error_shape) {
   EXPECT_EQ(error_of(big).at("field"), "body");
 }
 
-TEST_F(pipeline, signed_in_routes_need_a_bearer_token_in_the_authorization_header_only) {
+TEST_F(api_pipeline, signed_in_routes_need_a_bearer_token_in_the_authorization_header_only) {
   auto token = issue_access_token(k_key, "user-7", "s", k_now);
   auto ok = send(bhttp::verb::get, "/api/v1/whoami", {}, {{"Authorization", "Bearer " + token}});
   ASSERT_EQ(ok.result(), bhttp::status::ok) << ok.body();
@@ -259,7 +259,7 @@ TEST_F(pipeline, signed_in_routes_need_a_bearer_token_in_the_authorization_heade
   EXPECT_EQ(error_of(query).at("code"), "credential_in_query");
 }
 
-TEST_F(pipeline, cors_preflight_and_answers_follow_the_allow_list) {
+TEST_F(api_pipeline, cors_preflight_and_answers_follow_the_allow_list) {
   auto pre = send(bhttp::verb::options, "/api/v1/echo/1", {},
                   {{"Origin", "https://app.example.com"}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_EQ(pre.result(), bhttp::status::no_content);
