@@ -343,6 +343,11 @@ TEST_F(api_auth, logout_ends_one_session_and_logout_all_every_one) {
   auto all = post("/auth/logout-all", {}, b.str("accessToken"));
   ASSERT_EQ(all.status, 200) << all.text;
   EXPECT_EQ(all.body.at("revoked").to_number<int>(), 2);
+  // The access tokens of ended sessions are refused at once, not only after their 15 minutes.
+  auto ended = call("GET", "/me", "", c.str("accessToken"));
+  EXPECT_EQ(ended.status, 401);
+  EXPECT_EQ(ended.error_code(), "session_ended");
+  EXPECT_EQ(call("GET", "/me", "", a.str("accessToken")).status, 401);
   EXPECT_EQ(post("/auth/refresh", {{"refreshToken", b.str("refreshToken")}}).status, 401);
   EXPECT_EQ(post("/auth/refresh", {{"refreshToken", c.str("refreshToken")}}).status, 401);
 }
@@ -363,6 +368,8 @@ TEST_F(api_auth, change_password_keeps_this_session_and_ends_the_others) {
   auto ok = post("/auth/change-password", {{"currentPassword", k_password}, {"newPassword", "a brand new passphrase"}}, mine.str("accessToken"));
   ASSERT_EQ(ok.status, 200) << ok.text;
   EXPECT_EQ(post("/auth/refresh", {{"refreshToken", other.str("refreshToken")}}).status, 401) << "other sessions end";
+  EXPECT_EQ(call("GET", "/me", "", other.str("accessToken")).status, 401) << "their access tokens too";
+  EXPECT_EQ(call("GET", "/me", "", mine.str("accessToken")).status, 200);
   EXPECT_EQ(post("/auth/refresh", {{"refreshToken", mine.str("refreshToken")}}).status, 200) << "this one stays";
   EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", k_password}}).status, 401);
   EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", "a brand new passphrase"}}).status, 200);

@@ -283,7 +283,7 @@ void login(api_service& api, api_call&& call, responder reply) {
       if (!family) return family.err();
       record(c, true, std::nullopt);
       audit(c, "login_succeeded", user_id, call, json::object{{"session", *family}});
-      return token_pair(issue_access_token(api.options().jwt_key, u->id, *family, now / 1000), refresh, k_access_ttl_s);
+      return token_pair(issue_access_token(api.options().jwt_key, u->id, *family, now), refresh, k_access_ttl_s);
     });
     if (!outcome) return fail(reply, outcome.err());
     if (refusal) return fail(reply, *refusal);
@@ -321,6 +321,7 @@ void refresh(api_service& api, std::shared_ptr<rotation_cache> cache, api_call&&
         auto reused = [&]() -> result<out> {
           auto revoked = storage::revoke_family(c, t.family_id);
           if (!revoked) return revoked.err();
+          api.sessions().end_session(t.family_id, now);
           audit(c, "refresh_token_reuse", t.user_id, call, json::object{{"session", t.family_id}, {"revoked", *revoked}});
           return out(refresh_refused("refresh_token_reused", "this refresh token was already used; the session is ended, sign in again"));
         };
@@ -333,6 +334,7 @@ void refresh(api_service& api, std::shared_ptr<rotation_cache> cache, api_call&&
         if (!u) return u.err();
         if (!*u || !(*u)->is_active) {
           (void)storage::revoke_family(c, t.family_id);
+          api.sessions().end_session(t.family_id, now);
           return out(refresh_refused("invalid_refresh_token", "this account is not active"));
         }
         auto next = random_token();
@@ -348,7 +350,7 @@ void refresh(api_service& api, std::shared_ptr<rotation_cache> cache, api_call&&
           }
           return out(refresh_refused("refresh_token_reused", "this refresh token was already used; sign in again"));
         }
-        auto access = issue_access_token(api.options().jwt_key, t.user_id, t.family_id, now / 1000);
+        auto access = issue_access_token(api.options().jwt_key, t.user_id, t.family_id, now);
         cache->put(t.id, rotation_cache::entry{**id, next_hash, access, next, now}, now);
         return out(token_pair(access, next, k_access_ttl_s));
       },
@@ -366,12 +368,13 @@ void logout(api_service& api, api_call&& call, responder reply) {
   // Holding the refresh token is enough to end its session (an expired access token must not
   // keep a session alive). Unknown or already revoked: the same 204.
   api.db(
-      [call = std::move(call), hash = storage::sha256_hex(*token)](pg::connection& c) -> result<void> {
+      [&api, call = std::move(call), hash = storage::sha256_hex(*token)](pg::connection& c) -> result<void> {
         auto row = storage::find_refresh_token(c, hash);
         if (!row) return row.err();
         if (!*row) return {};
         auto done = storage::revoke_refresh_token(c, (*row)->user_id, hash);
         if (!done) return done.err();
+        api.sessions().end_session((*row)->family_id, api.now_ms());
         if (*done) audit(c, "logout", (*row)->user_id, call, json::object{{"session", (*row)->family_id}});
         return {};
       },
@@ -383,8 +386,9 @@ void logout(api_service& api, api_call&& call, responder reply) {
 
 void logout_all(api_service& api, api_call&& call, responder reply) {
   api.db(
-      [call = std::move(call)](pg::connection& c) -> result<std::size_t> {
+      [&api, call = std::move(call)](pg::connection& c) -> result<std::size_t> {
         auto n = storage::revoke_user_tokens(c, call.user->user_id, std::nullopt);
+        if (n) api.sessions().end_user_sessions(call.user->user_id, std::nullopt, api.now_ms());
         if (n) audit(c, "logout_all", call.user->user_id, call, json::object{{"revoked", *n}});
         return n;
       },
@@ -453,6 +457,7 @@ void change_password(api_service& api, api_call&& call, responder reply) {
     std::optional<std::string> keep = me.session_id.empty() ? std::nullopt : std::optional<std::string>(me.session_id);
     auto done = blocking_db(api, [&](pg::connection& c) -> result<void> {
       auto r = storage::set_password(c, user.id, hash, keep);
+      if (r) api.sessions().end_user_sessions(user.id, keep, api.now_ms());
       if (r) audit(c, "password_changed", user.id, call);
       return r;
     });
@@ -511,6 +516,7 @@ void reset_password(api_service& api, api_call&& call, responder reply) {
         return out(api_error::invalid("password", problem->message + "; ask for a new reset link", problem->code));
       // Every session ends; TOTP stays as it was (a reset never bypasses the second factor).
       if (auto r = storage::set_password(c, **id, hash, std::nullopt); !r) return r.err();
+      api.sessions().end_user_sessions(**id, std::nullopt, api.now_ms());
       audit(c, "password_reset", **id, call);
       return out(std::monostate{});
     });

@@ -33,6 +33,33 @@ bool credential_in_query(std::string_view query) {
 
 }  // namespace
 
+void session_denylist::prune(std::int64_t now_ms) {
+  // After one access-token lifetime every token an entry refuses has expired anyway.
+  auto old = now_ms - k_access_ttl_s * 1000 - 60'000;
+  std::erase_if(sessions_, [old](const auto& kv) { return kv.second < old; });
+  std::erase_if(users_, [old](const auto& kv) { return kv.second.at_ms < old; });
+}
+
+void session_denylist::end_session(const std::string& session_id, std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  prune(now_ms);
+  sessions_[session_id] = now_ms;
+}
+
+void session_denylist::end_user_sessions(const std::string& user_id, std::optional<std::string> keep, std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  prune(now_ms);
+  users_[user_id] = user_cut{now_ms, std::move(keep)};
+}
+
+bool session_denylist::ended(const principal& p, std::int64_t) const {
+  if (p.provider != "local") return false;
+  std::lock_guard lock(mutex_);
+  if (sessions_.contains(p.session_id)) return true;
+  auto u = users_.find(p.user_id);
+  return u != users_.end() && p.issued_at_ms <= u->second.at_ms && u->second.keep != p.session_id;
+}
+
 std::string route_label(std::string_view path) {
   auto rest = strip_prefix(path);
   if (rest.starts_with("/auth/")) return "api_auth";
@@ -158,6 +185,8 @@ void api_service::handle(request&& req, const request_info& info, responder repl
   auto checked = check_bearer(req[bhttp::field::authorization], opts_.jwt_key, opts_.clerk_keys, now_ms() / 1000);
   if (auto* e = std::get_if<api_error>(&checked)) return answer(error_response(*e));
   if (auto* p = std::get_if<principal>(&checked)) {
+    if (sessions_.ended(*p, now_ms()))
+      return answer(error_response(api_error::unauthorized("session_ended", "this session was ended (logout or a password change); sign in again")));
     call.user = std::move(*p);
     return run(r, std::move(call), std::move(answer));
   }

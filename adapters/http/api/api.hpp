@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,31 @@
 #include "storage/worker_pool.hpp"
 
 namespace flowtrack::http::api {
+
+/// Sessions ended on this node (logout, logout-all, refresh reuse, password change or reset)
+/// whose access tokens may not have expired yet: an access token is refused once its session
+/// ended, or once every session of its user ended after it was issued. Entries last one access
+/// token lifetime. Per node and in memory: another node learns nothing of it (the refresh token,
+/// which is checked in PostgreSQL, is the durable part).
+class session_denylist {
+ public:
+  /// Ends one session (a refresh-token family) as of now.
+  void end_session(const std::string& session_id, std::int64_t now_ms);
+  /// Ends every session of the user issued before now, except `keep` (the caller's own).
+  void end_user_sessions(const std::string& user_id, std::optional<std::string> keep, std::int64_t now_ms);
+  /// Whether the principal's access token belongs to an ended session.
+  bool ended(const principal& p, std::int64_t now_ms) const;
+
+ private:
+  struct user_cut {
+    std::int64_t at_ms = 0;
+    std::optional<std::string> keep;
+  };
+  void prune(std::int64_t now_ms);
+  mutable std::mutex mutex_;
+  std::map<std::string, std::int64_t> sessions_;  // session id -> ended at
+  std::map<std::string, user_cut> users_;         // user id -> every session before this ended
+};
 
 /// The path prefix of every API route.
 inline constexpr std::string_view k_prefix = "/api/v1";
@@ -108,6 +134,7 @@ class api_service {
   static api_error busy() { return api_error::unavailable("too many sign-ins at once; try again shortly", 2); }
 
   const api_options& options() const { return opts_; }
+  session_denylist& sessions() { return sessions_; }
   std::int64_t now_ms() const;
   /// Every route's method and pattern (for documentation and its test).
   std::vector<std::pair<verb, std::string>> routes() const { return router_.routes(); }
@@ -122,6 +149,7 @@ class api_service {
   api_options opts_;
   cors_policy cors_;
   router<route> router_;
+  session_denylist sessions_;
   std::unique_ptr<storage::worker_pool<int>> hashing_;
   std::mutex mail_mutex_;
   bool closed_ = false;  // under mail_mutex_

@@ -42,12 +42,14 @@ std::string random_token() {
   return crypto::base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
-std::string issue_access_token(std::string_view key, std::string_view user_id, std::string_view session_id, std::int64_t now_s) {
+std::string issue_access_token(std::string_view key, std::string_view user_id, std::string_view session_id, std::int64_t now_ms) {
+  std::int64_t now_s = now_ms / 1000;
   json::object claims{{"iss", "flowtrack"},
                       {"sub", user_id},
                       {"sid", session_id},
                       {"iat", now_s},
                       {"exp", now_s + k_access_ttl_s},
+                      {"iat_ms", now_ms},
                       {"jti", random_token().substr(0, 22)}};
   return crypto::jwt_sign_hs256(claims, key);
 }
@@ -78,7 +80,9 @@ bearer_result check_bearer(std::string_view authorization, std::string_view jwt_
   if (jwt_key.empty()) return invalid_token("only Clerk session tokens are accepted on this node");
   auto claims = crypto::jwt_verify_hs256(token, jwt_key, now_s);
   if (!claims) return refusal(claims.err());
-  principal p{claim_string(*claims, "sub"), claim_string(*claims, "sid"), "local"};
+  principal p{claim_string(*claims, "sub"), claim_string(*claims, "sid"), "local", 0};
+  if (auto* ms = claims->if_contains("iat_ms"); ms && ms->is_int64()) p.issued_at_ms = ms->as_int64();
+  else if (auto* iat = claims->if_contains("iat"); iat && iat->is_int64()) p.issued_at_ms = iat->as_int64() * 1000;
   if (p.user_id.empty() || p.session_id.empty() || claim_string(*claims, "iss") != "flowtrack")
     return invalid_token("the access token is not one of ours");
   return p;

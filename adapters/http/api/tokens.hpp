@@ -28,11 +28,13 @@ struct principal {
   std::string user_id;
   std::string session_id;  ///< the refresh-token family of the login; empty for a Clerk token
   std::string provider;    ///< "local" (our access token) or "clerk"
+  std::int64_t issued_at_ms = 0;  ///< our token's `iat_ms` (when it was made); 0 for Clerk
 };
 
 /// Our access token for `user_id` in session `session_id`: HS256 under `key` (32 raw bytes),
-/// claims sub, sid, iat, exp (iat + k_access_ttl_s), jti (random), iss "flowtrack".
-std::string issue_access_token(std::string_view key, std::string_view user_id, std::string_view session_id, std::int64_t now_s);
+/// claims sub, sid, iat, exp (iat + k_access_ttl_s), jti (random), iss "flowtrack", and the
+/// private claim iat_ms (the issue time in ms, which the session deny-list compares).
+std::string issue_access_token(std::string_view key, std::string_view user_id, std::string_view session_id, std::int64_t now_ms);
 
 /// What a Clerk session token says about its user. The email is read from the claim `email`
 /// (Clerk's session-token template must add it: {"email": "{{user.primary_email_address}}"});

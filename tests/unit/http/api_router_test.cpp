@@ -142,7 +142,7 @@ const std::string k_key(32, 'k');
 constexpr std::int64_t k_now = 1'800'000'000;
 
 TEST(api_tokens, accepts_our_access_token_and_refuses_expired_tampered_none_and_other_algorithms) {
-  auto token = issue_access_token(k_key, "user-1", "session-1", k_now);
+  auto token = issue_access_token(k_key, "user-1", "session-1", k_now * 1000);
   auto ok = check_bearer("Bearer " + token, k_key, std::nullopt, k_now + 60);
   ASSERT_TRUE(std::holds_alternative<principal>(ok));
   EXPECT_EQ(std::get<principal>(ok).user_id, "user-1");
@@ -169,10 +169,29 @@ TEST(api_tokens, accepts_our_access_token_and_refuses_expired_tampered_none_and_
   auto missing = check_bearer("", k_key, std::nullopt, k_now);
   EXPECT_EQ(std::get<api_error>(missing).code, "missing_token");
   EXPECT_EQ(std::get<api_error>(check_bearer("Basic abc", k_key, std::nullopt, k_now)).code, "missing_token");
-  auto other_key = check_bearer("Bearer " + issue_access_token(std::string(32, 'x'), "u", "s", k_now), k_key, std::nullopt, k_now);
+  auto other_key = check_bearer("Bearer " + issue_access_token(std::string(32, 'x'), "u", "s", k_now * 1000), k_key, std::nullopt, k_now);
   EXPECT_TRUE(std::holds_alternative<api_error>(other_key));
   auto off = check_bearer("Bearer " + token, "", std::nullopt, k_now);
   EXPECT_EQ(std::get<api_error>(off).status, bhttp::status::service_unavailable);
+}
+
+TEST(api_sessions, an_ended_session_or_user_cut_refuses_older_tokens_and_keeps_the_callers_own) {
+  session_denylist d;
+  principal a{"user-1", "session-a", "local", 1000}, b{"user-1", "session-b", "local", 1000};
+  EXPECT_FALSE(d.ended(a, 2000));
+  d.end_session("session-a", 2000);
+  EXPECT_TRUE(d.ended(a, 2001));
+  EXPECT_FALSE(d.ended(b, 2001));
+  d.end_user_sessions("user-1", std::string("session-b"), 3000);
+  EXPECT_FALSE(d.ended(b, 3001)) << "the caller's own session stays";
+  principal c{"user-1", "session-c", "local", 2500}, later{"user-1", "session-d", "local", 3500};
+  EXPECT_TRUE(d.ended(c, 3001));
+  EXPECT_FALSE(d.ended(later, 3600)) << "a login after the cut";
+  principal clerk{"user-1", "", "clerk", 0};
+  EXPECT_FALSE(d.ended(clerk, 3600));
+  // After an access token's lifetime the entries are gone (their tokens expired anyway).
+  d.end_session("other", 3000 + (k_access_ttl_s + 120) * 1000);
+  EXPECT_FALSE(d.ended(a, 3000 + (k_access_ttl_s + 120) * 1000));
 }
 
 TEST(api_tokens, random_tokens_are_32_bytes_of_base64url_and_differ) {
@@ -247,7 +266,7 @@ TEST_F(api_pipeline, answers_404_405_415_400_and_422_in_the_one_error_shape) {
 }
 
 TEST_F(api_pipeline, signed_in_routes_need_a_bearer_token_in_the_authorization_header_only) {
-  auto token = issue_access_token(k_key, "user-7", "s", k_now);
+  auto token = issue_access_token(k_key, "user-7", "s", k_now * 1000);
   auto ok = send(bhttp::verb::get, "/api/v1/whoami", {}, {{"Authorization", "Bearer " + token}});
   ASSERT_EQ(ok.result(), bhttp::status::ok) << ok.body();
   EXPECT_EQ(json::parse(ok.body()).at("user"), "user-7");
