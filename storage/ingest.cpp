@@ -126,8 +126,10 @@ ev AS (
   FROM e0
 ),
 ue AS (
-  INSERT INTO usage_events (workspace_id, event_type, event_category, related_resource_id, related_resource_type)
-  SELECT workspace_id, 'workflow_execution', 'compute', id, 'workflow_execution' FROM ex
+  -- One usage row per workspace and batch, its quantity the executions started (the spec's
+  -- `quantity`), not one per execution: a row and five index entries less per submission.
+  INSERT INTO usage_events (workspace_id, event_type, event_category, quantity, related_resource_type)
+  SELECT workspace_id, 'workflow_execution', 'compute', count(*), 'workflow_execution' FROM ex GROUP BY workspace_id
 ),
 limits AS (
   SELECT * FROM unnest($20::uuid[], $21::int[], $22::int[], $23::date[], $24::date[])

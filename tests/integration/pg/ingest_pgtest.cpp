@@ -90,7 +90,7 @@ TEST(ingest, new_lead_writes_every_row_in_one_go) {
   EXPECT_EQ(ex->get(0, 2), out[0]->lead_id);
   EXPECT_EQ(ex->get(0, 3), "7000");
   EXPECT_EQ(f.count("SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1 AND e.event_type = 'FORM_SUBMITTED'"), 1);
-  EXPECT_EQ(f.count("SELECT count(*) FROM usage_events WHERE workspace_id = $1 AND event_type = 'workflow_execution' AND related_resource_id IS NOT NULL"), 1);
+  EXPECT_EQ(f.count("SELECT sum(quantity) FROM usage_events WHERE workspace_id = $1 AND event_type = 'workflow_execution'"), 1);
   EXPECT_EQ(f.count("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'executions'"), 1);
   EXPECT_EQ(f.count("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'leads'"), 1);
 }
@@ -303,6 +303,16 @@ TEST(ingest, one_bad_trigger_does_not_reject_the_batch) {
     }
   }
   EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1"), 9) << "nothing partial of the bad one";
+  EXPECT_EQ(f.count("SELECT sum(quantity) FROM usage_events WHERE workspace_id = $1 AND event_type = 'workflow_execution'"), 9);
+}
+
+TEST(ingest, a_batch_bills_its_executions_in_one_usage_row) {
+  workspace_fixture f;
+  std::vector<domain::trigger_record> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back(f.trigger("billed" + std::to_string(i) + "@example.com"));
+  for (const auto& r : ingest_batch(*f.c, batch)) ASSERT_TRUE(r.ok()) << r.err().message;
+  EXPECT_EQ(f.count("SELECT count(*) FROM usage_events WHERE workspace_id = $1 AND event_type = 'workflow_execution'"), 1);
+  EXPECT_EQ(f.count("SELECT sum(quantity) FROM usage_events WHERE workspace_id = $1 AND event_type = 'workflow_execution'"), 6);
 }
 
 TEST(ingest, quota_warns_at_100_percent_and_rejects_beyond_120) {
