@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/http/urlencoded.hpp"
 #include "storage/accounts.hpp"
 
 namespace flowtrack::http::api {
@@ -160,6 +161,12 @@ void api_service::handle(request&& req, const request_info& info, responder repl
   call.path = std::string(path);
   call.query = std::move(query);
   call.params = std::move(found.params);
+  if (!call.query.empty()) {
+    auto decoded = parse_urlencoded(call.query);
+    if (!decoded)
+      return answer(error_response({bhttp::status::bad_request, "invalid_query", "the query string cannot be read: " + decoded.err().message, "query", 0}));
+    call.query_params = std::move(*decoded);
+  }
   call.client_ip = info.client_ip;
   call.request_id = info.request_id;
   call.user_agent = std::string(req[bhttp::field::user_agent].substr(0, 512));

@@ -65,10 +65,20 @@ struct api_call {
   verb method = verb::get;
   std::string path;   ///< below the prefix, without the query ("/auth/login")
   std::string query;  ///< after '?', undecoded; never a credential
+  /// The query decoded (form encoding), in order; a query that cannot be decoded is a 400
+  /// naming `query` before the route runs.
+  std::vector<std::pair<std::string, std::string>> query_params;
   path_params params;
   boost::json::object body;  ///< routes that take a body: the parsed object
   std::string client_ip, user_agent, request_id;
   std::optional<principal> user;  ///< signed-in routes: the caller
+
+  /// The first value of a query parameter, or nullopt.
+  std::optional<std::string> query_value(std::string_view name) const {
+    for (const auto& [k, v] : query_params)
+      if (k == name) return v;
+    return std::nullopt;
+  }
 };
 
 /// A route. It answers exactly once through the responder, from any thread.

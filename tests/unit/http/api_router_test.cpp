@@ -216,7 +216,8 @@ struct api_pipeline : ::testing::Test {
       body_reader b(c.body);
       auto name = b.string("name", true);
       if (auto p = b.finish()) return reply(error_response(*p));
-      reply(json_reply(bhttp::status::ok, json::object{{"id", c.params.at("id")}, {"name", *name}, {"ip", c.client_ip}, {"ua", c.user_agent}}));
+      reply(json_reply(bhttp::status::ok, json::object{{"id", c.params.at("id")}, {"name", *name}, {"ip", c.client_ip}, {"ua", c.user_agent},
+                                                       {"q", c.query_value("q").value_or("")}}));
     });
     api.add(verb::get, "/whoami", {false, true, true}, [](api_call&& c, responder reply) {
       reply(json_reply(bhttp::status::ok, json::object{{"user", c.user->user_id}}));
@@ -242,6 +243,11 @@ TEST_F(api_pipeline, routes_with_parameters_and_gives_the_client_address_and_use
   EXPECT_EQ(b.at("id"), "42");
   EXPECT_EQ(b.at("ip"), "203.0.113.9");
   EXPECT_EQ(b.at("ua"), "ua/1");
+  auto q = send(bhttp::verb::post, "/api/v1/echo/42?q=a%20b&x=1", R"({"name":"x"})", {{"Content-Type", "application/json"}});
+  EXPECT_EQ(json::parse(q.body()).at("q"), "a b");
+  auto bad = send(bhttp::verb::post, "/api/v1/echo/42?q=%zz", R"({"name":"x"})", {{"Content-Type", "application/json"}});
+  EXPECT_EQ(bad.result(), bhttp::status::bad_request);
+  EXPECT_EQ(error_of(bad).at("field"), "query");
 }
 
 TEST_F(api_pipeline, answers_404_405_415_400_and_422_in_the_one_error_shape) {
