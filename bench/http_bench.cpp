@@ -301,6 +301,26 @@ completion completion_of(PGconn* c, const std::vector<std::string>& ids) {
   return out;
 }
 
+/// Rows written (inserted or updated) in the database so far, and the index entries they made:
+/// each table's inserts and non-HOT updates times its number of indexes (partial indexes counted
+/// as if every row matched: an upper bound). From the statistics views, which a backend flushes
+/// at most once a second: over a window of 10 s or more the error is small.
+struct write_counts {
+  double rows = -1, index_entries = -1;
+};
+write_counts database_writes(PGconn* c) {
+  write_counts out;
+  pg_result r(PQexec(c, "SELECT COALESCE(sum(n_tup_ins + n_tup_upd), 0),"
+                        " COALESCE(sum((n_tup_ins + n_tup_upd - n_tup_hot_upd) *"
+                        " (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid)), 0)"
+                        " FROM pg_stat_user_tables t"),
+              &PQclear);
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return out;
+  out.rows = std::strtod(PQgetvalue(r.get(), 0, 0), nullptr);
+  out.index_entries = std::strtod(PQgetvalue(r.get(), 0, 1), nullptr);
+  return out;
+}
+
 // --- reporting -----------------------------------------------------------------------------
 
 
@@ -346,16 +366,22 @@ int main(int argc, char** argv) {
     double window_start_wall = wall_now_s() + o.warmup;
     for (int i = 0; i < o.connections; ++i) std::make_shared<session>(ioc, endpoint, o, t)->start();
     // The node's CPU time over the measured window, read at its two ends.
-    // And the whole machine's (node, PostgreSQL, Redis, this generator).
+    // And the whole machine's (node, PostgreSQL, Redis, this generator), and the database's writes.
     double cpu_start = -1, cpu_end = -1, machine_start = -1, machine_end = -1;
+    write_counts writes_start, writes_end;
+    std::unique_ptr<PGconn, decltype(&PQfinish)> stats(nullptr, &PQfinish);
+    if (!o.database_url.empty()) stats.reset(PQconnectdb(o.database_url.c_str()));
+    auto writes_now = [&] { return stats && PQstatus(stats.get()) == CONNECTION_OK ? database_writes(stats.get()) : write_counts{}; };
     asio::steady_timer at_start(ioc, t.warm_end), at_end(ioc, t.end);
     at_start.async_wait([&](beast::error_code) {
       if (o.server_pid) cpu_start = cpu_seconds(o.server_pid);
       machine_start = machine_busy_seconds();
+      writes_start = writes_now();
     });
     at_end.async_wait([&](beast::error_code) {
       if (o.server_pid) cpu_end = cpu_seconds(o.server_pid);
       machine_end = machine_busy_seconds();
+      writes_end = writes_now();
     });
     ioc.run();  // returns when every session has stopped after the window (the drain included)
     double rss_mb = o.server_pid ? memory_mb(o.server_pid, "VmRSS:") : -1;
@@ -386,18 +412,24 @@ int main(int argc, char** argv) {
     double rss_peak_mb = o.server_pid ? memory_mb(o.server_pid, "VmHWM:") : -1;
     double cpu_us_per_accepted =
         cpu_start >= 0 && cpu_end >= cpu_start && accepted ? (cpu_end - cpu_start) * 1e6 / static_cast<double>(accepted) : -1;
+    // Writes counted over the window belong to the window's accepted submissions, near enough.
+    auto per_accepted = [&](double a, double b) { return a >= 0 && b >= a && accepted ? (b - a) / static_cast<double>(accepted) : -1; };
+    double rows_per_accepted = per_accepted(writes_start.rows, writes_end.rows);
+    double index_entries_per_accepted = per_accepted(writes_start.index_entries, writes_end.index_entries);
     double per_machine_cpu_s =
         machine_start >= 0 && machine_end > machine_start ? static_cast<double>(accepted) / (machine_end - machine_start) : -1;
 
     std::printf(R"({"bench":"http_form","connections":%d,"seconds":%.2f,"accepted":%llu,"accepted_per_s":%.0f,)"
                 R"("completed":%s,"completed_per_s":%s,"p50_ms":%.2f,"p99_ms":%.2f,"p999_ms":%.2f,"errors":%llu,)"
                 R"("shed_503":%llu,"node_cpu_us_per_accepted":%s,"accepted_per_machine_cpu_s":%s,)"
+                R"("rows_written_per_accepted":%s,"index_entries_per_accepted":%s,)"
                 R"("missing":%s,"rss_mb":%s,"rss_peak_mb":%s,"target_per_s":%.0f,"target_p99_ms":%.0f})" "\n",
                 o.connections, o.seconds, static_cast<unsigned long long>(accepted), static_cast<double>(accepted) / o.seconds,
                 number_or_null(completed, "%.0f").c_str(), number_or_null(completed_per_s, "%.0f").c_str(),
                 percentile_ms(t.latencies_us, 0.50), percentile_ms(t.latencies_us, 0.99), percentile_ms(t.latencies_us, 0.999),
                 static_cast<unsigned long long>(t.errors), static_cast<unsigned long long>(t.shed),
                 number_or_null(cpu_us_per_accepted, "%.0f").c_str(), number_or_null(per_machine_cpu_s, "%.0f").c_str(),
+                number_or_null(rows_per_accepted, "%.1f").c_str(), number_or_null(index_entries_per_accepted, "%.1f").c_str(),
                 number_or_null(static_cast<double>(missing), "%.0f").c_str(),
                 number_or_null(rss_mb, "%.1f").c_str(), number_or_null(rss_peak_mb, "%.1f").c_str(), k_target_per_s,
                 k_target_p99_ms);
