@@ -16,6 +16,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -290,6 +291,24 @@ TEST_F(api_auth, refresh_rotates_allows_only_the_parent_in_the_grace_window_and_
                        "' AND kind = 'refresh_token_reuse'");
   EXPECT_EQ(events.size(), 2u) << "r1, then r3 after the family was revoked";
   EXPECT_GE(node->metric("flowtrack_security_events_total{kind=\"refresh_token_reuse\"}"), 1);
+}
+
+TEST_F(api_auth, concurrent_refreshes_of_one_token_all_get_the_one_new_pair_and_keep_the_session) {
+  start();
+  auto l = signed_up_and_in(unique_email("tabs"));
+  auto token = l.str("refreshToken");
+  constexpr int k_tabs = 4;
+  std::vector<reply> got(k_tabs);
+  std::vector<std::thread> tabs;
+  for (int i = 0; i < k_tabs; ++i) tabs.emplace_back([&, i] { got[i] = post("/auth/refresh", {{"refreshToken", token}}); });
+  for (auto& t : tabs) t.join();
+  for (int i = 0; i < k_tabs; ++i) {
+    ASSERT_EQ(got[i].status, 200) << i << ": " << got[i].text;
+    EXPECT_EQ(got[i].str("refreshToken"), got[0].str("refreshToken")) << i;
+  }
+  EXPECT_NE(got[0].str("refreshToken"), token);
+  auto next = post("/auth/refresh", {{"refreshToken", got[0].str("refreshToken")}});
+  EXPECT_EQ(next.status, 200) << "the session lives on: " << next.text;
 }
 
 TEST_F(api_auth, refuses_expired_tampered_unsigned_and_foreign_algorithm_tokens) {

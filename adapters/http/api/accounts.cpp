@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 
@@ -110,12 +111,20 @@ class rotation_cache {
     std::int64_t made_ms = 0;
   };
   void put(const std::string& parent_id, entry e, std::int64_t now_ms) {
-    std::lock_guard lock(mutex_);
-    std::erase_if(entries_, [now_ms](const auto& kv) { return now_ms - kv.second.made_ms > k_refresh_grace_ms; });
-    entries_[parent_id] = std::move(e);
+    {
+      std::lock_guard lock(mutex_);
+      std::erase_if(entries_, [now_ms](const auto& kv) { return now_ms - kv.second.made_ms > k_refresh_grace_ms; });
+      entries_[parent_id] = std::move(e);
+    }
+    added_.notify_all();
   }
-  std::optional<entry> get(const std::string& parent_id, std::int64_t now_ms) const {
-    std::lock_guard lock(mutex_);
+  /// The pair, waiting up to `wait` for it: a rotation that won the row lock a moment ago stores
+  /// its pair just after its commit.
+  std::optional<entry> get(const std::string& parent_id, std::int64_t now_ms,
+                           std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const {
+    std::unique_lock lock(mutex_);
+    auto found = [&] { return entries_.find(parent_id) != entries_.end(); };
+    if (!found() && wait.count() > 0) added_.wait_for(lock, wait, found);
     auto it = entries_.find(parent_id);
     if (it == entries_.end() || now_ms - it->second.made_ms > k_refresh_grace_ms) return std::nullopt;
     return it->second;
@@ -123,6 +132,7 @@ class rotation_cache {
 
  private:
   mutable std::mutex mutex_;
+  mutable std::condition_variable added_;
   std::map<std::string, entry> entries_;
 };
 
@@ -310,9 +320,9 @@ void refresh(api_service& api, std::shared_ptr<rotation_cache> cache, api_call&&
         auto& t = **row;
         // A rotated token presented again: within the grace window, while the token that replaced
         // it is live, the pair that rotation made (a second tab); otherwise reuse.
-        auto answer_again = [&]() -> std::optional<json::object> {
+        auto answer_again = [&](std::chrono::milliseconds wait) -> std::optional<json::object> {
           if (!t.replaced_by || now - t.revoked_at_ms > k_refresh_grace_ms) return std::nullopt;
-          auto e = cache->get(t.id, now);
+          auto e = cache->get(t.id, now, wait);
           if (!e || e->child_id != *t.replaced_by) return std::nullopt;
           auto child = storage::find_refresh_token(c, e->child_hash);
           if (!child || !*child || (*child)->revoked) return std::nullopt;
@@ -326,7 +336,8 @@ void refresh(api_service& api, std::shared_ptr<rotation_cache> cache, api_call&&
           return out(refresh_refused("refresh_token_reused", "this refresh token was already used; the session is ended, sign in again"));
         };
         if (t.revoked) {
-          if (auto again = answer_again()) return out(std::move(*again));
+          // A rotation that committed a moment ago may not have stored its pair yet.
+          if (auto again = answer_again(std::chrono::milliseconds(250))) return out(std::move(*again));
           return reused();
         }
         if (now >= t.expires_at_ms) return out(refresh_refused("refresh_token_expired", "this refresh token expired; sign in again"));
@@ -346,7 +357,7 @@ void refresh(api_service& api, std::shared_ptr<rotation_cache> cache, api_call&&
           auto again_row = storage::find_refresh_token(c, storage::sha256_hex(token));
           if (again_row && *again_row) {
             t = **again_row;
-            if (auto again = answer_again()) return out(std::move(*again));
+            if (auto again = answer_again(std::chrono::milliseconds(250))) return out(std::move(*again));
           }
           return out(refresh_refused("refresh_token_reused", "this refresh token was already used; sign in again"));
         }
