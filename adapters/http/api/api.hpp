@@ -2,7 +2,15 @@
 // 404/405, Content-Type and size checks, strict JSON bodies, the Bearer check) and the places
 // blocking work runs: PostgreSQL through the node's pg::pool, password hashing on a small pool of
 // its own with a bounded queue (full: 503 with Retry-After). The HTTP server's threads only
-// parse, route and answer. Routes are added by modules (accounts.hpp, later workspaces...).
+// parse, route and answer. Routes are added by modules (accounts.hpp, later workspaces...):
+//
+//   api.add(verb::get, "/workspaces/{id}", {.signed_in = true}, [&api](api_call&& c, responder reply) {
+//     api.db([id = c.params.at("id"), user = c.user->user_id](pg::connection& conn) { return storage::...(conn, ...); },
+//            [reply](result<...> r) { if (!r) return reply(error_response(from_error(r.err()))); reply(json_reply(...)); });
+//   });
+//
+// Bodies are read with body_reader (json_body.hpp: typed fields, unknown ones refused), answers
+// are json_reply / error_response; routes() lists every route for the OpenAPI document's test.
 #pragma once
 
 #include <chrono>
