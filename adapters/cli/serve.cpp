@@ -25,6 +25,7 @@
 #include "adapters/webhook/http_sender.hpp"
 #include "adapters/webhook/signed_sender.hpp"
 #include "adapters/http/api/accounts.hpp"
+#include "adapters/http/api/workspaces.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/smtp/intake.hpp"
@@ -131,6 +132,7 @@ std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::se
   if (s.jwt_key.empty()) spdlog::warn("flowtrackd: no jwt_key: the /api/v1 sign-in routes answer 503");
   auto api = std::make_shared<http::api::api_service>(std::move(o));
   http::api::add_account_routes(*api);
+  http::api::add_workspace_routes(*api, s.mail_domain);
   return api;
 }
 
