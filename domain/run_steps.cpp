@@ -81,6 +81,7 @@ runtime::run_env make_env(const run_start& s) {
 step_write& add_step(run_record& out, const workflow_snapshot& wf, const runtime::checkpoint& cp,
                      runtime::node_index idx, step_status status, std::int64_t now_ms) {
   const auto& n = wf.graph->at(idx);
+  if (out.steps.empty()) out.steps.reserve(8);  // a run's few steps without regrowing (a step is large)
   step_write s;
   s.id = new_uuid();
   if (auto it = wf.node_ids.find(n.id); it != wf.node_ids.end()) s.workflow_node_id = it->second;
