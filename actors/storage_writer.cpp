@@ -4,8 +4,17 @@
 #include <caf/send.hpp>
 #include <caf/sec.hpp>
 
+#include "metrics/metrics.hpp"
+
 namespace flowtrack::actors {
 namespace {
+
+metrics::family<metrics::histogram>& batch_sizes() {
+  static auto& h = metrics::global().histograms("flowtrack_writer_batch_size",
+                                                "Items per transaction of the storage writer (group commit), by kind.",
+                                                {"kind"}, metrics::histogram::k_size_bounds);
+  return h;
+}
 
 using self_ptr = caf::stateful_actor<storage_writer_state>*;
 using ingest_flush_atom = caf::atom_constant<caf::atom("flush_in")>;
@@ -14,9 +23,10 @@ using crash_atom = caf::atom_constant<caf::atom("ft_crash")>;
 
 // Sends as many batches as the in-flight limit allows; the rest keeps growing meanwhile.
 template <class Item, class Reply, class Write>
-void flush(self_ptr self, node_services* node, write_queue<Item>& q, Write write) {
+void flush(self_ptr self, node_services* node, write_queue<Item>& q, metrics::histogram& sizes, Write write) {
   while (!q.pending.empty() && q.in_flight < node->options.max_batches_in_flight) {
     std::size_t n = std::min(q.pending.size(), node->options.max_batch);
+    sizes.observe(static_cast<double>(n));
     std::vector<Item> batch(std::make_move_iterator(q.pending.begin()), std::make_move_iterator(q.pending.begin() + n));
     q.pending.erase(q.pending.begin(), q.pending.begin() + static_cast<long>(n));
     std::vector<caf::response_promise> promises(q.promises.begin(), q.promises.begin() + static_cast<long>(n));
@@ -59,8 +69,12 @@ caf::behavior storage_writer(self_ptr self, node_services* node) {
   auto write_runs = [node](std::vector<domain::run_record> batch, store_port::answer<record_replies> done) {
     node->store->write_runs(std::move(batch), std::move(done));
   };
-  auto flush_ingest = [=] { flush<domain::trigger_record, ingest_reply>(self, node, self->state.ingest, write_ingest); };
-  auto flush_runs = [=] { flush<domain::run_record, record_reply>(self, node, self->state.runs, write_runs); };
+  auto& ingest_sizes = batch_sizes().at({"ingest"});
+  auto& run_sizes = batch_sizes().at({"runs"});
+  auto flush_ingest = [=, &ingest_sizes] {
+    flush<domain::trigger_record, ingest_reply>(self, node, self->state.ingest, ingest_sizes, write_ingest);
+  };
+  auto flush_runs = [=, &run_sizes] { flush<domain::run_record, record_reply>(self, node, self->state.runs, run_sizes, write_runs); };
   if (node->options.fault_writer_crash) self->delayed_send(self, std::chrono::milliseconds(50), crash_atom::value);
   return {
       [=](ingest_atom, domain::trigger_record& t) {

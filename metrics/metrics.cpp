@@ -3,20 +3,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <type_traits>
 
 namespace flowtrack::metrics {
 
-void histogram::observe(double seconds) {
-  if (!(seconds >= 0)) seconds = 0;  // NaN and negatives count as zero
-  auto it = std::lower_bound(k_bounds.begin(), k_bounds.end(), seconds);
-  buckets_[static_cast<std::size_t>(it - k_bounds.begin())].fetch_add(1, std::memory_order_relaxed);
+void histogram::observe(double value) {
+  if (!(value >= 0)) value = 0;  // NaN and negatives count as zero
+  auto it = std::lower_bound(bounds_.begin(), bounds_.end(), value);
+  buckets_[static_cast<std::size_t>(it - bounds_.begin())].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
-  sum_us_.fetch_add(static_cast<std::uint64_t>(std::llround(seconds * 1e6)), std::memory_order_relaxed);
+  sum_us_.fetch_add(static_cast<std::uint64_t>(std::llround(value * 1e6)), std::memory_order_relaxed);
 }
 
 std::uint64_t histogram::cumulative(std::size_t i) const {
   std::uint64_t n = 0;
-  for (std::size_t b = 0; b <= i && b < buckets_.size(); ++b) n += buckets_[b].load(std::memory_order_relaxed);
+  for (std::size_t b = 0; b <= i && b <= bounds_.size(); ++b) n += buckets_[b].load(std::memory_order_relaxed);
   return n;
 }
 
@@ -24,7 +25,10 @@ template <class T>
 T& family<T>::at(const labels& values) {
   std::lock_guard lock(mutex_);
   auto& slot = series_[values];
-  if (!slot) slot = std::make_unique<T>();
+  if (!slot) {
+    if constexpr (std::is_same_v<T, histogram>) slot = std::make_unique<T>(bounds_);
+    else slot = std::make_unique<T>();
+  }
   return *slot;
 }
 
@@ -42,11 +46,12 @@ namespace {
 // The family named `name` in `families`, made on first use (the first help and labels stay).
 template <class T>
 family<T>& find_or_make(std::map<std::string, std::unique_ptr<family<T>>, std::less<>>& families, std::string_view name,
-                        std::string_view help, std::vector<std::string> label_names) {
+                        std::string_view help, std::vector<std::string> label_names,
+                        std::span<const double> bounds = histogram::k_bounds) {
   auto it = families.find(name);
   if (it == families.end())
     it = families.emplace(std::string(name), std::make_unique<family<T>>(std::string(name), std::string(help),
-                                                                         std::move(label_names))).first;
+                                                                         std::move(label_names), bounds)).first;
   return *it->second;
 }
 
@@ -58,9 +63,9 @@ family<counter>& registry::counters(std::string_view name, std::string_view help
 }
 
 family<histogram>& registry::histograms(std::string_view name, std::string_view help,
-                                        std::vector<std::string> label_names) {
+                                        std::vector<std::string> label_names, std::span<const double> bounds) {
   std::lock_guard lock(mutex_);
-  return find_or_make(histograms_, name, help, std::move(label_names));
+  return find_or_make(histograms_, name, help, std::move(label_names), bounds);
 }
 
 void registry::gauge(std::string_view name, std::string_view help, std::vector<std::string> label_names,
@@ -129,8 +134,8 @@ std::string registry::render() const {
     const auto& fam = entry.second;
     header(out, name, fam->help(), "histogram");
     fam->each([&](const labels& v, const histogram& h) {
-      for (std::size_t i = 0; i < histogram::k_bounds.size(); ++i)
-        out += name + "_bucket" + label_text(fam->label_names(), v, "le", number(histogram::k_bounds[i])) + " " +
+      for (std::size_t i = 0; i < h.bounds().size(); ++i)
+        out += name + "_bucket" + label_text(fam->label_names(), v, "le", number(h.bounds()[i])) + " " +
                std::to_string(h.cumulative(i)) + "\n";
       out += name + "_bucket" + label_text(fam->label_names(), v, "le", "+Inf") + " " + std::to_string(h.count()) + "\n";
       out += name + "_sum" + label_text(fam->label_names(), v) + " " + number(h.sum()) + "\n";

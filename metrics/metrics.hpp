@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,20 +28,29 @@ class counter {
   std::atomic<std::uint64_t> value_{0};
 };
 
-/// Observations in fixed buckets (seconds), with their sum and count.
+/// Observations in fixed buckets, with their sum and count. The bounds are seconds by default
+/// (k_bounds); a family may give others (k_size_bounds for batch sizes), at most k_max_bounds.
 class histogram {
  public:
   /// Upper bounds in seconds: 0.5 ms to 10 s, roughly ×2.5 apart.
   static constexpr std::array<double, 14> k_bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                     0.1,    0.25,  0.5,    1,     2.5,   5,     10};
-  void observe(double seconds);
+  /// Upper bounds for counts of things (a batch's size): powers of two to 1,024.
+  static constexpr std::array<double, 11> k_size_bounds{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+  static constexpr std::size_t k_max_bounds = 16;
+
+  explicit histogram(std::span<const double> bounds = k_bounds)
+      : bounds_(bounds.subspan(0, std::min(bounds.size(), k_max_bounds))) {}
+  void observe(double value);
   /// Cumulative count of observations <= bound i (i == size: all).
   std::uint64_t cumulative(std::size_t i) const;
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   double sum() const { return static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6; }
+  std::span<const double> bounds() const { return bounds_; }
 
  private:
-  std::array<std::atomic<std::uint64_t>, k_bounds.size() + 1> buckets_{};
+  std::span<const double> bounds_;  // static storage
+  std::array<std::atomic<std::uint64_t>, k_max_bounds + 1> buckets_{};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_us_{0};
 };
@@ -52,8 +62,9 @@ using labels = std::vector<std::string>;
 template <class T>
 class family {
  public:
-  family(std::string name, std::string help, std::vector<std::string> label_names)
-      : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
+  family(std::string name, std::string help, std::vector<std::string> label_names,
+         std::span<const double> bounds = histogram::k_bounds)
+      : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)), bounds_(bounds) {}
   /// The series for these label values, made on first use; the reference stays valid.
   T& at(const labels& values);
   const std::string& name() const { return name_; }
@@ -65,6 +76,7 @@ class family {
  private:
   std::string name_, help_;
   std::vector<std::string> label_names_;
+  std::span<const double> bounds_;  // histograms only
   mutable std::mutex mutex_;
   std::map<labels, std::unique_ptr<T>> series_;
 };
@@ -79,7 +91,9 @@ struct gauge_reading {
 class registry {
  public:
   family<counter>& counters(std::string_view name, std::string_view help, std::vector<std::string> label_names = {});
-  family<histogram>& histograms(std::string_view name, std::string_view help, std::vector<std::string> label_names = {});
+  /// Histograms; `bounds` (static storage) are their buckets' upper bounds.
+  family<histogram>& histograms(std::string_view name, std::string_view help, std::vector<std::string> label_names = {},
+                                std::span<const double> bounds = histogram::k_bounds);
   /// A gauge read by `read` at each scrape (it must be cheap and never block on I/O); a later
   /// registration under the same name replaces the earlier one.
   void gauge(std::string_view name, std::string_view help, std::vector<std::string> label_names,
