@@ -29,9 +29,11 @@ using ctx_ptr = std::shared_ptr<const context>;
 void fail(const responder& reply, const api_error& e) { reply(error_response(e)); }
 
 // A storage error of a workspace route: a workspace that vanished (deleted meanwhile) is the
-// scope's 404; a missing member names userId.
+// scope's 404; a missing member names userId; a caller whose account is gone is 401.
 void fail(const responder& reply, const error& e) {
   if (e.code == error_code::internal) spdlog::error("workspaces: {}", e.message);
+  if (e.code == error_code::not_found && e.subject == "user")
+    return fail(reply, api_error::unauthorized("invalid_token", "the account of this token no longer exists"));
   if (e.code == error_code::not_found && e.subject != "userId" && e.subject != "token") return fail(reply, workspace_not_found());
   reply(error_response(from_error(e)));
 }
