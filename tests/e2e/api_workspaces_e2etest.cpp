@@ -531,6 +531,22 @@ TEST_F(api_workspaces, the_last_owner_stays_and_a_transfer_makes_the_old_owner_a
   EXPECT_EQ(call("GET", base, "", owner.token).status, 404);
   EXPECT_EQ(call("DELETE", base + "/members/" + admin.id, "", admin.token).status, 409);
   EXPECT_EQ(security_events("member_removed", ws), std::vector<std::string>{owner.id});
+  EXPECT_EQ(security_events("member_invited", ws).size(), 1u);
+
+  // Each is a metric and a log line naming ids, never an email address or a token.
+  EXPECT_EQ(node->metric("flowtrack_security_events_total{kind=\"ownership_transferred\"}"), 1);
+  EXPECT_EQ(node->metric("flowtrack_security_events_total{kind=\"member_removed\"}"), 1);
+  auto log = node->process->log();
+  std::size_t lines = 0;
+  for (std::size_t at = log.find("security: "); at != std::string::npos; at = log.find("security: ", at + 1)) {
+    auto line = log.substr(at, log.find('\n', at) - at);
+    if (line.find("workspaceId") == std::string::npos) continue;
+    ++lines;
+    EXPECT_EQ(line.find('@'), std::string::npos) << line;
+    EXPECT_NE(line.find(ws), std::string::npos) << line;
+  }
+  EXPECT_GE(lines, 4u) << "invited, accepted, transferred, removed";
+  EXPECT_NE(log.find("security: ownership_transferred user=" + owner.id), std::string::npos);
 }
 
 }  // namespace
