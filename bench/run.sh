@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs FlowTrack's benchmarks against throwaway PostgreSQL and Redis on free loopback ports and
 # prints their JSON lines.      bench/run.sh [--only CASE[,CASE...]] [SECONDS_PER_CASE]
-# CASE: runtime, storage, engine, http, smtp or webhook; all of them without --only.
+# CASE: runtime, storage, engine, http, smtp, webhook or leads; all of them without --only.
 # (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS="64 256" (the default) are the
 # HTTP case's connection counts, one run each; BENCH_SMTP_CONNECTIONS="64 16" (the default) are the SMTP
 # case's session counts; BENCH_SKIP_BUILD=1 skips scripts/deps.sh and the build and uses what
@@ -12,12 +12,12 @@ cd "$root"
 source scripts/servers.sh
 only=${BENCH_ONLY:-}
 if [ "${1:-}" = --only ]; then
-  only=${2:?--only needs a comma-separated list of runtime, storage, engine, http, smtp, webhook}
+  only=${2:?--only needs a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads}
   shift 2
 fi
 for case_name in ${only//,/ }; do
-  case "$case_name" in runtime | storage | engine | http | smtp | webhook) ;;
-    *) echo "run.sh: --only takes a comma-separated list of runtime, storage, engine, http, smtp, webhook; not '$case_name'" >&2; exit 64 ;;
+  case "$case_name" in runtime | storage | engine | http | smtp | webhook | leads) ;;
+    *) echo "run.sh: --only takes a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads; not '$case_name'" >&2; exit 64 ;;
   esac
 done
 seconds=${1:-10}
@@ -249,5 +249,16 @@ if wanted webhook; then
     tail -20 "$work/node.log" >&2
     exit 1
   fi
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db" postgres
+fi
+
+# Lead lists of the management API: leads_bench fills a workspace of BENCH_LEADS (default
+# 1,000,000) leads in a database of its own (it migrates it), then measures storage::list_leads
+# pages/s and p50/p99 for several query shapes, each SECONDS_PER_CASE on one connection and on 4.
+if wanted leads; then
+  db="flowtrack_leads_$RANDOM$RANDOM"
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
+  build/release/bench/leads_bench --database-url "postgresql://postgres@127.0.0.1:$pg_port/$db" \
+    --leads "${BENCH_LEADS:-1000000}" --seconds "$seconds" --threads 4
   psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db" postgres
 fi

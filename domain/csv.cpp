@@ -206,8 +206,9 @@ bool looks_like_formula(std::string_view cell) {
 
 void append_field(std::string& out, std::string_view value, bool guard_formula) {
   const bool guard = guard_formula && looks_like_formula(value);
+  // A leading BOM is quoted too: at the start of a file a reader would drop it as the file's.
   const bool quote = value.find_first_of(",\"\r\n") != std::string_view::npos ||
-                     (!value.empty() && (value.front() == ' ' || value.back() == ' '));
+                     (!value.empty() && (value.front() == ' ' || value.back() == ' ')) || value.starts_with(k_bom);
   if (quote) out.push_back('"');
   if (guard) out.push_back('\'');
   for (char ch : value) {

@@ -86,7 +86,7 @@ result<std::map<std::string, std::string>> to_map(const std::vector<std::string>
 bool looks_like_formula(std::string_view cell);
 
 /// Appends one field, quoted when it holds a comma, quote, CR or LF (or starts or ends with a
-/// space); with `guard_formula`, a cell that looks like a formula is prefixed with a single quote
+/// space, or starts with a UTF-8 BOM); with `guard_formula`, a cell that looks like a formula is prefixed with a single quote
 /// (OWASP CSV injection).
 void append_field(std::string& out, std::string_view value, bool guard_formula = true);
 
