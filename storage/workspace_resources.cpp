@@ -270,7 +270,7 @@ result<bool> webhook_endpoint_in_workspace(pg::connection& c, std::string_view w
 }
 
 result<bool> delivery_of_endpoint(pg::connection& c, std::string_view endpoint_id, std::string_view delivery_id) {
-  return exists(c, "SELECT 1 FROM webhook_deliveries WHERE id = $2::uuid AND endpoint_id = $1::uuid", endpoint_id, delivery_id);
+  return exists(c, "SELECT 1 FROM webhook_deliveries WHERE id = $2::uuid AND webhook_endpoint_id = $1::uuid", endpoint_id, delivery_id);
 }
 
 result<void> update_webhook_endpoint(pg::connection& c, std::string_view workspace_id, std::string_view endpoint_id,
@@ -303,7 +303,7 @@ result<void> delete_webhook_endpoint(pg::connection& c, std::string_view workspa
                      pg::params{}.add(endpoint_id).add(workspace_id));
     if (!r) return r.err();
     if (r->affected() != 1) return make_error(error_code::not_found, "no such webhook endpoint in this workspace", "endpoint");
-    auto d = tx.exec("UPDATE webhook_deliveries SET status = 'cancelled', next_retry_at = NULL WHERE endpoint_id = $1"
+    auto d = tx.exec("UPDATE webhook_deliveries SET status = 'cancelled', next_retry_at = NULL WHERE webhook_endpoint_id = $1"
                      " AND (status = 'pending' OR (status = 'failed' AND next_retry_at IS NOT NULL))",
                      pg::params{}.add(endpoint_id));
     if (!d) return d.err();

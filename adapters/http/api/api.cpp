@@ -170,6 +170,7 @@ void api_service::handle(request&& req, const request_info& info, responder repl
   call.client_ip = info.client_ip;
   call.request_id = info.request_id;
   call.user_agent = std::string(req[bhttp::field::user_agent].substr(0, 512));
+  if (auto m = req.find(bhttp::field::if_match); m != req.end()) call.if_match = std::string(m->value().substr(0, 256));
 
   if (r.options.body) {
     if (!media_type_is(req[bhttp::field::content_type], "application/json"))

@@ -80,6 +80,7 @@ struct api_call {
   boost::json::object body;  ///< routes that take a body: the parsed object
   std::string client_ip, user_agent, request_id;
   std::optional<principal> user;  ///< signed-in routes: the caller
+  std::optional<std::string> if_match;  ///< the If-Match header (conditional edits), when sent
 
   /// The first value of a query parameter, or nullopt.
   std::optional<std::string> query_value(std::string_view name) const {

@@ -1,0 +1,633 @@
+// A workspace's resources over the management API (issue #13 item 4) against a running node with
+// real PostgreSQL (a database of this suite's own), Redis and an SMTP sink: workflows (create
+// from the import format, 422 with the engine's problems, list pages, ETag / If-Match edits that
+// bump the version, activate, pause, duplicate, archive, delete, runs that complete), executions
+// (list, detail with steps and logs, cancel, retry), webhook endpoints (CRUD, secret only at
+// creation and rotation, a test event delivered to a local receiver, deliveries, redelivery under
+// the same webhook-id), the role matrix and tenant isolation on every route.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include "tests/support/node_process.hpp"
+#include "tests/support/scratch_database.hpp"
+#include "tests/support/smtp_sink.hpp"
+
+namespace flowtrack::test {
+namespace {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+const std::string k_jwt_key_hex = "2f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a6978";
+const std::string k_encryption_key = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const std::string k_password = "correct horse battery staple";
+
+scratch_database& database() {
+  static scratch_database db("ft_api_res");
+  return db;
+}
+
+struct reply {
+  int status = 0;
+  json::value body;
+  std::string text;
+  std::map<std::string, std::string> headers;
+  std::string error_code() const {
+    return body.is_object() && body.as_object().contains("error") ? std::string(body.at("error").at("code").as_string()) : "";
+  }
+  std::string error_field() const {
+    if (!body.is_object() || !body.as_object().contains("error")) return "";
+    auto* f = body.at("error").as_object().if_contains("field");
+    return f ? std::string(f->as_string()) : "";
+  }
+  std::string str(const char* key) const { return std::string(body.at(key).as_string()); }
+  const json::array& data() const { return body.at("data").as_array(); }
+};
+
+struct user {
+  std::string email, id, token;
+};
+
+/// One request as the receiver saw it.
+struct seen_request {
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+/// A blocking HTTP receiver on 127.0.0.1 that answers 200 and keeps each request.
+class receiver {
+ public:
+  receiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~receiver() {
+    stop_ = true;
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    boost::system::error_code ec;
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)}, ec);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/in"; }
+  std::vector<seen_request> requests() const {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  void serve() {
+    namespace http = boost::beast::http;
+    while (!stop_) {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) continue;
+      boost::beast::flat_buffer buf;
+      http::request<http::string_body> req;
+      http::read(socket, buf, req, ec);
+      if (ec) continue;
+      seen_request r{req.body(), {}};
+      for (const auto& f : req) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[name] = std::string(f.value());
+      }
+      {
+        std::lock_guard lock(mutex_);
+        seen_.push_back(std::move(r));
+      }
+      http::response<http::string_body> res{http::status::ok, req.version()};
+      res.keep_alive(false);
+      res.body() = "ok";
+      res.prepare_payload();
+      http::write(socket, res, ec);
+      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    }
+  }
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::vector<seen_request> seen_;
+  std::thread thread_;
+};
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+json::object node(const std::string& id, const std::string& type, json::object data = {}) {
+  return {{"id", id}, {"type", type}, {"position", {{"x", 0}, {"y", 0}}}, {"data", std::move(data)}};
+}
+
+/// A workflow document of the import format: nodes in a chain.
+json::object chain(const std::string& name, std::vector<json::object> nodes) {
+  json::array ns, es;
+  for (std::size_t i = 1; i < nodes.size(); ++i)
+    es.push_back(json::object{{"id", "e" + std::to_string(i)},
+                              {"source", nodes[i - 1].at("id")},
+                              {"target", nodes[i].at("id")}});
+  for (auto& n : nodes) ns.push_back(std::move(n));
+  return {{"name", name},
+          {"nodes", std::move(ns)},
+          {"edges", std::move(es)},
+          {"formFields", json::array{json::object{{"fieldKey", "budget"}, {"label", "Budget"}, {"fieldType", "NUMBER"}}}}};
+}
+
+json::object simple(const std::string& name) {
+  return chain(name, {node("start", "TRIGGER_MANUAL"), node("tag", "ACTION_ADD_TAG", {{"tag", "api"}}), node("end", "LOGIC_END")});
+}
+
+class api_resources : public ::testing::Test {
+ protected:
+  smtp_sink sink;
+  std::unique_ptr<node_process> node_;
+
+  void SetUp() override {
+    ASSERT_TRUE(database().ok());
+    ::setenv("FLOWTRACK_TEST_DATABASE_URL", database().url().c_str(), 1);
+    node_ = std::make_unique<node_process>(node_process::settings{{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
+                                                                  {"FLOWTRACK_MAIL_RELAY", sink.relay()},
+                                                                  {"FLOWTRACK_ENCRYPTION_KEY", k_encryption_key},
+                                                                  {"FLOWTRACK_WEBHOOK_ALLOW", "127.0.0.0/8"},
+                                                                  {"FLOWTRACK_PASSWORD_HASH_MEMORY_KIB", "256"},
+                                                                  {"FLOWTRACK_PASSWORD_HASH_ITERATIONS", "1"}});
+  }
+
+  reply call(const std::string& method, const std::string& path, const std::string& body = "", const std::string& token = "",
+             std::map<std::string, std::string> headers = {}) {
+    if (!body.empty()) headers["Content-Type"] = "application/json";
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    auto r = http_request(node_->port, method, "/api/v1" + path, body, headers, 30s);
+    reply out{r.status, {}, r.body, r.headers};
+    boost::system::error_code ec;
+    if (!r.body.empty()) out.body = json::parse(r.body, ec);
+    return out;
+  }
+  reply send(const std::string& method, const std::string& path, const json::object& body, const std::string& token,
+             std::map<std::string, std::string> headers = {}) {
+    return call(method, path, json::serialize(body), token, std::move(headers));
+  }
+
+  std::string mailed(const std::string& to, const std::string& key, std::size_t nth = 1) {
+    std::regex pattern("[?&]" + key + "=([A-Za-z0-9_-]+)");
+    std::string token;
+    eventually([&] {
+      std::vector<std::string> found;
+      for (const auto& m : sink.messages()) {
+        if (m.header("to").find(to) == std::string::npos) continue;
+        for (std::size_t i = 0; i < m.parts().size(); ++i) {
+          std::smatch match;
+          auto content = m.part_content(i);
+          if (std::regex_search(content, match, pattern)) {
+            found.push_back(match[1]);
+            break;
+          }
+        }
+      }
+      if (found.size() < nth) return false;
+      token = found[nth - 1];
+      return true;
+    });
+    EXPECT_FALSE(token.empty()) << "no email number " << nth << " with " << key << "= to " << to;
+    return token;
+  }
+
+  user new_user(const std::string& tag) {
+    static int made = 0;
+    std::string email = tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(++made) + "@example.com";
+    EXPECT_EQ(send("POST", "/auth/signup", {{"email", email}, {"password", k_password}}, "").status, 201);
+    EXPECT_EQ(send("POST", "/auth/verify-email", {{"token", mailed(email, "token")}}, "").status, 200);
+    auto l = send("POST", "/auth/login", {{"email", email}, {"password", k_password}}, "");
+    EXPECT_EQ(l.status, 200) << l.text;
+    user u{email, {}, l.status == 200 ? l.str("accessToken") : ""};
+    auto me = call("GET", "/me", "", u.token);
+    if (me.status == 200) u.id = me.str("id");
+    return u;
+  }
+
+  std::string workspace(const user& owner) {
+    static int made = 0;
+    auto slug = "res-" + std::to_string(::getpid()) + "-" + std::to_string(++made);
+    auto r = send("POST", "/workspaces", {{"name", "Acme"}, {"slug", slug}}, owner.token);
+    EXPECT_EQ(r.status, 201) << r.text;
+    return r.status == 201 ? r.str("id") : "";
+  }
+
+  void join(const std::string& ws, const user& by, const user& u, const std::string& role) {
+    auto inv = send("POST", "/workspaces/" + ws + "/members", {{"email", u.email}, {"role", role}}, by.token);
+    ASSERT_EQ(inv.status, 201) << inv.text;
+    auto a = send("POST", "/invitations/accept", {{"token", mailed(u.email, "invitation")}}, u.token);
+    ASSERT_EQ(a.status, 200) << a.text;
+  }
+
+  std::string create_workflow(const std::string& ws, const user& u, const json::object& doc) {
+    auto r = send("POST", "/workspaces/" + ws + "/workflows", doc, u.token);
+    EXPECT_EQ(r.status, 201) << r.text;
+    return r.status == 201 ? r.str("id") : "";
+  }
+
+  // Waits for an execution to reach `status`; the last detail seen.
+  reply await_execution(const std::string& ws, const user& u, const std::string& ex, const std::string& status) {
+    reply last;
+    bool ok = eventually([&] {
+      last = call("GET", "/workspaces/" + ws + "/executions/" + ex, "", u.token);
+      return last.status == 200 && last.body.at("execution").at("status").as_string() == status;
+    }, 30s);
+    EXPECT_TRUE(ok) << "execution " << ex << " never became " << status << ": " << last.text << "\n" << node_->process->log();
+    return last;
+  }
+};
+
+TEST_F(api_resources, creates_lists_reads_and_edits_workflows_with_etag_and_if_match) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  auto base = "/workspaces/" + ws + "/workflows";
+
+  auto made = send("POST", base, simple("Welcome"), owner.token);
+  ASSERT_EQ(made.status, 201) << made.text;
+  auto id = made.str("id");
+  EXPECT_EQ(made.body.at("version").as_int64(), 1);
+  EXPECT_EQ(made.body.at("status").as_string(), "draft");
+  EXPECT_EQ(made.body.at("nodes").as_array().size(), 3u);
+  EXPECT_EQ(made.body.at("formFields").as_array().at(0).at("fieldKey").as_string(), "budget");
+
+  // Invalid graph: 422 with the engine's problems, each naming its node or edge; nothing stored.
+  auto broken = simple("Broken");
+  broken["edges"].as_array().push_back(json::object{{"id", "e_bad"}, {"source", "start"}, {"target", "ghost"}});
+  auto bad = send("POST", base, broken, owner.token);
+  ASSERT_EQ(bad.status, 422) << bad.text;
+  EXPECT_EQ(bad.error_code(), "invalid_graph");
+  ASSERT_FALSE(bad.body.at("problems").as_array().empty());
+  bool names_edge = false;
+  for (const auto& p : bad.body.at("problems").as_array()) {
+    EXPECT_TRUE(p.as_object().contains("code") && p.as_object().contains("message")) << json::serialize(p);
+    names_edge = names_edge || (p.as_object().contains("edgeId") && p.at("edgeId").as_string() == "e_bad");
+  }
+  EXPECT_TRUE(names_edge) << bad.text;
+  // Body rules name the field (camelCase as sent).
+  auto no_name = simple("");
+  EXPECT_EQ(send("POST", base, no_name, owner.token).error_field(), "name");
+  auto bad_field = simple("x");
+  bad_field["formFields"] = json::array{json::object{{"fieldKey", ""}, {"label", "L"}}};
+  auto bf = send("POST", base, bad_field, owner.token);
+  EXPECT_EQ(bf.status, 422);
+  EXPECT_EQ(bf.error_field(), "formFields[0].fieldKey") << bf.text;
+  auto unknown = simple("x");
+  unknown["colour"] = "red";
+  EXPECT_EQ(send("POST", base, unknown, owner.token).error_field(), "colour");
+
+  // List pages: keyset by creation, stable while rows are added.
+  for (int i = 0; i < 4; ++i) create_workflow(ws, owner, simple("More " + std::to_string(i)));
+  auto p1 = call("GET", base + "?limit=2", "", owner.token);
+  ASSERT_EQ(p1.status, 200) << p1.text;
+  ASSERT_EQ(p1.data().size(), 2u);
+  EXPECT_EQ(p1.data()[0].at("id").as_string(), id);
+  ASSERT_TRUE(p1.body.at("nextCursor").is_string());
+  create_workflow(ws, owner, simple("Inserted meanwhile"));
+  std::set<std::string> seen{std::string(p1.data()[0].at("id").as_string()), std::string(p1.data()[1].at("id").as_string())};
+  std::string cursor(p1.body.at("nextCursor").as_string());
+  int pages = 1;
+  while (!cursor.empty() && pages < 10) {
+    auto p = call("GET", base + "?limit=2&cursor=" + cursor, "", owner.token);
+    ASSERT_EQ(p.status, 200) << p.text;
+    for (const auto& w : p.data()) EXPECT_TRUE(seen.insert(std::string(w.at("id").as_string())).second) << "a row twice";
+    cursor = p.body.at("nextCursor").is_string() ? std::string(p.body.at("nextCursor").as_string()) : "";
+    ++pages;
+  }
+  EXPECT_EQ(seen.size(), 6u);
+  EXPECT_EQ(call("GET", base + "?cursor=nonsense", "", owner.token).error_field(), "cursor");
+  EXPECT_EQ(call("GET", base + "?limit=0", "", owner.token).error_field(), "limit");
+
+  // GET with ETag; edits need If-Match: 428 without, 412 with a stale one.
+  auto got = call("GET", base + "/" + id, "", owner.token);
+  ASSERT_EQ(got.status, 200) << got.text;
+  EXPECT_EQ(got.headers["etag"], "\"1\"");
+  auto missing = send("PATCH", base + "/" + id, {{"name", "Renamed"}}, owner.token);
+  EXPECT_EQ(missing.status, 428) << missing.text;
+  auto stale = send("PATCH", base + "/" + id, {{"name", "Renamed"}}, owner.token, {{"If-Match", "\"7\""}});
+  EXPECT_EQ(stale.status, 412) << stale.text;
+  auto renamed = send("PATCH", base + "/" + id, {{"name", "Renamed"}}, owner.token, {{"If-Match", "\"1\""}});
+  ASSERT_EQ(renamed.status, 200) << renamed.text;
+  EXPECT_EQ(renamed.body.at("name").as_string(), "Renamed");
+  EXPECT_EQ(renamed.body.at("version").as_int64(), 1) << "a name is not a graph change";
+
+  // A graph change bumps the version; the old ETag is then stale.
+  auto graph = chain("ignored", {node("start", "TRIGGER_MANUAL"), node("tag", "ACTION_ADD_TAG", {{"tag", "v2"}}),
+                                 node("tag2", "ACTION_ADD_TAG", {{"tag", "more"}}), node("end", "LOGIC_END")});
+  json::object patch{{"nodes", graph["nodes"]}, {"edges", graph["edges"]}};
+  auto v2 = send("PATCH", base + "/" + id, patch, owner.token, {{"If-Match", "\"1\""}});
+  ASSERT_EQ(v2.status, 200) << v2.text;
+  EXPECT_EQ(v2.body.at("version").as_int64(), 2);
+  EXPECT_EQ(v2.headers["etag"], "\"2\"");
+  EXPECT_EQ(v2.body.at("nodes").as_array().size(), 4u);
+  EXPECT_EQ(send("PATCH", base + "/" + id, patch, owner.token, {{"If-Match", "\"1\""}}).status, 412);
+  // An invalid graph in an edit: 422 with problems, the version unchanged.
+  auto broken_patch = patch;
+  broken_patch["edges"].as_array().push_back(json::object{{"id", "e_bad"}, {"source", "start"}, {"target", "ghost"}});
+  auto bp = send("PATCH", base + "/" + id, broken_patch, owner.token, {{"If-Match", "\"2\""}});
+  EXPECT_EQ(bp.status, 422) << bp.text;
+  EXPECT_TRUE(bp.body.as_object().contains("problems"));
+  // PUT replaces the whole document.
+  auto put = send("PUT", base + "/" + id, simple("Replaced"), owner.token, {{"If-Match", "W/\"2\""}});
+  ASSERT_EQ(put.status, 200) << put.text;
+  EXPECT_EQ(put.body.at("version").as_int64(), 3);
+  EXPECT_EQ(put.body.at("name").as_string(), "Replaced");
+  EXPECT_EQ(put.body.at("nodes").as_array().size(), 3u);
+
+  // Duplicate, archive, delete.
+  auto dup = send("POST", base + "/" + id + "/duplicate", {{"name", "Copy"}}, owner.token);
+  ASSERT_EQ(dup.status, 201) << dup.text;
+  EXPECT_NE(dup.str("id"), id);
+  EXPECT_EQ(dup.body.at("nodes").as_array().size(), 3u);
+  auto archived = call("POST", base + "/" + dup.str("id") + "/archive", "", owner.token);
+  ASSERT_EQ(archived.status, 200) << archived.text;
+  EXPECT_EQ(archived.body.at("status").as_string(), "archived");
+  EXPECT_EQ(call("POST", base + "/" + dup.str("id") + "/activate", "", owner.token).status, 409);
+  EXPECT_EQ(call("DELETE", base + "/" + dup.str("id"), "", owner.token).status, 204);
+  EXPECT_EQ(call("GET", base + "/" + dup.str("id"), "", owner.token).status, 404);
+}
+
+TEST_F(api_resources, runs_an_activated_workflow_and_cancels_and_retries_executions) {
+  auto owner = new_user("owner");
+  auto runner = new_user("member");
+  auto ws = workspace(owner);
+  join(ws, owner, runner, "member");
+  auto base = "/workspaces/" + ws;
+  auto id = create_workflow(ws, owner, simple("Run me"));
+
+  // A draft takes no run; activated, a member starts one that completes.
+  json::object lead{{"email", "ada@example.com"}, {"name", "Ada"}, {"fields", {{"budget", "10"}}}};
+  auto draft = send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}}, runner.token);
+  EXPECT_GE(draft.status, 400) << draft.text;
+  auto act = call("POST", base + "/workflows/" + id + "/activate", "", owner.token);
+  ASSERT_EQ(act.status, 200) << act.text;
+  EXPECT_EQ(act.body.at("status").as_string(), "active");
+  EXPECT_EQ(send("POST", base + "/workflows/" + id + "/run", {{"lead", "x"}}, runner.token).error_field(), "lead");
+  auto run = send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}, {"idempotencyKey", "k1"}}, runner.token);
+  ASSERT_EQ(run.status, 202) << run.text;
+  auto ex = run.str("executionId");
+  auto done = await_execution(ws, runner, ex, "completed");
+  ASSERT_TRUE(done.body.as_object().contains("steps")) << done.text;
+  EXPECT_FALSE(done.body.at("steps").as_array().empty()) << done.text;
+  // The same idempotency key: the same execution.
+  auto again = send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}, {"idempotencyKey", "k1"}}, runner.token);
+  ASSERT_EQ(again.status, 202) << again.text;
+  EXPECT_EQ(again.str("executionId"), ex);
+
+  // The list, filtered.
+  auto list = call("GET", base + "/executions?workflowId=" + id + "&status=completed", "", runner.token);
+  ASSERT_EQ(list.status, 200) << list.text;
+  ASSERT_EQ(list.data().size(), 1u);
+  EXPECT_EQ(list.data()[0].at("id").as_string(), ex);
+  EXPECT_EQ(call("GET", base + "/executions?status=done", "", runner.token).error_field(), "status");
+  EXPECT_EQ(call("GET", base + "/executions?status=failed", "", runner.token).data().size(), 0u);
+
+  // A completed run cannot be cancelled or retried.
+  EXPECT_EQ(call("POST", base + "/executions/" + ex + "/cancel", "", runner.token).status, 409);
+  EXPECT_EQ(call("POST", base + "/executions/" + ex + "/retry", "", runner.token).status, 409);
+
+  // A run waiting on a delay is cancelled.
+  auto slow = create_workflow(ws, owner, chain("Slow", {node("start", "TRIGGER_MANUAL"), node("wait", "LOGIC_DELAY", {{"delayMinutes", 10}}),
+                                                        node("end", "LOGIC_END")}));
+  ASSERT_EQ(call("POST", base + "/workflows/" + slow + "/activate", "", owner.token).status, 200);
+  auto parked = send("POST", base + "/workflows/" + slow + "/run", {{"lead", lead}}, runner.token);
+  ASSERT_EQ(parked.status, 202) << parked.text;
+  await_execution(ws, runner, parked.str("executionId"), "paused");
+  auto cancelled = call("POST", base + "/executions/" + parked.str("executionId") + "/cancel", "", runner.token);
+  ASSERT_EQ(cancelled.status, 200) << cancelled.text;
+  await_execution(ws, runner, parked.str("executionId"), "cancelled");
+
+  // A run that fails (its webhook endpoint is disabled) is retried after the endpoint is enabled.
+  receiver in;
+  auto ep = send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"lead.created"}}}, owner.token);
+  ASSERT_EQ(ep.status, 201) << ep.text;
+  ASSERT_EQ(call("POST", base + "/webhook-endpoints/" + ep.str("id") + "/disable", "", owner.token).status, 200);
+  auto hook = create_workflow(ws, owner, chain("Hook", {node("start", "TRIGGER_MANUAL"),
+                                                        node("hook", "ACTION_SEND_WEBHOOK", {{"endpointId", ep.str("id")}}),
+                                                        node("end", "LOGIC_END")}));
+  ASSERT_EQ(call("POST", base + "/workflows/" + hook + "/activate", "", owner.token).status, 200);
+  auto failing = send("POST", base + "/workflows/" + hook + "/run", {{"lead", lead}}, runner.token);
+  ASSERT_EQ(failing.status, 202) << failing.text;
+  auto fx = failing.str("executionId");
+  await_execution(ws, runner, fx, "failed");
+  ASSERT_EQ(call("POST", base + "/webhook-endpoints/" + ep.str("id") + "/enable", "", owner.token).status, 200);
+  auto retried = call("POST", base + "/executions/" + fx + "/retry", "", runner.token);
+  ASSERT_EQ(retried.status, 202) << retried.text;
+  await_execution(ws, runner, fx, "completed");
+  EXPECT_TRUE(eventually([&] { return !in.requests().empty(); })) << "the retried step's webhook never arrived";
+
+  // Paused: no new runs.
+  ASSERT_EQ(call("POST", base + "/workflows/" + id + "/pause", "", owner.token).status, 200);
+  EXPECT_GE(send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}}, runner.token).status, 400);
+}
+
+TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_redelivers_under_the_same_id) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  auto base = "/workspaces/" + ws + "/webhook-endpoints";
+  receiver in;
+
+  // Field rules name the field; the SSRF guard holds (only 127.0.0.0/8 is allowed on this node).
+  EXPECT_EQ(send("POST", base, {{"url", in.url()}}, owner.token).error_field(), "events");
+  EXPECT_EQ(send("POST", base, {{"url", in.url()}, {"events", json::array{"lead.nope"}}}, owner.token).error_field(), "events");
+  EXPECT_EQ(send("POST", base, {{"url", in.url()}, {"events", json::array{"*"}}, {"maxRetries", 99}}, owner.token).error_field(),
+            "maxRetries");
+  auto ssrf = send("POST", base, {{"url", "http://10.1.2.3/in"}, {"events", json::array{"*"}}}, owner.token);
+  EXPECT_EQ(ssrf.status, 422) << ssrf.text;
+  EXPECT_EQ(ssrf.error_field(), "url");
+
+  auto made = send("POST", base, {{"url", in.url()}, {"events", json::array{"lead.created"}}, {"description", "CRM"}}, owner.token);
+  ASSERT_EQ(made.status, 201) << made.text;
+  auto id = made.str("id");
+  auto secret = made.str("secret");
+  EXPECT_EQ(secret.rfind("whsec_", 0), 0u);
+  auto got = call("GET", base + "/" + id, "", owner.token);
+  ASSERT_EQ(got.status, 200) << got.text;
+  EXPECT_FALSE(got.body.as_object().contains("secret"));
+  EXPECT_EQ(got.text.find(secret), std::string::npos);
+  EXPECT_TRUE(got.body.at("hasSecret").as_bool());
+  auto list = call("GET", base, "", owner.token);
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.data().size(), 1u);
+  EXPECT_EQ(list.text.find(secret), std::string::npos);
+
+  auto patched = send("PATCH", base + "/" + id, {{"description", "CRM 2"}, {"events", json::array{"*"}}}, owner.token);
+  ASSERT_EQ(patched.status, 200) << patched.text;
+  EXPECT_EQ(patched.body.at("description").as_string(), "CRM 2");
+  EXPECT_EQ(patched.body.at("events").as_array().at(0).as_string(), "*");
+  EXPECT_EQ(send("PATCH", base + "/" + id, {{"url", "ftp://x"}}, owner.token).error_field(), "url");
+
+  // Rotation shows a new secret once.
+  auto rotated = call("POST", base + "/" + id + "/rotate-secret", "", owner.token);
+  ASSERT_EQ(rotated.status, 200) << rotated.text;
+  EXPECT_NE(rotated.str("secret"), secret);
+  EXPECT_EQ(call("GET", base + "/" + id, "", owner.token).text.find(rotated.str("secret")), std::string::npos);
+
+  // A test event reaches the receiver; the deliveries list shows it delivered.
+  auto test = call("POST", base + "/" + id + "/test", "", owner.token);
+  ASSERT_EQ(test.status, 202) << test.text;
+  auto delivery = test.str("deliveryId");
+  ASSERT_TRUE(eventually([&] { return !in.requests().empty(); })) << node_->process->log();
+  auto first = in.requests().front();
+  EXPECT_EQ(first.headers["webhook-id"], delivery);
+  EXPECT_NE(first.body.find("webhook.test"), std::string::npos);
+  reply deliveries;
+  ASSERT_TRUE(eventually([&] {
+    deliveries = call("GET", base + "/" + id + "/deliveries?status=delivered", "", owner.token);
+    return deliveries.status == 200 && deliveries.data().size() == 1;
+  })) << deliveries.text;
+  EXPECT_EQ(deliveries.data()[0].at("id").as_string(), delivery);
+  EXPECT_EQ(call("GET", base + "/" + id + "/deliveries?status=failed", "", owner.token).data().size(), 0u);
+  EXPECT_EQ(call("GET", base + "/" + id + "/deliveries?since=yesterday", "", owner.token).error_field(), "since");
+
+  // Redelivery: the same webhook-id again.
+  auto again = call("POST", base + "/" + id + "/deliveries/" + delivery + "/redeliver", "", owner.token);
+  ASSERT_EQ(again.status, 202) << again.text << node_->process->log();
+  ASSERT_TRUE(eventually([&] { return in.requests().size() >= 2; }));
+  EXPECT_EQ(in.requests()[1].headers["webhook-id"], delivery);
+  auto recovered = send("POST", base + "/" + id + "/recover", {{"since", "2020-01-01T00:00:00Z"}}, owner.token);
+  ASSERT_EQ(recovered.status, 202) << recovered.text;
+  EXPECT_EQ(recovered.body.at("recovered").as_int64(), 0) << "nothing failed";
+
+  // Disable / enable; a disabled endpoint takes no test.
+  auto off = call("POST", base + "/" + id + "/disable", "", owner.token);
+  ASSERT_EQ(off.status, 200) << off.text;
+  EXPECT_TRUE(off.body.at("disabledAt").is_string());
+  EXPECT_EQ(call("POST", base + "/" + id + "/test", "", owner.token).status, 409);
+  auto on = call("POST", base + "/" + id + "/enable", "", owner.token);
+  ASSERT_EQ(on.status, 200) << on.text;
+  EXPECT_TRUE(on.body.at("disabledAt").is_null());
+
+  EXPECT_EQ(call("DELETE", base + "/" + id, "", owner.token).status, 204);
+  EXPECT_EQ(call("GET", base + "/" + id, "", owner.token).status, 404);
+  EXPECT_EQ(call("GET", base, "", owner.token).data().size(), 0u);
+}
+
+TEST_F(api_resources, holds_the_role_matrix_viewer_reads_member_runs_admin_manages) {
+  auto owner = new_user("owner");
+  auto viewer = new_user("viewer");
+  auto member = new_user("member");
+  auto ws = workspace(owner);
+  join(ws, owner, viewer, "viewer");
+  join(ws, owner, member, "member");
+  auto base = "/workspaces/" + ws;
+  auto id = create_workflow(ws, owner, simple("Roles"));
+  ASSERT_EQ(call("POST", base + "/workflows/" + id + "/activate", "", owner.token).status, 200);
+  receiver in;
+  auto ep = send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}}, owner.token);
+  ASSERT_EQ(ep.status, 201) << ep.text;
+
+  for (const auto* u : {&viewer, &member}) {
+    EXPECT_EQ(call("GET", base + "/workflows", "", u->token).status, 200);
+    EXPECT_EQ(call("GET", base + "/workflows/" + id, "", u->token).status, 200);
+    EXPECT_EQ(call("GET", base + "/executions", "", u->token).status, 200);
+    EXPECT_EQ(call("GET", base + "/webhook-endpoints", "", u->token).status, 200);
+    auto create = send("POST", base + "/workflows", simple("Nope"), u->token);
+    EXPECT_EQ(create.status, 403) << create.text;
+    EXPECT_EQ(create.error_code(), "forbidden");
+    EXPECT_EQ(call("POST", base + "/workflows/" + id + "/pause", "", u->token).status, 403);
+    EXPECT_EQ(call("DELETE", base + "/workflows/" + id, "", u->token).status, 403);
+    EXPECT_EQ(send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}}, u->token).status, 403);
+    EXPECT_EQ(call("POST", base + "/webhook-endpoints/" + ep.str("id") + "/rotate-secret", "", u->token).status, 403);
+  }
+  json::object lead{{"email", "grace@example.com"}};
+  EXPECT_EQ(send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}}, viewer.token).status, 403);
+  auto run = send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}}, member.token);
+  ASSERT_EQ(run.status, 202) << run.text;
+  await_execution(ws, viewer, run.str("executionId"), "completed");
+}
+
+TEST_F(api_resources, answers_404_for_another_workspaces_ids_on_every_route) {
+  auto alice = new_user("alice");
+  auto mallory = new_user("mallory");
+  auto a_ws = workspace(alice);
+  auto m_ws = workspace(mallory);
+  auto a = "/workspaces/" + a_ws;
+  auto wf = create_workflow(a_ws, alice, simple("Private"));
+  ASSERT_EQ(call("POST", a + "/workflows/" + wf + "/activate", "", alice.token).status, 200);
+  auto run = send("POST", a + "/workflows/" + wf + "/run", {{"lead", json::object{{"email", "x@example.com"}}}}, alice.token);
+  ASSERT_EQ(run.status, 202) << run.text;
+  auto ex = run.str("executionId");
+  await_execution(a_ws, alice, ex, "completed");
+  receiver in;
+  auto ep = send("POST", a + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}}, alice.token);
+  ASSERT_EQ(ep.status, 201) << ep.text;
+  auto test = call("POST", a + "/webhook-endpoints/" + ep.str("id") + "/test", "", alice.token);
+  ASSERT_EQ(test.status, 202) << test.text;
+  auto d = test.str("deliveryId");
+
+  // Mallory, in her own workspace, names Alice's ids: 404 everywhere, nothing of Alice's data.
+  auto m = "/workspaces/" + m_ws;
+  auto wfp = m + "/workflows/" + wf, exp = m + "/executions/" + ex, epp = m + "/webhook-endpoints/" + ep.str("id");
+  std::vector<std::tuple<std::string, std::string, std::string>> routes = {
+      {"GET", wfp, ""},
+      {"PUT", wfp, json::serialize(simple("x"))},
+      {"PATCH", wfp, "{\"name\":\"x\"}"},
+      {"DELETE", wfp, ""},
+      {"POST", wfp + "/activate", ""},
+      {"POST", wfp + "/pause", ""},
+      {"POST", wfp + "/archive", ""},
+      {"POST", wfp + "/duplicate", "{}"},
+      {"POST", wfp + "/run", "{\"lead\":{\"email\":\"m@example.com\"}}"},
+      {"GET", exp, ""},
+      {"POST", exp + "/cancel", ""},
+      {"POST", exp + "/retry", ""},
+      {"GET", epp, ""},
+      {"PATCH", epp, "{\"description\":\"x\"}"},
+      {"DELETE", epp, ""},
+      {"POST", epp + "/rotate-secret", ""},
+      {"POST", epp + "/test", ""},
+      {"GET", epp + "/deliveries", ""},
+      {"POST", epp + "/deliveries/" + d + "/redeliver", ""},
+      {"POST", epp + "/recover", "{\"since\":\"2020-01-01T00:00:00Z\"}"},
+      {"POST", epp + "/disable", ""},
+      {"POST", epp + "/enable", ""},
+  };
+  for (const auto& [method, path, body] : routes) {
+    auto r = call(method, path, body, mallory.token, {{"If-Match", "\"1\""}});
+    EXPECT_EQ(r.status, 404) << method << " " << path << ": " << r.text;
+    EXPECT_EQ(r.text.find("Private"), std::string::npos);
+  }
+  // Her lists hold none of Alice's rows; filters by Alice's ids find nothing.
+  EXPECT_EQ(call("GET", m + "/workflows", "", mallory.token).data().size(), 0u);
+  EXPECT_EQ(call("GET", m + "/executions?workflowId=" + wf, "", mallory.token).data().size(), 0u);
+  EXPECT_EQ(call("GET", m + "/webhook-endpoints", "", mallory.token).data().size(), 0u);
+  // Alice's workspace itself: 404 for Mallory, a non-member.
+  EXPECT_EQ(call("GET", a + "/workflows/" + wf, "", mallory.token).status, 404);
+  EXPECT_EQ(call("GET", a + "/executions", "", mallory.token).status, 404);
+  // A delivery of another endpoint of the same workspace is 404 under this one.
+  auto ep2 = send("POST", a + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}}, alice.token);
+  ASSERT_EQ(ep2.status, 201);
+  EXPECT_EQ(call("POST", a + "/webhook-endpoints/" + ep2.str("id") + "/deliveries/" + d + "/redeliver", "", alice.token).status, 404);
+  // Alice's own rows are untouched.
+  auto still = call("GET", a + "/workflows/" + wf, "", alice.token);
+  ASSERT_EQ(still.status, 200);
+  EXPECT_EQ(still.body.at("name").as_string(), "Private");
+  EXPECT_EQ(still.body.at("status").as_string(), "active");
+}
+
+}  // namespace
+}  // namespace flowtrack::test
