@@ -25,6 +25,8 @@
 #include "adapters/webhook/http_sender.hpp"
 #include "adapters/webhook/signed_sender.hpp"
 #include "adapters/http/api/accounts.hpp"
+#include "adapters/http/api/leads.hpp"
+#include "adapters/http/api/usage.hpp"
 #include "adapters/http/api/workspaces.hpp"
 #include "adapters/http/routes.hpp"
 #include "adapters/http/server.hpp"
@@ -133,6 +135,8 @@ std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::se
   auto api = std::make_shared<http::api::api_service>(std::move(o));
   http::api::add_account_routes(*api);
   http::api::add_workspace_routes(*api, s.mail_domain);
+  http::api::add_lead_routes(*api);
+  http::api::add_usage_routes(*api);
   return api;
 }
 
