@@ -194,9 +194,10 @@ result<int> update_workflow(pg::connection& c, std::string_view workspace_id, st
     auto up = tx.exec(
         "UPDATE workflows SET name = COALESCE($2, name), description = COALESCE($3, description),"
         " settings = COALESCE($4::jsonb, settings), booking_url = CASE WHEN $6 THEN NULL ELSE COALESCE($5, booking_url) END,"
-        " version = version + $7 WHERE id = $1 RETURNING version",
+        " version = version + $7, template_id = COALESCE($8, template_id),"
+        " template_version = CASE WHEN $8 IS NULL THEN template_version ELSE 1 END WHERE id = $1 RETURNING version",
         pg::params{}.add(id).add(p.name).add(p.description).add(p.settings).add(p.booking_url).add(p.clear_booking_url)
-            .add(new_version ? 1 : 0));
+            .add(new_version ? 1 : 0).add(p.template_id));
     if (!up) return up.err();
     int now = static_cast<int>(up->get_int(0, 0));
     if (new_version) {

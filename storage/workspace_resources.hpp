@@ -46,6 +46,7 @@ result<std::vector<workflow_summary>> list_workflow_page(pg::connection& c, std:
 /// by key, new ones added, missing ones soft-deleted).
 struct workflow_patch {
   std::optional<std::string> name, description, settings, booking_url;
+  std::optional<std::string> template_id;  ///< the built-in template it was made from (template_version 1)
   bool clear_booking_url = false;
   std::optional<std::string> graph;  ///< React Flow JSON text; with nodes and edges
   std::vector<runtime::node_row> nodes;

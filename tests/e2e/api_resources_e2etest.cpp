@@ -370,6 +370,38 @@ TEST_F(api_resources, creates_lists_reads_and_edits_workflows_with_etag_and_if_m
   EXPECT_EQ(call("GET", base + "/" + dup.str("id"), "", owner.token).status, 404);
 }
 
+TEST_F(api_resources, lists_templates_and_creates_workflows_from_each) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  EXPECT_EQ(call("GET", "/templates").status, 401);
+  auto list = call("GET", "/templates", "", owner.token);
+  ASSERT_EQ(list.status, 200) << list.text;
+  ASSERT_GE(list.data().size(), 3u);
+  for (const auto& t : list.data()) {
+    std::string tid(t.at("id").as_string());
+    EXPECT_FALSE(t.at("nodes").as_array().empty()) << tid;
+    auto made = send("POST", "/workspaces/" + ws + "/workflows", {{"templateId", tid}, {"name", "From " + tid}}, owner.token);
+    ASSERT_EQ(made.status, 201) << tid << ": " << made.text;
+    EXPECT_EQ(made.body.at("name").as_string(), "From " + tid);
+    EXPECT_EQ(made.body.at("nodes").as_array().size(), t.at("nodes").as_array().size());
+    EXPECT_EQ(made.body.at("version").as_int64(), 1);
+  }
+  auto unknown = send("POST", "/workspaces/" + ws + "/workflows", {{"templateId", "nope"}, {"name", "x"}}, owner.token);
+  EXPECT_EQ(unknown.status, 422);
+  EXPECT_EQ(unknown.error_field(), "templateId");
+  auto mixed = send("POST", "/workspaces/" + ws + "/workflows", {{"templateId", "manual-tag"}, {"name", "x"}, {"nodes", json::array()}},
+                    owner.token);
+  EXPECT_EQ(mixed.error_field(), "nodes");
+  // The manual template runs once activated.
+  auto tag = send("POST", "/workspaces/" + ws + "/workflows", {{"templateId", "manual-tag"}, {"name", "Tagger"}, {"status", "active"}},
+                  owner.token);
+  ASSERT_EQ(tag.status, 201) << tag.text;
+  auto run = send("POST", "/workspaces/" + ws + "/workflows/" + tag.str("id") + "/run", {{"lead", json::object{{"email", "t@example.com"}}}},
+                  owner.token);
+  ASSERT_EQ(run.status, 202) << run.text;
+  await_execution(ws, owner, run.str("executionId"), "completed");
+}
+
 TEST_F(api_resources, runs_an_activated_workflow_and_cancels_and_retries_executions) {
   auto owner = new_user("owner");
   auto runner = new_user("member");

@@ -26,7 +26,7 @@ using detail::refuse;
 using domain::action;
 
 const std::set<std::string, std::less<>> k_document_fields = {"name",   "description", "status", "settings", "bookingUrl",
-                                                              "nodes", "edges",       "viewport", "formFields"};
+                                                              "nodes", "edges",       "viewport", "formFields", "templateId"};
 
 json::value parsed(std::string_view text) {
   boost::system::error_code ec;
@@ -122,6 +122,82 @@ result<outcome> workflow_answer(pg::connection& c, const scoped_call& sc, const 
   return outcome(answer{status, workflow_json(*w), etag_of(w->version)});
 }
 
+// ---- templates ---------------------------------------------------------------------------------
+
+// The built-in templates: import documents kept here (the first is examples/workflow.json with its
+// form field), each checked by the engine when a workflow is made from it.
+struct workflow_template {
+  const char* id;
+  const char* name;
+  const char* description;
+  const char* document;
+};
+
+const workflow_template k_templates[] = {
+    {"lead-qualification", "Lead qualification",
+     "A form lead with a budget of 5,000 or more gets a welcome email and is marked qualified; the others get a follow-up after 3 days.",
+     R"({"nodes": [
+    {"id": "form", "type": "TRIGGER_FORM", "position": {"x": 0, "y": 0}, "data": {"label": "Form submitted"}},
+    {"id": "budget", "type": "LOGIC_CONDITION", "position": {"x": 0, "y": 120},
+     "data": {"field": "budget", "operator": ">=", "value": 5000, "trueHandle": "qualified", "falseHandle": "rejected"}},
+    {"id": "welcome", "type": "ACTION_SEND_EMAIL", "position": {"x": -200, "y": 240},
+     "data": {"emailSubject": "Welcome to FlowTrack, {{lead.first_name | default:\"there\"}}",
+              "emailBody": "Hi {{lead.name}}, thanks for your interest in {{workspace.name}}!",
+              "emailHtmlBody": "<p>Hi {{lead.name}}, your budget: {{lead.fields.budget}}</p>",
+              "fromName": "FlowTrack Team"}},
+    {"id": "qualify", "type": "ACTION_UPDATE_STATUS", "position": {"x": -200, "y": 360}, "data": {"status": "QUALIFIED"}},
+    {"id": "wait", "type": "LOGIC_DELAY", "position": {"x": 200, "y": 240}, "data": {"delayDays": 3}},
+    {"id": "followup", "type": "ACTION_SEND_EMAIL", "position": {"x": 200, "y": 360},
+     "data": {"emailSubject": "Still interested?", "emailBody": "Hi {{lead.name | default:\"there\"}}, ..."}}],
+  "edges": [
+    {"id": "e1", "source": "form", "target": "budget"},
+    {"id": "e2", "source": "budget", "target": "welcome", "sourceHandle": "qualified"},
+    {"id": "e3", "source": "welcome", "target": "qualify"},
+    {"id": "e4", "source": "budget", "target": "wait", "sourceHandle": "rejected"},
+    {"id": "e5", "source": "wait", "target": "followup"}],
+  "formFields": [{"fieldKey": "budget", "label": "Budget", "fieldType": "NUMBER", "isRequired": true}]})"},
+    {"welcome-email", "Welcome email",
+     "Every form lead gets a welcome email at once.",
+     R"({"nodes": [
+    {"id": "form", "type": "TRIGGER_FORM", "position": {"x": 0, "y": 0}, "data": {"label": "Form submitted"}},
+    {"id": "welcome", "type": "ACTION_SEND_EMAIL", "position": {"x": 0, "y": 120},
+     "data": {"emailSubject": "Thanks, {{lead.first_name | default:\"there\"}}", "emailBody": "Hi {{lead.name}}, we will be in touch."}},
+    {"id": "end", "type": "LOGIC_END", "position": {"x": 0, "y": 240}, "data": {}}],
+  "edges": [{"id": "e1", "source": "form", "target": "welcome"}, {"id": "e2", "source": "welcome", "target": "end"}],
+  "formFields": [{"fieldKey": "message", "label": "Message", "fieldType": "TEXTAREA"}]})"},
+    {"manual-tag", "Tag on demand",
+     "Started by hand (POST .../run): tags the lead 'contacted' and marks it contacted.",
+     R"({"nodes": [
+    {"id": "start", "type": "TRIGGER_MANUAL", "position": {"x": 0, "y": 0}, "data": {}},
+    {"id": "tag", "type": "ACTION_ADD_TAG", "position": {"x": 0, "y": 120}, "data": {"tag": "contacted"}},
+    {"id": "end", "type": "LOGIC_END", "position": {"x": 0, "y": 240}, "data": {}}],
+  "edges": [{"id": "e1", "source": "start", "target": "tag"}, {"id": "e2", "source": "tag", "target": "end"}]})"},
+};
+
+const workflow_template* find_template(std::string_view id) {
+  for (const auto& t : k_templates)
+    if (id == t.id) return &t;
+  return nullptr;
+}
+
+json::object template_document(const workflow_template& t) {
+  auto doc = json::parse(t.document).as_object();
+  doc["name"] = t.name;
+  return doc;
+}
+
+void list_templates(api_call&&, responder reply) {
+  json::array data;
+  for (const auto& t : k_templates) {
+    auto doc = template_document(t);
+    json::object o{{"id", t.id}, {"name", t.name}, {"description", t.description}};
+    for (const char* k : {"nodes", "edges", "formFields"})
+      o[k] = doc.contains(k) ? doc.at(k) : json::value(json::array());
+    data.emplace_back(std::move(o));
+  }
+  reply(json_reply(bhttp::status::ok, detail::page(std::move(data), std::nullopt)));
+}
+
 // ---- workflows ---------------------------------------------------------------------------------
 
 result<outcome> list_workflows(pg::connection& c, const scoped_call& sc) {
@@ -149,8 +225,21 @@ result<outcome> list_workflows(pg::connection& c, const scoped_call& sc) {
 }
 
 result<outcome> create_workflow(pg::connection& c, const scoped_call& sc) {
-  const auto& body = sc.call.body;
+  json::object body = sc.call.body;
   if (auto e = unknown_field(body, k_document_fields)) return refuse(*e);
+  std::optional<std::string> template_id;
+  if (auto* t = body.if_contains("templateId")) {
+    // From a template: its document, with the name (and status, settings...) the body gives.
+    const workflow_template* found = t->is_string() ? find_template(t->as_string()) : nullptr;
+    if (!found) return refuse(api_error::invalid("templateId", "templateId is not one of GET /templates"));
+    for (const char* k : {"nodes", "edges", "formFields"})
+      if (body.contains(k)) return refuse(api_error::invalid(k, std::string(k) + " comes from the template; edit the workflow after"));
+    template_id = found->id;
+    auto doc = template_document(*found);
+    for (const auto& kv : body)
+      if (kv.key() != "templateId") doc[kv.key()] = kv.value();
+    body = std::move(doc);
+  }
   auto read = storage::read_workflow_document(body);
   if (!read) return refuse(document_error(read.err()));
   if (auto* bad = std::get_if<storage::invalid_graph>(&*read)) return problems_answer(bad->problems);
@@ -158,9 +247,11 @@ result<outcome> create_workflow(pg::connection& c, const scoped_call& sc) {
   doc.workflow.workspace_id = sc.workspace_id;
   auto id = storage::create_workflow(c, doc.workflow);
   if (!id) return id.err();
-  if (auto* d = body.if_contains("description"); d && d->is_string()) {
+  auto* d = body.if_contains("description");
+  if ((d && d->is_string()) || template_id) {
     storage::workflow_patch p;
-    p.description = std::string(d->as_string());
+    if (d && d->is_string()) p.description = std::string(d->as_string());
+    p.template_id = template_id;
     if (auto r = storage::update_workflow(c, sc.workspace_id, *id, 1, p); !r) return r.err();
   }
   auto out = workflow_answer(c, sc, *id, bhttp::status::created);
@@ -438,6 +529,7 @@ void add_workflow_routes(api_service& api, const resource_options& o) {
   auto wake = std::make_shared<const wake_target>(wake_target{o.redis_url, o.redis_timeout});
   using detail::add_resource_route;
   const std::string base = "/workspaces/{id}/workflows";
+  api.add(verb::get, "/templates", route_options{false, true, false}, list_templates);
   add_resource_route(api, verb::get, base, false, action::read, list_workflows);
   add_resource_route(api, verb::post, base, true, action::manage_workflows, create_workflow);
   add_resource_route(api, verb::get, base + "/{wf}", false, action::read, get_workflow);
