@@ -19,6 +19,7 @@
 #include "storage/redis/connection.hpp"
 #include "storage/redis/delay_queue.hpp"
 #include "storage/runs.hpp"
+#include "storage/workflow_documents.hpp"
 #include "storage/workflows.hpp"
 #include "storage/workspaces.hpp"
 
@@ -116,53 +117,7 @@ int workspace_create(const std::vector<std::string>& args, const config::setting
   return 0;
 }
 
-// --- workflow import ----------------------------------------------------------------------
-
-std::optional<std::string> json_text(const json::object& o, std::initializer_list<const char*> keys) {
-  for (const char* k : keys)
-    if (auto* v = o.if_contains(k); v && !v->is_null()) return v->is_string() ? std::string(v->as_string()) : json::serialize(*v);
-  return std::nullopt;
-}
-
-result<std::vector<domain::form_field_record>> read_form_fields(const json::object& doc) {
-  std::vector<domain::form_field_record> out;
-  auto* list = doc.if_contains("formFields");
-  if (list == nullptr || list->is_null()) return out;
-  if (!list->is_array()) return make_error(error_code::invalid, "formFields must be a list", "formFields");
-  int i = 0;
-  for (const auto& item : list->as_array()) {
-    std::string where = "formFields[" + std::to_string(i++) + "]";
-    if (!item.is_object()) return make_error(error_code::invalid, where + " must be an object", where);
-    const auto& o = item.as_object();
-    domain::form_field_record f;
-    f.field_key = json_text(o, {"field_key", "fieldKey"}).value_or("");
-    f.label = json_text(o, {"label"}).value_or("");
-    f.field_type = json_text(o, {"field_type", "fieldType"}).value_or("TEXT");
-    if (f.field_key.empty() || f.field_key.size() > 50)
-      return make_error(error_code::invalid, where + ".field_key must be 1 to 50 characters", where + ".field_key");
-    if (f.label.empty()) return make_error(error_code::invalid, where + ".label is required", where + ".label");
-    if (!runtime::parse_form_field_type(f.field_type))
-      return make_error(error_code::invalid,
-                        where + ".field_type must be one of TEXT, EMAIL, TEXTAREA, DROPDOWN, NUMBER, DATE, CHECKBOX",
-                        where + ".field_type");
-    if (auto* opts = o.if_contains("options"); opts && !opts->is_null()) f.options = json::serialize(*opts);
-    if (f.field_type == "DROPDOWN" && (!f.options || f.options == "[]"))
-      return make_error(error_code::invalid, where + ".options must list the choices of a DROPDOWN", where + ".options");
-    f.placeholder = json_text(o, {"placeholder"});
-    f.help_text = json_text(o, {"help_text", "helpText"});
-    for (const char* k : {"is_required", "isRequired"})
-      if (auto* v = o.if_contains(k); v && v->is_bool()) f.is_required = v->as_bool();
-    if (auto* v = o.if_contains("validation_rules"); v && !v->is_null()) f.validation_rules = json::serialize(*v);
-    if (auto* v = o.if_contains("validationRules"); v && !v->is_null()) f.validation_rules = json::serialize(*v);
-    for (const char* k : {"display_order", "displayOrder"})
-      if (auto* v = o.if_contains(k); v && v->is_number()) f.display_order = static_cast<int>(v->to_number<double>());
-    for (const auto& seen : out)
-      if (seen.field_key == f.field_key)
-        return make_error(error_code::invalid, where + ".field_key '" + f.field_key + "' is used twice", where + ".field_key");
-    out.push_back(std::move(f));
-  }
-  return out;
-}
+// --- workflow import ---------------------------------------------------------------------
 
 int workflow_import(const std::vector<std::string>& args, const config::settings& s) {
   auto a = parse(args, {"workspace"});
@@ -174,37 +129,15 @@ int workflow_import(const std::vector<std::string>& args, const config::settings
   auto doc = read_json_file(a->positional[0]);
   if (!doc) return fail("workflow import", doc.err());
   if (!doc->is_object()) return fail("workflow import", make_error(error_code::invalid, "the file must hold a JSON object"));
-  const auto& o = doc->as_object();
-
-  storage::new_workflow w;
-  w.name = json_text(o, {"name"}).value_or("");
-  if (w.name.empty() || w.name.size() > 150)
-    return fail("workflow import", make_error(error_code::invalid, "name must be 1 to 150 characters", "name"));
-  w.status = json_text(o, {"status"}).value_or("draft");
-  if (!domain::parse_workflow_status(w.status))
-    return fail("workflow import", make_error(error_code::invalid, "status must be draft, active, paused or archived", "status"));
-  if (auto* st = o.if_contains("settings"); st && !st->is_null()) {
-    if (!st->is_object()) return fail("workflow import", make_error(error_code::invalid, "settings must be an object", "settings"));
-    w.settings = json::serialize(*st);
-  }
-  w.booking_url = json_text(o, {"bookingUrl", "booking_url"});
-  auto fields = read_form_fields(o);
-  if (!fields) return fail("workflow import", fields.err());
-  w.fields = std::move(*fields);
-
-  json::object graph_doc{{"nodes", o.contains("nodes") ? o.at("nodes") : json::array()},
-                         {"edges", o.contains("edges") ? o.at("edges") : json::array()}};
-  auto graph = runtime::import_react_flow(graph_doc);
-  if (!graph) return fail("workflow import", graph.err());
-  auto compiled = runtime::compile(*graph);
-  if (!compiled.ok()) {
-    std::cout << json::serialize(json::object{{"problems", runtime::problems_to_json(compiled.problems)}}) << "\n";
+  auto read = storage::read_workflow_document(doc->as_object());
+  if (!read) return fail("workflow import", read.err());
+  if (auto* bad = std::get_if<storage::invalid_graph>(&*read)) {
+    std::cout << json::serialize(json::object{{"problems", runtime::problems_to_json(bad->problems)}}) << "\n";
     std::cerr << "flowtrackd workflow import: the graph is invalid; nothing was imported\n";
     return 2;
   }
-  w.graph = json::serialize(runtime::export_react_flow(*graph));
-  w.nodes = runtime::to_node_rows(*graph);
-  w.edges = runtime::to_edge_rows(*graph);
+  auto& doc_read = std::get<storage::workflow_document>(*read);
+  auto& w = doc_read.workflow;
 
   auto c = connect(s);
   if (!c) return fail("workflow import", c.err());
@@ -214,8 +147,8 @@ int workflow_import(const std::vector<std::string>& args, const config::settings
   auto id = storage::create_workflow(**c, w);
   if (!id) return fail("workflow import", id.err());
   std::cout << *id << "\n";
-  if (!compiled.problems.empty())
-    std::cerr << "warnings: " << json::serialize(runtime::problems_to_json(compiled.problems)) << "\n";
+  if (!doc_read.warnings.empty())
+    std::cerr << "warnings: " << json::serialize(runtime::problems_to_json(doc_read.warnings)) << "\n";
   return 0;
 }
 
@@ -234,40 +167,20 @@ int workflow_run(const std::vector<std::string>& args, const config::settings& s
   if (!lead) return fail("workflow run", lead.err());
   auto c = connect(s);
   if (!c) return fail("workflow run", c.err());
-  std::string workflow_id = a->positional[0];
-  if (!runtime::is_uuid(workflow_id)) return fail("workflow run", make_error(error_code::invalid, "'" + workflow_id + "' is not a workflow id"));
-  for (auto& ch : workflow_id) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));  // canonical form
-  auto workspace_id = storage::workspace_of_workflow(**c, workflow_id);
-  if (!workspace_id) return fail("workflow run", workspace_id.err());
-  auto ws = storage::find_workspace(**c, *workspace_id);
-  if (!ws) return fail("workflow run", ws.err());
-  auto wf = storage::load_workflow(**c, ws->id, workflow_id);
-  if (!wf) return fail("workflow run", wf.err());
-  auto graph = runtime::import_react_flow(std::string_view(wf->graph));
-  if (!graph) return fail("workflow run", graph.err());
-  auto compiled = runtime::compile(*graph);
-  if (!compiled.ok()) return fail("workflow run", make_error(error_code::invalid, "the stored graph no longer compiles"));
-
-  // The workspace actor's intake rule: an inactive workspace or a workflow that is not active
-  // takes no run, whichever way it arrives.
-  domain::intake_request req;
-  req.kind = domain::trigger_kind::manual;
-  req.lead = *lead;
-  if (a->options.count("idempotency-key")) req.idempotency_key = a->options["idempotency-key"];
-  auto admitted = domain::admit_trigger(*ws, *wf, *compiled.graph, *domain::make_form_spec(*wf), req);
-  if (!admitted) return fail("workflow run", admitted.err());
-  auto out = storage::ingest_batch(**c, {admitted->record});
-  if (!out[0]) return fail("workflow run", out[0].err());
-  if (!out[0]->execution_id) {
-    std::cout << json::serialize(json::object{{"leadId", out[0]->lead_id}, {"executionId", nullptr},
+  std::optional<std::string> key;
+  if (a->options.count("idempotency-key")) key = a->options["idempotency-key"];
+  auto out = storage::start_manual_run(**c, a->positional[0], *lead, std::move(key));
+  if (!out) return fail("workflow run", out.err());
+  if (!out->execution_id) {
+    std::cout << json::serialize(json::object{{"leadId", out->lead_id}, {"executionId", nullptr},
                                               {"note", "the lead existed and rerunOnResubmit is off: lead updated, no run"}})
               << "\n";
     return 0;
   }
   // Wake a node: the schedulers claim due executions from the shared queue. Without Redis the
   // run still starts when a node next adopts queued executions.
-  wake_nodes(s, *out[0]->execution_id);
-  std::cout << *out[0]->execution_id << "\n";
+  wake_nodes(s, *out->execution_id);
+  std::cout << *out->execution_id << "\n";
   return 0;
 }
 
@@ -333,12 +246,7 @@ int execution_show(const std::vector<std::string>& args, const config::settings&
 
 // Puts an execution on the shared queue, due now, so a running node picks it up.
 void wake_nodes(const config::settings& s, const std::string& execution_id) {
-  auto r = redis::connection::open(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms));
-  if (r) {
-    redis::delay_queue q(*r, storage::k_execution_queue);
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    if (auto sch = q.schedule(execution_id, now.count()); sch) return;
-  }
+  if (storage::wake_execution(s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms), execution_id)) return;
   std::cerr << "warning: could not notify the nodes through Redis; the run starts when a node adopts queued executions\n";
 }
 
