@@ -208,7 +208,7 @@ error bad_cursor() {
 
 result<cursor_position> read_cursor(std::string_view cursor, std::string_view kind, std::string_view ws,
                                     std::string_view scope) {
-  if (cursor.size() > 1024) return bad_cursor();
+  if (cursor.size() > 2048) return bad_cursor();
   auto raw = crypto::base64url_decode(cursor);
   if (!raw || raw->size() < 17) return bad_cursor();
   const std::string payload = raw->substr(16);
@@ -316,16 +316,18 @@ result<std::pair<std::string, pg::params>> build_list(std::string_view ws, const
     p.add(std::forward<decltype(v)>(v));
     return "$" + std::to_string(p.size());
   };
-  std::string sql = "SELECT " + k_cols + ", " + spec.key_out;
+  std::string select = "SELECT " + k_cols + ", " + spec.key_out;
   if (for_export)
-    sql += ", (SELECT u.email::text FROM users u WHERE u.id = l.assigned_to_user_id), "
-           "(SELECT jsonb_object_agg(ff.field_key, d.value) FROM lead_field_data d JOIN form_fields ff ON ff.id = "
-           "d.form_field_id WHERE d.lead_id = l.id)::text";
+    select += ", (SELECT u.email::text FROM users u WHERE u.id = l.assigned_to_user_id), "
+              "(SELECT jsonb_object_agg(ff.field_key, d.value) FROM lead_field_data d JOIN form_fields ff ON ff.id = "
+              "d.form_field_id WHERE d.lead_id = l.id)::text";
   const bool windowed = window > 0 && q.text.has_value();
   std::string text_cond;
   if (q.text)
     text_cond = std::string(k_search_expr) + " LIKE lower(" + arg(like_pattern(runtime::trim(*q.text))) + "::text)";
-  if (windowed) sql += ", " + spec.key + " AS k_, l.id AS id_, " + text_cond + " AS hit_";
+  // Windowed, the inner statement returns whole rows (no output expression is computed for a
+  // lead the text does not match) and the outer one keeps the matches in order.
+  std::string sql = windowed ? std::string("SELECT l.*") : select;
   sql += "\nFROM leads l\nWHERE l.workspace_id = " + arg(std::string(ws)) + "::uuid AND l.deleted_at IS NULL";
   if (q.status) sql += "\n  AND l.status = " + arg(*q.status);
   if (!q.tags.empty()) {
@@ -357,13 +359,12 @@ result<std::pair<std::string, pg::params>> build_list(std::string_view ws, const
     sql += "\n  AND (" + spec.key + ", l.id) " + (q.descending ? "<" : ">") + " (" + key + ", " + arg(pos->id) + "::uuid)";
   }
   const char* dir = q.descending ? " DESC" : " ASC";
-  sql += "\nORDER BY " + spec.key + dir + ", l.id" + dir + "\nLIMIT ";
+  const std::string order = "\nORDER BY " + spec.key + dir + ", l.id" + dir + "\nLIMIT ";
   if (!windowed) {
-    sql += arg(static_cast<std::int64_t>(fetch));
+    sql += order + arg(static_cast<std::int64_t>(fetch));
   } else {
-    sql += arg(static_cast<std::int64_t>(window));
-    sql = "SELECT * FROM (" + sql + ") w\nWHERE w.hit_\nORDER BY w.k_" + dir + ", w.id_" + dir + "\nLIMIT " +
-          arg(static_cast<std::int64_t>(fetch));
+    sql += order + arg(static_cast<std::int64_t>(window));
+    sql = select + "\nFROM (" + sql + ") l\nWHERE " + text_cond + order + arg(static_cast<std::int64_t>(fetch));
   }
   return std::make_pair(std::move(sql), std::move(p));
 }
