@@ -305,7 +305,7 @@ std::optional<error> check_query(const lead_query& q, bool for_export) {
 // million leads sorts 100,000 rows. Windowed (`window` > 0), the statement walks the sort's own
 // index from the cursor for at most `window` leads and keeps the matches: when they fill the
 // page, they are exactly the plain form's first rows (the window is a prefix of the same order);
-// when they do not, the caller runs the plain form. list_leads tries the window first.
+// when they do not, the caller runs the plain form. run_list picks (below).
 result<std::pair<std::string, pg::params>> build_list(std::string_view ws, const lead_query& q, int fetch,
                                                       bool for_export, int window = 0) {
   if (!runtime::is_uuid(ws)) return make_error(error_code::not_found, "no such workspace", "workspace");
@@ -369,17 +369,34 @@ result<std::pair<std::string, pg::params>> build_list(std::string_view ws, const
   return std::make_pair(std::move(sql), std::move(p));
 }
 
-// How many leads the windowed text form reads before the plain form takes over.
-constexpr int k_text_window = 2000;
+// A text filter's page, by the cheaper of two walks (measured at 1,000,000 leads: a leads row
+// read in the sort's order costs about 10 us, a trigram match read and sorted about 15 us). A
+// probe window of k_text_probe leads estimates how common the text is; when the matches are
+// common enough (2 or more in the probe, over ~0.4%), a window sized for the page (1.5 times
+// what the probe's rate needs, at most k_text_window_max) is walked; otherwise, or when that
+// window does not fill the page either, the trigram form answers.
+constexpr int k_text_probe = 500;
+constexpr int k_text_window_max = 20000;
 
-// Runs the list statement (a text filter windowed first, see build_list).
+// Runs the list statement (a text filter as above).
 result<pg::rows> run_list(pg::connection& c, std::string_view ws, const lead_query& q, int fetch, bool for_export) {
   if (q.text) {
-    auto built = build_list(ws, q, fetch, for_export, k_text_window);
-    if (!built) return built.err();
-    auto r = c.exec(built->first, built->second);
+    auto probe = build_list(ws, q, fetch, for_export, k_text_probe);
+    if (!probe) return probe.err();
+    auto r = c.exec(probe->first, probe->second);
     if (!r) return r.err();
     if (r->size() >= fetch) return r;
+    if (r->size() >= 2) {
+      const auto wanted = static_cast<long>(fetch) * k_text_probe * 3 / (2L * r->size());
+      const int window = static_cast<int>(std::min<long>(wanted, k_text_window_max));
+      if (window > k_text_probe) {
+        auto wide = build_list(ws, q, fetch, for_export, window);
+        if (!wide) return wide.err();
+        auto w = c.exec(wide->first, wide->second);
+        if (!w) return w.err();
+        if (w->size() >= fetch) return w;
+      }
+    }
   }
   auto built = build_list(ws, q, fetch, for_export);
   if (!built) return built.err();
@@ -612,7 +629,7 @@ std::optional<lead_sort> parse_lead_sort(std::string_view s) {
 
 namespace detail {
 result<std::pair<std::string, pg::params>> list_leads_sql(std::string_view workspace_id, const lead_query& q, bool windowed) {
-  return build_list(workspace_id, q, q.limit + 1, false, windowed ? k_text_window : 0);
+  return build_list(workspace_id, q, q.limit + 1, false, windowed ? k_text_window_max : 0);
 }
 }  // namespace detail
 

@@ -212,8 +212,9 @@ result<export_outcome> export_leads_csv(pg::connection& c, std::string_view work
 
 namespace detail {
 /// The SQL list_leads runs for `q` (its EXPLAIN is what the index test checks) and its
-/// parameters; `invalid` as list_leads. A text filter is tried `windowed` first (the sort's index
-/// walked for at most 2,000 leads, the matches kept), then plain (the trigram index).
+/// parameters; `invalid` as list_leads. A text filter has a `windowed` form (the sort's index
+/// walked for a bounded number of leads, the matches kept), tried first when a 500-lead probe
+/// finds the text common, and a plain one (the trigram index).
 result<std::pair<std::string, pg::params>> list_leads_sql(std::string_view workspace_id, const lead_query& q,
                                                           bool windowed = false);
 }  // namespace detail
