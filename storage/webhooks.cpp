@@ -339,6 +339,7 @@ const pg::statement k_list_deliveries{
     "  FROM webhook_delivery_attempts a WHERE a.delivery_id = d.id), '[]'::json))::text"
     " FROM webhook_deliveries d WHERE d.webhook_endpoint_id = $1::uuid AND ($2::text IS NULL OR d.status = $2::text)"
     " AND ($3::float8 IS NULL OR d.created_at >= to_timestamp($3::float8 / 1000)::timestamp)"
+    " AND ($5::bigint IS NULL OR (d.created_at, d.id) < ('epoch'::timestamp + $5::bigint * interval '1 microsecond', $6::uuid))"
     " ORDER BY d.created_at DESC, d.id DESC LIMIT $4::int"};
 
 // Being attempted right now: a node holds an unexpired claim on a message still to send.
@@ -442,7 +443,9 @@ result<std::vector<std::string>> list_webhook_deliveries(pg::connection& c, std:
                                          .add(endpoint->id)
                                          .add(f.status)
                                          .add(f.since_ms ? std::optional<std::string>(std::to_string(*f.since_ms)) : std::nullopt)
-                                         .add(f.limit));
+                                         .add(f.limit)
+                                         .add(f.before_us ? std::optional<std::string>(std::to_string(*f.before_us)) : std::nullopt)
+                                         .add(f.before_id));
   if (!r) return r.err();
   std::vector<std::string> out;
   out.reserve(static_cast<std::size_t>(r->size()));

@@ -172,6 +172,10 @@ struct webhook_delivery_filter {
   std::optional<std::string> status;     ///< pending, delivered, failed or cancelled
   std::optional<std::int64_t> since_ms;  ///< created at or after (UTC milliseconds)
   int limit = 50;
+  /// Keyset: only messages before this one in the list's order (created_at in microseconds
+  /// since the epoch, then id); both set or neither.
+  std::optional<std::int64_t> before_us;
+  std::optional<std::string> before_id;
 };
 
 /// The endpoint's deliveries, newest first, each one JSON object (text): id (the webhook-id),

@@ -274,6 +274,13 @@ result<bool> delivery_of_endpoint(pg::connection& c, std::string_view endpoint_i
   return exists(c, "SELECT 1 FROM webhook_deliveries WHERE id = $2::uuid AND webhook_endpoint_id = $1::uuid", endpoint_id, delivery_id);
 }
 
+result<page_key> delivery_page_key(pg::connection& c, std::string_view delivery_id) {
+  auto r = c.exec("SELECT " + micros("created_at") + ", id::text FROM webhook_deliveries WHERE id = $1::uuid", pg::params{}.add(delivery_id));
+  if (!r) return r.err();
+  if (r->empty()) return make_error(error_code::not_found, "no such delivery", "delivery");
+  return page_key{r->get_int(0, 0), std::string(r->get(0, 1))};
+}
+
 result<void> update_webhook_endpoint(pg::connection& c, std::string_view workspace_id, std::string_view endpoint_id,
                                      const webhook_endpoint_patch& p) {
   if (!runtime::is_uuid(endpoint_id)) return make_error(error_code::not_found, "no such webhook endpoint in this workspace", "endpoint");

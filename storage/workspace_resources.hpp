@@ -95,6 +95,9 @@ result<bool> webhook_endpoint_in_workspace(pg::connection& c, std::string_view w
 /// Whether the delivery (a webhook-id) is a message of the endpoint.
 result<bool> delivery_of_endpoint(pg::connection& c, std::string_view endpoint_id, std::string_view delivery_id);
 
+/// The keyset position of a delivery (for the next page of list_webhook_deliveries).
+result<page_key> delivery_page_key(pg::connection& c, std::string_view delivery_id);
+
 /// A change to an endpoint's settings (each set member replaces what is stored).
 struct webhook_endpoint_patch {
   std::optional<std::string> url, description;

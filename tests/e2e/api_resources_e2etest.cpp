@@ -540,6 +540,22 @@ TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_rede
   ASSERT_EQ(again.status, 202) << again.text << node_->process->log();
   ASSERT_TRUE(eventually([&] { return in.requests().size() >= 2; }));
   EXPECT_EQ(in.requests()[1].headers["webhook-id"], delivery);
+  // Pages of deliveries, newest first, stable while more are queued.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(call("POST", base + "/" + id + "/test", "", owner.token).status, 202);
+  auto d1 = call("GET", base + "/" + id + "/deliveries?limit=2", "", owner.token);
+  ASSERT_EQ(d1.status, 200) << d1.text;
+  ASSERT_EQ(d1.data().size(), 2u);
+  ASSERT_TRUE(d1.body.at("nextCursor").is_string()) << d1.text;
+  ASSERT_EQ(call("POST", base + "/" + id + "/test", "", owner.token).status, 202);
+  std::set<std::string> pages_seen;
+  for (const auto& x : d1.data()) pages_seen.insert(std::string(x.at("id").as_string()));
+  auto d2 = call("GET", base + "/" + id + "/deliveries?limit=2&cursor=" + std::string(d1.body.at("nextCursor").as_string()), "", owner.token);
+  ASSERT_EQ(d2.status, 200) << d2.text;
+  ASSERT_EQ(d2.data().size(), 2u);
+  EXPECT_TRUE(d2.body.at("nextCursor").is_null());
+  for (const auto& x : d2.data()) EXPECT_TRUE(pages_seen.insert(std::string(x.at("id").as_string())).second);
+  EXPECT_TRUE(pages_seen.count(delivery));
+  EXPECT_EQ(call("GET", base + "/" + id + "/deliveries?cursor=zzz", "", owner.token).error_field(), "cursor");
   auto recovered = send("POST", base + "/" + id + "/recover", {{"since", "2020-01-01T00:00:00Z"}}, owner.token);
   ASSERT_EQ(recovered.status, 202) << recovered.text;
   EXPECT_EQ(recovered.body.at("recovered").as_int64(), 0) << "nothing failed";

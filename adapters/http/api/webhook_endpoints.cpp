@@ -232,8 +232,14 @@ result<outcome> deliveries(pg::connection& c, const scoped_call& sc) {
     storage::webhook_delivery_filter f;
     auto pp = detail::page_params(sc.call);
     if (auto* e = std::get_if<api_error>(&pp)) return refuse(*e);
-    f.limit = std::get<0>(pp).first;
-    if (std::get<0>(pp).second) return refuse(api_error::invalid("cursor", "this list has no further pages: narrow it with since"));
+    auto [limit, cursor] = std::get<0>(pp);
+    f.limit = limit + 1;
+    if (cursor) {
+      auto key = storage::parse_page_key(*cursor);
+      if (!key) return refuse(api_error::invalid("cursor", "cursor is not one this list gave"));
+      f.before_us = key->created_us;
+      f.before_id = key->id;
+    }
     if (auto st = sc.call.query_value("status")) {
       if (*st != "pending" && *st != "delivered" && *st != "failed" && *st != "cancelled")
         return refuse(api_error::invalid("status", "status must be pending, delivered, failed or cancelled"));
@@ -252,7 +258,14 @@ result<outcome> deliveries(pg::connection& c, const scoped_call& sc) {
       auto v = json::parse(line, ec);
       if (!ec) data.emplace_back(std::move(v));
     }
-    return outcome(answer{bhttp::status::ok, detail::page(std::move(data), std::nullopt), {}});
+    std::optional<std::string> next;
+    if (static_cast<int>(data.size()) > limit) {
+      data.resize(static_cast<std::size_t>(limit));
+      auto key = storage::delivery_page_key(c, std::string(data.back().at("id").as_string()));
+      if (!key) return key.err();
+      next = storage::to_cursor(*key);
+    }
+    return outcome(answer{bhttp::status::ok, detail::page(std::move(data), next), {}});
   });
 }
 
