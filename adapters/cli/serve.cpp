@@ -264,7 +264,9 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     intake.deliver_to(intake_id, client_ip, std::move(raw),
                       [done = std::move(done)](smtp::reply r) { done(r.code, std::move(r.enhanced), std::move(r.text)); });
   };
-  http_opts.body_limit_for = [](std::string_view path) { return path == "/inbound/email" ? http::k_inbound_body_limit : 0; };
+  http_opts.body_limit_for = [api = targets.api](std::string_view path) {
+    return path == "/inbound/email" ? http::k_inbound_body_limit : api ? api->body_limit_for(path) : 0;  // API: CSV import
+  };
   http_opts.admit = http::make_admission(targets);  // /inbound/email: the token before the body
   http::server server(http_opts, http::make_routes(targets));
   metrics::global().gauge("flowtrack_http_open_connections", "Open HTTP connections.", {},

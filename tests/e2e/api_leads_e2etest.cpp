@@ -108,7 +108,7 @@ class api_leads : public ::testing::Test {
     auto r = http_request(node->port, method, "/api/v1" + path, body, headers, 60s);
     reply out{r.status, {}, r.body, r.headers};
     boost::system::error_code ec;
-    if (!r.body.empty() && content_type == "application/json") out.body = json::parse(r.body, ec);
+    if (!r.body.empty() && out.header("content-type").rfind("application/json", 0) == 0) out.body = json::parse(r.body, ec);
     return out;
   }
   reply send(const std::string& method, const std::string& path, const json::object& body, const std::string& token) {
@@ -367,6 +367,20 @@ TEST_F(api_leads, a_status_move_is_recorded_with_the_user_and_the_version_is_a_p
   EXPECT_EQ(stale.status, 412) << stale.text;
   EXPECT_EQ(stale.error_field(), "version");
   EXPECT_EQ(call("GET", "/workspaces/" + ws + "/leads/" + id, "", owner.token).str("status"), "QUALIFIED") << "unchanged";
+  // If-Match carries the ETag of the detail.
+  auto etag = moved.header("etag");
+  auto stale_tag = call("PATCH", "/workspaces/" + ws + "/leads/" + id, R"({"status":"WON"})", member.token, "application/json",
+                        {{"If-Match", made.header("etag")}});
+  EXPECT_EQ(stale_tag.status, 412) << stale_tag.text;
+  EXPECT_EQ(stale_tag.error_field(), "If-Match");
+  EXPECT_EQ(call("PATCH", "/workspaces/" + ws + "/leads/" + id, R"({"status":"WON"})", member.token, "application/json",
+                 {{"If-Match", "W/" + etag}}).status, 412) << "a weak tag never matches";
+  auto tagged = call("PATCH", "/workspaces/" + ws + "/leads/" + id, R"({"status":"WON"})", member.token, "application/json",
+                     {{"If-Match", etag}});
+  ASSERT_EQ(tagged.status, 200) << tagged.text;
+  EXPECT_EQ(tagged.str("status"), "WON");
+  ASSERT_EQ(call("PATCH", "/workspaces/" + ws + "/leads/" + id, R"({"status":"QUALIFIED"})", member.token, "application/json",
+                 {{"If-Match", "*"}}).status, 200);
 
   auto events = call("GET", "/workspaces/" + ws + "/leads/" + id + "/events", "", owner.token);
   ASSERT_EQ(events.status, 200) << events.text;
@@ -497,6 +511,90 @@ TEST_F(api_leads, exports_csv_with_the_formula_guard) {
   auto bad = call("GET", "/workspaces/" + ws + "/leads/export.csv?limit=5", "", owner.token);
   EXPECT_EQ(bad.status, 422);
   EXPECT_EQ(bad.error_field(), "limit");
+}
+
+TEST_F(api_leads, imports_csv_keeping_good_rows_and_listing_bad_ones) {
+  auto owner = new_user("owner");
+  auto viewer = new_user("viewer");
+  auto ws = workspace(owner);
+  add_member(ws, viewer, "viewer");
+  auto wf = workflow(ws);
+  const std::string path = "/workspaces/" + ws + "/leads/import?workflowId=" + wf;
+  const std::string csv =
+      "email,name,status,score,tags,budget\r\n"
+      "good1@example.com,Good One,NEW,5,vip;b2b,1000\r\n"
+      "not-an-email,Bad Email,NEW,1,,\r\n"
+      "good2@example.com,\"Two, Good\",QUALIFIED,7,,\"'=2+2\"\r\n"
+      "short@example.com,Short\r\n"
+      "good1@example.com,Again,NEW,1,,\r\n";
+  auto r = call("POST", path, csv, owner.token, "text/csv");
+  ASSERT_EQ(r.status, 200) << r.text;
+  ASSERT_TRUE(r.body.is_object()) << r.text;
+  EXPECT_EQ(r.body.at("imported").as_int64(), 2);
+  EXPECT_EQ(r.body.at("failed").as_int64(), 3);
+  EXPECT_TRUE(r.body.at("complete").as_bool());
+  std::map<std::int64_t, std::string> fields;
+  for (const auto& e : r.body.at("errors").as_array()) {
+    fields[e.at("row").as_int64()] = e.at("field").as_string();
+    EXPECT_FALSE(e.at("message").as_string().empty());
+  }
+  EXPECT_EQ(fields.size(), 3u) << r.text;
+  EXPECT_EQ(fields[3], "email") << "row 3 (the header is row 1)";
+  EXPECT_EQ(fields[5], "row") << "a field count that differs from the header's";
+  EXPECT_EQ(fields[6], "email") << "the workflow has it already";
+  auto listed = list(ws, owner, "sort=name&order=asc");
+  ASSERT_EQ(listed.status, 200);
+  ASSERT_EQ(listed.data().size(), 2u);
+  EXPECT_EQ(listed.data()[0].at("email").as_string(), "good1@example.com");
+  EXPECT_EQ(listed.data()[0].at("source").as_string(), "IMPORT");
+  EXPECT_EQ(listed.data()[0].at("tags").as_array().size(), 2u);
+  EXPECT_EQ(listed.data()[1].at("name").as_string(), "Two, Good");
+  auto two = call("GET", "/workspaces/" + ws + "/leads/" + std::string(listed.data()[1].at("id").as_string()), "", owner.token);
+  ASSERT_EQ(two.status, 200);
+  ASSERT_EQ(two.body.at("fields").as_array().size(), 1u);
+  EXPECT_EQ(two.body.at("fields").as_array()[0].at("value").as_string(), "=2+2") << "the export's guard is dropped";
+
+  // An export imports back (its extra columns ignored) into another workflow.
+  auto exported = call("GET", "/workspaces/" + ws + "/leads/export.csv", "", owner.token, "text/csv");
+  ASSERT_EQ(exported.status, 200);
+  auto wf2 = workflow(ws);
+  auto again = call("POST", "/workspaces/" + ws + "/leads/import?workflowId=" + wf2, exported.text, owner.token, "text/csv");
+  ASSERT_EQ(again.status, 200) << again.text;
+  EXPECT_EQ(again.body.at("imported").as_int64(), 2) << again.text;
+  EXPECT_EQ(again.body.at("failed").as_int64(), 0) << again.text;
+
+  // Larger than a JSON body may be (1 MiB): taken, in batches.
+  std::string big = "email,name,notes\n";
+  const std::string pad(400, 'x');
+  int rows = 0;
+  while (big.size() < 3 * 1024 * 1024) big += "bulk" + std::to_string(++rows) + "@example.com,Bulk," + pad + "\n";
+  auto bulk = call("POST", "/workspaces/" + ws + "/leads/import?workflowId=" + wf2, big, owner.token, "text/csv");
+  ASSERT_EQ(bulk.status, 200) << bulk.text.substr(0, 300);
+  EXPECT_EQ(bulk.body.at("imported").as_int64(), rows);
+  EXPECT_EQ(scalar("SELECT count(*) FROM leads WHERE workflow_id = '" + wf2 + "'"), std::to_string(rows + 2));
+  // ...while a JSON route still refuses more than 1 MiB.
+  auto json_big = call("POST", "/workspaces/" + ws + "/leads",
+                       json::serialize(json::object{{"workflowId", wf}, {"email", "x@example.com"}, {"name", std::string(2 * 1024 * 1024, 'n')}}),
+                       owner.token);
+  EXPECT_EQ(json_big.status, 413);
+
+  // Whole-import refusals name what is wrong; nothing is written.
+  auto unknown = call("POST", path, "email,colour\nu@example.com,red\n", owner.token, "text/csv");
+  EXPECT_EQ(unknown.status, 422) << unknown.text;
+  EXPECT_EQ(unknown.error_field(), "colour");
+  EXPECT_EQ(call("POST", "/workspaces/" + ws + "/leads/import", csv, owner.token, "text/csv").error_field(), "workflowId");
+  auto no_wf = call("POST", "/workspaces/" + ws + "/leads/import?workflowId=00000000-0000-0000-0000-000000000000", csv, owner.token, "text/csv");
+  EXPECT_EQ(no_wf.status, 422) << no_wf.text;
+  EXPECT_EQ(no_wf.error_field(), "workflowId");
+  auto as_json = call("POST", path, R"({"email":"j@example.com"})", owner.token);
+  EXPECT_EQ(as_json.status, 415);
+  EXPECT_EQ(as_json.error_field(), "Content-Type");
+  auto broken = call("POST", path, "email,name\nq1@example.com,ok\nq2@example.com,\"unclosed\n", owner.token, "text/csv");
+  ASSERT_EQ(broken.status, 200) << broken.text;
+  EXPECT_EQ(broken.body.at("imported").as_int64(), 1) << "the rows before the syntax error";
+  EXPECT_FALSE(broken.body.at("complete").as_bool());
+  EXPECT_EQ(call("POST", path, csv, viewer.token, "text/csv").status, 403);
+  EXPECT_EQ(scalar("SELECT count(*) FROM leads WHERE email::text LIKE 'u@%' OR email::text LIKE 'j@%'"), "0");
 }
 
 TEST_F(api_leads, usage_stats_subscription_plans_and_integrations_have_their_shapes) {

@@ -112,14 +112,28 @@ bool api_service::run_blocking(std::function<void()> work) {
   });
 }
 
+std::size_t api_service::body_limit_for(std::string_view path) const {
+  std::size_t most = 0;
+  for (verb m : {verb::post, verb::put, verb::patch})
+    if (auto found = router_.find(m, strip_prefix(path)); found.target && found.target->options.body_limit > k_body_limit)
+      most = std::max(most, found.target->options.body_limit);
+  return most;
+}
+
 void api_service::admit(const request_head& head, const request_info&, admission_callback done) {
   auto length = head[bhttp::field::content_length];
   std::uint64_t n = 0;
+  std::size_t limit = k_body_limit;
+  {
+    std::string_view target = head.target();
+    if (auto found = router_.find(head.method(), strip_prefix(target.substr(0, target.find('?')))); found.target)
+      limit = limit_of(*found.target);
+  }
   if (!length.empty()) {
     auto [p, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
-    if (ec == std::errc{} && p == length.data() + length.size() && n > k_body_limit) {
+    if (ec == std::errc{} && p == length.data() + length.size() && n > limit) {
       auto res = error_response({bhttp::status::payload_too_large, "too_large",
-                                 "the body is larger than " + std::to_string(k_body_limit) + " bytes", "body", 0});
+                                 "the body is larger than " + std::to_string(limit) + " bytes", "body", 0});
       cors_.decorate(res, head[bhttp::field::origin]);
       return done(admission::refuse(std::move(res)));
     }
@@ -182,6 +196,14 @@ void api_service::handle(request&& req, const request_info& info, responder repl
     auto parsed = parse_body(req.body());
     if (auto* e = std::get_if<api_error>(&parsed)) return answer(error_response(*e));
     call.body = std::move(std::get<json::object>(parsed));
+  } else if (!r.options.raw_body_type.empty()) {
+    if (!media_type_is(req[bhttp::field::content_type], r.options.raw_body_type))
+      return answer(error_response({bhttp::status::unsupported_media_type, "unsupported_media_type",
+                                    "send the body as " + std::string(r.options.raw_body_type), "Content-Type", 0}));
+    if (req.body().size() > limit_of(r))
+      return answer(error_response({bhttp::status::payload_too_large, "too_large",
+                                    "the body is larger than " + std::to_string(limit_of(r)) + " bytes", "body", 0}));
+    call.raw_body = std::move(req.body());
   }
   if (r.options.needs_jwt_key && opts_.jwt_key.empty())
     return answer(error_response(

@@ -81,6 +81,7 @@ struct api_call {
   std::string client_ip, user_agent, request_id;
   std::optional<principal> user;  ///< signed-in routes: the caller
   std::optional<std::string> if_match;  ///< the If-Match header (conditional edits), when sent
+  std::string raw_body;  ///< routes with route_options::raw_body_type: the body as sent
 
   /// The first value of a query parameter, or nullopt.
   std::optional<std::string> query_value(std::string_view name) const {
@@ -98,6 +99,12 @@ struct route_options {
   bool body = false;           ///< takes a JSON body (Content-Type: application/json, at most k_body_limit)
   bool signed_in = false;      ///< needs a Bearer token: api_call::user is set
   bool needs_jwt_key = false;  ///< answers 503 naming jwt_key when the node has none
+  /// Set: the route takes a body of this media type (e.g. "text/csv") as bytes in
+  /// api_call::raw_body, not parsed (another Content-Type: 415 naming it).
+  std::string_view raw_body_type{};
+  /// The largest body the route takes; 0: k_body_limit. The HTTP server buffers whole bodies, so
+  /// the node's server_options::body_limit_for must ask body_limit_for() for this to take effect.
+  std::size_t body_limit = 0;
 };
 
 /// What the API works with. Pointers are borrowed and outlive the api_service.
@@ -136,9 +143,12 @@ class api_service {
 
   /// Serves a request whose path starts with k_prefix.
   void handle(request&& req, const request_info& info, responder reply);
-  /// The admission step for API requests: a declared body over k_body_limit is refused (413,
-  /// naming `body`) before it is read.
+  /// The admission step for API requests: a declared body over the route's limit (k_body_limit
+  /// unless route_options::body_limit) is refused (413, naming `body`) before it is read.
   void admit(const request_head& head, const request_info& info, admission_callback done);
+  /// The largest body a route of this path (with the prefix, without the query) takes when it is
+  /// more than the server's default, else 0: for server_options::body_limit_for.
+  std::size_t body_limit_for(std::string_view path) const;
 
   /// Runs `work(pg::connection&) -> result<T>` on the PostgreSQL pool and `then(result<T>)` on
   /// its thread; a full pool queue gives `then` an `unavailable` error at once.
@@ -164,6 +174,7 @@ class api_service {
     api_handler handler;
   };
   void run(const route& r, api_call&& call, responder reply);
+  static std::size_t limit_of(const route& r) { return r.options.body_limit > 0 ? r.options.body_limit : k_body_limit; }
 
   api_options opts_;
   cors_policy cors_;

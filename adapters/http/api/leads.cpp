@@ -185,6 +185,17 @@ class lead_body {
   std::optional<api_error> problem_;
 };
 
+// An If-Match value: `*` (any version: nullopt inside), or one strong ETag of a lead ("123");
+// nullopt when it names nothing a lead's ETag can be (a weak tag, a list, not a number).
+std::optional<std::optional<std::int64_t>> if_match_version(std::string_view h) {
+  h = runtime::trim(h);
+  if (h == "*") return std::optional<std::int64_t>{};
+  if (h.size() < 3 || h.front() != '"' || h.back() != '"') return std::nullopt;
+  auto v = parse_int(h.substr(1, h.size() - 2));
+  if (!v) return std::nullopt;
+  return std::optional<std::int64_t>(*v);
+}
+
 // ---- routes ------------------------------------------------------------------------------------
 
 void list(api_service& api, api_call&& call, responder reply) {
@@ -299,13 +310,28 @@ void patch(api_service& api, api_call&& call, responder reply) {
   if (auto f = b.field_map("fields", true)) u.fields = std::move(*f);
   u.expected_version = b.integer("version");
   if (auto p = b.finish()) return fail(reply, *p);
+  if (call.if_match) {
+    auto v = if_match_version(*call.if_match);
+    if (!v)
+      return fail(reply, api_error{bhttp::status::precondition_failed, "precondition_failed",
+                                   "If-Match does not name this lead's version: send the ETag of GET .../leads/{lead}", "If-Match", 0});
+    if (*v && u.expected_version && **v != *u.expected_version)
+      return fail(reply, api_error{bhttp::status::precondition_failed, "precondition_failed",
+                                   "If-Match and version name different versions", "If-Match", 0});
+    if (*v) u.expected_version = **v;
+  }
+  const char* precondition = call.if_match ? "If-Match" : "version";
   in_workspace_db(
       api, std::move(call), std::move(reply), action::work_leads,
       [u = std::move(u)](pg::connection& c, const scoped_call& sc) {
         return storage::update_lead(c, sc.workspace_id, sc.param("lead"), sc.user_id(), u);
       },
-      [](scoped_call&&, result<storage::lead_detail> d, responder reply) {
-        if (!d) return fail(reply, d.err());
+      [precondition](scoped_call&&, result<storage::lead_detail> d, responder reply) {
+        if (!d) {
+          if (d.err().code == error_code::conflict && d.err().subject == "updatedAt")
+            return fail(reply, api_error{bhttp::status::precondition_failed, "precondition_failed", d.err().message, precondition, 0});
+          return fail(reply, d.err());
+        }
         reply(detail_reply(bhttp::status::ok, *d));
       });
 }
@@ -362,6 +388,111 @@ void export_csv(api_service& api, api_call&& call, responder reply) {
         res.body() = std::move(body.csv);
         res.prepare_payload();
         reply(std::move(res));
+      });
+}
+
+// The import's summary: what was written and why rows were not.
+struct import_summary {
+  std::size_t imported = 0, failed = 0;
+  json::array errors;  // at most k_import_errors_listed
+  bool complete = true;  // false: a CSV syntax error stopped the reading
+};
+constexpr std::size_t k_import_errors_listed = 1000;
+
+void note(import_summary& s, std::size_t row, std::string field, std::string message) {
+  ++s.failed;
+  if (s.errors.size() < k_import_errors_listed)
+    s.errors.emplace_back(json::object{{"row", row}, {"field", std::move(field)}, {"message", std::move(message)}});
+}
+
+// Reads the CSV in slices, as bytes would arrive, and writes every k_lead_import_batch rows in
+// one statement. A bad row is an error of that row; an unknown column in the first batch fails the
+// whole import before anything is written (422 naming it); a CSV syntax error stops the reading
+// (the rows before it are kept; complete = false).
+result<answer<import_summary>> import_csv(pg::connection& c, const scoped_call& sc, const std::string& workflow_id,
+                                          std::string_view csv) {
+  import_summary out;
+  domain::csv::reader reader;
+  std::vector<storage::import_row> batch;
+  bool first_batch = true;
+  auto flush = [&]() -> result<std::optional<api_error>> {
+    if (batch.empty()) return std::optional<api_error>{};
+    auto r = storage::import_leads(c, sc.workspace_id, sc.user_id(), workflow_id, batch);
+    batch.clear();
+    if (!r) {
+      if (first_batch && r.err().code == error_code::invalid) return std::optional<api_error>(api_error::invalid(r.err().subject, r.err().message));
+      if (r.err().code == error_code::not_found && r.err().subject == "workflowId")
+        return std::optional<api_error>(api_error::invalid("workflowId", r.err().message));
+      return r.err();
+    }
+    first_batch = false;
+    out.imported += r->lead_ids.size();
+    for (auto& e : r->errors) note(out, e.row, std::move(e.field), std::move(e.message));
+    return std::optional<api_error>{};
+  };
+  auto drain = [&]() -> result<std::optional<api_error>> {
+    while (auto rec = reader.pop()) {
+      auto values = domain::csv::to_map(*reader.header(), *rec);
+      if (!values) {
+        note(out, rec->row, "row", values.err().message);
+        continue;
+      }
+      batch.push_back(storage::import_row{rec->row, std::move(*values)});
+      if (batch.size() >= k_lead_import_batch) {
+        auto f = flush();
+        if (!f || *f) return f;
+      }
+    }
+    return std::optional<api_error>{};
+  };
+  constexpr std::size_t k_slice = 64 * 1024;
+  bool broken = false;
+  for (std::size_t at = 0; at < csv.size() && !broken; at += k_slice) {
+    auto pushed = reader.push(csv.substr(at, k_slice));
+    broken = !pushed;
+    auto d = drain();
+    if (!d) return d.err();
+    if (*d) return answer<import_summary>(**d);
+  }
+  if (!broken) broken = !reader.finish();
+  auto d = drain();
+  if (!d) return d.err();
+  if (*d) return answer<import_summary>(**d);
+  if (!reader.header())
+    return answer<import_summary>(api_error::invalid(
+        "body", broken && reader.failure() ? "the CSV header cannot be read: " + reader.failure()->message
+                                           : std::string("the CSV has no header row (email, name, ...)")));
+  auto f = flush();
+  if (!f) return f.err();
+  if (*f) return answer<import_summary>(**f);
+  if (broken) {
+    out.complete = false;
+    const auto& why = reader.failure();
+    note(out, 0, "csv", why ? why->message : "the CSV cannot be read past this point");
+  }
+  return answer<import_summary>(std::move(out));
+}
+
+void import(api_service& api, api_call&& call, responder reply) {
+  std::optional<std::string> workflow;
+  for (const auto& [k, v] : call.query_params) {
+    if (k != "workflowId")
+      return fail(reply, api_error::invalid(k, "unknown query parameter " + k + "; this route takes workflowId", "unknown_parameter"));
+    workflow = v;
+  }
+  if (!workflow) return fail(reply, api_error::invalid("workflowId", "workflowId (the workflow the leads join) is required in the query", "required"));
+  auto csv = std::make_shared<const std::string>(std::move(call.raw_body));
+  in_workspace_db(
+      api, std::move(call), std::move(reply), action::work_leads,
+      [csv, workflow = *workflow](pg::connection& c, const scoped_call& sc) { return import_csv(c, sc, workflow, *csv); },
+      [](scoped_call&&, result<answer<import_summary>> r, responder reply) {
+        if (!r) return fail(reply, r.err());
+        if (auto* e = std::get_if<api_error>(&*r)) return fail(reply, *e);
+        auto& s = std::get<import_summary>(*r);
+        reply(json_reply(bhttp::status::ok, json::object{{"imported", s.imported},
+                                                         {"failed", s.failed},
+                                                         {"complete", s.complete},
+                                                         {"errors", std::move(s.errors)}}));
       });
 }
 
@@ -483,6 +614,10 @@ void add_lead_routes(api_service& api) {
   api.add(verb::get, "/workspaces/{id}/leads", signed_in(plain), bind(list));
   api.add(verb::post, "/workspaces/{id}/leads", signed_in(body), bind(create));
   api.add(verb::get, "/workspaces/{id}/leads/export.csv", signed_in(plain), bind(export_csv));
+  route_options csv_body{};
+  csv_body.raw_body_type = "text/csv";
+  csv_body.body_limit = k_lead_import_limit;
+  api.add(verb::post, "/workspaces/{id}/leads/import", signed_in(csv_body), bind(import));
   api.add(verb::get, "/workspaces/{id}/leads/{lead}", signed_in(plain), bind(get_one));
   api.add(verb::patch, "/workspaces/{id}/leads/{lead}", signed_in(body), bind(patch));
   api.add(verb::delete_, "/workspaces/{id}/leads/{lead}", signed_in(plain), bind(remove));
