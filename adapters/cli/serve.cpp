@@ -25,6 +25,7 @@
 #include "adapters/webhook/http_sender.hpp"
 #include "adapters/webhook/signed_sender.hpp"
 #include "adapters/http/api/accounts.hpp"
+#include "adapters/http/api/resources.hpp"
 #include "adapters/http/api/leads.hpp"
 #include "adapters/http/api/usage.hpp"
 #include "adapters/http/api/workspaces.hpp"
@@ -135,6 +136,7 @@ std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::se
   auto api = std::make_shared<http::api::api_service>(std::move(o));
   http::api::add_account_routes(*api);
   http::api::add_workspace_routes(*api, s.mail_domain);
+  http::api::add_resource_routes(*api, {s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms), keys, s.webhook_allow});
   http::api::add_lead_routes(*api);
   http::api::add_usage_routes(*api);
   return api;
