@@ -560,6 +560,25 @@ TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_rede
   auto recovered = send("POST", base + "/" + id + "/recover", {{"since", "2020-01-01T00:00:00Z"}}, owner.token);
   ASSERT_EQ(recovered.status, 202) << recovered.text;
   EXPECT_EQ(recovered.body.at("recovered").as_int64(), 0) << "nothing failed";
+  // A message that failed for good (nothing listens, no retries) is recovered: due again, same id.
+  auto dead = send("POST", base, {{"url", "http://127.0.0.1:" + std::to_string(free_port()) + "/gone"}, {"events", json::array{"*"}},
+                                  {"maxRetries", 0}},
+                   owner.token);
+  ASSERT_EQ(dead.status, 201) << dead.text;
+  auto dead_base = base + "/" + dead.str("id");
+  auto lost = call("POST", dead_base + "/test", "", owner.token);
+  ASSERT_EQ(lost.status, 202) << lost.text;
+  reply failed;
+  ASSERT_TRUE(eventually([&] {
+    failed = call("GET", dead_base + "/deliveries?status=failed", "", owner.token);
+    return failed.status == 200 && failed.data().size() == 1 && failed.data()[0].at("nextRetryAt").is_null();
+  })) << failed.text;
+  EXPECT_EQ(failed.data()[0].at("id").as_string(), lost.str("deliveryId"));
+  auto back = send("POST", dead_base + "/recover", {{"since", "2020-01-01T00:00:00Z"}}, owner.token);
+  ASSERT_EQ(back.status, 202) << back.text;
+  EXPECT_EQ(back.body.at("recovered").as_int64(), 1);
+  EXPECT_EQ(send("POST", dead_base + "/recover", {{"since", "soon"}}, owner.token).error_field(), "since");
+  EXPECT_EQ(send("POST", dead_base + "/recover", json::object{}, owner.token).error_field(), "since");
 
   // Disable / enable; a disabled endpoint takes no test.
   auto off = call("POST", base + "/" + id + "/disable", "", owner.token);
@@ -572,7 +591,9 @@ TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_rede
 
   EXPECT_EQ(call("DELETE", base + "/" + id, "", owner.token).status, 204);
   EXPECT_EQ(call("GET", base + "/" + id, "", owner.token).status, 404);
-  EXPECT_EQ(call("GET", base, "", owner.token).data().size(), 0u);
+  auto left = call("GET", base, "", owner.token);
+  ASSERT_EQ(left.data().size(), 1u) << left.text;
+  EXPECT_EQ(left.data()[0].at("id").as_string(), dead.str("id"));
 }
 
 TEST_F(api_resources, holds_the_role_matrix_viewer_reads_member_runs_admin_manages) {
