@@ -113,6 +113,7 @@ bool api_service::run_blocking(std::function<void()> work) {
 }
 
 std::size_t api_service::body_limit_for(std::string_view path) const {
+  if (!path.starts_with(k_prefix) || path.size() <= k_prefix.size() || path[k_prefix.size()] != '/') return 0;  // not an API path
   std::size_t most = 0;
   for (verb m : {verb::post, verb::put, verb::patch})
     if (auto found = router_.find(m, strip_prefix(path)); found.target && found.target->options.body_limit > k_body_limit)
