@@ -65,8 +65,10 @@ l AS (
          COALESCE(l_score, 0)
   FROM input
   -- A lead that exists keeps what it has: a repeat submission only fills empty fields (the
-  -- values it brought are kept in its lead event).
+  -- values it brought are kept in its lead event). A lead the owner deleted comes back with it:
+  -- what the person just sent must not land in a row nobody can see.
   ON CONFLICT (workflow_id, email) DO UPDATE SET
+    deleted_at = NULL,
     name = COALESCE(NULLIF(ld.name, ''), EXCLUDED.name),
     company_name = COALESCE(NULLIF(ld.company_name, ''), EXCLUDED.company_name),
     phone = COALESCE(NULLIF(ld.phone, ''), EXCLUDED.phone),

@@ -229,6 +229,19 @@ TEST(ingest, resubmission_fills_only_empty_fields_records_its_values_and_reruns_
   EXPECT_EQ(f.count("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'leads'"), 1);
 }
 
+TEST(ingest, a_resubmission_brings_a_deleted_lead_back) {
+  workspace_fixture f;
+  auto first = ingest_batch(*f.c, {f.trigger("gone@example.com")});
+  ASSERT_TRUE(first[0].ok()) << first[0].err().message;
+  ASSERT_TRUE(f.c->exec("UPDATE leads SET deleted_at = now() WHERE id = $1", pg::params{}.add(first[0]->lead_id)).ok());
+  auto again = ingest_batch(*f.c, {f.trigger("gone@example.com")});
+  ASSERT_TRUE(again[0].ok()) << again[0].err().message;
+  EXPECT_EQ(again[0]->lead_id, first[0]->lead_id);
+  EXPECT_EQ(f.count("SELECT count(*) FROM leads WHERE workspace_id = $1 AND deleted_at IS NULL"), 1);
+  EXPECT_EQ(f.count("SELECT count(*) FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE l.workspace_id = $1"
+                    " AND e.event_type = 'FORM_RESUBMITTED'"), 1);
+}
+
 TEST(ingest, same_email_twice_in_one_batch_is_one_lead) {
   workspace_fixture f;
   auto a = f.trigger("cy@example.com");
