@@ -58,7 +58,7 @@ struct fixture {
 
 fixture make_fixture(pg::connection& c) {
   std::string slug = "bench-" + domain::new_uuid().substr(0, 12);
-  auto ws = storage::create_workspace(c, {"Bench", slug, "owner@" + slug + ".example.com", "enterprise", "UTC"});
+  auto ws = storage::create_workspace(c, {"Bench", slug, "owner@" + slug + ".example.com", "enterprise", "UTC", {}});
   if (!ws) throw std::runtime_error(ws.err().message);
   auto g = runtime::import_react_flow(std::string_view(k_graph));
   storage::new_workflow w;

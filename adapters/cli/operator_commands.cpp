@@ -101,7 +101,7 @@ int workspace_create(const std::vector<std::string>& args, const config::setting
     }
   storage::new_workspace w{a->options["name"], a->options["slug"], a->options["owner-email"],
                            a->options.count("plan") ? a->options["plan"] : "free",
-                           a->options.count("timezone") ? a->options["timezone"] : "UTC"};
+                           a->options.count("timezone") ? a->options["timezone"] : "UTC", {}};
   if (!domain::valid_email(w.owner_email))
     return fail("workspace create", make_error(error_code::invalid, "'" + w.owner_email + "' is not a valid email address"));
   auto c = connect(s);

@@ -45,7 +45,11 @@ std::string page(std::string_view title, const std::string& body) {
 }
 
 std::string attr(std::string_view name, std::string_view value) {
-  return " " + std::string(name) + "=\"" + html_escape(value) + "\"";
+  // Appended, not `" " + std::string(...)`: GCC 12 misreads that insert as an overlapping copy
+  // (-Wrestrict).
+  std::string out(" ");
+  out.append(name).append("=\"").append(html_escape(value)).push_back('"');
+  return out;
 }
 
 std::string number_text(double d) {
@@ -70,7 +74,7 @@ void field_html(std::string& out, const domain::form_field_spec& spec, const std
   const std::string id = "field-" + f.field_key;
   std::string described;
   if (f.help_text && !f.help_text->empty()) described += "help-" + f.field_key;
-  if (error) described += (described.empty() ? "" : " ") + std::string("error-") + f.field_key;
+  if (error) described.append(described.empty() ? "" : " ").append("error-").append(f.field_key);
   std::string common = attr("id", id) + attr("name", f.field_key);
   if (r.required) common += " required aria-required=\"true\"";
   if (!described.empty()) common += attr("aria-describedby", described);

@@ -145,7 +145,7 @@ inline domain::workspace_info make_workspace(pg::connection& c, const std::strin
                                               const std::string& tz = "UTC") {
   std::string slug = unique_name("eng");
   for (auto& ch : slug) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '-';
-  auto ws = storage::create_workspace(c, {"Engine Test", slug.substr(0, 50), "owner@" + slug.substr(0, 40) + ".example.com", plan, tz});
+  auto ws = storage::create_workspace(c, {"Engine Test", slug.substr(0, 50), "owner@" + slug.substr(0, 40) + ".example.com", plan, tz, {}});
   EXPECT_TRUE(ws.ok()) << (ws.ok() ? "" : ws.err().message);
   return *ws;
 }
