@@ -23,18 +23,10 @@
 namespace flowtrack::crypto {
 namespace {
 
-constexpr std::string_view k_b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::string_view k_hs256_header = R"({"alg":"HS256","typ":"JWT"})";
 constexpr int k_min_rsa_bits = 2048, k_max_rsa_bits = 8192;
 constexpr std::size_t k_max_key_document = 256 * 1024;
 
-constexpr std::array<signed char, 256> b64url_table() {
-  std::array<signed char, 256> t{};
-  for (auto& v : t) v = -1;
-  for (std::size_t i = 0; i < k_b64url.size(); ++i) t[static_cast<unsigned char>(k_b64url[i])] = static_cast<signed char>(i);
-  return t;
-}
-constexpr auto k_b64url_value = b64url_table();
 
 jwt_error fail(jwt_errc code, std::string message) { return jwt_error{code, std::move(message)}; }
 
@@ -205,43 +197,6 @@ bool rs256_verifies(EVP_PKEY* key, std::string_view signing_input, const std::st
 }
 
 }  // namespace
-
-std::string base64url_encode(std::string_view bytes) {
-  const auto* p = bytes_of(bytes);
-  std::size_t n = bytes.size();
-  std::string out;
-  out.reserve((n * 4 + 2) / 3);
-  for (std::size_t i = 0; i < n; i += 3) {
-    unsigned v = unsigned(p[i]) << 16;
-    if (i + 1 < n) v |= unsigned(p[i + 1]) << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    out += k_b64url[(v >> 18) & 63];
-    out += k_b64url[(v >> 12) & 63];
-    if (i + 1 < n) out += k_b64url[(v >> 6) & 63];
-    if (i + 2 < n) out += k_b64url[v & 63];
-  }
-  return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  unsigned acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = k_b64url_value[static_cast<unsigned char>(c)];
-    if (v < 0) return std::nullopt;
-    acc = ((acc << 6) | unsigned(v)) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
-}
 
 std::string jwt_sign_hs256(const boost::json::object& claims, std::string_view key) {
   if (key.size() < k_hs256_min_key) return {};

@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "crypto/base64url.hpp"
+
 #include <boost/json/object.hpp>
 
 struct evp_pkey_st;  // OpenSSL's EVP_PKEY, kept out of this header
@@ -60,12 +62,6 @@ inline constexpr std::size_t k_jwt_max_size = 8192;
 /// The shortest HS256 key accepted (RFC 7518 3.2: at least the hash's 256 bits).
 inline constexpr std::size_t k_hs256_min_key = 32;
 
-/// base64url (RFC 4648 5) without padding.
-std::string base64url_encode(std::string_view bytes);
-
-/// Strict base64url: the URL-safe alphabet only, no padding, no whitespace, and unused trailing
-/// bits zero (each byte string has exactly one spelling). Nullopt for anything else.
-std::optional<std::string> base64url_decode(std::string_view text);
 
 /// A compact JWS: base64url({"alg":"HS256","typ":"JWT"}) . base64url(claims) . base64url(HMAC-SHA256).
 /// The claims are serialized as given (add `exp`: the verifier requires it). Empty when `key` is

@@ -10,12 +10,13 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "crypto/base64url.hpp"
+
 namespace flowtrack::crypto {
 namespace {
 
 constexpr std::string_view k_version = "v1";
 constexpr std::size_t k_nonce = 12, k_tag = 16, k_id = 8;
-constexpr std::string_view k_b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -25,39 +26,7 @@ int hex_value(char c) {
 }
 
 std::string base64url(const unsigned char* p, std::size_t n) {
-  std::string out;
-  out.reserve((n * 4 + 2) / 3);
-  for (std::size_t i = 0; i < n; i += 3) {
-    unsigned v = unsigned(p[i]) << 16;
-    if (i + 1 < n) v |= unsigned(p[i + 1]) << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    out += k_b64url[(v >> 18) & 63];
-    out += k_b64url[(v >> 12) & 63];
-    if (i + 1 < n) out += k_b64url[(v >> 6) & 63];
-    if (i + 2 < n) out += k_b64url[v & 63];
-  }
-  return out;
-}
-
-std::optional<std::string> unbase64url(std::string_view s) {
-  if (s.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(s.size() * 3 / 4);
-  unsigned acc = 0;
-  int bits = 0;
-  for (char c : s) {
-    auto pos = k_b64url.find(c);
-    if (pos == std::string_view::npos) return std::nullopt;
-    acc = (acc << 6) | unsigned(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  // Leftover bits must be zero, so each value has exactly one spelling.
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(p), n));
 }
 
 struct ctx_deleter {
@@ -79,7 +48,7 @@ std::optional<parts> split(std::string_view text) {
   std::string id(text.substr(k_version.size() + 1, k_id));
   for (char c : id)
     if (hex_value(c) < 0 || (c >= 'A' && c <= 'F')) return std::nullopt;
-  auto raw = unbase64url(text.substr(k_version.size() + 1 + k_id + 1));
+  auto raw = base64url_decode(text.substr(k_version.size() + 1 + k_id + 1));
   if (!raw || raw->size() < k_nonce + k_tag) return std::nullopt;
   return parts{std::move(id), std::move(*raw)};
 }
@@ -261,7 +230,7 @@ std::optional<std::string> keyring::verify(std::string_view token, std::string_v
   auto want = mac_of(*k, purpose, token.substr(0, dot2));
   auto got = token.substr(dot2 + 1);
   if (want.empty() || want.size() != got.size() || CRYPTO_memcmp(want.data(), got.data(), got.size()) != 0) return std::nullopt;
-  return unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
+  return base64url_decode(token.substr(dot1 + 1, dot2 - dot1 - 1));
 }
 
 }  // namespace flowtrack::crypto
