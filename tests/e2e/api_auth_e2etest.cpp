@@ -23,10 +23,7 @@
 
 #include "crypto/jwt.hpp"
 #include "crypto/totp.hpp"
-#include "storage/pg/connection.hpp"
-#include "tests/support/node_process.hpp"
-#include "tests/support/scratch_database.hpp"
-#include "tests/support/smtp_sink.hpp"
+#include "tests/support/api_session.hpp"
 
 namespace flowtrack::test {
 namespace {
@@ -53,45 +50,25 @@ scratch_database& database() {
   return db;
 }
 
-struct reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;
-  json::value body;
-  std::string text;
-  std::string error_code() const {
-    return body.is_object() && body.as_object().contains("error") ? std::string(body.at("error").at("code").as_string()) : "";
-  }
-  std::string error_field() const {
-    if (!body.is_object() || !body.as_object().contains("error")) return "";
-    auto* f = body.at("error").as_object().if_contains("field");
-    return f ? std::string(f->as_string()) : "";
-  }
-  std::string str(const char* key) const { return std::string(body.at(key).as_string()); }
-};
+using reply = api_reply;
 
-class api_auth : public ::testing::Test {
+class api_auth : public api_session {
  protected:
-  smtp_sink sink;
-  std::unique_ptr<node_process> node;
   int ip_counter = 0;
 
   node_process::settings settings(bool cheap_hashes = true) {
-    node_process::settings s{{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
-                             {"FLOWTRACK_ENCRYPTION_KEY", k_enc_key_hex},
-                             {"FLOWTRACK_MAIL_RELAY", sink.relay()},
-                             {"FLOWTRACK_CORS_ALLOWED_ORIGINS", k_origin},
-                             // X-Forwarded-For from the test names the client, so limits per IP are testable.
-                             {"FLOWTRACK_TRUSTED_PROXIES", "127.0.0.1/32"}};
-    if (cheap_hashes) {
-      s["FLOWTRACK_PASSWORD_HASH_MEMORY_KIB"] = "256";
-      s["FLOWTRACK_PASSWORD_HASH_ITERATIONS"] = "1";
-    }
+    auto s = node_settings(cheap_hashes);
+    s.insert({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
+              {"FLOWTRACK_ENCRYPTION_KEY", k_enc_key_hex},
+              {"FLOWTRACK_CORS_ALLOWED_ORIGINS", k_origin},
+              // X-Forwarded-For from the test names the client, so limits per IP are testable.
+              {"FLOWTRACK_TRUSTED_PROXIES", "127.0.0.1/32"}});
     return s;
   }
 
   void SetUp() override {
-    ASSERT_TRUE(database().ok());
-    ::setenv("FLOWTRACK_TEST_DATABASE_URL", database().url().c_str(), 1);
+    ASSERT_TRUE(use_database(database()));
+    default_headers["X-Forwarded-For"] = "192.0.2.10";
   }
   void start(node_process::settings s) { node = std::make_unique<node_process>(s); }
   void start() { start(settings()); }
@@ -99,42 +76,13 @@ class api_auth : public ::testing::Test {
   // A client address of its own for each caller that wants one (the limiter counts per IP).
   std::string fresh_ip() { return "198.51.100." + std::to_string(++ip_counter % 250 + 1); }
 
-  reply call(const std::string& method, const std::string& path, const std::string& body = "", const std::string& token = "",
-             std::map<std::string, std::string> headers = {}) {
-    if (!body.empty() && !headers.count("Content-Type")) headers["Content-Type"] = "application/json";
-    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    if (!headers.count("X-Forwarded-For")) headers["X-Forwarded-For"] = "192.0.2.10";
-    auto r = http_request(node->port, method, "/api/v1" + path, body, headers, 30s);
-    reply out{r.status, r.headers, {}, r.body};
-    boost::system::error_code ec;
-    if (!r.body.empty()) out.body = json::parse(r.body, ec);
-    return out;
-  }
-  reply post(const std::string& path, const json::object& body, const std::string& token = "", std::map<std::string, std::string> headers = {}) {
-    return call("POST", path, json::serialize(body), token, std::move(headers));
+  reply post(const std::string& path, const json::object& body, const std::string& token = "", headers_t headers = {}) {
+    return send("POST", path, body, token, std::move(headers));
   }
 
-  // The newest email to `to` whose body has `token=...`, waited for; its token.
+  // The nth email to `to` whose body has `token=...`, waited for; its token.
   std::string token_mailed_to(const std::string& to, std::size_t nth = 1) {
-    auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::vector<std::string> found;
-      for (const auto& m : sink.messages()) {
-        if (m.header("to").find(to) == std::string::npos) continue;
-        for (std::size_t i = 0; i < m.parts().size(); ++i) {
-          std::smatch match;
-          auto content = m.part_content(i);
-          if (std::regex_search(content, match, std::regex("token=([A-Za-z0-9_-]+)"))) {
-            found.push_back(match[1]);
-            break;
-          }
-        }
-      }
-      if (found.size() >= nth) return found[nth - 1];
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "no email number " << nth << " with a token to " << to;
-    return {};
+    return mailed_match(to, std::regex("token=([A-Za-z0-9_-]+)"), nth);
   }
   std::size_t mails_to(const std::string& to) {
     std::size_t n = 0;
@@ -146,29 +94,7 @@ class api_auth : public ::testing::Test {
 
   // Signs up, verifies through the mailed link; returns the login's pair.
   reply signed_up_and_in(const std::string& email, const std::string& password = k_password) {
-    auto s = post("/auth/signup", {{"email", email}, {"password", password}, {"firstName", "Ada"}});
-    EXPECT_EQ(s.status, 201) << s.text;
-    auto v = post("/auth/verify-email", {{"token", token_mailed_to(email)}});
-    EXPECT_EQ(v.status, 200) << v.text;
-    auto l = post("/auth/login", {{"email", email}, {"password", password}});
-    EXPECT_EQ(l.status, 200) << l.text;
-    return l;
-  }
-
-  std::vector<std::string> column(const std::string& sql) {
-    auto c = pg::connection::open(pg::connect_options{database().url()});
-    if (!c) {
-      ADD_FAILURE() << c.err().message;
-      return {};
-    }
-    auto rows = (*c)->exec(sql);
-    if (!rows) {
-      ADD_FAILURE() << rows.err().message;
-      return {};
-    }
-    std::vector<std::string> out;
-    for (int i = 0; i < rows->size(); ++i) out.emplace_back(rows->is_null(i, 0) ? "NULL" : std::string(rows->get(i, 0)));
-    return out;
+    return sign_up_and_log_in(email, password, {{"firstName", "Ada"}});
   }
 };
 

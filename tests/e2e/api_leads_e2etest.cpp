@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -23,10 +22,7 @@
 
 #include <boost/json.hpp>
 
-#include "storage/pg/connection.hpp"
-#include "tests/support/node_process.hpp"
-#include "tests/support/scratch_database.hpp"
-#include "tests/support/smtp_sink.hpp"
+#include "tests/support/api_session.hpp"
 
 namespace flowtrack::test {
 namespace {
@@ -34,7 +30,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 const std::string k_jwt_key_hex = "1f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a6978";
-const std::string k_password = "correct horse battery staple";
 
 scratch_database& database() {
   static scratch_database db("ft_api_leads");
@@ -55,30 +50,8 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
-struct reply {
-  int status = 0;
-  json::value body;
-  std::string text;
-  std::map<std::string, std::string> headers;
-  std::string error_code() const {
-    return body.is_object() && body.as_object().contains("error") ? std::string(body.at("error").at("code").as_string()) : "";
-  }
-  std::string error_field() const {
-    if (!body.is_object() || !body.as_object().contains("error")) return "";
-    auto* f = body.at("error").as_object().if_contains("field");
-    return f ? std::string(f->as_string()) : "";
-  }
-  std::string str(const char* key) const { return std::string(body.at(key).as_string()); }
-  const json::array& data() const { return body.at("data").as_array(); }
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
-
-struct user {
-  std::string email, id, token;
-};
+using reply = api_reply;
+using user = api_user;
 
 std::vector<std::string> ids_of(const json::array& data) {
   std::vector<std::string> out;
@@ -86,64 +59,19 @@ std::vector<std::string> ids_of(const json::array& data) {
   return out;
 }
 
-class api_leads : public ::testing::Test {
+class api_leads : public api_session {
  protected:
-  smtp_sink sink;
-  std::unique_ptr<node_process> node;
-
   void SetUp() override {
-    ASSERT_TRUE(database().ok());
-    ::setenv("FLOWTRACK_TEST_DATABASE_URL", database().url().c_str(), 1);
-    node = std::make_unique<node_process>(node_process::settings{{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
-                                                                 {"FLOWTRACK_MAIL_RELAY", sink.relay()},
-                                                                 {"FLOWTRACK_MAIL_DOMAIN", "in.flowtrack.test"},
-                                                                 {"FLOWTRACK_PASSWORD_HASH_MEMORY_KIB", "256"},
-                                                                 {"FLOWTRACK_PASSWORD_HASH_ITERATIONS", "1"}});
+    request_timeout = 60s;  // the imports and exports of a few MiB
+    ASSERT_TRUE(use_database(database()));
+    start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex}, {"FLOWTRACK_MAIL_DOMAIN", "in.flowtrack.test"}});
   }
 
+  // A body goes as `content_type` (CSV for the import).
   reply call(const std::string& method, const std::string& path, const std::string& body = "", const std::string& token = "",
-             const std::string& content_type = "application/json", std::map<std::string, std::string> headers = {}) {
+             const std::string& content_type = "application/json", headers_t headers = {}) {
     if (!body.empty()) headers["Content-Type"] = content_type;
-    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    auto r = http_request(node->port, method, "/api/v1" + path, body, headers, 60s);
-    reply out{r.status, {}, r.body, r.headers};
-    boost::system::error_code ec;
-    if (!r.body.empty() && out.header("content-type").rfind("application/json", 0) == 0) out.body = json::parse(r.body, ec);
-    return out;
-  }
-  reply send(const std::string& method, const std::string& path, const json::object& body, const std::string& token) {
-    return call(method, path, json::serialize(body), token);
-  }
-
-  std::string mailed(const std::string& to, const std::string& key) {
-    auto deadline = std::chrono::steady_clock::now() + 15s;
-    std::regex pattern("[?&]" + key + "=([A-Za-z0-9_-]+)");
-    while (std::chrono::steady_clock::now() < deadline) {
-      for (const auto& m : sink.messages()) {
-        if (m.header("to").find(to) == std::string::npos) continue;
-        for (std::size_t i = 0; i < m.parts().size(); ++i) {
-          std::smatch match;
-          auto content = m.part_content(i);
-          if (std::regex_search(content, match, pattern)) return match[1];
-        }
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "no email with " << key << "= to " << to;
-    return {};
-  }
-
-  user new_user(const std::string& tag) {
-    const std::string email = unique_name(tag) + "@example.com";
-    EXPECT_EQ(send("POST", "/auth/signup", {{"email", email}, {"password", k_password}}, "").status, 201);
-    EXPECT_EQ(send("POST", "/auth/verify-email", {{"token", mailed(email, "token")}}, "").status, 200);
-    auto l = send("POST", "/auth/login", {{"email", email}, {"password", k_password}}, "");
-    EXPECT_EQ(l.status, 200) << l.text;
-    user u{email, {}, l.status == 200 ? l.str("accessToken") : ""};
-    auto me = call("GET", "/me", "", u.token);
-    EXPECT_EQ(me.status, 200) << me.text;
-    if (me.status == 200) u.id = me.str("id");
-    return u;
+    return api_session::call(method, path, body, token, std::move(headers));
   }
 
   std::string workspace(const user& owner) {
@@ -154,21 +82,6 @@ class api_leads : public ::testing::Test {
     return r.status == 201 ? r.str("id") : "";
   }
 
-  std::vector<std::string> column(const std::string& sql) {
-    auto c = pg::connection::open(pg::connect_options{database().url()});
-    if (!c) {
-      ADD_FAILURE() << c.err().message;
-      return {};
-    }
-    auto rows = (*c)->exec(sql);
-    if (!rows) {
-      ADD_FAILURE() << sql << ": " << rows.err().message;
-      return {};
-    }
-    std::vector<std::string> out;
-    for (int i = 0; i < rows->size(); ++i) out.emplace_back(rows->is_null(i, 0) ? "NULL" : std::string(rows->get(i, 0)));
-    return out;
-  }
   std::string scalar(const std::string& sql) {
     auto c = column(sql);
     return c.empty() ? "" : c[0];

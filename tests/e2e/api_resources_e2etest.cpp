@@ -13,7 +13,6 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -24,9 +23,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
-#include "tests/support/node_process.hpp"
-#include "tests/support/scratch_database.hpp"
-#include "tests/support/smtp_sink.hpp"
+#include "tests/support/api_session.hpp"
 
 namespace flowtrack::test {
 namespace {
@@ -35,33 +32,14 @@ using namespace std::chrono_literals;
 
 const std::string k_jwt_key_hex = "2f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a6978";
 const std::string k_encryption_key = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
-const std::string k_password = "correct horse battery staple";
 
 scratch_database& database() {
   static scratch_database db("ft_api_res");
   return db;
 }
 
-struct reply {
-  int status = 0;
-  json::value body;
-  std::string text;
-  std::map<std::string, std::string> headers;
-  std::string error_code() const {
-    return body.is_object() && body.as_object().contains("error") ? std::string(body.at("error").at("code").as_string()) : "";
-  }
-  std::string error_field() const {
-    if (!body.is_object() || !body.as_object().contains("error")) return "";
-    auto* f = body.at("error").as_object().if_contains("field");
-    return f ? std::string(f->as_string()) : "";
-  }
-  std::string str(const char* key) const { return std::string(body.at(key).as_string()); }
-  const json::array& data() const { return body.at("data").as_array(); }
-};
-
-struct user {
-  std::string email, id, token;
-};
+using reply = api_reply;
+using user = api_user;
 
 /// One request as the receiver saw it.
 struct seen_request {
@@ -138,7 +116,7 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds wit
   return true;
 }
 
-json::object node(const std::string& id, const std::string& type, json::object data = {}) {
+json::object graph_node(const std::string& id, const std::string& type, json::object data = {}) {
   return {{"id", id}, {"type", type}, {"position", {{"x", 0}, {"y", 0}}}, {"data", std::move(data)}};
 }
 
@@ -158,75 +136,17 @@ json::object chain(const std::string& name, std::vector<json::object> nodes) {
 }
 
 json::object simple(const std::string& name) {
-  return chain(name, {node("start", "TRIGGER_MANUAL"), node("tag", "ACTION_ADD_TAG", {{"tag", "api"}}), node("end", "LOGIC_END")});
+  return chain(name, {graph_node("start", "TRIGGER_MANUAL"), graph_node("tag", "ACTION_ADD_TAG", {{"tag", "api"}}),
+                      graph_node("end", "LOGIC_END")});
 }
 
-class api_resources : public ::testing::Test {
+class api_resources : public api_session {
  protected:
-  smtp_sink sink;
-  std::unique_ptr<node_process> node_;
-
   void SetUp() override {
-    ASSERT_TRUE(database().ok());
-    ::setenv("FLOWTRACK_TEST_DATABASE_URL", database().url().c_str(), 1);
-    node_ = std::make_unique<node_process>(node_process::settings{{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
-                                                                  {"FLOWTRACK_MAIL_RELAY", sink.relay()},
-                                                                  {"FLOWTRACK_ENCRYPTION_KEY", k_encryption_key},
-                                                                  {"FLOWTRACK_WEBHOOK_ALLOW", "127.0.0.0/8"},
-                                                                  {"FLOWTRACK_PASSWORD_HASH_MEMORY_KIB", "256"},
-                                                                  {"FLOWTRACK_PASSWORD_HASH_ITERATIONS", "1"}});
-  }
-
-  reply call(const std::string& method, const std::string& path, const std::string& body = "", const std::string& token = "",
-             std::map<std::string, std::string> headers = {}) {
-    if (!body.empty()) headers["Content-Type"] = "application/json";
-    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    auto r = http_request(node_->port, method, "/api/v1" + path, body, headers, 30s);
-    reply out{r.status, {}, r.body, r.headers};
-    boost::system::error_code ec;
-    if (!r.body.empty()) out.body = json::parse(r.body, ec);
-    return out;
-  }
-  reply send(const std::string& method, const std::string& path, const json::object& body, const std::string& token,
-             std::map<std::string, std::string> headers = {}) {
-    return call(method, path, json::serialize(body), token, std::move(headers));
-  }
-
-  std::string mailed(const std::string& to, const std::string& key, std::size_t nth = 1) {
-    std::regex pattern("[?&]" + key + "=([A-Za-z0-9_-]+)");
-    std::string token;
-    eventually([&] {
-      std::vector<std::string> found;
-      for (const auto& m : sink.messages()) {
-        if (m.header("to").find(to) == std::string::npos) continue;
-        for (std::size_t i = 0; i < m.parts().size(); ++i) {
-          std::smatch match;
-          auto content = m.part_content(i);
-          if (std::regex_search(content, match, pattern)) {
-            found.push_back(match[1]);
-            break;
-          }
-        }
-      }
-      if (found.size() < nth) return false;
-      token = found[nth - 1];
-      return true;
-    });
-    EXPECT_FALSE(token.empty()) << "no email number " << nth << " with " << key << "= to " << to;
-    return token;
-  }
-
-  user new_user(const std::string& tag) {
-    static int made = 0;
-    std::string email = tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(++made) + "@example.com";
-    EXPECT_EQ(send("POST", "/auth/signup", {{"email", email}, {"password", k_password}}, "").status, 201);
-    EXPECT_EQ(send("POST", "/auth/verify-email", {{"token", mailed(email, "token")}}, "").status, 200);
-    auto l = send("POST", "/auth/login", {{"email", email}, {"password", k_password}}, "");
-    EXPECT_EQ(l.status, 200) << l.text;
-    user u{email, {}, l.status == 200 ? l.str("accessToken") : ""};
-    auto me = call("GET", "/me", "", u.token);
-    if (me.status == 200) u.id = me.str("id");
-    return u;
+    ASSERT_TRUE(use_database(database()));
+    start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
+                {"FLOWTRACK_ENCRYPTION_KEY", k_encryption_key},
+                {"FLOWTRACK_WEBHOOK_ALLOW", "127.0.0.0/8"}});
   }
 
   std::string workspace(const user& owner) {
@@ -257,7 +177,7 @@ class api_resources : public ::testing::Test {
       last = call("GET", "/workspaces/" + ws + "/executions/" + ex, "", u.token);
       return last.status == 200 && last.body.at("execution").at("status").as_string() == status;
     }, 30s);
-    EXPECT_TRUE(ok) << "execution " << ex << " never became " << status << ": " << last.text << "\n" << node_->process->log();
+    EXPECT_TRUE(ok) << "execution " << ex << " never became " << status << ": " << last.text << "\n" << node->process->log();
     return last;
   }
 };
@@ -336,8 +256,8 @@ TEST_F(api_resources, creates_lists_reads_and_edits_workflows_with_etag_and_if_m
   EXPECT_EQ(renamed.body.at("version").as_int64(), 1) << "a name is not a graph change";
 
   // A graph change bumps the version; the old ETag is then stale.
-  auto graph = chain("ignored", {node("start", "TRIGGER_MANUAL"), node("tag", "ACTION_ADD_TAG", {{"tag", "v2"}}),
-                                 node("tag2", "ACTION_ADD_TAG", {{"tag", "more"}}), node("end", "LOGIC_END")});
+  auto graph = chain("ignored", {graph_node("start", "TRIGGER_MANUAL"), graph_node("tag", "ACTION_ADD_TAG", {{"tag", "v2"}}),
+                                 graph_node("tag2", "ACTION_ADD_TAG", {{"tag", "more"}}), graph_node("end", "LOGIC_END")});
   json::object patch{{"nodes", graph["nodes"]}, {"edges", graph["edges"]}};
   auto v2 = send("PATCH", base + "/" + id, patch, owner.token, {{"If-Match", "\"1\""}});
   ASSERT_EQ(v2.status, 200) << v2.text;
@@ -443,8 +363,9 @@ TEST_F(api_resources, runs_an_activated_workflow_and_cancels_and_retries_executi
   EXPECT_EQ(call("POST", base + "/executions/" + ex + "/retry", "", runner.token).status, 409);
 
   // A run waiting on a delay is cancelled.
-  auto slow = create_workflow(ws, owner, chain("Slow", {node("start", "TRIGGER_MANUAL"), node("wait", "LOGIC_DELAY", {{"delayMinutes", 10}}),
-                                                        node("end", "LOGIC_END")}));
+  auto slow = create_workflow(ws, owner, chain("Slow", {graph_node("start", "TRIGGER_MANUAL"),
+                                                        graph_node("wait", "LOGIC_DELAY", {{"delayMinutes", 10}}),
+                                                        graph_node("end", "LOGIC_END")}));
   ASSERT_EQ(call("POST", base + "/workflows/" + slow + "/activate", "", owner.token).status, 200);
   auto parked = send("POST", base + "/workflows/" + slow + "/run", {{"lead", lead}}, runner.token);
   ASSERT_EQ(parked.status, 202) << parked.text;
@@ -458,9 +379,9 @@ TEST_F(api_resources, runs_an_activated_workflow_and_cancels_and_retries_executi
   auto ep = send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"lead.created"}}}, owner.token);
   ASSERT_EQ(ep.status, 201) << ep.text;
   ASSERT_EQ(call("POST", base + "/webhook-endpoints/" + ep.str("id") + "/disable", "", owner.token).status, 200);
-  auto hook = create_workflow(ws, owner, chain("Hook", {node("start", "TRIGGER_MANUAL"),
-                                                        node("hook", "ACTION_SEND_WEBHOOK", {{"endpointId", ep.str("id")}}),
-                                                        node("end", "LOGIC_END")}));
+  auto hook = create_workflow(ws, owner, chain("Hook", {graph_node("start", "TRIGGER_MANUAL"),
+                                                        graph_node("hook", "ACTION_SEND_WEBHOOK", {{"endpointId", ep.str("id")}}),
+                                                        graph_node("end", "LOGIC_END")}));
   ASSERT_EQ(call("POST", base + "/workflows/" + hook + "/activate", "", owner.token).status, 200);
   auto failing = send("POST", base + "/workflows/" + hook + "/run", {{"lead", lead}}, runner.token);
   ASSERT_EQ(failing.status, 202) << failing.text;
@@ -523,7 +444,7 @@ TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_rede
   auto test = call("POST", base + "/" + id + "/test", "", owner.token);
   ASSERT_EQ(test.status, 202) << test.text;
   auto delivery = test.str("deliveryId");
-  ASSERT_TRUE(eventually([&] { return !in.requests().empty(); })) << node_->process->log();
+  ASSERT_TRUE(eventually([&] { return !in.requests().empty(); })) << node->process->log();
   auto first = in.requests().front();
   EXPECT_EQ(first.headers["webhook-id"], delivery);
   EXPECT_NE(first.body.find("webhook.test"), std::string::npos);
@@ -538,7 +459,7 @@ TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_rede
 
   // Redelivery: the same webhook-id again.
   auto again = call("POST", base + "/" + id + "/deliveries/" + delivery + "/redeliver", "", owner.token);
-  ASSERT_EQ(again.status, 202) << again.text << node_->process->log();
+  ASSERT_EQ(again.status, 202) << again.text << node->process->log();
   ASSERT_TRUE(eventually([&] { return in.requests().size() >= 2; }));
   EXPECT_EQ(in.requests()[1].headers["webhook-id"], delivery);
   // Pages of deliveries, newest first, stable while more are queued.

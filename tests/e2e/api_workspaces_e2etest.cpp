@@ -8,29 +8,20 @@
 // in api_auth_e2etest): these tests sign many users in and test no password strength.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdlib>
-#include <map>
-#include <regex>
 #include <string>
-#include <thread>
 #include <unistd.h>
 #include <vector>
 
 #include <boost/json.hpp>
 
-#include "storage/pg/connection.hpp"
-#include "tests/support/node_process.hpp"
-#include "tests/support/scratch_database.hpp"
-#include "tests/support/smtp_sink.hpp"
+#include "tests/support/api_session.hpp"
 
 namespace flowtrack::test {
 namespace {
 namespace json = boost::json;
-using namespace std::chrono_literals;
 
 const std::string k_jwt_key_hex = "1f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a69780f1e2d3c4b5a6978";
-const std::string k_password = "correct horse battery staple";
 const std::string k_mail_domain = "in.flowtrack.test";
 
 scratch_database& database() {
@@ -38,95 +29,15 @@ scratch_database& database() {
   return db;
 }
 
-struct reply {
-  int status = 0;
-  json::value body;
-  std::string text;
-  std::string error_code() const {
-    return body.is_object() && body.as_object().contains("error") ? std::string(body.at("error").at("code").as_string()) : "";
-  }
-  std::string error_field() const {
-    if (!body.is_object() || !body.as_object().contains("error")) return "";
-    auto* f = body.at("error").as_object().if_contains("field");
-    return f ? std::string(f->as_string()) : "";
-  }
-  std::string error_message() const {
-    return body.is_object() && body.as_object().contains("error") ? std::string(body.at("error").at("message").as_string()) : "";
-  }
-  std::string str(const char* key) const { return std::string(body.at(key).as_string()); }
-  const json::array& data() const { return body.at("data").as_array(); }
-};
+using reply = api_reply;
+using user = api_user;
 
-// A signed-in user.
-struct user {
-  std::string email, id, token;
-};
-
-class api_workspaces : public ::testing::Test {
+class api_workspaces : public api_session {
  protected:
-  smtp_sink sink;
-  std::unique_ptr<node_process> node;
-
   void SetUp() override {
-    ASSERT_TRUE(database().ok());
-    ::setenv("FLOWTRACK_TEST_DATABASE_URL", database().url().c_str(), 1);
-    node = std::make_unique<node_process>(node_process::settings{{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
-                                                                 {"FLOWTRACK_MAIL_RELAY", sink.relay()},
-                                                                 {"FLOWTRACK_MAIL_DOMAIN", k_mail_domain},
-                                                                 {"FLOWTRACK_PASSWORD_HASH_MEMORY_KIB", "256"},
-                                                                 {"FLOWTRACK_PASSWORD_HASH_ITERATIONS", "1"}});
+    ASSERT_TRUE(use_database(database()));
+    start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex}, {"FLOWTRACK_MAIL_DOMAIN", k_mail_domain}});
   }
-
-  reply call(const std::string& method, const std::string& path, const std::string& body = "", const std::string& token = "") {
-    std::map<std::string, std::string> headers;
-    if (!body.empty()) headers["Content-Type"] = "application/json";
-    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    auto r = http_request(node->port, method, "/api/v1" + path, body, headers, 30s);
-    reply out{r.status, {}, r.body};
-    boost::system::error_code ec;
-    if (!r.body.empty()) out.body = json::parse(r.body, ec);
-    return out;
-  }
-  reply send(const std::string& method, const std::string& path, const json::object& body, const std::string& token = "") {
-    return call(method, path, json::serialize(body), token);
-  }
-
-  // The nth email to `to` whose body has `<key>=<token>`, waited for; its token.
-  std::string mailed(const std::string& to, const std::string& key, std::size_t nth = 1) {
-    auto deadline = std::chrono::steady_clock::now() + 15s;
-    std::regex pattern("[?&]" + key + "=([A-Za-z0-9_-]+)");
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::vector<std::string> found;
-      for (const auto& m : sink.messages()) {
-        if (m.header("to").find(to) == std::string::npos) continue;
-        for (std::size_t i = 0; i < m.parts().size(); ++i) {
-          std::smatch match;
-          auto content = m.part_content(i);
-          if (std::regex_search(content, match, pattern)) {
-            found.push_back(match[1]);
-            break;
-          }
-        }
-      }
-      if (found.size() >= nth) return found[nth - 1];
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "no email number " << nth << " with " << key << "= to " << to;
-    return {};
-  }
-
-  user sign_in(const std::string& email) {
-    EXPECT_EQ(send("POST", "/auth/signup", {{"email", email}, {"password", k_password}}).status, 201);
-    EXPECT_EQ(send("POST", "/auth/verify-email", {{"token", mailed(email, "token")}}).status, 200);
-    auto l = send("POST", "/auth/login", {{"email", email}, {"password", k_password}});
-    EXPECT_EQ(l.status, 200) << l.text;
-    user u{email, {}, l.status == 200 ? l.str("accessToken") : ""};
-    auto me = call("GET", "/me", "", u.token);
-    EXPECT_EQ(me.status, 200) << me.text;
-    if (me.status == 200) u.id = me.str("id");
-    return u;
-  }
-  user new_user(const std::string& tag) { return sign_in(unique_name(tag) + "@example.com"); }
 
   // Unique within the suite's database, which every case of one process shares.
   std::string next_slug(const std::string& base = "acme") {
@@ -171,21 +82,6 @@ class api_workspaces : public ::testing::Test {
     return "none";
   }
 
-  std::vector<std::string> column(const std::string& sql) {
-    auto c = pg::connection::open(pg::connect_options{database().url()});
-    if (!c) {
-      ADD_FAILURE() << c.err().message;
-      return {};
-    }
-    auto rows = (*c)->exec(sql);
-    if (!rows) {
-      ADD_FAILURE() << rows.err().message;
-      return {};
-    }
-    std::vector<std::string> out;
-    for (int i = 0; i < rows->size(); ++i) out.emplace_back(rows->is_null(i, 0) ? "NULL" : std::string(rows->get(i, 0)));
-    return out;
-  }
   std::vector<std::string> security_events(const std::string& kind, const std::string& ws) {
     return column("SELECT user_id::text FROM security_events WHERE kind = '" + kind + "' AND detail->>'workspaceId' = '" + ws +
                   "' ORDER BY created_at");
