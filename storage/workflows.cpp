@@ -70,6 +70,31 @@ domain::workflow_record read_workflow(const pg::rows& r, int i) {
 
 }  // namespace
 
+result<void> insert_workflow_edges(pg::connection& tx, const std::string& workflow_id, const std::vector<runtime::edge_row>& edges) {
+  if (edges.empty()) return {};
+  pg::array_builder rf, src, dst, sh, th, type, label, cond, enabled;
+  for (const auto& e : edges) {
+    rf.add(e.react_flow_edge_id);
+    src.add(e.source_node_id);
+    dst.add(e.target_node_id);
+    sh.add_optional(e.source_handle);
+    th.add_optional(e.target_handle);
+    type.add(e.edge_type);
+    label.add_optional(e.label);
+    e.condition.is_null() ? cond.add_null() : cond.add(boost::json::serialize(e.condition));
+    enabled.add(std::string_view(e.is_enabled ? "t" : "f"));
+  }
+  auto r = tx.exec(
+      "INSERT INTO workflow_edges (workflow_id, react_flow_edge_id, source_node_id, target_node_id, source_handle,"
+      " target_handle, edge_type, label, condition, is_enabled)"
+      " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+      " $9::jsonb[], $10::bool[])",
+      pg::params{}.add(workflow_id).add(rf.finish()).add(src.finish()).add(dst.finish()).add(sh.finish()).add(th.finish())
+          .add(type.finish()).add(label.finish()).add(cond.finish()).add(enabled.finish()));
+  if (!r) return r.err();
+  return {};
+}
+
 result<std::string> create_workflow(pg::connection& c, const new_workflow& w) {
   return pg::transact(c, [&](pg::connection& tx) -> result<std::string> {
     auto wf = tx.exec(
@@ -99,28 +124,7 @@ result<std::string> create_workflow(pg::connection& c, const new_workflow& w) {
               .add(config.finish()).add(enabled.finish()).add(order.finish()));
       if (!r) return r.err();
     }
-    if (!w.edges.empty()) {
-      pg::array_builder rf, src, dst, sh, th, type, label, cond, enabled;
-      for (const auto& e : w.edges) {
-        rf.add(e.react_flow_edge_id);
-        src.add(e.source_node_id);
-        dst.add(e.target_node_id);
-        sh.add_optional(e.source_handle);
-        th.add_optional(e.target_handle);
-        type.add(e.edge_type);
-        label.add_optional(e.label);
-        e.condition.is_null() ? cond.add_null() : cond.add(boost::json::serialize(e.condition));
-        enabled.add(std::string_view(e.is_enabled ? "t" : "f"));
-      }
-      auto r = tx.exec(
-          "INSERT INTO workflow_edges (workflow_id, react_flow_edge_id, source_node_id, target_node_id, source_handle,"
-          " target_handle, edge_type, label, condition, is_enabled)"
-          " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
-          " $9::jsonb[], $10::bool[])",
-          pg::params{}.add(id).add(rf.finish()).add(src.finish()).add(dst.finish()).add(sh.finish()).add(th.finish())
-              .add(type.finish()).add(label.finish()).add(cond.finish()).add(enabled.finish()));
-      if (!r) return r.err();
-    }
+    if (auto r = insert_workflow_edges(tx, id, w.edges); !r) return r.err();
     for (const auto& f : w.fields) {
       auto r = tx.exec(
           "INSERT INTO form_fields (workflow_id, field_key, label, field_type, options, placeholder, help_text, is_required,"

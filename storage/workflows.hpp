@@ -36,6 +36,9 @@ inline constexpr std::string_view k_workflow_fingerprint_sql =
 /// Creates the workflow with its rows and version 1, in one transaction; returns its id.
 result<std::string> create_workflow(pg::connection& c, const new_workflow& w);
 
+/// Inserts a workflow's edges (inside the caller's transaction); nothing for none.
+result<void> insert_workflow_edges(pg::connection& tx, const std::string& workflow_id, const std::vector<runtime::edge_row>& edges);
+
 /// The workspace's workflows (not deleted), current versions, with node ids and form fields.
 result<std::vector<domain::workflow_record>> load_workflows(pg::connection& c, std::string_view workspace_id);
 

@@ -71,28 +71,7 @@ result<void> replace_graph(pg::connection& tx, const std::string& id, const work
   if (!off) return off.err();
   auto del = tx.exec("DELETE FROM workflow_edges WHERE workflow_id = $1", pg::params{}.add(id));
   if (!del) return del.err();
-  if (p.edges.empty()) return {};
-  pg::array_builder erf, src, dst, sh, th, etype, label, cond, een;
-  for (const auto& e : p.edges) {
-    erf.add(e.react_flow_edge_id);
-    src.add(e.source_node_id);
-    dst.add(e.target_node_id);
-    sh.add_optional(e.source_handle);
-    th.add_optional(e.target_handle);
-    etype.add(e.edge_type);
-    label.add_optional(e.label);
-    e.condition.is_null() ? cond.add_null() : cond.add(boost::json::serialize(e.condition));
-    een.add(std::string_view(e.is_enabled ? "t" : "f"));
-  }
-  auto r = tx.exec(
-      "INSERT INTO workflow_edges (workflow_id, react_flow_edge_id, source_node_id, target_node_id, source_handle,"
-      " target_handle, edge_type, label, condition, is_enabled)"
-      " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
-      " $9::jsonb[], $10::bool[])",
-      pg::params{}.add(id).add(erf.finish()).add(src.finish()).add(dst.finish()).add(sh.finish()).add(th.finish())
-          .add(etype.finish()).add(label.finish()).add(cond.finish()).add(een.finish()));
-  if (!r) return r.err();
-  return {};
+  return insert_workflow_edges(tx, id, p.edges);
 }
 
 result<void> replace_fields(pg::connection& tx, const std::string& id, const std::vector<domain::form_field_record>& fields) {
