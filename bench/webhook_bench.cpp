@@ -275,7 +275,6 @@ std::optional<double> latency(PGconn* c, receivers& rx, const options& o, const 
                               bool hanging, std::optional<double> baseline_p99) {
   rx.set_hang(hanging);
   rx.take();
-  auto before = rx.count();
   const int targets = k_endpoints;
   const double per_tick = o.rate * std::chrono::duration<double>(k_tick).count();
   std::size_t healthy_written = 0;
@@ -305,7 +304,6 @@ std::optional<double> latency(PGconn* c, receivers& rx, const options& o, const 
       }
     return healthy_arrived >= healthy_written;
   });
-  (void)before;
   std::sort(lat.begin(), lat.end());
   double p99 = percentile_ms(lat, 0.99);
   std::string ratio = baseline_p99 && *baseline_p99 > 0 ? number_or_null(p99 / *baseline_p99, "%.3f") : "null";
