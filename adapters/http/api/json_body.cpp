@@ -17,7 +17,11 @@ response no_content() {
 }
 
 response error_response(const api_error& e) {
-  json::object err{{"code", e.code}, {"message", e.message}};
+  // The server's one error shape (http::json_error: code, message, fields[]) plus `field`, the
+  // one field an API error names, so a client reads every error, the server's own included, alike.
+  json::array fields;
+  if (!e.field.empty()) fields.push_back(json::object{{"field", e.field}, {"message", e.message}});
+  json::object err{{"code", e.code}, {"message", e.message}, {"fields", std::move(fields)}};
   if (!e.field.empty()) err["field"] = e.field;
   auto res = json_reply(e.status, json::object{{"error", std::move(err)}});
   if (e.retry_after_s > 0) res.set(bhttp::field::retry_after, std::to_string(e.retry_after_s));

@@ -39,7 +39,8 @@ struct api_error {
   }
 };
 
-/// `{"error":{"code":..,"message":..[,"field":..]}}` with the error's status (and Retry-After;
+/// `{"error":{"code":..,"message":..,"fields":[{"field","message"}][,"field":..]}}` (the server's
+/// error shape, plus the one field named) with the error's status (and Retry-After;
 /// WWW-Authenticate: Bearer on a 401). Never cached.
 response error_response(const api_error& e);
 

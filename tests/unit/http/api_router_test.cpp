@@ -108,13 +108,19 @@ TEST(api_json_body, answers_400_for_text_that_is_not_json_and_422_for_json_that_
   EXPECT_EQ(b.finish()->code, "too_long");
 }
 
-TEST(api_json_body, error_shape_has_code_message_and_field_only_when_one_is_at_fault) {
+TEST(api_json_body, error_shape_is_the_servers_with_the_field_at_fault) {
   auto with = json::parse(error_response(api_error::invalid("password", "too short")).body()).as_object();
   EXPECT_EQ(with.at("error").at("field"), "password");
   EXPECT_EQ(with.at("error").at("code"), "invalid");
+  EXPECT_EQ(with.at("error").at("fields"), json::parse(R"([{"field":"password","message":"too short"}])"));
+  // The HTTP server's own errors (a 413 before the API runs) have the same keys.
+  auto server_own = json::parse(json_error(bhttp::status::payload_too_large, "too_large", "big", {{"body", "big"}}).body());
+  EXPECT_EQ(server_own.at("error").at("fields"), json::parse(R"([{"field":"body","message":"big"}])"));
+  EXPECT_EQ(server_own.at("error").at("code"), "too_large");
   auto without = error_response(api_error::unavailable("busy", 3));
   EXPECT_EQ(without[bhttp::field::retry_after], "3");
   EXPECT_FALSE(json::parse(without.body()).at("error").as_object().contains("field"));
+  EXPECT_TRUE(json::parse(without.body()).at("error").at("fields").as_array().empty());
   EXPECT_EQ(error_response(api_error::unauthorized("x", "y"))[bhttp::field::www_authenticate], "Bearer");
 }
 
