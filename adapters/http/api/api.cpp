@@ -102,6 +102,18 @@ bool api_service::add(verb method, std::string_view pattern, route_options optio
   return router_.add(method, pattern, route{options, std::move(handler)});
 }
 
+std::vector<api_service::route_info> api_service::route_list() const {
+  std::vector<route_info> out;
+  for (auto& [method, pattern] : router_.routes()) {
+    // A pattern looked up as a path finds its route: its `{name}` segments match as parameters
+    // and no literal segment is spelt `{...}` (of two patterns differing only in parameter names
+    // the router serves the first one, and so does this).
+    auto found = router_.find(method, pattern);
+    out.push_back(route_info{method, pattern, found.target ? found.target->options : route_options{}});
+  }
+  return out;
+}
+
 bool api_service::run_blocking(std::function<void()> work) {
   return hashing_->try_submit([work = std::move(work)](int&) {
     try {

@@ -167,6 +167,14 @@ class api_service {
   std::int64_t now_ms() const;
   /// Every route's method and pattern (for documentation and its test).
   std::vector<std::pair<verb, std::string>> routes() const { return router_.routes(); }
+  /// A route as its documentation needs it: method, pattern and what it takes.
+  struct route_info {
+    verb method = verb::get;
+    std::string pattern;
+    route_options options;
+  };
+  /// Every route with its options, in the order added (the OpenAPI document's test).
+  std::vector<route_info> route_list() const;
 
  private:
   struct route {
