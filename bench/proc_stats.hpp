@@ -68,6 +68,14 @@ inline std::string number_or_null(double v, const char* format) {
   return buf;
 }
 
+/// The machine's 1-minute load average (/proc/loadavg), or -1: how busy the shared machine was.
+inline double loadavg_1m() {
+  std::ifstream f("/proc/loadavg");
+  double v = -1;
+  f >> v;
+  return v;
+}
+
 inline double wall_now_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

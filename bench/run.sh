@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs FlowTrack's benchmarks against throwaway PostgreSQL and Redis on free loopback ports and
 # prints their JSON lines.      bench/run.sh [--only CASE[,CASE...]] [SECONDS_PER_CASE]
-# CASE: runtime, storage, engine, http, smtp, webhook or leads; all of them without --only.
+# CASE: runtime, storage, engine, http, smtp, webhook, leads or api; all of them without --only.
 # (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS="64 256" (the default) are the
 # HTTP case's connection counts, one run each; BENCH_SMTP_CONNECTIONS="64 16" (the default) are the SMTP
 # case's session counts; BENCH_SKIP_BUILD=1 skips scripts/deps.sh and the build and uses what
@@ -12,12 +12,12 @@ cd "$root"
 source scripts/servers.sh
 only=${BENCH_ONLY:-}
 if [ "${1:-}" = --only ]; then
-  only=${2:?--only needs a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads}
+  only=${2:?--only needs a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads, api}
   shift 2
 fi
 for case_name in ${only//,/ }; do
-  case "$case_name" in runtime | storage | engine | http | smtp | webhook | leads) ;;
-    *) echo "run.sh: --only takes a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads; not '$case_name'" >&2; exit 64 ;;
+  case "$case_name" in runtime | storage | engine | http | smtp | webhook | leads | api) ;;
+    *) echo "run.sh: --only takes a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads, api; not '$case_name'" >&2; exit 64 ;;
   esac
 done
 seconds=${1:-10}
@@ -260,5 +260,51 @@ if wanted leads; then
   psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
   build/release/bench/leads_bench --database-url "postgresql://postgres@127.0.0.1:$pg_port/$db" \
     --leads "${BENCH_LEADS:-1000000}" --seconds "$seconds" --threads 4
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db" postgres
+fi
+
+# The management API over HTTP: a Release node (production Argon2id cost: m=65536, t=3) on a
+# database of its own, with the public form of bench/form_workflow.json in an enterprise workspace
+# for ingress. api_bench signs an owner up through the API (the email marked verified in SQL),
+# creates the workspace with POST /workspaces and fills it with BENCH_LEADS (default 1,000,000)
+# leads, then measures authenticated GET .../leads (first pages, filters, nextCursor walks, a rare
+# text search) for SECONDS_PER_CASE at each of BENCH_API_CONNECTIONS (default "16,64") keep-alive
+# connections; then logins/s beside form ingress paced at BENCH_API_INGRESS_RATE (default 500/s,
+# a rate the node holds alone on a loaded 2-core machine), ingress alone and with each of BENCH_API_LOGIN_CONNECTIONS (default "4,64") login
+# connections. Fails when the set-up fails, a phase got no answer, or the node died.
+if wanted api; then
+  db="flowtrack_api_$RANDOM$RANDOM"
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
+  db_url="postgresql://postgres@127.0.0.1:$pg_port/$db"
+  bin=build/release/adapters/cli/flowtrackd
+  "$bin" migrate --database-url "$db_url" --log-level warn >/dev/null
+  export FLOWTRACK_DATABASE_URL=$db_url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
+  "$bin" workspace create --name Bench --slug bench-forms --owner-email owner@bench.example.com --plan enterprise >/dev/null
+  "$bin" workflow import --workspace bench-forms bench/form_workflow.json >/dev/null
+  http_port=$(free_port)
+  env FLOWTRACK_HTTP_LISTEN="127.0.0.1:$http_port" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" \
+    FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=100000 FLOWTRACK_FORM_RATE_LIMIT=0 \
+    FLOWTRACK_JWT_KEY=$(openssl rand -hex 32) "$bin" serve >"$work/node.log" 2>&1 &
+  node_pid=$!
+  for i in $(seq 300); do  # 30 s
+    curl -fsS -o /dev/null "http://127.0.0.1:$http_port/healthz" 2>/dev/null && break
+    if ! node_alive || [ "$i" = 300 ]; then
+      echo "flowtrackd serve did not answer /healthz:" >&2
+      tail -20 "$work/node.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  rc=0
+  build/release/bench/api_bench --port "$http_port" --database-url "$db_url" --form-target /p/bench-forms \
+    --leads "${BENCH_LEADS:-1000000}" --seconds "$seconds" --connections "${BENCH_API_CONNECTIONS:-16,64}" \
+    --ingress-rate "${BENCH_API_INGRESS_RATE:-500}" --login-connections "${BENCH_API_LOGIN_CONNECTIONS:-4,64}" \
+    --server-pid "$node_pid" || rc=$?
+  node_alive || { echo "flowtrackd serve died during the benchmark" >&2; rc=1; }
+  stop_node
+  if [ "$rc" != 0 ] || [ "$node_status" != 0 ]; then
+    tail -20 "$work/node.log" >&2
+    exit 1
+  fi
   psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db" postgres
 fi
