@@ -126,12 +126,15 @@ result<manual_run> start_manual_run(pg::connection& c, std::string_view workflow
   return manual_run{out[0]->lead_id, out[0]->execution_id};
 }
 
+result<void> wake_execution(redis::connection& c, std::string_view execution_id, std::int64_t now_ms) {
+  return redis::delay_queue(c, k_execution_queue).schedule(execution_id, now_ms);
+}
+
 bool wake_execution(const std::string& redis_url, std::chrono::milliseconds timeout, const std::string& execution_id) {
   auto r = redis::connection::open(redis_url, timeout);
   if (!r) return false;
-  redis::delay_queue q(*r, k_execution_queue);
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-  return static_cast<bool>(q.schedule(execution_id, now.count()));
+  return static_cast<bool>(wake_execution(*r, execution_id, now.count()));
 }
 
 }  // namespace flowtrack::storage

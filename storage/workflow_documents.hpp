@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,10 @@
 
 #include "runtime/problem.hpp"
 #include "storage/workflows.hpp"
+
+namespace flowtrack::redis {
+class connection;
+}
 
 namespace flowtrack::storage {
 
@@ -55,8 +60,14 @@ result<manual_run> start_manual_run(pg::connection& c, std::string_view workflow
                                     std::optional<std::string> idempotency_key,
                                     std::optional<std::string_view> workspace_id = std::nullopt);
 
-/// Puts an execution on the shared Redis queue due now, so a running node claims it. False when
-/// Redis cannot be reached (the run still starts when a node adopts queued executions).
+/// Puts an execution on the shared Redis queue due at `now_ms` (Unix ms), so a running node claims
+/// it, on a connection the caller holds (a node's Redis worker: no connection is opened here).
+/// An error when Redis cannot be reached: the wake is best-effort, the run is durable in
+/// PostgreSQL and starts when a node adopts queued executions.
+result<void> wake_execution(redis::connection& c, std::string_view execution_id, std::int64_t now_ms);
+
+/// The same on a connection of its own to `redis_url`, opened and closed here (the CLI's one-off
+/// commands). False when Redis cannot be reached.
 bool wake_execution(const std::string& redis_url, std::chrono::milliseconds timeout, const std::string& execution_id);
 
 }  // namespace flowtrack::storage

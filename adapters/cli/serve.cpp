@@ -105,6 +105,7 @@ std::string read_whole_file(const std::string& path) {
 // The management API (/api/v1) with the account routes; nullopt (after saying which setting is
 // wrong) when a Clerk key file cannot be used.
 std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::settings& s, pg::pool& postgres,
+                                                                storage::worker_pool<redis::connection>& redis,
                                                                 actors::mailer_port* mailer, const crypto::keyring* keys) {
   http::api::api_options o;
   o.postgres = &postgres;
@@ -136,7 +137,7 @@ std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::se
   auto api = std::make_shared<http::api::api_service>(std::move(o));
   http::api::add_account_routes(*api);
   http::api::add_workspace_routes(*api, s.mail_domain);
-  http::api::add_resource_routes(*api, {s.redis_url, std::chrono::milliseconds(s.redis_timeout_ms), keys, s.webhook_allow});
+  http::api::add_resource_routes(*api, {&redis, keys, s.webhook_allow});  // runs are woken on the node's Redis workers
   http::api::add_lead_routes(*api);
   http::api::add_usage_routes(*api);
   return api;
@@ -254,7 +255,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   // rotation keep working.
   auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
   if (keys) targets.tracking = {&postgres, &*keys};
-  auto api = make_api(s, postgres, mailer.get(), keys ? &*keys : nullptr);
+  auto api = make_api(s, postgres, redis, mailer.get(), keys ? &*keys : nullptr);
   if (!api) return 78;
   targets.api = std::move(*api);
   // Mail to the workspaces' intake addresses, through the same bounded engine requests.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -23,6 +24,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include "storage/redis/connection.hpp"
 #include "tests/support/api_session.hpp"
 
 namespace flowtrack::test {
@@ -181,6 +183,94 @@ class api_resources : public api_session {
     return last;
   }
 };
+
+/// A redis-server of one test's own on a free port: its connection count and its outage are that
+/// test's alone.
+class own_redis {
+ public:
+  own_redis() { start(); }
+  own_redis(const own_redis&) = delete;
+  own_redis& operator=(const own_redis&) = delete;
+
+  void start() {
+    process_ = std::make_unique<child_process>(
+        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no"},
+        std::map<std::string, std::string>{});
+    EXPECT_TRUE(eventually([&] { return probe().ping().ok(); }, 10s)) << process_->log();
+  }
+  void stop() {
+    process_->signal(SIGTERM);
+    EXPECT_TRUE(process_->wait(10s).has_value());
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  /// Connections the server accepted so far (INFO total_connections_received; this probe's own
+  /// included).
+  long connections() {
+    auto c = probe();
+    auto info = c.command({"INFO", "stats"});
+    if (!info) {
+      ADD_FAILURE() << info.err().message;
+      return -1;
+    }
+    auto at = info->text.find("total_connections_received:");
+    return at == std::string::npos ? -1 : std::stol(info->text.substr(at + 27));
+  }
+
+ private:
+  redis::connection probe() const { return redis::connection({"127.0.0.1", static_cast<std::uint16_t>(port_), 0, {}, {}}, 1000ms); }
+  int port_ = free_port();
+  std::unique_ptr<child_process> process_;
+};
+
+// A node on a Redis of its own that looks for stale executions only hourly: a run that starts
+// was woken through Redis.
+class api_resources_own_redis : public api_resources {
+ protected:
+  own_redis redis;
+  void SetUp() override {
+    ASSERT_TRUE(use_database(database()));
+    start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
+                {"FLOWTRACK_REDIS_URL", redis.url()},
+                {"FLOWTRACK_RECOVERY_INTERVAL_MS", "3600000"}});
+  }
+  void TearDown() override { node.reset(); }  // the node stops before its Redis
+};
+
+TEST_F(api_resources_own_redis, wakes_runs_through_the_nodes_redis_workers_and_answers_through_a_redis_outage) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  auto base = "/workspaces/" + ws;
+  auto id = create_workflow(ws, owner, simple("Woken"));
+  ASSERT_EQ(call("POST", base + "/workflows/" + id + "/activate", "", owner.token).status, 200);
+  int n = 0;
+  auto start_run = [&] {
+    auto r = send("POST", base + "/workflows/" + id + "/run", {{"lead", json::object{{"email", "r" + std::to_string(++n) + "@example.com"}}}},
+                  owner.token);
+    EXPECT_EQ(r.status, 202) << r.text;
+    return r.status == 202 ? r.str("executionId") : "";
+  };
+  // Warm: the node's Redis workers have their connections.
+  for (int i = 0; i < 2; ++i) await_execution(ws, owner, start_run(), "completed");
+
+  // Ten runs, each woken (they complete within the await, recovery being hourly) on the workers'
+  // connections: no new connection per run (there was one per run).
+  auto before = redis.connections();
+  std::vector<std::string> runs;
+  for (int i = 0; i < 10; ++i) runs.push_back(start_run());
+  for (const auto& ex : runs) await_execution(ws, owner, ex, "completed");
+  auto after = redis.connections();
+  EXPECT_LT(after - before, 5) << "connections accepted while ten runs were woken (the probe counts one)";
+
+  // Redis down: the run is still accepted (committed, queued in PostgreSQL); the wake is lost and logged.
+  redis.stop();
+  auto queued = start_run();
+  ASSERT_FALSE(queued.empty());
+  EXPECT_EQ(column("SELECT status FROM workflow_executions WHERE id = '" + queued + "'"), std::vector<std::string>{"queued"});
+  EXPECT_TRUE(eventually([&] { return node->process->log().find("could not notify the nodes through Redis") != std::string::npos; }))
+      << node->process->log();
+  redis.start();  // back before the node stops
+}
 
 TEST_F(api_resources, creates_lists_reads_and_edits_workflows_with_etag_and_if_match) {
   auto owner = new_user("owner");

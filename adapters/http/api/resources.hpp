@@ -4,7 +4,6 @@
 // webhooks, runs); the rules of the import format and of endpoints are the CLI's, shared.
 #pragma once
 
-#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -14,13 +13,21 @@
 #include "adapters/http/api/api.hpp"
 #include "adapters/http/api/scope.hpp"
 #include "crypto/secret_box.hpp"
+#include "storage/worker_pool.hpp"
+
+namespace flowtrack::redis {
+class connection;
+}
 
 namespace flowtrack::http::api {
 
 /// What the resource routes need beyond the API service. Pointers are borrowed.
 struct resource_options {
-  std::string redis_url;  ///< started and retried executions are put on the shared queue here
-  std::chrono::milliseconds redis_timeout{2000};
+  /// The node's Redis workers: a started or retried execution is put on the shared queue there
+  /// (one job on a connection the workers hold, never a new connection per request; the answer
+  /// does not wait for it). Null, a full worker queue or Redis down: the execution, committed in
+  /// PostgreSQL, starts when a node adopts queued executions.
+  storage::worker_pool<redis::connection>* redis = nullptr;
   const crypto::keyring* keys = nullptr;  ///< seals webhook secrets; null or keyless: creation answers 503
   std::vector<std::string> webhook_allow;  ///< CIDRs exempt from the SSRF guard (setting webhook_allow)
 };

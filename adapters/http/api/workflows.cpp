@@ -3,6 +3,7 @@
 // engine's validation problems become a 422 with `problems`. Edits are conditional on the
 // version (ETag / If-Match).
 #include <charconv>
+#include <chrono>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,7 @@
 #include "runtime/graph.hpp"
 #include "runtime/text.hpp"
 #include "storage/executions.hpp"
+#include "storage/redis/connection.hpp"
 #include "storage/runs.hpp"
 #include "storage/workflow_documents.hpp"
 #include "storage/workflows.hpp"
@@ -398,13 +400,26 @@ result<outcome> duplicate(pg::connection& c, const scoped_call& sc) {
 
 // ---- runs and executions -----------------------------------------------------------------------
 
-struct wake_target {
-  std::string redis_url;
-  std::chrono::milliseconds timeout;
-};
+// The node's Redis workers, or null.
+using redis_workers = storage::worker_pool<redis::connection>*;
 
-std::function<result<outcome>(pg::connection&, const scoped_call&)> run(std::shared_ptr<const wake_target> wake) {
-  return [wake](pg::connection& c, const scoped_call& sc) -> result<outcome> {
+// Puts the execution on the shared queue through the node's Redis workers, without waiting: the
+// route answers at once, a Redis outage costs a worker's timeout, not the request's. The
+// execution is committed already; should this fail (workers busy, Redis down) a node adopts it.
+void wake(redis_workers workers, const std::string& execution_id) {
+  if (workers == nullptr) return;
+  bool queued = workers->try_submit([execution_id](redis::connection& c) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (auto r = storage::wake_execution(c, execution_id, now.count()); !r)
+      spdlog::warn("api: could not notify the nodes through Redis ({}); execution {} starts when a node adopts it", r.err().message,
+                   execution_id);
+  });
+  if (!queued)
+    spdlog::warn("api: the Redis workers take no more work (busy or stopping); execution {} starts when a node adopts it", execution_id);
+}
+
+std::function<result<outcome>(pg::connection&, const scoped_call&)> run(redis_workers workers) {
+  return [workers](pg::connection& c, const scoped_call& sc) -> result<outcome> {
     const auto& body = sc.call.body;
     if (auto e = unknown_field(body, {"lead", "idempotencyKey"})) return refuse(*e);
     auto* lead = body.if_contains("lead");
@@ -427,8 +442,7 @@ std::function<result<outcome>(pg::connection&, const scoped_call&)> run(std::sha
       if (e.field == "email" || e.field == "fields" || e.field.rfind("fields.", 0) == 0) e.field = "lead." + e.field;
       return refuse(e);
     }
-    if (started->execution_id && !storage::wake_execution(wake->redis_url, wake->timeout, *started->execution_id))
-      spdlog::warn("api: could not notify the nodes through Redis; execution {} starts when a node adopts it", *started->execution_id);
+    if (started->execution_id) wake(workers, *started->execution_id);
     return outcome(answer{bhttp::status::accepted,
                           json::object{{"executionId", or_null(started->execution_id)}, {"leadId", started->lead_id}},
                           {}});
@@ -508,8 +522,8 @@ result<outcome> cancel_execution(pg::connection& c, const scoped_call& sc) {
   return execution_detail(c, sc, bhttp::status::ok);
 }
 
-std::function<result<outcome>(pg::connection&, const scoped_call&)> retry(std::shared_ptr<const wake_target> wake) {
-  return [wake](pg::connection& c, const scoped_call& sc) -> result<outcome> {
+std::function<result<outcome>(pg::connection&, const scoped_call&)> retry(redis_workers workers) {
+  return [workers](pg::connection& c, const scoped_call& sc) -> result<outcome> {
     auto mine = own_execution(c, sc);
     if (!mine) return mine.err();
     if (*mine) return refuse(**mine);
@@ -517,8 +531,7 @@ std::function<result<outcome>(pg::connection&, const scoped_call&)> retry(std::s
     auto r = storage::retry_execution(c, id);
     if (!r) return r.err();
     if (!*r) return refuse(api_error{bhttp::status::conflict, "conflict", "the execution has not failed: only a failed one is retried", "status", 0});
-    if (!storage::wake_execution(wake->redis_url, wake->timeout, id))
-      spdlog::warn("api: could not notify the nodes through Redis; execution {} resumes when a node adopts it", id);
+    wake(workers, id);
     return execution_detail(c, sc, bhttp::status::accepted);
   };
 }
@@ -526,7 +539,6 @@ std::function<result<outcome>(pg::connection&, const scoped_call&)> retry(std::s
 }  // namespace
 
 void add_workflow_routes(api_service& api, const resource_options& o) {
-  auto wake = std::make_shared<const wake_target>(wake_target{o.redis_url, o.redis_timeout});
   using detail::add_resource_route;
   const std::string base = "/workspaces/{id}/workflows";
   api.add(verb::get, "/templates", route_options{false, true, false}, list_templates);
@@ -542,17 +554,16 @@ void add_workflow_routes(api_service& api, const resource_options& o) {
   add_resource_route(api, verb::post, base + "/{wf}/pause", false, action::manage_workflows, set_status(domain::workflow_status::paused));
   add_resource_route(api, verb::post, base + "/{wf}/archive", false, action::manage_workflows, set_status(domain::workflow_status::archived));
   add_resource_route(api, verb::post, base + "/{wf}/duplicate", true, action::manage_workflows, duplicate);
-  add_resource_route(api, verb::post, base + "/{wf}/run", true, action::start_runs, run(wake));
+  add_resource_route(api, verb::post, base + "/{wf}/run", true, action::start_runs, run(o.redis));
 }
 
 void add_execution_routes(api_service& api, const resource_options& o) {
-  auto wake = std::make_shared<const wake_target>(wake_target{o.redis_url, o.redis_timeout});
   using detail::add_resource_route;
   const std::string base = "/workspaces/{id}/executions";
   add_resource_route(api, verb::get, base, false, action::read, list_executions);
   add_resource_route(api, verb::get, base + "/{ex}", false, action::read, get_execution);
   add_resource_route(api, verb::post, base + "/{ex}/cancel", false, action::start_runs, cancel_execution);
-  add_resource_route(api, verb::post, base + "/{ex}/retry", false, action::start_runs, retry(wake));
+  add_resource_route(api, verb::post, base + "/{ex}/retry", false, action::start_runs, retry(o.redis));
 }
 
 }  // namespace flowtrack::http::api
