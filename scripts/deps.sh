@@ -14,7 +14,7 @@ packages=(
   libhiredis-dev redis-server redis-tools
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
-  libssl-dev libargon2-dev argon2 libcurl4-openssl-dev libpcre2-dev libgmime-3.0-dev tzdata
+  libssl-dev libargon2-dev argon2 libjemalloc-dev libcurl4-openssl-dev libpcre2-dev libgmime-3.0-dev tzdata
   clang-14 libclang-rt-14-dev
   python3 python3-aiosmtpd curl swaks libnet-ssleay-perl
   chromium chromium-driver
