@@ -27,6 +27,7 @@
 #include "adapters/http/api/accounts.hpp"
 #include "adapters/http/api/resources.hpp"
 #include "adapters/http/api/leads.hpp"
+#include "adapters/http/api/openapi.hpp"
 #include "adapters/http/api/usage.hpp"
 #include "adapters/http/api/workspaces.hpp"
 #include "adapters/http/routes.hpp"
@@ -140,6 +141,7 @@ std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::se
   http::api::add_resource_routes(*api, {&redis, keys, s.webhook_allow});  // runs are woken on the node's Redis workers
   http::api::add_lead_routes(*api);
   http::api::add_usage_routes(*api);
+  http::api::add_openapi_route(*api);  // last: it checks the document against the routes above
   return api;
 }
 
