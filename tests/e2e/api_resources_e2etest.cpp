@@ -4,7 +4,8 @@
 // bump the version, activate, pause, duplicate, archive, delete, runs that complete), executions
 // (list, detail with steps and logs, cancel, retry), webhook endpoints (CRUD, secret only at
 // creation and rotation, a test event delivered to a local receiver, deliveries, redelivery under
-// the same webhook-id), the role matrix and tenant isolation on every route.
+// the same webhook-id), the role matrix and tenant isolation on every route. Each test's node has
+// a redis-server of its own.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -142,48 +143,6 @@ json::object simple(const std::string& name) {
                       graph_node("end", "LOGIC_END")});
 }
 
-class api_resources : public api_session {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(use_database(database()));
-    start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
-                {"FLOWTRACK_ENCRYPTION_KEY", k_encryption_key},
-                {"FLOWTRACK_WEBHOOK_ALLOW", "127.0.0.0/8"}});
-  }
-
-  std::string workspace(const user& owner) {
-    static int made = 0;
-    auto slug = "res-" + std::to_string(::getpid()) + "-" + std::to_string(++made);
-    auto r = send("POST", "/workspaces", {{"name", "Acme"}, {"slug", slug}}, owner.token);
-    EXPECT_EQ(r.status, 201) << r.text;
-    return r.status == 201 ? r.str("id") : "";
-  }
-
-  void join(const std::string& ws, const user& by, const user& u, const std::string& role) {
-    auto inv = send("POST", "/workspaces/" + ws + "/members", {{"email", u.email}, {"role", role}}, by.token);
-    ASSERT_EQ(inv.status, 201) << inv.text;
-    auto a = send("POST", "/invitations/accept", {{"token", mailed(u.email, "invitation")}}, u.token);
-    ASSERT_EQ(a.status, 200) << a.text;
-  }
-
-  std::string create_workflow(const std::string& ws, const user& u, const json::object& doc) {
-    auto r = send("POST", "/workspaces/" + ws + "/workflows", doc, u.token);
-    EXPECT_EQ(r.status, 201) << r.text;
-    return r.status == 201 ? r.str("id") : "";
-  }
-
-  // Waits for an execution to reach `status`; the last detail seen.
-  reply await_execution(const std::string& ws, const user& u, const std::string& ex, const std::string& status) {
-    reply last;
-    bool ok = eventually([&] {
-      last = call("GET", "/workspaces/" + ws + "/executions/" + ex, "", u.token);
-      return last.status == 200 && last.body.at("execution").at("status").as_string() == status;
-    }, 30s);
-    EXPECT_TRUE(ok) << "execution " << ex << " never became " << status << ": " << last.text << "\n" << node->process->log();
-    return last;
-  }
-};
-
 /// A redis-server of one test's own on a free port: its connection count and its outage are that
 /// test's alone.
 class own_redis {
@@ -223,18 +182,62 @@ class own_redis {
   std::unique_ptr<child_process> process_;
 };
 
-// A node on a Redis of its own that looks for stale executions only hourly: a run that starts
-// was woken through Redis.
-class api_resources_own_redis : public api_resources {
+// Each test's node has a Redis of its own: nodes claim whatever execution the shared queue
+// names, so a node of another test (another database) would take this one's runs.
+class api_resources : public api_session {
  protected:
   own_redis redis;
+  void SetUp() override {
+    ASSERT_TRUE(use_database(database()));
+    start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
+                {"FLOWTRACK_ENCRYPTION_KEY", k_encryption_key},
+                {"FLOWTRACK_WEBHOOK_ALLOW", "127.0.0.0/8"},
+                {"FLOWTRACK_REDIS_URL", redis.url()}});
+  }
+  void TearDown() override { node.reset(); }  // the node stops before its Redis
+
+  std::string workspace(const user& owner) {
+    static int made = 0;
+    auto slug = "res-" + std::to_string(::getpid()) + "-" + std::to_string(++made);
+    auto r = send("POST", "/workspaces", {{"name", "Acme"}, {"slug", slug}}, owner.token);
+    EXPECT_EQ(r.status, 201) << r.text;
+    return r.status == 201 ? r.str("id") : "";
+  }
+
+  void join(const std::string& ws, const user& by, const user& u, const std::string& role) {
+    auto inv = send("POST", "/workspaces/" + ws + "/members", {{"email", u.email}, {"role", role}}, by.token);
+    ASSERT_EQ(inv.status, 201) << inv.text;
+    auto a = send("POST", "/invitations/accept", {{"token", mailed(u.email, "invitation")}}, u.token);
+    ASSERT_EQ(a.status, 200) << a.text;
+  }
+
+  std::string create_workflow(const std::string& ws, const user& u, const json::object& doc) {
+    auto r = send("POST", "/workspaces/" + ws + "/workflows", doc, u.token);
+    EXPECT_EQ(r.status, 201) << r.text;
+    return r.status == 201 ? r.str("id") : "";
+  }
+
+  // Waits for an execution to reach `status`; the last detail seen.
+  reply await_execution(const std::string& ws, const user& u, const std::string& ex, const std::string& status) {
+    reply last;
+    bool ok = eventually([&] {
+      last = call("GET", "/workspaces/" + ws + "/executions/" + ex, "", u.token);
+      return last.status == 200 && last.body.at("execution").at("status").as_string() == status;
+    }, 30s);
+    EXPECT_TRUE(ok) << "execution " << ex << " never became " << status << ": " << last.text << "\n" << node->process->log();
+    return last;
+  }
+};
+
+// A node that looks for stale executions only hourly: a run that starts was woken through Redis.
+class api_resources_own_redis : public api_resources {
+ protected:
   void SetUp() override {
     ASSERT_TRUE(use_database(database()));
     start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
                 {"FLOWTRACK_REDIS_URL", redis.url()},
                 {"FLOWTRACK_RECOVERY_INTERVAL_MS", "3600000"}});
   }
-  void TearDown() override { node.reset(); }  // the node stops before its Redis
 };
 
 TEST_F(api_resources_own_redis, wakes_runs_through_the_nodes_redis_workers_and_answers_through_a_redis_outage) {
