@@ -244,6 +244,37 @@ result<bool> execution_in_workspace(pg::connection& c, std::string_view workspac
   return exists(c, "SELECT 1 FROM workflow_executions WHERE id = $2::uuid AND workspace_id = $1::uuid", workspace_id, execution_id);
 }
 
+result<std::optional<std::string>> execution_document(pg::connection& c, std::string_view workspace_id,
+                                                      std::string_view execution_id) {
+  if (!runtime::is_uuid(workspace_id) || !runtime::is_uuid(execution_id)) return std::optional<std::string>{};
+  static const std::string sql =
+      "SELECT jsonb_build_object("
+      "'execution', jsonb_build_object('id', e.id, 'workflowId', e.workflow_id, 'workflowName', w.name,"
+      " 'workflowVersion', e.workflow_version, 'leadId', e.lead_id, 'executionNumber', e.execution_number,"
+      " 'idempotencyKey', e.idempotency_key, 'triggerType', e.trigger_type, 'triggerNodeId', e.trigger_node_id,"
+      " 'triggerData', e.trigger_data, 'status', e.status, 'startedAt', " + iso("e.started_at") +
+      ", 'completedAt', " + iso("e.completed_at") + ", 'resumeAt', " + iso("e.resume_at") +
+      ", 'durationMs', e.duration_ms, 'errorMessage', e.error_message, 'errorDetails', e.error_details,"
+      " 'retryCount', e.retry_count, 'maxRetries', e.max_retries, 'outputData', e.output_data,"
+      " 'createdAt', " + iso("e.created_at") + ", 'updatedAt', " + iso("e.updated_at") + "),"
+      "'steps', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', s.id, 'nodeId', n.react_flow_node_id, 'nodeType', n.node_type,"
+      " 'workflowNodeId', s.workflow_node_id, 'stepNumber', s.step_number, 'status', s.status, 'startedAt', " + iso("s.started_at") +
+      ", 'completedAt', " + iso("s.completed_at") + ", 'durationMs', s.duration_ms, 'inputData', s.input_data,"
+      " 'outputData', s.output_data, 'errorMessage', s.error_message, 'errorDetails', s.error_details,"
+      " 'retryCount', s.retry_count, 'createdAt', " + iso("s.created_at") + ", 'updatedAt', " + iso("s.updated_at") +
+      ") ORDER BY s.step_number)"
+      " FROM execution_steps s JOIN workflow_nodes n ON n.id = s.workflow_node_id WHERE s.execution_id = e.id), '[]'::jsonb),"
+      "'logs', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', l.id, 'executionStepId', l.execution_step_id,"
+      " 'logLevel', l.log_level, 'logCategory', l.log_category, 'message', l.message, 'details', l.details,"
+      " 'nodeType', l.node_type, 'createdAt', " + iso("l.created_at") + ") ORDER BY l.created_at, l.id)"
+      " FROM execution_logs l WHERE l.execution_id = e.id AND l.workspace_id = e.workspace_id), '[]'::jsonb))::text"
+      " FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.id = $2::uuid AND e.workspace_id = $1::uuid";
+  auto r = c.exec(sql, pg::params{}.add(workspace_id).add(execution_id));
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<std::string>{};
+  return std::optional<std::string>(std::string(r->get(0, 0)));
+}
+
 result<bool> webhook_endpoint_in_workspace(pg::connection& c, std::string_view workspace_id, std::string_view endpoint_id) {
   return exists(c, "SELECT 1 FROM webhook_endpoints WHERE id = $2::uuid AND workspace_id = $1::uuid AND deleted_at IS NULL",
                 workspace_id, endpoint_id);

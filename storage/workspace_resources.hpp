@@ -89,6 +89,20 @@ result<std::vector<execution_summary>> list_execution_page(pg::connection& c, st
 /// Whether the execution is one of the workspace's.
 result<bool> execution_in_workspace(pg::connection& c, std::string_view workspace_id, std::string_view execution_id);
 
+/// The workspace's execution with its steps and logs as one JSON document (text), every key
+/// camelCase and every time ISO 8601 UTC ("...Z", as the lists): `execution` (id, workflowId,
+/// workflowName, workflowVersion, leadId, executionNumber, idempotencyKey, triggerType,
+/// triggerNodeId, triggerData, status, startedAt, completedAt, resumeAt, durationMs, errorMessage,
+/// errorDetails, retryCount, maxRetries, outputData, createdAt, updatedAt), `steps` by number (id,
+/// nodeId (React Flow), nodeType, workflowNodeId, stepNumber, status, startedAt, completedAt,
+/// durationMs, inputData, outputData, errorMessage, errorDetails, retryCount, createdAt,
+/// updatedAt) and `logs` oldest first (id, executionStepId, logLevel, logCategory, message,
+/// details, nodeType, createdAt). JSON values the engine stored (triggerData, inputData, ...)
+/// keep their own keys. The engine's bookkeeping (checkpoint, lock token and times, record
+/// sequence) is left out. nullopt when the execution is not the workspace's (or the id no UUID).
+result<std::optional<std::string>> execution_document(pg::connection& c, std::string_view workspace_id,
+                                                      std::string_view execution_id);
+
 /// Whether the endpoint is one of the workspace's (not deleted).
 result<bool> webhook_endpoint_in_workspace(pg::connection& c, std::string_view workspace_id, std::string_view endpoint_id);
 

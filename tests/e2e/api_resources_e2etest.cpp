@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <chrono>
 #include <cstdlib>
@@ -117,6 +118,15 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds wit
     std::this_thread::sleep_for(50ms);
   }
   return true;
+}
+
+/// Every key of `o` is camelCase: a lower-case letter first, no '_'.
+void expect_camel_case_keys(const json::object& o, const std::string& where) {
+  for (const auto& kv : o) {
+    std::string k(kv.key());
+    EXPECT_TRUE(!k.empty() && std::islower(static_cast<unsigned char>(k[0])) && k.find('_') == std::string::npos)
+        << where << " has the key '" << k << "'";
+  }
 }
 
 json::object graph_node(const std::string& id, const std::string& type, json::object data = {}) {
@@ -438,6 +448,29 @@ TEST_F(api_resources, runs_an_activated_workflow_and_cancels_and_retries_executi
   auto done = await_execution(ws, runner, ex, "completed");
   ASSERT_TRUE(done.body.as_object().contains("steps")) << done.text;
   EXPECT_FALSE(done.body.at("steps").as_array().empty()) << done.text;
+  // The detail speaks camelCase everywhere, times in UTC as the lists, no engine bookkeeping.
+  expect_camel_case_keys(done.body.as_object(), "detail");
+  const auto& execution = done.body.at("execution").as_object();
+  expect_camel_case_keys(execution, "execution");
+  EXPECT_EQ(execution.at("id").as_string(), ex);
+  EXPECT_EQ(execution.at("workflowId").as_string(), id);
+  EXPECT_EQ(execution.at("triggerType").as_string(), "MANUAL") << done.text;
+  EXPECT_EQ(execution.at("idempotencyKey").as_string(), "k1");
+  EXPECT_EQ(execution.at("workflowName").as_string(), "Run me");
+  EXPECT_EQ(std::string(execution.at("completedAt").as_string()).back(), 'Z') << done.text;
+  for (const char* internal : {"checkpoint", "lockToken", "recordSeq", "workspaceId"})
+    EXPECT_FALSE(execution.contains(internal)) << internal;
+  std::set<std::string> node_ids;
+  for (const auto& step : done.body.at("steps").as_array()) {
+    expect_camel_case_keys(step.as_object(), "step");
+    EXPECT_TRUE(step.at("stepNumber").is_int64()) << json::serialize(step);
+    node_ids.insert(std::string(step.at("nodeId").as_string()));
+  }
+  EXPECT_TRUE(node_ids.count("tag")) << done.text;
+  for (const auto& log : done.body.at("logs").as_array()) {
+    expect_camel_case_keys(log.as_object(), "log");
+    EXPECT_TRUE(log.at("logLevel").is_string()) << json::serialize(log);
+  }
   // The same idempotency key: the same execution.
   auto again = send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}, {"idempotencyKey", "k1"}}, runner.token);
   ASSERT_EQ(again.status, 202) << again.text;
@@ -448,6 +481,7 @@ TEST_F(api_resources, runs_an_activated_workflow_and_cancels_and_retries_executi
   ASSERT_EQ(list.status, 200) << list.text;
   ASSERT_EQ(list.data().size(), 1u);
   EXPECT_EQ(list.data()[0].at("id").as_string(), ex);
+  expect_camel_case_keys(list.data()[0].as_object(), "listed execution");
   EXPECT_EQ(call("GET", base + "/executions?status=done", "", runner.token).error_field(), "status");
   EXPECT_EQ(call("GET", base + "/executions?status=failed", "", runner.token).data().size(), 0u);
 

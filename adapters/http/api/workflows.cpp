@@ -11,7 +11,6 @@
 #include "adapters/http/api/resources.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/text.hpp"
-#include "storage/executions.hpp"
 #include "storage/redis/connection.hpp"
 #include "storage/runs.hpp"
 #include "storage/workflow_documents.hpp"
@@ -499,18 +498,16 @@ result<std::optional<api_error>> own_execution(pg::connection& c, const scoped_c
   return std::optional<api_error>{};
 }
 
+// The execution with its steps and logs (camelCase, as every answer of the API); the 404 when it
+// is not the workspace's.
 result<outcome> execution_detail(pg::connection& c, const scoped_call& sc, bhttp::status status) {
-  auto doc = storage::execution_json(c, sc.param("ex"));
+  auto doc = storage::execution_document(c, sc.workspace_id, sc.param("ex"));
   if (!doc) return doc.err();
-  return outcome(answer{status, parsed(*doc), {}});
+  if (!*doc) return refuse(detail::not_found_in_workspace("execution"));
+  return outcome(answer{status, parsed(**doc), {}});
 }
 
-result<outcome> get_execution(pg::connection& c, const scoped_call& sc) {
-  auto mine = own_execution(c, sc);
-  if (!mine) return mine.err();
-  if (*mine) return refuse(**mine);
-  return execution_detail(c, sc, bhttp::status::ok);
-}
+result<outcome> get_execution(pg::connection& c, const scoped_call& sc) { return execution_detail(c, sc, bhttp::status::ok); }
 
 result<outcome> cancel_execution(pg::connection& c, const scoped_call& sc) {
   auto mine = own_execution(c, sc);
