@@ -49,8 +49,10 @@ const pg::statement k_list_endpoints{
     " COALESCE(retry_delay_seconds, 60), is_active, secret_key IS NOT NULL, auth_header_name,"
     " to_char(last_triggered_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
     " max_in_flight, to_char(disabled_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'), disabled_reason,"
-    " to_char(failing_since, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-    " FROM webhook_endpoints WHERE workspace_id = $1::uuid AND deleted_at IS NULL ORDER BY created_at, id"};
+    " to_char(failing_since, 'YYYY-MM-DD\"T\"HH24:MI:SS'), (extract(epoch FROM created_at) * 1000000)::bigint"
+    " FROM webhook_endpoints WHERE workspace_id = $1::uuid AND deleted_at IS NULL AND ($4::uuid IS NULL OR id = $4::uuid)"
+    " AND ($2::bigint IS NULL OR (created_at, id) > ('epoch'::timestamp + $2::bigint * interval '1 microsecond', $3::uuid))"
+    " ORDER BY created_at, id LIMIT $5::int"};
 
 // Keyset pagination by id; rows locked for the batch's transaction so a concurrent rotation or
 // update waits instead of being overwritten.
@@ -124,8 +126,21 @@ result<std::string> create_webhook_endpoint(pg::connection& c, const new_webhook
 }
 
 result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connection& c, std::string_view workspace_id) {
+  return list_webhook_endpoints(c, workspace_id, webhook_endpoint_page{});
+}
+
+result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connection& c, std::string_view workspace_id,
+                                                                     const webhook_endpoint_page& page) {
   if (!runtime::is_uuid(workspace_id)) return make_error(error_code::not_found, "no workspace " + std::string(workspace_id), "workspace");
-  auto r = c.exec(k_list_endpoints, pg::params{}.add(workspace_id));
+  if (page.after_us.has_value() != page.after_id.has_value() || (page.after_id && !runtime::is_uuid(*page.after_id)))
+    return make_error(error_code::invalid, "a page of endpoints starts after both a creation time and an endpoint id", "cursor");
+  if (page.id && !runtime::is_uuid(*page.id)) return std::vector<webhook_endpoint_summary>{};
+  auto r = c.exec(k_list_endpoints, pg::params{}
+                                        .add(workspace_id)
+                                        .add(page.after_us ? std::optional<std::string>(std::to_string(*page.after_us)) : std::nullopt)
+                                        .add(page.after_id)
+                                        .add(page.id)
+                                        .add(page.limit ? std::optional<std::string>(std::to_string(*page.limit)) : std::nullopt));
   if (!r) return r.err();
   std::vector<webhook_endpoint_summary> out;
   for (int i = 0; i < r->size(); ++i) {
@@ -149,6 +164,7 @@ result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connect
     e.disabled_at = r->get_optional(i, 12);
     e.disabled_reason = r->get_optional(i, 13);
     e.failing_since = r->get_optional(i, 14);
+    e.created_us = r->get_int(i, 15);
     out.push_back(std::move(e));
   }
   return out;

@@ -60,10 +60,26 @@ struct webhook_endpoint_summary {
   std::optional<std::string> disabled_at;        ///< ISO 8601, UTC
   std::optional<std::string> disabled_reason;
   std::optional<std::string> failing_since;      ///< ISO 8601, UTC
+  std::int64_t created_us = 0;                   ///< created_at in microseconds since the epoch: the keyset position
 };
 
 /// The workspace's endpoints that are not deleted, oldest first.
 result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connection& c, std::string_view workspace_id);
+
+/// Which of a workspace's endpoints to list.
+struct webhook_endpoint_page {
+  /// Keyset: only endpoints after this one in the list's order (created_at in microseconds since
+  /// the epoch, then id); both set or neither (else `invalid` naming cursor).
+  std::optional<std::int64_t> after_us;
+  std::optional<std::string> after_id;
+  std::optional<int> limit;       ///< at most this many; nullopt: all
+  std::optional<std::string> id;  ///< only this endpoint (none when it is not a UUID)
+};
+
+/// A page of the workspace's endpoints that are not deleted, oldest first (created_at, id):
+/// endpoints created while a client pages come after every page it has seen.
+result<std::vector<webhook_endpoint_summary>> list_webhook_endpoints(pg::connection& c, std::string_view workspace_id,
+                                                                     const webhook_endpoint_page& page);
 
 /// What a delivery needs of an endpoint; the secrets still sealed (open them with
 /// secret_context("secret_key"|"auth_header_value", id)).

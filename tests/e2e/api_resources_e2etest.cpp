@@ -644,6 +644,42 @@ TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_rede
   EXPECT_EQ(left.data()[0].at("id").as_string(), dead.str("id"));
 }
 
+TEST_F(api_resources, pages_webhook_endpoints_oldest_first_stable_while_more_are_made) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  auto base = "/workspaces/" + ws + "/webhook-endpoints";
+  receiver in;
+  std::vector<std::string> made;
+  auto make = [&] {
+    auto r = send("POST", base, {{"url", in.url()}, {"events", json::array{"*"}}}, owner.token);
+    EXPECT_EQ(r.status, 201) << r.text;
+    if (r.status == 201) made.push_back(r.str("id"));
+  };
+  for (int i = 0; i < 5; ++i) make();
+
+  auto first = call("GET", base + "?limit=2", "", owner.token);
+  ASSERT_EQ(first.status, 200) << first.text;
+  ASSERT_EQ(first.data().size(), 2u);
+  ASSERT_TRUE(first.body.at("nextCursor").is_string()) << first.text;
+  make();  // made while paging: after every page seen so far
+  std::vector<std::string> seen;
+  for (const auto& e : first.data()) seen.emplace_back(e.at("id").as_string());
+  std::string cursor(first.body.at("nextCursor").as_string());
+  for (int pages = 1; !cursor.empty() && pages < 10; ++pages) {
+    auto p = call("GET", base + "?limit=2&cursor=" + cursor, "", owner.token);
+    ASSERT_EQ(p.status, 200) << p.text;
+    EXPECT_LE(p.data().size(), 2u);
+    for (const auto& e : p.data()) seen.emplace_back(e.at("id").as_string());
+    cursor = p.body.at("nextCursor").is_string() ? std::string(p.body.at("nextCursor").as_string()) : "";
+  }
+  EXPECT_EQ(seen, made) << "each endpoint once, oldest first";
+  auto all = call("GET", base, "", owner.token);
+  EXPECT_EQ(all.data().size(), 6u) << "50 a page by default";
+  EXPECT_TRUE(all.body.at("nextCursor").is_null());
+  EXPECT_EQ(call("GET", base + "?cursor=nonsense", "", owner.token).error_field(), "cursor");
+  EXPECT_EQ(call("GET", base + "?limit=101", "", owner.token).error_field(), "limit");
+}
+
 TEST_F(api_resources, holds_the_role_matrix_viewer_reads_member_runs_admin_manages) {
   auto owner = new_user("owner");
   auto viewer = new_user("viewer");

@@ -102,14 +102,19 @@ std::optional<api_error> read_endpoint_fields(const json::object& body, storage:
   return std::nullopt;
 }
 
+// The workspace's endpoint `id` (not deleted), or nullopt.
+result<std::optional<storage::webhook_endpoint_summary>> endpoint_of(pg::connection& c, const std::string& workspace_id,
+                                                                     const std::string& id) {
+  storage::webhook_endpoint_page one;
+  one.id = id;
+  auto found = storage::list_webhook_endpoints(c, workspace_id, one);
+  if (!found) return found.err();
+  if (found->empty()) return std::optional<storage::webhook_endpoint_summary>{};
+  return std::optional<storage::webhook_endpoint_summary>(std::move(found->front()));
+}
+
 result<std::optional<storage::webhook_endpoint_summary>> find_endpoint(pg::connection& c, const scoped_call& sc) {
-  auto id = sc.param("ep");
-  if (!runtime::is_uuid(id)) return std::optional<storage::webhook_endpoint_summary>{};
-  auto all = storage::list_webhook_endpoints(c, sc.workspace_id);
-  if (!all) return all.err();
-  for (auto& e : *all)
-    if (runtime::iequals(e.id, id)) return std::optional<storage::webhook_endpoint_summary>(std::move(e));
-  return std::optional<storage::webhook_endpoint_summary>{};
+  return endpoint_of(c, sc.workspace_id, sc.param("ep"));
 }
 
 // Runs `then` when the path's endpoint is the workspace's; the 404 otherwise.
@@ -130,12 +135,30 @@ result<outcome> endpoint_answer(pg::connection& c, const scoped_call& sc, bhttp:
   return outcome(answer{status, endpoint_json(**e), {}});
 }
 
+// Keyset pages, oldest first, as the workflow list: endpoints made while a client pages come
+// after the pages it has seen, so none repeats or is skipped.
 result<outcome> list_endpoints(pg::connection& c, const scoped_call& sc) {
-  auto all = storage::list_webhook_endpoints(c, sc.workspace_id);
-  if (!all) return all.err();
+  auto pp = detail::page_params(sc.call);
+  if (auto* e = std::get_if<api_error>(&pp)) return refuse(*e);
+  auto [limit, cursor] = std::get<0>(pp);
+  storage::webhook_endpoint_page page;
+  page.limit = limit + 1;
+  if (cursor) {
+    auto key = storage::parse_page_key(*cursor);
+    if (!key) return refuse(api_error::invalid("cursor", "cursor is not one this list gave"));
+    page.after_us = key->created_us;
+    page.after_id = key->id;
+  }
+  auto rows = storage::list_webhook_endpoints(c, sc.workspace_id, page);
+  if (!rows) return rows.err();
+  std::optional<std::string> next;
+  if (static_cast<int>(rows->size()) > limit) {
+    rows->resize(static_cast<std::size_t>(limit));
+    next = storage::to_cursor({rows->back().created_us, rows->back().id});
+  }
   json::array data;
-  for (const auto& e : *all) data.emplace_back(endpoint_json(e));
-  return outcome(answer{bhttp::status::ok, detail::page(std::move(data), std::nullopt), {}});
+  for (const auto& e : *rows) data.emplace_back(endpoint_json(e));
+  return outcome(answer{bhttp::status::ok, detail::page(std::move(data), next), {}});
 }
 
 std::function<result<outcome>(pg::connection&, const scoped_call&)> create(ctx_ptr ctx) {
@@ -152,15 +175,12 @@ std::function<result<outcome>(pg::connection&, const scoped_call&)> create(ctx_p
     e.secret = *secret;
     auto id = storage::create_webhook_endpoint(c, e, *ctx->keys);
     if (!id) return id.err();
-    auto all = storage::list_webhook_endpoints(c, sc.workspace_id);
-    if (!all) return all.err();
-    for (const auto& made : *all)
-      if (made.id == *id) {
-        auto o = endpoint_json(made);
-        o["secret"] = *secret;  // the one time it is shown (and at rotation)
-        return outcome(answer{bhttp::status::created, std::move(o), {}});
-      }
-    return make_error(error_code::internal, "the new endpoint is not listed");
+    auto made = endpoint_of(c, sc.workspace_id, *id);
+    if (!made) return made.err();
+    if (!*made) return make_error(error_code::internal, "the new endpoint is not listed");
+    auto o = endpoint_json(**made);
+    o["secret"] = *secret;  // the one time it is shown (and at rotation)
+    return outcome(answer{bhttp::status::created, std::move(o), {}});
   };
 }
 
