@@ -188,6 +188,11 @@ const std::map<std::string, setter>& setters() {
       {"lock_ttl_ms", [](settings& s, const std::string& k, const std::string& v) { s.lock_ttl_ms = parse_int(k, v, 300, 3600000); }},
       {"recovery_interval_ms", [](settings& s, const std::string& k, const std::string& v) { s.recovery_interval_ms = parse_int(k, v, 100, 3600000); }},
       {"scheduler_tick_ms", [](settings& s, const std::string& k, const std::string& v) { s.scheduler_tick_ms = parse_int(k, v, 1, 60000); }},
+      {"housekeeping_interval_s", [](settings& s, const std::string& k, const std::string& v) { s.housekeeping_interval_s = parse_int(k, v, 0, 604800); }},
+      {"execution_log_retention_days", [](settings& s, const std::string& k, const std::string& v) { s.execution_log_retention_days = parse_int(k, v, 1, 36500); }},
+      {"execution_log_partitions_ahead", [](settings& s, const std::string& k, const std::string& v) { s.execution_log_partitions_ahead = parse_int(k, v, 1, 24); }},
+      {"login_attempt_retention_days", [](settings& s, const std::string& k, const std::string& v) { s.login_attempt_retention_days = parse_int(k, v, 1, 36500); }},
+      {"webhook_body_retention_days", [](settings& s, const std::string& k, const std::string& v) { s.webhook_body_retention_days = parse_int(k, v, 1, 36500); }},
       // Keys are never echoed in errors.
       {"encryption_key", [](settings& s, const std::string& k, const std::string& v) {
          std::string key = trim(v);

@@ -68,6 +68,13 @@ struct settings {
   int lock_ttl_ms = 30000;                 ///< a run's Redis lock; a dead node's runs are adopted after it
   int recovery_interval_ms = 15000;        ///< how often stale executions are looked for
   int scheduler_tick_ms = 50;              ///< how often due executions are claimed
+  /// Housekeeping (storage/housekeeping.hpp): a job runs on one node of the cluster at most this
+  /// often, in seconds; 0: this node schedules none (`flowtrackd housekeeping run` still works).
+  int housekeeping_interval_s = 3600;
+  int execution_log_retention_days = 90;   ///< execution_logs partitions wholly older than this are dropped
+  int execution_log_partitions_ahead = 3;  ///< months of execution_logs partitions made ahead of this one
+  int login_attempt_retention_days = 90;   ///< login_attempts rows older than this are deleted
+  int webhook_body_retention_days = 30;    ///< webhook delivery bodies older than this are trimmed (rows stay)
   /// 64 hex characters (32 bytes) sealing secrets at rest (AES-256-GCM); empty: secrets cannot
   /// be stored or used. Never logged or shown.
   std::string encryption_key;
