@@ -2,6 +2,7 @@
 #include "adapters/http/server.hpp"
 
 #include <charconv>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <random>
@@ -11,6 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -49,6 +51,65 @@ response json_error(bhttp::status status, std::string_view code, std::string_vie
   for (const auto& [field, msg] : fields) f.push_back(boost::json::object{{"field", field}, {"message", msg}});
   boost::json::object err{{"code", code}, {"message", message}, {"fields", std::move(f)}};
   return json_response(status, boost::json::serialize(boost::json::object{{"error", std::move(err)}}));
+}
+
+namespace {
+
+class buffered_body final : public body_stream {
+ public:
+  explicit buffered_body(std::string body) : body_(std::move(body)) {}
+  void read(read_handler then) override {
+    auto n = std::min(k_body_piece, body_.size() - at_);
+    piece p{body_.substr(at_, n), at_ + n == body_.size()};
+    at_ += n;
+    then(std::move(p));
+  }
+
+ private:
+  std::string body_;
+  std::size_t at_ = 0;
+};
+
+class buffered_answer final : public response_stream {
+ public:
+  explicit buffered_answer(responder reply) : reply_(std::move(reply)) {}
+  void start(response head, next then) override {
+    if (head_ || done_) return then(false);
+    head_ = std::move(head);
+    head_->body().clear();
+    then(true);
+  }
+  void write(std::string chunk, next then) override {
+    if (!head_ || done_) return then(false);
+    head_->body() += chunk;
+    then(true);
+  }
+  void finish(trailer_fields trailers) override {
+    if (!head_ || done_) return;
+    done_ = true;
+    for (auto& [name, value] : trailers) head_->set(name, value);
+    head_->erase(bhttp::field::trailer);
+    head_->prepare_payload();
+    reply_(std::move(*head_));
+  }
+  void abort() override {
+    if (!head_ || done_) return;
+    done_ = true;
+    reply_(json_error(bhttp::status::internal_server_error, "internal", "the response could not be completed; it was logged"));
+  }
+
+ private:
+  responder reply_;
+  std::optional<response> head_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<body_stream> buffered_body_stream(std::string body) { return std::make_shared<buffered_body>(std::move(body)); }
+
+std::shared_ptr<response_stream> buffered_response_stream(responder reply) {
+  return std::make_shared<buffered_answer>(std::move(reply));
 }
 
 namespace {
@@ -248,6 +309,12 @@ class session : public std::enable_shared_from_this<session> {
 
   void do_read(std::chrono::milliseconds wait) {
     idle_ = true;
+    release_body();
+    body_parser_.reset();
+    piece_.reset();
+    stream_body_ = body_streamed_ = expect_continue_ = false;
+    out_streaming_ = false;
+    out_ops_.clear();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
     // The route's limit is known once the target is: set in on_header, checked there against
@@ -387,19 +454,30 @@ class session : public std::enable_shared_from_this<session> {
       return send(std::move(*a.refusal), keep_alive, request_id_);
     }
     admitted_ = std::move(a.admitted);
+    stream_body_ = a.stream_body;
     read_body();
   }
 
-  // A body is coming: hold its bytes against the server-wide budget first.
+  // A body is coming: hold its bytes against the server-wide budget first (a streamed body: the
+  // piece being read).
   void read_body() {
     if (!parser_->is_done()) {
       auto length = parser_->content_length();
       std::size_t bytes = length ? static_cast<std::size_t>(*length) : limit_;
+      if (stream_body_) bytes = std::min(bytes, k_body_piece);
       if (!limits_->try_reserve(peer_text_, bytes, opts_.max_buffered_body_bytes, limit_))
         return send(busy("the server holds too many request bodies; retry shortly"), false, next_request_id());
       reserved_ = bytes;
     }
     if (parser_->is_done()) return dispatch_request();
+    if (stream_body_) {
+      // The head was parsed alone (parse_header), so no body byte has reached the parser yet and
+      // it can change its body type. The handler reads the body (read_piece).
+      body_parser_.emplace(std::move(*parser_));
+      piece_ = std::make_unique<char[]>(k_body_piece);
+      body_streamed_ = true;
+      return dispatch_request();
+    }
     arm(opts_.body_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -474,28 +552,49 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void dispatch_request() {
-    request req = parser_->release();
+    request req;
+    if (body_streamed_) {
+      req.base() = body_parser_->get().base();
+      // The client waits for a 100 before it sends the body: it gets one when the handler first
+      // reads, i.e. once the route decided to take the body (a byte already here says it did not wait).
+      expect_continue_ = req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && buffer_.size() == 0;
+    } else {
+      req = parser_->release();
+    }
     std::string id = request_id_;
     bool keep_alive = req.keep_alive() && !stopping_->load();
     head_ = req.method() == bhttp::verb::head;
+    http10_ = req.version() < 11;
     // Nothing is read while the handler works; the timer would otherwise cut a slow handler.
     stream_.expires_never();
     auto self = shared_from_this();
-    // One answer per request: a handler that answered and then threw must not write twice.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
+    // One answer per request (the responder, a streamed answer or the server's own): a handler
+    // that answered and then threw must not write twice.
+    auto answered = answered_ = std::make_shared<std::atomic<bool>>(false);
+    const auto serial = ++serial_;
     responder reply = [self, keep_alive, id, answered](response&& res) {
       if (answered->exchange(true)) return;
       asio::post(self->stream_.get_executor(), [self, keep_alive, id, res = std::move(res)]() mutable {
-        self->send(std::move(res), keep_alive, id);
+        self->answer(std::move(res), keep_alive, id);
       });
     };
+    request_info info{client_ip_, id, std::move(admitted_)};
+    if (body_streamed_) info.body = std::make_shared<streamed_body>(self, serial);
+    info.stream = std::make_shared<chunked_answer>(self, serial, answered, keep_alive, id);
     try {
-      handler_(std::move(req), request_info{client_ip_, id, std::move(admitted_)}, std::move(reply));
+      handler_(std::move(req), info, std::move(reply));
     } catch (const std::exception& e) {
       spdlog::error("http: handler failed for {} {}: {}", method_, loggable_target(target_), e.what());
       if (!answered->exchange(true))
         send(json_error(bhttp::status::internal_server_error, "internal", "internal error; it was logged"), false, id);
     }
+  }
+
+  // The handler's answer through the responder.
+  void answer(response&& res, bool keep_alive, const std::string& id) {
+    // Unread bytes of a streamed body would be taken for the next request: close after it.
+    if (body_streamed_ && !body_parser_->is_done()) keep_alive = false;
+    send(std::move(res), keep_alive, id);
   }
 
   void send(response&& res, bool keep_alive, const std::string& id) {
@@ -515,12 +614,207 @@ class session : public std::enable_shared_from_this<session> {
     bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t) {
       if (ec) return self->close();
       if (!msg->keep_alive()) return self->linger_close();
-      self->target_.clear();
-      self->head_ = false;
-      self->started_ = {};
-      self->client_ip_ = self->peer_.to_string();
-      self->do_read(self->opts_.idle_timeout);
+      self->next_request();
     });
+  }
+
+  // After a complete answer on a keep-alive connection.
+  void next_request() {
+    target_.clear();
+    head_ = false;
+    started_ = {};
+    client_ip_ = peer_.to_string();
+    do_read(opts_.idle_timeout);
+  }
+
+  // ---- A streamed request body (admission::stream_body), read as the handler asks ----------
+
+  static error body_gone(std::string why) { return make_error(error_code::unavailable, std::move(why), "body"); }
+
+  // Runs a callback of the handler's; one that throws closes the connection (an I/O thread must
+  // not unwind).
+  template <class F, class... Args>
+  void call_handler(const char* what, F& f, Args&&... args) {
+    try {
+      f(std::forward<Args>(args)...);
+    } catch (const std::exception& e) {
+      spdlog::error("http: a {} callback failed for {} {}: {}", what, method_, loggable_target(target_), e.what());
+      answered_->store(true);
+      out_streaming_ = false;
+      close();
+    }
+  }
+
+  void read_piece(std::uint64_t serial, body_stream::read_handler then) {
+    if (serial != serial_ || !body_streamed_) return call_handler("body", then, body_gone("the request is over"));
+    if (answered_->load()) return call_handler("body", then, body_gone("the request was answered; its body is no longer read"));
+    if (body_reading_) return call_handler("body", then, body_gone("a read of the body is under way already"));
+    if (body_parser_->is_done()) return call_handler("body", then, body_stream::piece{{}, true});
+    body_reading_ = true;
+    auto self = shared_from_this();
+    if (expect_continue_) {
+      expect_continue_ = false;
+      static const std::string k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+      arm(opts_.body_timeout);
+      asio::async_write(stream_, asio::buffer(k_continue), [self, serial, then = std::move(then)](beast::error_code ec, std::size_t) mutable {
+        self->disarm();
+        self->body_reading_ = false;
+        if (!ec && !self->linger_after_read_) return self->read_piece(serial, std::move(then));
+        self->on_piece(ec ? ec : beast::error_code(asio::error::operation_aborted), std::move(then));
+      });
+      return;
+    }
+    auto& body = body_parser_->get().body();
+    body.data = piece_.get();
+    body.size = k_body_piece;
+    body.more = true;
+    arm(opts_.body_timeout);
+    bhttp::async_read(stream_, buffer_, *body_parser_, [self, then = std::move(then)](beast::error_code ec, std::size_t) mutable {
+      self->disarm();
+      self->body_reading_ = false;
+      self->on_piece(ec, std::move(then));
+    });
+  }
+
+  void on_piece(beast::error_code ec, body_stream::read_handler then) {
+    if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full
+    if (linger_after_read_) {  // answered while this piece was on its way: now close
+      linger_after_read_ = false;
+      call_handler("body", then, body_gone("the request was answered; its body is no longer read"));
+      return linger_close();
+    }
+    if (ec) {
+      call_handler("body", then,
+                   make_error(ec == bhttp::error::body_limit ? error_code::invalid : error_code::unavailable,
+                              "the request body could not be read: " + ec.message(), "body"));
+      if (answered_->exchange(true)) return close();  // the handler answered meanwhile (or threw)
+      return on_read_error(ec, /*in_header=*/false);
+    }
+    const std::size_t n = k_body_piece - body_parser_->get().body().size;
+    const bool last = body_parser_->is_done();
+    if (last) release_body();  // nothing more is held
+    call_handler("body", then, body_stream::piece{std::string(piece_.get(), n), last});
+  }
+
+  // ---- A streamed answer (request_info::stream), one chunk at a time -------------------------
+
+  enum class out_kind { write, finish, abort };
+  struct out_op {
+    out_kind kind = out_kind::write;
+    std::string bytes;           // a chunk's data, or the last chunk with its trailers
+    response_stream::next then;  // write only
+  };
+  struct out_head {
+    bhttp::response<bhttp::empty_body> msg;
+    std::optional<bhttp::response_serializer<bhttp::empty_body>> sr;
+  };
+
+  void out_start(std::uint64_t serial, response head, bool keep_alive, const std::string& id, response_stream::next then) {
+    if (serial != serial_) return call_handler("stream", then, false);
+    if (!body_streamed_ || body_parser_->is_done()) release_body();
+    // Unread bytes of a streamed body would be taken for the next request: close after it.
+    if (body_streamed_ && !body_parser_->is_done()) keep_alive = false;
+    out_raw_ = http10_;  // HTTP/1.0 knows no chunks: the close ends the body
+    out_keep_alive_ = keep_alive && !stopping_->load() && !out_raw_;
+    out_status_ = head.result_int();
+    out_id_ = id;
+    auto out = std::make_shared<out_head>();
+    out->msg.base() = std::move(head.base());
+    out->msg.set("X-Request-Id", id);
+    out->msg.set("X-Content-Type-Options", "nosniff");
+    out->msg.keep_alive(out_keep_alive_);
+    if (out_raw_) {
+      out->msg.erase(bhttp::field::content_length);
+      out->msg.erase(bhttp::field::trailer);
+    } else {
+      out->msg.chunked(true);
+    }
+    out->sr.emplace(out->msg);
+    out_streaming_ = true;
+    out_writing_ = true;
+    stream_.expires_after(opts_.body_timeout);
+    bhttp::async_write_header(stream_, *out->sr, [self = shared_from_this(), out, then = std::move(then)](beast::error_code ec, std::size_t) mutable {
+      self->out_writing_ = false;
+      if (ec) {
+        self->out_failed();
+        return self->call_handler("stream", then, false);
+      }
+      if (self->head_) {  // HEAD: the header is the whole answer
+        self->out_ended();
+        return self->call_handler("stream", then, false);
+      }
+      self->call_handler("stream", then, true);
+      self->pump_out();
+    });
+  }
+
+  void out_enqueue(std::uint64_t serial, out_op op) {
+    if (serial != serial_ || !out_streaming_) {
+      if (op.then) call_handler("stream", op.then, false);
+      return;
+    }
+    out_ops_.push_back(std::move(op));
+    pump_out();
+  }
+
+  void pump_out() {
+    while (out_streaming_ && !out_writing_ && !out_ops_.empty()) {
+      out_op op = std::move(out_ops_.front());
+      out_ops_.pop_front();
+      if (op.kind == out_kind::abort) return out_aborted();
+      if (op.kind == out_kind::write && op.bytes.empty()) {
+        call_handler("stream", op.then, true);
+        continue;
+      }
+      if (op.kind == out_kind::finish && out_raw_) return out_ended();
+      auto data = std::make_shared<std::string>(std::move(op.bytes));
+      out_writing_ = true;
+      stream_.expires_after(opts_.body_timeout);
+      auto done = [self = shared_from_this(), data, kind = op.kind, then = std::move(op.then)](beast::error_code ec, std::size_t) mutable {
+        self->out_writing_ = false;
+        if (ec) {
+          self->out_failed();
+          if (then) self->call_handler("stream", then, false);
+          return;
+        }
+        if (kind == out_kind::finish) return self->out_ended();
+        self->call_handler("stream", then, true);
+        self->pump_out();
+      };
+      if (op.kind == out_kind::write && !out_raw_) {
+        asio::async_write(stream_, bhttp::make_chunk(asio::buffer(*data)), std::move(done));
+      } else {
+        asio::async_write(stream_, asio::buffer(*data), std::move(done));
+      }
+    }
+  }
+
+  // The stream is over: whatever the producer queued meanwhile is told to stop.
+  void out_over(std::string_view note) {
+    out_streaming_ = false;
+    record(out_status_, out_id_, note);
+    auto ops = std::move(out_ops_);
+    out_ops_.clear();
+    for (auto& op : ops)
+      if (op.then) call_handler("stream", op.then, false);
+  }
+
+  void out_ended() {
+    out_over({});
+    if (out_keep_alive_ && !stopping_->load()) return next_request();
+    linger_close();
+  }
+
+  // The producer gave up (e.g. a database error): no last chunk, so the client sees the cut.
+  void out_aborted() {
+    out_over("stream=aborted");
+    close();
+  }
+
+  // The client left, or did not take a chunk within body_timeout.
+  void out_failed() {
+    out_over("stream=failed");
+    close();
   }
 
   void release_body() {
@@ -535,7 +829,7 @@ class session : public std::enable_shared_from_this<session> {
 
   // Metrics and the access log for one response (a request that never fully arrived counts
   // under the route its target names, or "none").
-  void record(unsigned status, const std::string& id) {
+  void record(unsigned status, const std::string& id, std::string_view note = {}) {
     static auto& requests = metrics::global().counters("flowtrack_http_requests_total",
                                                        "HTTP responses sent, by route and status.", {"route", "status"});
     static auto& latency = metrics::global().histograms(
@@ -556,7 +850,8 @@ class session : public std::enable_shared_from_this<session> {
       return l;
     }();
     if (access->should_log(spdlog::level::info))
-      access->info("{} \"{} {}\" {} {:.3f}ms id={}", client_ip_, method_, loggable_target(target_), status, seconds * 1e3, id);
+      access->info("{} \"{} {}\" {} {:.3f}ms id={}{}{}", client_ip_, method_, loggable_target(target_), status, seconds * 1e3, id,
+                   note.empty() ? "" : " ", note);
   }
 
   // A tracking link's token lets its holder unsubscribe the lead: the log keeps only its kind.
@@ -576,6 +871,12 @@ class session : public std::enable_shared_from_this<session> {
   // and the client would lose the answer; so stop sending, read and drop what still arrives for a
   // short while, then close (nginx's lingering close).
   void linger_close() {
+    if (body_reading_) {  // a piece of a streamed body is on its way: end that read first (on_piece)
+      linger_after_read_ = true;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+      return;
+    }
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return stream_.close();
@@ -616,6 +917,84 @@ class session : public std::enable_shared_from_this<session> {
   std::string request_id_;  ///< of the request in hand, from its head
   std::string admitted_;    ///< what the admission step found for the request in hand
   bool idle_ = true;
+  bool http10_ = false;  ///< the request in hand is HTTP/1.0
+  /// The request in hand got its answer (the responder, a streamed answer, or the server's own).
+  std::shared_ptr<std::atomic<bool>> answered_ = std::make_shared<std::atomic<bool>>(false);
+  /// Counts requests: the streams of an earlier request are ignored.
+  std::uint64_t serial_ = 0;
+
+  // A streamed request body.
+  bool stream_body_ = false;    ///< the admission asked for it
+  bool body_streamed_ = false;  ///< the request in hand's body is read by its handler
+  bool body_reading_ = false;   ///< a piece (or the 100 Continue before it) is on its way
+  bool linger_after_read_ = false;  ///< answered while a piece was on its way: close once it is in
+  bool expect_continue_ = false;    ///< a 100 Continue goes before the first piece
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser_;  ///< took over from parser_
+  std::unique_ptr<char[]> piece_;  ///< k_body_piece bytes
+
+  // A streamed answer.
+  bool out_streaming_ = false;  ///< its header went out and it has not ended
+  bool out_writing_ = false;    ///< a write of it is under way
+  bool out_raw_ = false;        ///< HTTP/1.0: no chunk framing
+  bool out_keep_alive_ = false;
+  unsigned out_status_ = 0;
+  std::string out_id_;
+  std::deque<out_op> out_ops_;
+
+  // The handler's end of a streamed request body: reads go to the session's strand.
+  class streamed_body final : public body_stream {
+   public:
+    streamed_body(std::shared_ptr<session> s, std::uint64_t serial) : s_(std::move(s)), serial_(serial) {}
+    void read(read_handler then) override {
+      asio::post(s_->stream_.get_executor(), [s = s_, serial = serial_, then = std::move(then)]() mutable {
+        s->read_piece(serial, std::move(then));
+      });
+    }
+
+   private:
+    std::shared_ptr<session> s_;
+    std::uint64_t serial_;
+  };
+
+  // The handler's end of a streamed answer: every call goes to the session's strand in order.
+  class chunked_answer final : public response_stream {
+   public:
+    chunked_answer(std::shared_ptr<session> s, std::uint64_t serial, std::shared_ptr<std::atomic<bool>> answered, bool keep_alive,
+                   std::string id)
+        : s_(std::move(s)), serial_(serial), answered_(std::move(answered)), keep_alive_(keep_alive), id_(std::move(id)) {}
+
+    void start(response head, next then) override {
+      if (answered_->exchange(true)) {
+        asio::post(s_->stream_.get_executor(), [s = s_, then = std::move(then)]() mutable { s->call_handler("stream", then, false); });
+        return;
+      }
+      asio::post(s_->stream_.get_executor(), [s = s_, serial = serial_, head = std::move(head), keep_alive = keep_alive_, id = id_,
+                                              then = std::move(then)]() mutable {
+        s->out_start(serial, std::move(head), keep_alive, id, std::move(then));
+      });
+    }
+    void write(std::string chunk, next then) override { enqueue(out_op{out_kind::write, std::move(chunk), std::move(then)}); }
+    void finish(trailer_fields trailers) override {
+      std::string last = "0\r\n";
+      for (const auto& [name, value] : trailers) {
+        if (name.find_first_of(":\r\n") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) continue;
+        last += name + ": " + value + "\r\n";
+      }
+      last += "\r\n";
+      enqueue(out_op{out_kind::finish, std::move(last), {}});
+    }
+    void abort() override { enqueue(out_op{out_kind::abort, {}, {}}); }
+
+   private:
+    void enqueue(out_op op) {
+      asio::post(s_->stream_.get_executor(), [s = s_, serial = serial_, op = std::move(op)]() mutable { s->out_enqueue(serial, std::move(op)); });
+    }
+    std::shared_ptr<session> s_;
+    std::uint64_t serial_;
+    std::shared_ptr<std::atomic<bool>> answered_;
+    bool keep_alive_;
+    std::string id_;
+  };
 };
 
 }  // namespace

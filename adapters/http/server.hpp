@@ -1,7 +1,9 @@
 // The HTTP/1.1 server on Boost.Beast: keep-alive, RFC 9112 checks, size limits, header/body
 // timeouts, connection limits (total and per peer), a budget of buffered body bytes, accept
-// back-off, the client address behind trusted proxies, request ids, graceful shutdown. Routes are
-// a handler handed in; the server knows nothing of FlowTrack's routes, SQL or actors.
+// back-off, the client address behind trusted proxies, request ids, graceful shutdown, request
+// bodies read as the handler consumes them and responses sent as they are produced (chunked),
+// both with back-pressure. Routes are a handler handed in; the server knows nothing of
+// FlowTrack's routes, SQL or actors.
 #pragma once
 
 #include <atomic>
@@ -34,6 +36,70 @@ using request_head = bhttp::request_header<>;
 
 /// Sends the response to a request. Call it exactly once, from any thread.
 using responder = std::function<void(response&&)>;
+
+/// The bytes a streamed request body is read in: what one such request holds against
+/// server_options::max_buffered_body_bytes.
+inline constexpr std::size_t k_body_piece = 64 * 1024;
+
+/// A request body read as the handler consumes it (admission::stream_body). Nothing of the body
+/// is read from the client until the handler asks for a piece, so a handler that processes each
+/// piece before it asks for the next bounds what the request holds, and TCP makes a fast client
+/// wait (back-pressure). body_timeout applies to each piece, not to the whole body.
+class body_stream {
+ public:
+  struct piece {
+    std::string bytes;  ///< at most k_body_piece bytes; empty only when `last`
+    bool last = false;  ///< the body ends with this piece
+  };
+  using read_handler = std::function<void(result<piece>)>;
+  virtual ~body_stream() = default;
+  /// Asks for the next piece; `then` runs once, on an I/O thread (it must not block: hand work
+  /// to a pool). An error when the client left, the piece did not arrive within body_timeout,
+  /// the body exceeds the route's limit or its chunked framing is malformed (the server answers
+  /// 408, 413 or 400 itself, or closes: the handler's answer is then ignored), or when the
+  /// request was answered already. One read at a time; after the last piece a read gets an
+  /// empty last piece again.
+  virtual void read(read_handler then) = 0;
+};
+
+/// A body already in memory, handed out in k_body_piece pieces (`then` runs at once, on the
+/// caller's thread): for handlers called outside a server, e.g. by tests.
+std::shared_ptr<body_stream> buffered_body_stream(std::string body);
+
+/// An answer whose body is sent while it is produced (HTTP/1.1 chunked transfer coding; to an
+/// HTTP/1.0 client the body is delimited by closing the connection), in place of the responder.
+/// Back-pressure: every call's `then` runs once the server is done with it (the header or the
+/// chunk is on the socket, or the stream ended); make the next call only then, so that one chunk
+/// at a time is held. Calls may come from any thread; `then` runs on an I/O thread and must not
+/// block (hand the next page's work to a pool).
+class response_stream {
+ public:
+  /// true: go on (write the next chunk, or finish). false: stop producing: the client left or
+  /// took more than body_timeout to take a chunk, the request was a HEAD (only the header is
+  /// sent, and the response is complete), or the request was answered otherwise.
+  using next = std::function<void(bool more)>;
+  using trailer_fields = std::vector<std::pair<std::string, std::string>>;
+  virtual ~response_stream() = default;
+  /// Sends the header: `head`'s status and fields (its body is ignored; Transfer-Encoding:
+  /// chunked replaces any Content-Length). This is the request's answer: a responder call after
+  /// it is ignored, and a start after the responder was called gets false.
+  virtual void start(response head, next then) = 0;
+  /// Sends one chunk; an empty one is skipped.
+  virtual void write(std::string chunk, next then) = 0;
+  /// Ends the body with its last chunk, carrying `trailers` (name them in the head's Trailer
+  /// field); the connection then takes its next request (keep-alive). Ignored after a false.
+  virtual void finish(trailer_fields trailers) = 0;
+  /// Ends the response without its last chunk and closes the connection, so that the client
+  /// sees a truncated transfer, never a short body that looks complete (e.g. a database error
+  /// mid-stream). Ignored after a false.
+  virtual void abort() = 0;
+};
+
+/// A response_stream that gathers the body and answers through `reply` at finish (trailers as
+/// header fields; abort: 500); `then` runs at once, on the caller's thread. No bound on what it
+/// holds: for handlers called outside a server, e.g. by tests.
+std::shared_ptr<response_stream> buffered_response_stream(responder reply);
+
 /// What the server knows of a request beyond its text.
 struct request_info {
   std::string client_ip;   ///< the client: the TCP peer, or the address a trusted proxy forwarded for
@@ -41,6 +107,12 @@ struct request_info {
   /// What the admission step found (server_options::admit), e.g. the intake a token names;
   /// empty when it found nothing or there is no admission step.
   std::string admitted;
+  /// Set when the admission step asked for a streamed body (admission::stream_body): the body is
+  /// read from here, and the request's own body is empty.
+  std::shared_ptr<body_stream> body = nullptr;
+  /// Answers with a streamed body instead of the responder; null when the handler is called
+  /// outside a server.
+  std::shared_ptr<response_stream> stream = nullptr;
 };
 
 /// A route's decision on a request head (method, target, headers) before its body is read.
@@ -50,9 +122,16 @@ struct admission {
   std::optional<response> refusal;
   /// Otherwise the body is read and the handler gets this as request_info::admitted.
   std::string admitted;
+  /// The body is not buffered: the handler is called once the head is admitted and reads the
+  /// body through request_info::body as it consumes it (up to the route's limit). Only the piece
+  /// being read counts against max_buffered_body_bytes. An answer given before the whole body
+  /// was read closes the connection after it.
+  bool stream_body = false;
 
-  static admission admit(std::string found = {}) { return admission{std::nullopt, std::move(found)}; }
-  static admission refuse(response r) { return admission{std::move(r), {}}; }
+  static admission admit(std::string found = {}) { return admission{std::nullopt, std::move(found), false}; }
+  /// Admits with a streamed body (see stream_body).
+  static admission admit_streamed(std::string found = {}) { return admission{std::nullopt, std::move(found), true}; }
+  static admission refuse(response r) { return admission{std::move(r), {}, false}; }
 };
 /// Takes the admission decision. Call it exactly once, from any thread; later calls are ignored.
 using admission_callback = std::function<void(admission)>;
@@ -100,7 +179,8 @@ struct server_options {
   /// Open connections from one TCP peer address; one more gets 503 with Retry-After and is closed.
   std::size_t max_connections_per_ip = 256;
   /// Request-body bytes held at once across all connections (a body being read or handled; a
-  /// chunked body counts as `body_limit`); a new body beyond it gets 503 with Retry-After.
+  /// chunked body counts as `body_limit`, a streamed one as k_body_piece); a new body beyond it
+  /// gets 503 with Retry-After.
   std::size_t max_buffered_body_bytes = 64 * 1024 * 1024;
   /// Peers whose X-Forwarded-For is believed (see client_address).
   std::vector<ip_network> trusted_proxies;
@@ -129,12 +209,16 @@ response html_page(bhttp::status status, std::string body, std::string_view form
 response json_response(bhttp::status status, std::string body);
 
 /// The server. A request head goes through the admission step (server_options::admit) before its
-/// body is read or held against the budget. A HEAD request gets the GET answer's header without the body. RFC 9112: a
+/// body is read or held against the budget; the admission may ask for the body to be streamed
+/// to the handler (admission::stream_body; an `Expect: 100-continue` is then answered when the
+/// handler first reads). A handler answers through the responder or with a streamed body
+/// (request_info::stream). A HEAD request gets the GET answer's header without the body. RFC 9112: a
 /// Transfer-Encoding other than `chunked`, an obs-fold header line, or a missing or repeated Host
 /// (HTTP/1.1) is a 400 and closes the connection. Every response carries
 /// `X-Content-Type-Options: nosniff`. Every response is counted in `flowtrack_http_requests_total` and
 /// `flowtrack_http_request_duration_seconds` (by route and status) and written to the access
-/// log (spdlog, info, logger "access").
+/// log (spdlog, info, logger "access"; a streamed answer once it ended, `stream=aborted` when it
+/// was cut).
 class server {
  public:
   server(server_options opts, handler h);

@@ -1,14 +1,19 @@
 // The HTTP server's pure helpers (address ranges, the client behind trusted proxies, media types),
-// what Beast 1.81's parser lets through that the server refuses itself, and the admission step
-// on a server in-process on a free port, driven by a raw socket.
+// what Beast 1.81's parser lets through that the server refuses itself, the admission step, and
+// streamed request bodies and answers (order, back-pressure, the body budget, HEAD, abort,
+// keep-alive) on a server in-process on a free port, driven by a raw socket.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "adapters/http/server.hpp"
+#include "metrics/metrics.hpp"
 #include "tests/unit/http/raw_client.hpp"
 
 namespace flowtrack::http {
@@ -200,6 +205,397 @@ TEST_F(admission_test, an_admission_that_never_answers_gets_503_after_the_body_t
   EXPECT_EQ(handled.load(), 0);
   std::lock_guard lock(mutex);
   for (auto& done : parked) done(admission::admit("late"));  // too late: ignored
+}
+
+// ---- Streamed request bodies and answers ----
+
+// Byte `at` of the bodies these tests send and expect: a position check, so that order and
+// completeness are both seen.
+char pattern_at(std::size_t at) { return static_cast<char>('a' + at % 26); }
+std::string pattern(std::size_t from, std::size_t n) {
+  std::string out(n, ' ');
+  for (std::size_t i = 0; i < n; ++i) out[i] = pattern_at(from + i);
+  return out;
+}
+
+// A client on a POSIX socket that reads whole messages of any framing through Beast's parser,
+// with a deadline; `receive_buffer` sets SO_RCVBUF before connecting (a small one keeps the
+// kernel from taking much on the client's behalf).
+class stream_client {
+ public:
+  explicit stream_client(std::uint16_t port, int receive_buffer = 0) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~stream_client() { ::close(fd_); }
+  stream_client(const stream_client&) = delete;
+  stream_client& operator=(const stream_client&) = delete;
+
+  bool connected() const { return connected_; }
+  bool send(const std::string& bytes) {
+    for (std::size_t at = 0; at < bytes.size();) {
+      auto n = ::send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      at += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  /// Up to `max` bytes as they come (empty: closed, or nothing before the deadline).
+  std::string receive_some(std::size_t max, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    if (!in_.empty()) {
+      std::string out = in_.substr(0, max);
+      in_.erase(0, out.size());
+      return out;
+    }
+    return from_socket(max, timeout);
+  }
+  /// One whole response; nullopt when the connection ended (or the deadline passed) before it
+  /// was complete. `head`: the answer to a HEAD (no body whatever its fields say).
+  std::optional<bhttp::response<bhttp::string_body>> read(bool head = false, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    bhttp::response_parser<bhttp::string_body> p;
+    p.body_limit(boost::none);
+    p.skip(head);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      while (!in_.empty()) {
+        boost::system::error_code ec;
+        auto used = p.put(boost::asio::buffer(in_.data(), in_.size()), ec);
+        in_.erase(0, used);
+        if (ec == bhttp::error::need_more) break;
+        if (ec) return std::nullopt;
+        if (p.is_done()) return p.release();
+        if (used == 0) break;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      auto more = from_socket(64 * 1024, left);
+      if (more.empty()) return std::nullopt;
+      in_ += more;
+    }
+  }
+  /// Whatever arrives until the server closes (or the deadline); `closed` tells which.
+  std::string read_to_close(bool& closed, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::string out = std::move(in_);
+    in_.clear();
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    closed = false;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return out;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
+      char buf[16384];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed = true;
+        return out;
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  std::string from_socket(std::size_t max, std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return {};
+    std::string buf(max, '\0');
+    auto n = ::recv(fd_, buf.data(), max, 0);
+    buf.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return buf;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string in_;
+};
+
+std::size_t query_number(std::string_view target, std::string_view name) {
+  auto at = target.find(std::string(name) + "=");
+  return at == std::string_view::npos ? 0 : std::strtoul(std::string(target.substr(at + name.size() + 1)).c_str(), nullptr, 10);
+}
+
+// A server whose routes are test harnesses of the two streams:
+//  GET /export?chunks=N&size=S  N chunks of S pattern bytes, each produced only when the previous
+//                               one was written (counted in `produced`), then the X-Chunks trailer;
+//  GET /abort?chunks=N&size=S   N chunks, then abort();
+//  POST /upload                 the body streamed (admission), checked against the pattern; the
+//                               answer is "bytes|pieces|most bytes the server held meanwhile";
+//  POST /early                  the body streamed; answered 422 after its first piece;
+//  POST /buffered               the body buffered whole (as every other route).
+// The budget of buffered bodies is small (256 KiB), the uploads' limit 6 MiB.
+class stream_test : public ::testing::Test {
+ protected:
+  static constexpr std::size_t k_budget = 256 * 1024;
+  static constexpr std::size_t k_upload_limit = 6 * 1024 * 1024;
+
+  void SetUp() override {
+    server_options o;
+    o.listen = config::endpoint{"127.0.0.1", 0};
+    o.max_buffered_body_bytes = k_budget;
+    o.body_limit_for = [](std::string_view) { return k_upload_limit; };
+    o.admit = [](const request_head& head, const request_info&, admission_callback done) {
+      auto target = head.target();
+      done(target == "/upload" || target == "/early" ? admission::admit_streamed() : admission::admit());
+    };
+    srv = std::make_unique<server>(o, [this](request&& req, const request_info& info, responder reply) {
+      std::string_view target = req.target();
+      if (target.starts_with("/export") || target.starts_with("/abort")) {
+        auto n = query_number(target, "chunks"), size = query_number(target, "size");
+        response head{bhttp::status::ok, 11};
+        head.set(bhttp::field::content_type, "text/plain");
+        head.set(bhttp::field::trailer, "X-Chunks");
+        auto out = info.stream;
+        bool abort = target.starts_with("/abort");
+        out->start(std::move(head), [this, out, n, size, abort](bool more) {
+          if (more) produce(out, 0, n, size, abort);
+        });
+        return;
+      }
+      if (target == "/upload" || target == "/early") {
+        if (!info.body) return reply(json_response(bhttp::status::internal_server_error, "no body stream"));
+        read_upload(info.body, std::move(reply), target == "/early", std::make_shared<upload>());
+        return;
+      }
+      reply(json_response(bhttp::status::ok, std::to_string(req.body().size())));
+    });
+    auto started = srv->start();
+    ASSERT_TRUE(started.ok()) << started.err().message;
+  }
+  void TearDown() override {
+    if (srv) srv->stop(0ms);
+  }
+
+  void produce(std::shared_ptr<response_stream> out, std::size_t i, std::size_t n, std::size_t size, bool abort) {
+    if (i == n) {
+      if (abort) return out->abort();
+      return out->finish({{"X-Chunks", std::to_string(n)}});
+    }
+    ++produced;
+    out->write(pattern(i * size, size), [this, out, i, n, size, abort](bool more) {
+      if (more) produce(out, i + 1, n, size, abort);
+      else ++stopped;
+    });
+  }
+
+  struct upload {
+    std::size_t bytes = 0, pieces = 0, most_held = 0;
+    bool in_order = true;
+  };
+  void read_upload(std::shared_ptr<body_stream> body, responder reply, bool early, std::shared_ptr<upload> u) {
+    body->read([this, body, reply = std::move(reply), early, u](result<body_stream::piece> p) mutable {
+      if (!p) {
+        ++body_errors;
+        return;
+      }
+      u->most_held = std::max(u->most_held, srv->buffered_body_bytes());
+      if (p->bytes.size() > k_body_piece || (p->bytes.empty() && !p->last)) u->in_order = false;
+      for (char c : p->bytes)
+        if (c != pattern_at(u->bytes++)) u->in_order = false;
+      ++u->pieces;
+      if (early) return reply(json_error(bhttp::status::unprocessable_entity, "invalid", "not this body"));
+      if (!p->last) return read_upload(body, std::move(reply), early, u);
+      reply(json_response(bhttp::status::ok, std::to_string(u->bytes) + "|" + std::to_string(u->pieces) + "|" +
+                                                 std::to_string(u->most_held) + (u->in_order ? "" : "|out of order")));
+    });
+  }
+
+  static std::string get(const std::string& target, const std::string& method = "GET") {
+    return method + " " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  static std::string chunked(const std::string& body, std::size_t piece) {
+    std::string out;
+    char size[32];
+    for (std::size_t at = 0; at < body.size(); at += piece) {
+      auto n = std::min(piece, body.size() - at);
+      std::snprintf(size, sizeof size, "%zx\r\n", n);
+      out += size + body.substr(at, n) + "\r\n";
+    }
+    return out + "0\r\n\r\n";
+  }
+
+  std::unique_ptr<server> srv;
+  std::atomic<std::size_t> produced{0}, stopped{0}, body_errors{0};
+};
+
+TEST_F(stream_test, an_answer_streams_its_chunks_in_order_and_the_connection_serves_the_next_request) {
+  auto& requests = metrics::global().counters("flowtrack_http_requests_total", "", {"route", "status"});
+  auto before = requests.at({"other", "200"}).value();
+  stream_client c(srv->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(get("/export?chunks=50&size=1000")));
+  auto r = c.read();
+  ASSERT_TRUE(r) << "a complete chunked message";
+  EXPECT_EQ(r->result_int(), 200);
+  EXPECT_TRUE(r->chunked());
+  EXPECT_EQ(r->count(bhttp::field::content_length), 0u);
+  EXPECT_EQ(r->body(), pattern(0, 50 * 1000)) << "every chunk, in order";
+  EXPECT_EQ((*r)["X-Chunks"], "50") << "the trailer";
+  EXPECT_FALSE((*r)["X-Request-Id"].empty());
+  EXPECT_EQ(produced.load(), 50u);
+  EXPECT_EQ(requests.at({"other", "200"}).value(), before + 1) << "counted once, when it ended";
+
+  // The same connection: a HEAD gets the header alone and the producer is told to stop at once...
+  ASSERT_TRUE(c.send(get("/export?chunks=50&size=1000", "HEAD")));
+  auto h = c.read(/*head=*/true);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->result_int(), 200);
+  EXPECT_TRUE(h->body().empty());
+  EXPECT_EQ(produced.load(), 50u) << "nothing produced for a HEAD";
+  // ...and the connection is still good after it.
+  ASSERT_TRUE(c.send(get("/export?chunks=2&size=10")));
+  auto again = c.read();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body(), pattern(0, 20));
+}
+
+TEST_F(stream_test, a_slow_reader_holds_the_producer_back_instead_of_the_server_buffering) {
+  // What the kernel may hold between producer and client: the server's send buffer (at most
+  // tcp_wmem's maximum) and the client's small receive buffer (doubled by the kernel).
+  std::size_t wmem_max = 4 * 1024 * 1024;
+  {
+    std::ifstream f("/proc/sys/net/ipv4/tcp_wmem");
+    std::size_t lo = 0, def = 0, hi = 0;
+    if (f >> lo >> def >> hi) wmem_max = hi;
+  }
+  constexpr int k_rcvbuf = 64 * 1024;
+  constexpr std::size_t k_chunk = 64 * 1024, k_chunks = 400;  // 25 MiB in all
+  ASSERT_GT(k_chunk * k_chunks, 4 * (wmem_max + 2 * k_rcvbuf)) << "the test needs a body well beyond what the kernel holds";
+  const std::size_t in_flight = wmem_max + 2 * k_rcvbuf + 2 * k_chunk;
+
+  stream_client c(srv->port(), k_rcvbuf);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(get("/export?chunks=" + std::to_string(k_chunks) + "&size=" + std::to_string(k_chunk))));
+  std::size_t received = 0, checks = 0;
+  std::string tail;
+  const std::string end = "\r\n0\r\nX-Chunks: " + std::to_string(k_chunks) + "\r\n\r\n";
+  while (tail.find(end) == std::string::npos) {
+    auto part = c.receive_some(16 * 1024);
+    ASSERT_FALSE(part.empty()) << "the stream stopped after " << received << " bytes";
+    received += part.size();
+    // Everything produced is either read by the client or in the kernel's buffers (or the one
+    // chunk being handed over): a server buffering ahead would have produced all 400 at once.
+    ASSERT_LE(produced.load() * k_chunk, received + in_flight) << "after " << received << " bytes read";
+    ++checks;
+    tail = (tail + part).substr(std::max<std::size_t>(tail.size() + part.size(), 64) - 64);
+  }
+  EXPECT_EQ(produced.load(), k_chunks);
+  EXPECT_GT(received, k_chunk * k_chunks);
+  EXPECT_GT(checks, 100u);
+}
+
+TEST_F(stream_test, an_aborted_answer_ends_without_its_last_chunk_and_closes) {
+  stream_client c(srv->port());
+  ASSERT_TRUE(c.send(get("/abort?chunks=3&size=100")));
+  bool closed = false;
+  auto bytes = c.read_to_close(closed);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(bytes.find("Transfer-Encoding: chunked"), std::string::npos) << bytes;
+  EXPECT_NE(bytes.find(pattern(200, 100)), std::string::npos) << "the chunks before the abort arrived";
+  EXPECT_EQ(bytes.find("\r\n0\r\n"), std::string::npos) << "no last chunk: the client sees a truncated body";
+  stream_client d(srv->port());
+  ASSERT_TRUE(d.send(get("/abort?chunks=3&size=100")));
+  EXPECT_FALSE(d.read().has_value()) << "a parser refuses the cut message";
+}
+
+TEST_F(stream_test, a_streamed_body_holds_one_piece_against_the_budget_and_keeps_the_connection) {
+  const std::size_t n = 4 * 1024 * 1024;  // 16 times the budget
+  const std::string body = pattern(0, n);
+  stream_client c(srv->port());
+  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n" + body));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->result_int(), 200) << r->body();
+  auto fields = r->body();
+  EXPECT_EQ(fields.substr(0, fields.find('|')), std::to_string(n)) << fields;
+  EXPECT_EQ(fields.find("out of order"), std::string::npos) << fields;
+  auto most_held = std::stoul(fields.substr(fields.rfind('|') + 1));
+  EXPECT_LE(most_held, k_body_piece) << "only the piece being read counts";
+  EXPECT_GE(std::stoul(fields.substr(fields.find('|') + 1)), n / k_body_piece) << "read in pieces";
+  // The same connection, a chunked body this time, in odd sizes.
+  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(pattern(0, 1000003), 7919)));
+  auto r2 = c.read();
+  ASSERT_TRUE(r2);
+  ASSERT_EQ(r2->result_int(), 200) << r2->body();
+  EXPECT_EQ(r2->body().substr(0, r2->body().find('|')), "1000003");
+  EXPECT_EQ(r2->body().find("out of order"), std::string::npos);
+  EXPECT_EQ(srv->buffered_body_bytes(), 0u);
+  // A buffered body of the same size does not fit the budget.
+  ASSERT_TRUE(c.send("POST /buffered HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n"));
+  auto refused = c.read();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->result_int(), 503);
+}
+
+TEST_F(stream_test, an_answer_before_the_whole_body_closes_the_connection_after_it) {
+  stream_client c(srv->port());
+  ASSERT_TRUE(c.send("POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n" + pattern(0, 200000)));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 422);
+  EXPECT_FALSE(r->keep_alive()) << "the rest of the body is never read";
+  bool closed = false;
+  c.read_to_close(closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(srv->buffered_body_bytes(), 0u);
+}
+
+TEST_F(stream_test, a_streamed_body_over_the_limit_gets_413_and_the_handler_an_error) {
+  stream_client c(srv->port());
+  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  // Sent while the server reads; it stops reading at the limit, so the send may fail then.
+  std::thread sender([&c] { c.send(chunked(pattern(0, k_upload_limit + 100000), 100000)); });
+  auto r = c.read();
+  sender.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 413);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (body_errors.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(body_errors.load(), 1u) << "the handler's read failed";
+}
+
+TEST_F(stream_test, expect_100_continue_is_answered_when_the_handler_reads) {
+  stream_client c(srv->port());
+  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 26\r\n\r\n"));
+  auto interim = c.read();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->result_int(), 100);
+  ASSERT_TRUE(c.send(pattern(0, 26)));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 200);
+  EXPECT_EQ(r->body().substr(0, 3), "26|");
+}
+
+TEST(buffered_streams, hand_out_a_body_in_pieces_and_gather_an_answer) {
+  auto body = buffered_body_stream(pattern(0, k_body_piece + 10));
+  std::string got;
+  bool last = false;
+  while (!last) body->read([&](result<body_stream::piece> p) {
+    ASSERT_TRUE(p.ok());
+    got += p->bytes;
+    last = p->last;
+  });
+  EXPECT_EQ(got, pattern(0, k_body_piece + 10));
+  std::optional<response> answer;
+  auto out = buffered_response_stream([&](response&& r) { answer = std::move(r); });
+  response head{bhttp::status::ok, 11};
+  head.set(bhttp::field::trailer, "X-Rows");
+  out->start(std::move(head), [&](bool more) {
+    ASSERT_TRUE(more);
+    out->write("a,b\r\n", [&](bool more2) {
+      ASSERT_TRUE(more2);
+      out->finish({{"X-Rows", "1"}});
+    });
+  });
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->body(), "a,b\r\n");
+  EXPECT_EQ((*answer)["X-Rows"], "1");
+  EXPECT_EQ(answer->count(bhttp::field::trailer), 0u);
 }
 
 }  // namespace
