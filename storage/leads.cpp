@@ -1111,6 +1111,54 @@ result<import_outcome> import_leads(pg::connection& c, std::string_view workspac
   return out;
 }
 
+namespace {
+
+// One lead of an export statement (run_list's for_export columns) as a CSV record.
+void append_export_record(std::string& out, const pg::rows& r, int i) {
+  const lead_row l = read_lead(r, i);
+  std::string tags;
+  for (const auto& t : l.tags) tags += (tags.empty() ? "" : ";") + t;
+  domain::csv::append_record(out, {l.id, l.email, l.name, l.company_name, l.phone, l.status, l.source, std::to_string(l.score), tags,
+                                   r.get_optional(i, k_ncols + 1).value_or(""), iso_ms(l.created_at_ms), iso_ms(l.updated_at_ms),
+                                   r.get_optional(i, k_ncols + 2).value_or("{}")});
+}
+
+}  // namespace
+
+std::string export_csv_header() {
+  std::string out;
+  domain::csv::append_record(out, {"id", "email", "name", "company_name", "phone", "status", "source", "score", "tags", "assigned_to",
+                                   "created_at", "updated_at", "fields"});
+  return out;
+}
+
+result<export_page> export_leads_page(pg::connection& c, std::string_view workspace_id, const lead_query& q,
+                                      const std::optional<std::string>& after, std::size_t page_rows) {
+  if (page_rows < 1 || page_rows > 10000) return invalid("page_rows must be between 1 and 10000", "page_rows");
+  lead_query page = q;
+  page.cursor = after;
+  const int fetch = static_cast<int>(page_rows);
+  // One lead more than the page tells whether another page follows.
+  auto r = run_list(c, workspace_id, page, fetch + 1, true);
+  if (!r) return r.err();
+  export_page out;
+  const int n = std::min(r->size(), fetch);
+  for (int i = 0; i < n; ++i) append_export_record(out.csv, *r, i);
+  out.rows = static_cast<std::size_t>(n);
+  if (r->size() > fetch)
+    out.next_cursor = make_cursor("l1", workspace_id, scope_of(page), r->get(n - 1, 0), r->get(n - 1, k_ncols));
+  return out;
+}
+
+result<void> check_import_workflow(pg::connection& c, std::string_view workspace_id, std::string_view workflow_id) {
+  if (!runtime::is_uuid(workspace_id)) return make_error(error_code::not_found, "no such workspace", "workspace");
+  if (!runtime::is_uuid(workflow_id)) return make_error(error_code::not_found, "workflowId must be a workflow id", "workflowId");
+  auto wf = c.exec(k_workflow_in_ws, pg::params{}.add(workspace_id).add(workflow_id));
+  if (!wf) return wf.err();
+  if (wf->empty()) return make_error(error_code::not_found, "no such workflow in this workspace", "workflowId");
+  return {};
+}
+
 result<export_outcome> export_leads_csv(pg::connection& c, std::string_view workspace_id, const lead_query& q,
                                         const std::function<bool(std::string_view chunk)>& sink, std::size_t page_rows) {
   if (page_rows < 1 || page_rows > 10000) return invalid("page_rows must be between 1 and 10000", "page_rows");
@@ -1125,9 +1173,7 @@ result<export_outcome> export_leads_csv(pg::connection& c, std::string_view work
   if (auto b = c.exec_script("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !b) return b.err();
   auto body = [&]() -> result<export_outcome> {
     export_outcome out;
-    std::string chunk;
-    domain::csv::append_record(chunk, {"id", "email", "name", "company_name", "phone", "status", "source", "score", "tags",
-                                       "assigned_to", "created_at", "updated_at", "fields"});
+    std::string chunk = export_csv_header();
     if (!sink(chunk)) {
       out.stopped = true;
       return out;
@@ -1136,15 +1182,7 @@ result<export_outcome> export_leads_csv(pg::connection& c, std::string_view work
       auto r = run_list(c, workspace_id, page, fetch, true);
       if (!r) return r.err();
       chunk.clear();
-      for (int i = 0; i < r->size(); ++i) {
-        const lead_row l = read_lead(*r, i);
-        std::string tags;
-        for (const auto& t : l.tags) tags += (tags.empty() ? "" : ";") + t;
-        domain::csv::append_record(chunk, {l.id, l.email, l.name, l.company_name, l.phone, l.status, l.source,
-                                           std::to_string(l.score), tags, r->get_optional(i, k_ncols + 1).value_or(""),
-                                           iso_ms(l.created_at_ms), iso_ms(l.updated_at_ms),
-                                           r->get_optional(i, k_ncols + 2).value_or("{}")});
-      }
+      for (int i = 0; i < r->size(); ++i) append_export_record(chunk, *r, i);
       out.rows += static_cast<std::size_t>(r->size());
       if (!chunk.empty() && !sink(chunk)) {
         out.stopped = true;

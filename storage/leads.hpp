@@ -210,6 +210,30 @@ result<export_outcome> export_leads_csv(pg::connection& c, std::string_view work
                                         const std::function<bool(std::string_view chunk)>& sink,
                                         std::size_t page_rows = 1000);
 
+/// The header record of the export's CSV (CRLF-ended), as export_leads_csv writes it first.
+std::string export_csv_header();
+
+/// One page of an export (export_leads_page).
+struct export_page {
+  std::string csv;                         ///< the page's records as export_leads_csv writes them, no header
+  std::size_t rows = 0;
+  std::optional<std::string> next_cursor;  ///< where the next page starts; empty on the last page
+};
+
+/// One page of the CSV export_leads_csv writes for `q` (its limit and cursor ignored):
+/// `page_rows` (1 to 10000) leads after `after` (the previous page's next_cursor; none: the first
+/// page), in one statement of its own. Pages are read at different moments, not in one snapshot
+/// (so that a long export holds no connection between pages): keyset pagination as list_leads,
+/// so a lead that exists throughout the export appears once, unless its sort key changes between
+/// two pages (the created-at sort's never does); leads made meanwhile may appear. A cursor of
+/// another list is `invalid` naming cursor.
+result<export_page> export_leads_page(pg::connection& c, std::string_view workspace_id, const lead_query& q,
+                                      const std::optional<std::string>& after, std::size_t page_rows = 2000);
+
+/// OK when `workflow_id` names a live workflow of the workspace; `not_found` naming workflowId
+/// otherwise (an import checks it before it reads its body).
+result<void> check_import_workflow(pg::connection& c, std::string_view workspace_id, std::string_view workflow_id);
+
 namespace detail {
 /// The SQL list_leads runs for `q` (its EXPLAIN is what the index test checks) and its
 /// parameters; `invalid` as list_leads. A text filter has a `windowed` form (the sort's index
