@@ -17,6 +17,25 @@ std::string_view strip_prefix(std::string_view path) {
   return path;
 }
 
+// A streamed answer with the CORS fields its origin may have, as the responder adds them.
+class cors_stream final : public response_stream {
+ public:
+  cors_stream(std::shared_ptr<response_stream> inner, const cors_policy& cors, std::string origin)
+      : inner_(std::move(inner)), cors_(cors), origin_(std::move(origin)) {}
+  void start(response head, next then) override {
+    cors_.decorate(head, origin_);
+    inner_->start(std::move(head), std::move(then));
+  }
+  void write(std::string chunk, next then) override { inner_->write(std::move(chunk), std::move(then)); }
+  void finish(trailer_fields trailers) override { inner_->finish(std::move(trailers)); }
+  void abort() override { inner_->abort(); }
+
+ private:
+  std::shared_ptr<response_stream> inner_;
+  const cors_policy& cors_;
+  std::string origin_;
+};
+
 // Whether the query carries a credential: tokens belong in Authorization only (query strings
 // end up in logs, proxies and the Referer).
 bool credential_in_query(std::string_view query) {
@@ -137,10 +156,13 @@ void api_service::admit(const request_head& head, const request_info&, admission
   auto length = head[bhttp::field::content_length];
   std::uint64_t n = 0;
   std::size_t limit = k_body_limit;
+  bool stream = false;
   {
     std::string_view target = head.target();
-    if (auto found = router_.find(head.method(), strip_prefix(target.substr(0, target.find('?')))); found.target)
+    if (auto found = router_.find(head.method(), strip_prefix(target.substr(0, target.find('?')))); found.target) {
       limit = limit_of(*found.target);
+      stream = found.target->options.stream_body && !found.target->options.raw_body_type.empty();
+    }
   }
   if (!length.empty()) {
     auto [p, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
@@ -151,7 +173,7 @@ void api_service::admit(const request_head& head, const request_info&, admission
       return done(admission::refuse(std::move(res)));
     }
   }
-  done(admission::admit());
+  done(stream ? admission::admit_streamed() : admission::admit());
 }
 
 void api_service::handle(request&& req, const request_info& info, responder reply) {
@@ -216,8 +238,13 @@ void api_service::handle(request&& req, const request_info& info, responder repl
     if (req.body().size() > limit_of(r))
       return answer(error_response({bhttp::status::payload_too_large, "too_large",
                                     "the body is larger than " + std::to_string(limit_of(r)) + " bytes", "body", 0}));
-    call.raw_body = std::move(req.body());
+    if (!r.options.stream_body) call.raw_body = std::move(req.body());
+    // Streamed by the server when its admission step ran (api_service::admit); otherwise (a
+    // handler called directly) the body in memory is handed out the same way.
+    else call.body_stream = info.body ? info.body : buffered_body_stream(std::move(req.body()));
   }
+  call.stream = info.stream ? std::shared_ptr<response_stream>(std::make_shared<cors_stream>(info.stream, cors_, origin))
+                            : buffered_response_stream(answer);
   if (r.options.needs_jwt_key && opts_.jwt_key.empty())
     return answer(error_response(
         {bhttp::status::service_unavailable, "not_configured",

@@ -82,6 +82,12 @@ struct api_call {
   std::optional<principal> user;  ///< signed-in routes: the caller
   std::optional<std::string> if_match;  ///< the If-Match header (conditional edits), when sent
   std::string raw_body;  ///< routes with route_options::raw_body_type: the body as sent
+  /// Routes with route_options::stream_body: the body, read piece by piece as the route asks
+  /// (raw_body stays empty).
+  std::shared_ptr<http::body_stream> body_stream;
+  /// Answers with a body sent as it is produced, in place of the responder (the API's CORS
+  /// fields are added to its head). Outside a server it gathers the body and answers at finish.
+  std::shared_ptr<http::response_stream> stream;
 
   /// The first value of a query parameter, or nullopt.
   std::optional<std::string> query_value(std::string_view name) const {
@@ -102,9 +108,13 @@ struct route_options {
   /// Set: the route takes a body of this media type (e.g. "text/csv") as bytes in
   /// api_call::raw_body, not parsed (another Content-Type: 415 naming it).
   std::string_view raw_body_type{};
-  /// The largest body the route takes; 0: k_body_limit. The HTTP server buffers whole bodies, so
-  /// the node's server_options::body_limit_for must ask body_limit_for() for this to take effect.
+  /// The largest body the route takes; 0: k_body_limit. The node's server_options::body_limit_for
+  /// must ask body_limit_for() for this to take effect.
   std::size_t body_limit = 0;
+  /// With raw_body_type: the body is not buffered; the admission step asks the server to stream
+  /// it (admission::stream_body) and the route reads it from api_call::body_stream, so it holds
+  /// what it consumes at a time, whatever body_limit is.
+  bool stream_body = false;
 };
 
 /// What the API works with. Pointers are borrowed and outlive the api_service.
@@ -144,7 +154,8 @@ class api_service {
   /// Serves a request whose path starts with k_prefix.
   void handle(request&& req, const request_info& info, responder reply);
   /// The admission step for API requests: a declared body over the route's limit (k_body_limit
-  /// unless route_options::body_limit) is refused (413, naming `body`) before it is read.
+  /// unless route_options::body_limit) is refused (413, naming `body`) before it is read; a
+  /// route with route_options::stream_body has its body streamed.
   void admit(const request_head& head, const request_info& info, admission_callback done);
   /// The largest body a route of this path (with the prefix, without the query) takes when it is
   /// more than the server's default, else 0: for server_options::body_limit_for.
@@ -155,6 +166,13 @@ class api_service {
   template <class Work, class Then>
   void db(Work work, Then then) {
     opts_.postgres->try_submit(std::move(work), std::move(then));
+  }
+  /// Like db(), for the next step of a request under way (a streamed export's next page, an
+  /// import's next batch): queued whatever the pool's queue holds, so that a transfer already
+  /// answered is not cut by a busy moment. Such a request has at most one job at a time.
+  template <class Work, class Then>
+  void db_next(Work work, Then then) {
+    opts_.postgres->submit(std::move(work), std::move(then));
   }
   /// Runs `work` on a password-hashing thread (it may block there: Argon2, or waiting for
   /// PostgreSQL). False when the queue is full: answer 503 (busy()).
