@@ -4,16 +4,25 @@
 // move recorded as STATUS_CHANGED with the user, the version precondition, assignees that must be
 // members, CSV import with per-row errors and export with the formula guard, the role matrix
 // (viewer reads, member works leads), tenant isolation (404), and the usage, stats, subscription,
-// plans and integrations shapes (no token ever returned).
+// plans and integrations shapes (no token ever returned). Import and export stream: an export of
+// many pages is whole and ordered and stops when its client leaves; an import beyond the old
+// 20 MiB cap goes through in batches while the node's resident memory stays bounded.
 //
 // Nodes hash passwords with low Argon2 costs (as api_workspaces_e2etest). Workflows and form
 // fields are made by SQL: their routes are another module's.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -508,6 +517,150 @@ TEST_F(api_leads, imports_csv_keeping_good_rows_and_listing_bad_ones) {
   EXPECT_FALSE(broken.body.at("complete").as_bool());
   EXPECT_EQ(call("POST", path, csv, viewer.token, "text/csv").status, 403);
   EXPECT_EQ(scalar("SELECT count(*) FROM leads WHERE email::text LIKE 'u@%' OR email::text LIKE 'j@%'"), "0");
+}
+
+// A value of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"); -1 when unreadable.
+long proc_kib(pid_t pid, const std::string& key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key + ":", 0) == 0) return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
+  return -1;
+}
+
+// The CSV records of an export (CRLF-ended; these tests' cells have no quotes or line breaks).
+std::vector<std::vector<std::string>> records(const std::string& csv) {
+  std::vector<std::vector<std::string>> out;
+  for (std::size_t at = 0; at < csv.size();) {
+    auto end = csv.find("\r\n", at);
+    if (end == std::string::npos) end = csv.size();
+    std::vector<std::string> fields;
+    std::string line = csv.substr(at, end - at);
+    for (std::size_t i = 0;;) {
+      auto comma = line.find(',', i);
+      fields.push_back(line.substr(i, comma == std::string::npos ? std::string::npos : comma - i));
+      if (comma == std::string::npos) break;
+      i = comma + 1;
+    }
+    out.push_back(std::move(fields));
+    at = end + 2;
+  }
+  return out;
+}
+
+TEST_F(api_leads, exports_many_pages_whole_and_in_order) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  auto wf = workflow(ws);
+  constexpr int k_leads = 5000;  // two and a half pages
+  column("INSERT INTO leads (workflow_id, workspace_id, email, name, status, source, score, created_at, updated_at) "
+         "SELECT '" + wf + "', '" + ws + "', 'many' || g || '@example.com', 'Lead ' || g, 'NEW', 'API', g % 100, "
+         "now() - make_interval(secs => g), now() FROM generate_series(1, " + std::to_string(k_leads) + ") g RETURNING 1");
+  auto expected = column("SELECT email FROM leads WHERE workspace_id = '" + ws + "' ORDER BY created_at DESC, id DESC");
+  ASSERT_EQ(expected.size(), std::size_t(k_leads));
+
+  auto r = call("GET", "/workspaces/" + ws + "/leads/export.csv", "", owner.token);
+  ASSERT_EQ(r.status, 200) << r.text.substr(0, 300);
+  EXPECT_EQ(r.header("transfer-encoding"), "chunked");
+  EXPECT_EQ(r.header("x-export-rows"), std::to_string(k_leads)) << "the trailer";
+  auto rows = records(r.text);
+  ASSERT_EQ(rows.size(), std::size_t(k_leads) + 1);
+  EXPECT_EQ(rows[0][1], "email");
+  std::vector<std::string> emails;
+  for (std::size_t i = 1; i < rows.size(); ++i) emails.push_back(rows[i].at(1));
+  EXPECT_EQ(emails, expected) << "every lead once, newest first, across the pages";
+
+  // Another order and a filter, also over pages.
+  auto asc = call("GET", "/workspaces/" + ws + "/leads/export.csv?sort=score&order=asc&createdFrom=0", "", owner.token);
+  ASSERT_EQ(asc.status, 200);
+  auto by_score = records(asc.text);
+  ASSERT_EQ(by_score.size(), std::size_t(k_leads) + 1);
+  std::set<std::string> unique;
+  for (std::size_t i = 1; i < by_score.size(); ++i) {
+    unique.insert(by_score[i].at(0));
+    if (i > 1) {
+      EXPECT_LE(std::stoi(by_score[i - 1].at(7)), std::stoi(by_score[i].at(7))) << "row " << i;
+    }
+  }
+  EXPECT_EQ(unique.size(), std::size_t(k_leads));
+}
+
+TEST_F(api_leads, an_export_stops_when_its_client_leaves) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  auto wf = workflow(ws);
+  // Far more than the kernel's socket buffers hold (about 12 MB of CSV).
+  column("INSERT INTO leads (workflow_id, workspace_id, email, name, status, source, created_at, updated_at) "
+         "SELECT '" + wf + "', '" + ws + "', 'gone' || g || '@example.com', repeat('n', 140) || g, 'NEW', 'API', "
+         "now() - make_interval(secs => g), now() FROM generate_series(1, 40000) g RETURNING 1");
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int rcvbuf = 16 * 1024;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(node->port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string req = "GET /api/v1/workspaces/" + ws + "/leads/export.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + owner.token + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string head;
+  pollfd p{fd, POLLIN, 0};
+  while (head.find("\r\n\r\n") == std::string::npos && ::poll(&p, 1, 20000) > 0) {
+    char buf[4096];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    head.append(buf, static_cast<std::size_t>(n));
+  }
+  ASSERT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head.substr(0, 300);
+  ::close(fd);  // with most of the export unread
+  // The node sees its writes fail, stops paging and logs the cut stream.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (node->process->log().find("/leads/export.csv\" 200") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  auto log = node->process->log();
+  auto line = log.find("/leads/export.csv\" 200");
+  ASSERT_NE(line, std::string::npos) << log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
+  EXPECT_NE(log.substr(line, log.find('\n', line) - line).find("stream=failed"), std::string::npos) << log.substr(line, 300);
+  EXPECT_EQ(call("GET", "/workspaces/" + ws + "/leads?limit=1", "", owner.token).status, 200) << "the node serves on";
+}
+
+TEST_F(api_leads, imports_a_body_beyond_the_old_cap_in_batches_with_bounded_memory) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  auto wf = workflow(ws);
+  // 30 MiB (the old cap was 20 MiB), every 50th row with a bad email: more errors than are listed.
+  std::string csv = "email,name,notes\r\n";
+  const std::string pad(400, 'x');
+  int rows = 0, bad = 0;
+  while (csv.size() < 30 * 1024 * 1024) {
+    ++rows;
+    if (rows % 50 == 0) {
+      ++bad;
+      csv += "not-an-email-" + std::to_string(rows) + ",Bad," + pad + "\r\n";
+    } else {
+      csv += "big" + std::to_string(rows) + "@example.com,Big," + pad + "\r\n";
+    }
+  }
+  const pid_t pid = node->process->pid();
+  // Resets the node's peak resident size (VmHWM) to what it holds now (Linux clear_refs 5).
+  { std::ofstream("/proc/" + std::to_string(pid) + "/clear_refs") << "5"; }
+  const long rss_before = proc_kib(pid, "VmRSS");
+  ASSERT_GT(rss_before, 0);
+  request_timeout = 300s;
+  auto r = call("POST", "/workspaces/" + ws + "/leads/import?workflowId=" + wf, csv, owner.token, "text/csv");
+  ASSERT_EQ(r.status, 200) << r.text.substr(0, 300);
+  const long peak = proc_kib(pid, "VmHWM");
+  EXPECT_EQ(r.body.at("imported").as_int64(), rows - bad);
+  EXPECT_EQ(r.body.at("failed").as_int64(), bad);
+  EXPECT_TRUE(r.body.at("complete").as_bool());
+  const auto& errors = r.body.at("errors").as_array();
+  EXPECT_EQ(errors.size(), 1000u) << "the first 1000 errors are listed, all are counted";
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].at("row").as_int64(), 51) << "row 51 of the file is the 50th lead";
+  EXPECT_EQ(errors[0].at("field").as_string(), "email");
+  EXPECT_EQ(scalar("SELECT count(*) FROM leads WHERE workflow_id = '" + wf + "'"), std::to_string(rows - bad));
+  // Memory: the body is never held whole (30 MiB); a piece, the parsed rows and one batch are.
+  EXPECT_LT(peak - rss_before, 16 * 1024) << "peak " << peak << " KiB, before " << rss_before << " KiB";
 }
 
 TEST_F(api_leads, usage_stats_subscription_plans_and_integrations_have_their_shapes) {

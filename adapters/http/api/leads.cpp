@@ -1,5 +1,6 @@
 // Lead routes. Each is one job on the PostgreSQL pool (the scope check and the work on one
-// connection). Import and export run there too: they hold one pooled connection while they go.
+// connection). Import and export stream: one job per batch or page, no connection held between
+// them, the next one started when the client has taken (or sent) what the last one needed.
 #include "adapters/http/api/leads.hpp"
 
 #include <charconv>
@@ -20,9 +21,6 @@ namespace json = boost::json;
 namespace {
 
 using domain::action;
-
-template <class T>
-using answer = std::variant<T, api_error>;
 
 void fail(const responder& reply, const api_error& e) { reply(error_response(e)); }
 
@@ -346,50 +344,66 @@ void remove(api_service& api, api_call&& call, responder reply) {
       });
 }
 
-// The export: built page by page in one snapshot into one body of at most k_lead_export_limit.
-struct export_body {
-  std::string csv;
+// ---- export: streamed page by page --------------------------------------------------------
+
+// An export under way: the pages are read one at a time on the PostgreSQL pool (no connection is
+// held between them), each written as one chunk; the next page is read once the previous one is
+// on the socket, so a slow client holds one page, and a client that leaves stops the paging.
+struct export_run {
+  api_service& api;
+  std::string workspace_id;
+  storage::lead_query query;
+  std::shared_ptr<response_stream> out;
+  std::optional<std::string> cursor;  // the next page's; none: the last page was read
   std::size_t rows = 0;
 };
+
+void send_export_page(const std::shared_ptr<export_run>& run, std::string chunk) {
+  run->out->write(std::move(chunk), [run](bool more) {
+    if (!more) return;  // the client left (or a HEAD wanted the header only)
+    if (!run->cursor) return run->out->finish({{"X-Export-Rows", std::to_string(run->rows)}});
+    run->api.db_next(
+        [run](pg::connection& c) { return storage::export_leads_page(c, run->workspace_id, run->query, run->cursor, k_lead_export_page); },
+        [run](result<storage::export_page> page) {
+          if (!page) {
+            // The header went out with 200: cut the transfer so the client cannot take a short
+            // file for the whole export.
+            spdlog::error("leads: the export of workspace {} failed after {} rows: {}", run->workspace_id, run->rows, page.err().message);
+            return run->out->abort();
+          }
+          run->rows += page->rows;
+          run->cursor = std::move(page->next_cursor);
+          send_export_page(run, std::move(page->csv));
+        });
+  });
+}
 
 void export_csv(api_service& api, api_call&& call, responder reply) {
   auto q = parse_lead_query(call, true);
   if (auto* e = std::get_if<api_error>(&q)) return fail(reply, *e);
+  auto query = std::get<storage::lead_query>(std::move(q));
+  // The scope check and the first page in one job: a refusal or a bad filter is still a plain
+  // JSON error, before anything is streamed.
   in_workspace_db(
       api, std::move(call), std::move(reply), action::read,
-      [q = std::get<storage::lead_query>(std::move(q))](pg::connection& c, const scoped_call& sc) -> result<answer<export_body>> {
-        export_body out;
-        bool too_large = false;
-        auto r = storage::export_leads_csv(c, sc.workspace_id, q, [&](std::string_view chunk) {
-          if (out.csv.size() + chunk.size() > k_lead_export_limit) {
-            too_large = true;
-            return false;
-          }
-          out.csv.append(chunk);
-          return true;
-        });
-        if (!r) return r.err();
-        if (too_large)
-          return answer<export_body>(api_error::invalid(
-              {}, "the export is larger than " + std::to_string(k_lead_export_limit) + " bytes; narrow it with filters (e.g. createdFrom and createdTo)",
-              "export_too_large"));
-        out.rows = r->rows;
-        return answer<export_body>(std::move(out));
+      [query](pg::connection& c, const scoped_call& sc) {
+        return storage::export_leads_page(c, sc.workspace_id, query, std::nullopt, k_lead_export_page);
       },
-      [](scoped_call&& sc, result<answer<export_body>> r, responder reply) {
-        if (!r) return fail(reply, r.err());
-        if (auto* e = std::get_if<api_error>(&*r)) return fail(reply, *e);
-        auto& body = std::get<export_body>(*r);
-        response res{bhttp::status::ok, 11};
-        res.set(bhttp::field::content_type, "text/csv; charset=utf-8");
-        res.set(bhttp::field::content_disposition, "attachment; filename=\"leads-" + sc.workspace_id + ".csv\"");
-        res.set(bhttp::field::cache_control, "no-store");
-        res.set("X-Export-Rows", std::to_string(body.rows));
-        res.body() = std::move(body.csv);
-        res.prepare_payload();
-        reply(std::move(res));
+      [&api, query](scoped_call&& sc, result<storage::export_page> page, responder reply) {
+        if (!page) return fail(reply, page.err());
+        auto run = std::make_shared<export_run>(export_run{api, sc.workspace_id, query, sc.call.stream, std::move(page->next_cursor), page->rows});
+        response head{bhttp::status::ok, 11};
+        head.set(bhttp::field::content_type, "text/csv; charset=utf-8");
+        head.set(bhttp::field::content_disposition, "attachment; filename=\"leads-" + sc.workspace_id + ".csv\"");
+        head.set(bhttp::field::cache_control, "no-store");
+        head.set(bhttp::field::trailer, "X-Export-Rows");  // known at the end only
+        run->out->start(std::move(head), [run, first = storage::export_csv_header() + page->csv](bool more) mutable {
+          if (more) send_export_page(run, std::move(first));
+        });
       });
 }
+
+// ---- import: the body streamed, written in batches ---------------------------------------------
 
 // The import's summary: what was written and why rows were not.
 struct import_summary {
@@ -405,73 +419,113 @@ void note(import_summary& s, std::size_t row, std::string field, std::string mes
     s.errors.emplace_back(json::object{{"row", row}, {"field", std::move(field)}, {"message", std::move(message)}});
 }
 
-// Reads the CSV in slices, as bytes would arrive, and writes every k_lead_import_batch rows in
-// one statement. A bad row is an error of that row; an unknown column in the first batch fails the
-// whole import before anything is written (422 naming it); a CSV syntax error stops the reading
-// (the rows before it are kept; complete = false).
-result<answer<import_summary>> import_csv(pg::connection& c, const scoped_call& sc, const std::string& workflow_id,
-                                          std::string_view csv) {
-  import_summary out;
-  domain::csv::reader reader;
-  std::vector<storage::import_row> batch;
-  bool first_batch = true;
-  auto flush = [&]() -> result<std::optional<api_error>> {
-    if (batch.empty()) return std::optional<api_error>{};
-    auto r = storage::import_leads(c, sc.workspace_id, sc.user_id(), workflow_id, batch);
-    batch.clear();
-    if (!r) {
-      if (first_batch && r.err().code == error_code::invalid) return std::optional<api_error>(api_error::invalid(r.err().subject, r.err().message));
-      if (r.err().code == error_code::not_found && r.err().subject == "workflowId")
-        return std::optional<api_error>(api_error::invalid("workflowId", r.err().message));
-      return r.err();
+// An import under way. One step at a time, each handing over to the next: a piece of the body
+// is read (on an I/O thread) and parsed; every k_lead_import_batch rows (or
+// k_lead_import_batch_bytes) are written in one statement on the PostgreSQL pool; the next piece
+// is asked for only once the reader's records are written. So an import holds one piece, the
+// records parsed from it and one batch, whatever the body's size, and the client waits for the
+// database (TCP back-pressure). A bad row is an error of that row; an unknown column in the first
+// batch fails the whole import before anything is written (422 naming it); a CSV syntax error
+// stops the reading (the rows before it are kept; complete = false), and the rest of the body is
+// not read (the connection closes after the answer).
+class import_run : public std::enable_shared_from_this<import_run> {
+ public:
+  import_run(api_service& api, const scoped_call& sc, std::string workflow_id, responder reply)
+      : api_(api),
+        workspace_id_(sc.workspace_id),
+        user_id_(sc.user_id()),
+        workflow_id_(std::move(workflow_id)),
+        body_(sc.call.body_stream),
+        reply_(std::move(reply)) {}
+
+  void start() { read_next(); }
+
+ private:
+  void read_next() {
+    body_->read([self = shared_from_this()](result<body_stream::piece> p) {
+      // An unreadable body (the client left, a timeout, over the limit) is answered by the server.
+      if (!p) return;
+      self->take(std::move(*p));
+    });
+  }
+
+  void take(body_stream::piece p) {
+    if (!reader_.push(p.bytes)) {
+      broken_ = true;
+    } else if (p.last) {
+      broken_ = !reader_.finish();
     }
-    first_batch = false;
-    out.imported += r->lead_ids.size();
-    for (auto& e : r->errors) note(out, e.row, std::move(e.field), std::move(e.message));
-    return std::optional<api_error>{};
-  };
-  auto drain = [&]() -> result<std::optional<api_error>> {
-    while (auto rec = reader.pop()) {
-      auto values = domain::csv::to_map(*reader.header(), *rec);
+    ended_ = p.last || broken_;
+    go_on();
+  }
+
+  // Moves the reader's records into the batch, writes full batches, and reads on (or ends).
+  void go_on() {
+    while (auto rec = reader_.pop()) {
+      auto values = domain::csv::to_map(*reader_.header(), *rec);
       if (!values) {
-        note(out, rec->row, "row", values.err().message);
+        note(out_, rec->row, "row", values.err().message);
         continue;
       }
-      batch.push_back(storage::import_row{rec->row, std::move(*values)});
-      if (batch.size() >= k_lead_import_batch) {
-        auto f = flush();
-        if (!f || *f) return f;
-      }
+      for (const auto& [k, v] : *values) batch_bytes_ += k.size() + v.size();
+      batch_.push_back(storage::import_row{rec->row, std::move(*values)});
+      if (batch_.size() >= k_lead_import_batch || batch_bytes_ >= k_lead_import_batch_bytes) return flush([](import_run& r) { r.go_on(); });
     }
-    return std::optional<api_error>{};
-  };
-  constexpr std::size_t k_slice = 64 * 1024;
-  bool broken = false;
-  for (std::size_t at = 0; at < csv.size() && !broken; at += k_slice) {
-    auto pushed = reader.push(csv.substr(at, k_slice));
-    broken = !pushed;
-    auto d = drain();
-    if (!d) return d.err();
-    if (*d) return answer<import_summary>(**d);
+    if (!ended_) return read_next();
+    if (!reader_.header())
+      return fail(reply_, api_error::invalid("body", broken_ && reader_.failure()
+                                                         ? "the CSV header cannot be read: " + reader_.failure()->message
+                                                         : std::string("the CSV has no header row (email, name, ...)")));
+    flush([](import_run& r) { r.answer(); });
   }
-  if (!broken) broken = !reader.finish();
-  auto d = drain();
-  if (!d) return d.err();
-  if (*d) return answer<import_summary>(**d);
-  if (!reader.header())
-    return answer<import_summary>(api_error::invalid(
-        "body", broken && reader.failure() ? "the CSV header cannot be read: " + reader.failure()->message
-                                           : std::string("the CSV has no header row (email, name, ...)")));
-  auto f = flush();
-  if (!f) return f.err();
-  if (*f) return answer<import_summary>(**f);
-  if (broken) {
-    out.complete = false;
-    const auto& why = reader.failure();
-    note(out, 0, "csv", why ? why->message : "the CSV cannot be read past this point");
+
+  // Writes the batch (if any) in one statement on the pool, then `next` there.
+  void flush(void (*next)(import_run&)) {
+    if (batch_.empty()) return next(*this);
+    auto rows = std::make_shared<std::vector<storage::import_row>>(std::move(batch_));
+    batch_.clear();
+    batch_bytes_ = 0;
+    api_.db_next(
+        [self = shared_from_this(), rows](pg::connection& c) {
+          return storage::import_leads(c, self->workspace_id_, self->user_id_, self->workflow_id_, *rows);
+        },
+        [self = shared_from_this(), next](result<storage::import_outcome> r) {
+          if (!r) {
+            const auto& e = r.err();
+            if (self->first_batch_ && e.code == error_code::invalid) return fail(self->reply_, api_error::invalid(e.subject, e.message));
+            if (e.code == error_code::not_found && e.subject == "workflowId")
+              return fail(self->reply_, api_error::invalid("workflowId", e.message));
+            return fail(self->reply_, e);
+          }
+          self->first_batch_ = false;
+          self->out_.imported += r->lead_ids.size();
+          for (auto& e : r->errors) note(self->out_, e.row, std::move(e.field), std::move(e.message));
+          next(*self);
+        });
   }
-  return answer<import_summary>(std::move(out));
-}
+
+  void answer() {
+    if (broken_) {
+      out_.complete = false;
+      const auto& why = reader_.failure();
+      note(out_, 0, "csv", why ? why->message : "the CSV cannot be read past this point");
+    }
+    reply_(json_reply(bhttp::status::ok, json::object{{"imported", out_.imported},
+                                                      {"failed", out_.failed},
+                                                      {"complete", out_.complete},
+                                                      {"errors", std::move(out_.errors)}}));
+  }
+
+  api_service& api_;
+  const std::string workspace_id_, user_id_, workflow_id_;
+  std::shared_ptr<body_stream> body_;
+  responder reply_;
+  domain::csv::reader reader_;
+  std::vector<storage::import_row> batch_;
+  std::size_t batch_bytes_ = 0;
+  bool first_batch_ = true, broken_ = false, ended_ = false;
+  import_summary out_;
+};
 
 void import(api_service& api, api_call&& call, responder reply) {
   std::optional<std::string> workflow;
@@ -481,18 +535,17 @@ void import(api_service& api, api_call&& call, responder reply) {
     workflow = v;
   }
   if (!workflow) return fail(reply, api_error::invalid("workflowId", "workflowId (the workflow the leads join) is required in the query", "required"));
-  auto csv = std::make_shared<const std::string>(std::move(call.raw_body));
+  // The caller's role and the workflow are checked before a byte of the body is read.
   in_workspace_db(
       api, std::move(call), std::move(reply), action::work_leads,
-      [csv, workflow = *workflow](pg::connection& c, const scoped_call& sc) { return import_csv(c, sc, workflow, *csv); },
-      [](scoped_call&&, result<answer<import_summary>> r, responder reply) {
-        if (!r) return fail(reply, r.err());
-        if (auto* e = std::get_if<api_error>(&*r)) return fail(reply, *e);
-        auto& s = std::get<import_summary>(*r);
-        reply(json_reply(bhttp::status::ok, json::object{{"imported", s.imported},
-                                                         {"failed", s.failed},
-                                                         {"complete", s.complete},
-                                                         {"errors", std::move(s.errors)}}));
+      [workflow = *workflow](pg::connection& c, const scoped_call& sc) { return storage::check_import_workflow(c, sc.workspace_id, workflow); },
+      [&api, workflow = *workflow](scoped_call&& sc, result<void> r, responder reply) {
+        if (!r) {
+          if (r.err().code == error_code::not_found && r.err().subject == "workflowId")
+            return fail(reply, api_error::invalid("workflowId", r.err().message));
+          return fail(reply, r.err());
+        }
+        std::make_shared<import_run>(api, sc, workflow, std::move(reply))->start();
       });
 }
 
@@ -617,6 +670,7 @@ void add_lead_routes(api_service& api) {
   route_options csv_body{};
   csv_body.raw_body_type = "text/csv";
   csv_body.body_limit = k_lead_import_limit;
+  csv_body.stream_body = true;
   api.add(verb::post, "/workspaces/{id}/leads/import", signed_in(csv_body), bind(import));
   api.add(verb::get, "/workspaces/{id}/leads/{lead}", signed_in(plain), bind(get_one));
   api.add(verb::patch, "/workspaces/{id}/leads/{lead}", signed_in(body), bind(patch));

@@ -17,17 +17,20 @@
 
 namespace flowtrack::http::api {
 
-/// The largest CSV body POST .../leads/import takes. The HTTP server buffers a whole body before
-/// a route sees it (no streaming bodies), so the import is read from memory in batches.
-inline constexpr std::size_t k_lead_import_limit = 20 * 1024 * 1024;
+/// The largest CSV body POST .../leads/import takes. The body is streamed (route_options::
+/// stream_body): an import holds a piece of it and one batch of rows at a time, whatever its size.
+inline constexpr std::size_t k_lead_import_limit = std::size_t(1) << 30;  // 1 GiB
 
-/// The largest CSV GET .../leads/export.csv builds. The server sends whole bodies only, so the
-/// export is built page by page (storage::export_leads_csv, one snapshot) up to this size; a
-/// larger one is refused (422 export_too_large: narrow it with filters).
-inline constexpr std::size_t k_lead_export_limit = 32 * 1024 * 1024;
-
-/// Leads imported per statement (storage::import_leads takes at most k_import_batch_max).
+/// Leads imported per statement (storage::import_leads takes at most k_import_batch_max)...
 inline constexpr std::size_t k_lead_import_batch = 500;
+/// ...or fewer, once their cells hold this many bytes.
+inline constexpr std::size_t k_lead_import_batch_bytes = 4 * 1024 * 1024;
+
+/// Leads per page of GET .../leads/export.csv: a page is one statement on the PostgreSQL pool and
+/// one chunk of the streamed answer (chunked transfer coding; the row count comes as the
+/// X-Export-Rows trailer). The export has no size limit; a database error after the header cuts
+/// the transfer (no last chunk), so a client never takes a short file for a whole one.
+inline constexpr std::size_t k_lead_export_page = 2000;
 
 /// Adds, under /workspaces/{id}: GET|POST /leads, GET /leads/export.csv, POST /leads/import,
 /// GET|PATCH|DELETE /leads/{lead}, GET /leads/{lead}/events.
