@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/logging.hpp"
 #include "adapters/cli/operator_commands.hpp"
 #include "adapters/cli/run_graph_command.hpp"
@@ -62,6 +63,9 @@ commands:
                         one such message's bytes, as received
   secrets rotate [--batch ROWS]
                         re-encrypt every stored secret under encryption_key; prints counts as JSON
+  housekeeping run [JOB]
+                        run housekeeping at once (JOB: partitions, login-attempts, tokens,
+                        webhook-bodies; none: all), whatever lease a node holds; a JSON line a job
   run-graph WORKFLOW.json --lead LEAD.json [--trigger TRIGGER.json] [--now ISO8601] [--tz ZONE]
                         dry-run a graph on a sample lead; no side effects
   help                  show this text
@@ -150,6 +154,7 @@ int run(std::vector<std::string> args, char** envp) {
   if (command == "webhook") return webhook_command(std::move(args), settings);
   if (command == "secrets") return secrets_command(std::move(args), settings);
   if (command == "mail") return mail_command(std::move(args), settings);
+  if (command == "housekeeping") return housekeeping_command(std::move(args), settings);
   std::cerr << "flowtrackd: unknown command '" << command << "'\n" << k_usage;
   return 64;
 }

@@ -17,9 +17,11 @@
 
 #include "actors/engine.hpp"
 #include "actors/health.hpp"
+#include "actors/housekeeping.hpp"
 #include "actors/node.hpp"
 #include "actors/pooled_store.hpp"
 #include "actors/reply.hpp"
+#include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/zoneinfo.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
 #include "adapters/webhook/http_sender.hpp"
@@ -235,6 +237,12 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     kill(getpid(), SIGUSR1);
   });
   auto health = system.spawn(actors::health_actor, actors::health_deps{&postgres, &redis, &failed});
+  // Housekeeping: each job once per cluster (a lease row), its batches on the pool's threads.
+  caf::actor housekeeping;
+  if (s.housekeeping_interval_s > 0)
+    housekeeping = system.spawn(actors::housekeeping_actor,
+                                actors::housekeeping_deps{&postgres, node.node_id, housekeeping_options(s),
+                                                          std::chrono::seconds(s.housekeeping_interval_s)});
 
   http::server_options http_opts;
   http_opts.listen = s.http_listen;
@@ -289,6 +297,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     server.stop(std::chrono::milliseconds(0));
     smtp_server.stop(std::chrono::milliseconds(0));
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
+    if (housekeeping) caf::anon_send_exit(housekeeping, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
     redis.close();
@@ -331,6 +340,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   smtp_server.stop(grace);
   if (admin) admin->stop(std::chrono::seconds(1));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
+  if (housekeeping) caf::anon_send_exit(housekeeping, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
   webhook_sender.reset();
