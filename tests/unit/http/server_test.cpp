@@ -213,6 +213,13 @@ TEST_F(admission_test, an_admission_that_never_answers_gets_503_after_the_body_t
 // completeness are both seen.
 char pattern_at(std::size_t at) { return static_cast<char>('a' + at % 26); }
 std::string pattern(std::size_t from, std::size_t n) {
+  // A copy out of one long run (the pattern repeats every 26 bytes), so that producing is cheap.
+  static const std::string run = [] {
+    std::string r(4 * 1024 * 1024 + 26, ' ');
+    for (std::size_t i = 0; i < r.size(); ++i) r[i] = static_cast<char>('a' + i % 26);
+    return r;
+  }();
+  if (n + 26 <= run.size()) return run.substr(from % 26, n);
   std::string out(n, ' ');
   for (std::size_t i = 0; i < n; ++i) out[i] = pattern_at(from + i);
   return out;
@@ -437,6 +444,9 @@ TEST_F(stream_test, an_answer_streams_its_chunks_in_order_and_the_connection_ser
   EXPECT_EQ((*r)["X-Chunks"], "50") << "the trailer";
   EXPECT_FALSE((*r)["X-Request-Id"].empty());
   EXPECT_EQ(produced.load(), 50u);
+  // Counted once the last chunk is written, which the client may see first.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (requests.at({"other", "200"}).value() == before && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   EXPECT_EQ(requests.at({"other", "200"}).value(), before + 1) << "counted once, when it ended";
 
   // The same connection: a HEAD gets the header alone and the producer is told to stop at once...
@@ -474,6 +484,10 @@ TEST_F(stream_test, a_slow_reader_holds_the_producer_back_instead_of_the_server_
   std::string tail;
   const std::string end = "\r\n0\r\nX-Chunks: " + std::to_string(k_chunks) + "\r\n\r\n";
   while (tail.find(end) == std::string::npos) {
+    // A slow reader: a pause after every read (pacing, not synchronisation: the bound below
+    // holds however fast or slow the client is, but a server producing ahead of the socket
+    // would now be far ahead of it).
+    if (received > 0) std::this_thread::sleep_for(200us);
     auto part = c.receive_some(16 * 1024);
     ASSERT_FALSE(part.empty()) << "the stream stopped after " << received << " bytes";
     received += part.size();
