@@ -107,8 +107,8 @@ RETURNING 1
 
 const pg::statement k_release{"ft_hk_release", R"sql(
 UPDATE housekeeping_leases
-SET lease_until = NULL, finished_at = now(), outcome = $3,
-    succeeded_at = CASE WHEN $3 = 'ok' THEN now() ELSE succeeded_at END, result = $4::jsonb
+SET lease_until = NULL, finished_at = now(), outcome = $3::text,
+    succeeded_at = CASE WHEN $3::text = 'ok' THEN now() ELSE succeeded_at END, result = $4::jsonb
 WHERE job = $1 AND holder = $2
 )sql"};
 
