@@ -333,6 +333,7 @@ std::size_t query_number(std::string_view target, std::string_view name) {
 //  POST /upload                 the body streamed (admission), checked against the pattern; the
 //                               answer is "bytes|pieces|most bytes the server held meanwhile";
 //  POST /early                  the body streamed; answered 422 after its first piece;
+//  GET /gated                   one chunk, the second and the end when the test resumes it;
 //  POST /buffered               the body buffered whole (as every other route).
 // The budget of buffered bodies is small (256 KiB), the uploads' limit 6 MiB.
 class stream_test : public ::testing::Test {
@@ -360,6 +361,18 @@ class stream_test : public ::testing::Test {
         bool abort = target.starts_with("/abort");
         out->start(std::move(head), [this, out, n, size, abort](bool more) {
           if (more) produce(out, 0, n, size, abort);
+        });
+        return;
+      }
+      if (target == "/gated") {  // one chunk, then a second when the test calls resume_gated()
+        auto out = info.stream;
+        out->start(response{bhttp::status::ok, 11}, [this, out](bool more) {
+          if (!more) return;
+          out->write(pattern(0, 100), [this, out](bool more2) {
+            if (!more2) return;
+            std::lock_guard lock(mutex);
+            gated = [out] { out->write(pattern(100, 100), [out](bool more3) { if (more3) out->finish({}); }); };
+          });
         });
         return;
       }
@@ -425,8 +438,23 @@ class stream_test : public ::testing::Test {
     return out + "0\r\n\r\n";
   }
 
+  bool gated_parked() {
+    std::lock_guard lock(mutex);
+    return static_cast<bool>(gated);
+  }
+  void resume_gated() {
+    std::function<void()> next;
+    {
+      std::lock_guard lock(mutex);
+      next = std::move(gated);
+    }
+    next();
+  }
+
   std::unique_ptr<server> srv;
   std::atomic<std::size_t> produced{0}, stopped{0}, body_errors{0};
+  std::mutex mutex;
+  std::function<void()> gated;
 };
 
 TEST_F(stream_test, an_answer_streams_its_chunks_in_order_and_the_connection_serves_the_next_request) {
@@ -514,6 +542,30 @@ TEST_F(stream_test, an_aborted_answer_ends_without_its_last_chunk_and_closes) {
   stream_client d(srv->port());
   ASSERT_TRUE(d.send(get("/abort?chunks=3&size=100")));
   EXPECT_FALSE(d.read().has_value()) << "a parser refuses the cut message";
+}
+
+TEST_F(stream_test, a_stream_under_way_at_shutdown_is_finished_within_the_grace_then_closed) {
+  auto client = std::make_unique<stream_client>(srv->port());
+  auto& c = *client;
+  ASSERT_TRUE(c.send(get("/gated")));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!gated_parked() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(gated_parked()) << "the first chunk was written";
+  std::thread stopper([this] { srv->stop(10s); });
+  // Shutdown has begun once new connections are refused.
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) refused = !stream_client(srv->port()).connected();
+  EXPECT_TRUE(refused);
+  resume_gated();
+  auto r = c.read();  // no ASSERT from here on: the stopper thread must be joined
+  EXPECT_TRUE(r) << "the stream in flight is finished";
+  if (r) EXPECT_EQ(r->body(), pattern(0, 200));
+  bool closed = false;
+  c.read_to_close(closed);
+  EXPECT_TRUE(closed) << "then the connection closes";
+  client.reset();  // ends the server's lingering close at once
+  stopper.join();
+  EXPECT_EQ(srv->connections(), 0u);
 }
 
 TEST_F(stream_test, a_streamed_body_holds_one_piece_against_the_budget_and_keeps_the_connection) {
