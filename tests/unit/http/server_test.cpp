@@ -559,7 +559,9 @@ TEST_F(stream_test, a_stream_under_way_at_shutdown_is_finished_within_the_grace_
   resume_gated();
   auto r = c.read();  // no ASSERT from here on: the stopper thread must be joined
   EXPECT_TRUE(r) << "the stream in flight is finished";
-  if (r) EXPECT_EQ(r->body(), pattern(0, 200));
+  if (r) {
+    EXPECT_EQ(r->body(), pattern(0, 200));
+  }
   bool closed = false;
   c.read_to_close(closed);
   EXPECT_TRUE(closed) << "then the connection closes";
