@@ -7,6 +7,7 @@
 
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
+#include "storage/subscriptions.hpp"
 #include "storage/webhook_outbox.hpp"
 #include "domain/ids.hpp"
 
@@ -51,12 +52,23 @@ WITH raw AS (
          l_status, l_tags, l_score, event_id)
 ),
 fv AS (SELECT * FROM unnest($17::int[], $18::uuid[], $19::text[]) AS f(idx, field_id, value)),
+-- Workspaces whose subscription in force is past_due beyond its grace period take no new
+-- trigger (a repeat of an accepted one still finds its execution). One index probe per
+-- workspace of the batch, in this statement: no round trip of its own.
+blocked AS (
+  SELECT b.workspace_id FROM unnest($20::uuid[]) AS b(workspace_id)
+  CROSS JOIN LATERAL ()sql" + detail::subscription_in_force_sql("b.workspace_id") + R"sql() s
+  WHERE s.status = 'past_due' AND s.payment_grace_ends_at <= now()
+),
 dup AS (
   SELECT r.idx, e.id AS execution_id, e.lead_id FROM raw r
   JOIN workflow_executions e ON e.workflow_id = r.workflow_id AND e.idempotency_key = r.idempotency_key
   WHERE r.idempotency_key IS NOT NULL
 ),
-input AS (SELECT r.* FROM raw r WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.idx = r.idx)),
+input AS (
+  SELECT r.* FROM raw r
+  WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.idx = r.idx) AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.workspace_id = r.workspace_id)
+),
 l AS (
   INSERT INTO leads AS ld (id, workflow_id, workspace_id, email, name, company_name, phone, source, source_metadata,
                            last_activity_at, status, tags, score)
@@ -149,9 +161,14 @@ wanted AS (
 ),
 q AS (
   INSERT INTO usage_quotas AS uq (workspace_id, quota_key, quota_limit, quota_used, period_start, period_end, last_reset_at)
+  -- Rows are locked in (workspace, key) order, the order a plan change locks them in
+  -- (storage/subscriptions): two writers never wait on each other in a cycle.
   SELECT workspace_id, quota_key, quota_limit, n, period_start, period_end, now() FROM wanted WHERE quota_limit IS NOT NULL
+  ORDER BY workspace_id, quota_key
+  -- The limit is set when the row is made, and by a plan change (storage/subscriptions): not from
+  -- the workspace actor's cached plan, which lags a plan change by up to a tenant poll.
   ON CONFLICT (workspace_id, quota_key, period_start) DO UPDATE
-    SET quota_used = uq.quota_used + EXCLUDED.quota_used, quota_limit = EXCLUDED.quota_limit
+    SET quota_used = uq.quota_used + EXCLUDED.quota_used
   RETURNING uq.workspace_id, uq.quota_key, uq.quota_limit, uq.quota_used
 ),
 warn AS (
@@ -161,10 +178,21 @@ warn AS (
   FROM q JOIN wanted w ON w.workspace_id = q.workspace_id AND w.quota_key = q.quota_key
   WHERE q.quota_used >= q.quota_limit AND q.quota_used - w.n < q.quota_limit
 ))sql" + webhook_sql() + R"sql(
-SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false, settles, event_id FROM j
+SELECT idx, lead_id, created, CASE WHEN starts THEN execution_id END, false, settles, event_id, false FROM j
 UNION ALL
-SELECT idx, lead_id, false, execution_id, true, false, NULL::uuid FROM dup
+SELECT idx, lead_id, false, execution_id, true, false, NULL::uuid, false FROM dup
+UNION ALL
+SELECT r.idx, NULL::uuid, false, NULL::uuid, false, false, NULL::uuid, true FROM raw r
+WHERE r.workspace_id IN (SELECT workspace_id FROM blocked) AND NOT EXISTS (SELECT 1 FROM dup d WHERE d.idx = r.idx)
 )sql"};
+
+// A trigger refused because the workspace's payment is overdue beyond the grace period.
+error payment_required() {
+  return make_error(error_code::quota_exceeded,
+                    "the workspace's subscription is past due and its grace period has ended; new submissions are accepted "
+                    "again once the payment is settled",
+                    "subscription");
+}
 
 // Serialises concurrent triggers with the same idempotency key, so the second one sees the
 // first one's committed execution and writes nothing.
@@ -291,7 +319,7 @@ std::vector<std::vector<std::size_t>> rounds_of(const std::vector<domain::trigge
 }
 
 result<void> write_members(pg::connection& c, const std::vector<domain::trigger_record>& batch,
-                           const std::vector<std::size_t>& members, std::vector<std::optional<ingest_outcome>>& out) {
+                           const std::vector<std::size_t>& members, std::vector<std::optional<result<ingest_outcome>>>& out) {
   std::vector<pg::pipelined> commands;
   pg::array_builder lock_w, lock_k;
   bool keyed = false;
@@ -310,15 +338,19 @@ result<void> write_members(pg::connection& c, const std::vector<domain::trigger_
   for (std::size_t s = keyed ? 1 : 0; s < results->size(); ++s) {
     const pg::rows& rows = (*results)[s];
     for (int r = 0; r < rows.size(); ++r) {
-      ingest_outcome o;
       auto i = static_cast<std::size_t>(rows.get_int(r, 0));
+      if (rows.get_bool(r, 7)) {
+        out[i] = result<ingest_outcome>(payment_required());
+        continue;
+      }
+      ingest_outcome o;
       o.lead_id = rows.is_null(r, 1) ? std::string() : std::string(rows.get(r, 1));
       o.lead_created = rows.get_bool(r, 2);
       o.execution_id = rows.get_optional(r, 3);
       o.duplicate = rows.get_bool(r, 4);
       o.settled = rows.get_bool(r, 5);
       o.event_id = rows.is_null(r, 6) ? std::string() : std::string(rows.get(r, 6));
-      out[i] = std::move(o);
+      out[i] = result<ingest_outcome>(std::move(o));
     }
   }
   for (std::size_t m : members)
@@ -349,7 +381,7 @@ pg::params ingest_statement_params(const std::vector<domain::trigger_record>& re
 }  // namespace detail
 
 std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::vector<domain::trigger_record>& batch) {
-  std::vector<std::optional<ingest_outcome>> outcomes(batch.size());
+  std::vector<std::optional<result<ingest_outcome>>> outcomes(batch.size());
   std::vector<std::size_t> all(batch.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
 
@@ -368,7 +400,7 @@ std::vector<result<ingest_outcome>> ingest_batch(pg::connection& c, const std::v
   }
   // One member spoiled the batch: give each its own transaction.
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    std::vector<std::optional<ingest_outcome>> one(batch.size());
+    std::vector<std::optional<result<ingest_outcome>>> one(batch.size());
     auto r = write_members(c, batch, {i}, one);
     if (r.ok()) out.emplace_back(std::move(*one[i]));
     else out.emplace_back(explain_failure(c, batch[i], r.err()));

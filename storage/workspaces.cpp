@@ -6,14 +6,20 @@
 #include "runtime/text.hpp"
 #include "runtime/tz.hpp"
 #include "storage/pg/array.hpp"
+#include "storage/subscriptions.hpp"
 #include "storage/workflows.hpp"
 
 namespace flowtrack::storage {
 namespace {
 
 // The columns a workspace actor caches, as one digest, so the poll's report can be compared
-// with what was loaded (w: a workspaces row).
-const std::string k_workspace_fingerprint = "md5(row(w.slug, w.is_active, w.deleted_at, w.timezone, w.name, w.settings)::text)";
+// with what was loaded (w: a workspaces row). The subscription in force is part of it (plan,
+// status, period): a Stripe plan change marks the workspace changed (migration 026) and every
+// node reloads it.
+const std::string k_workspace_fingerprint =
+    "md5(row(w.slug, w.is_active, w.deleted_at, w.timezone, w.name, w.settings, "
+    "(SELECT row(f.id, f.subscription_plan_id, f.status, f.current_period_start, f.current_period_end) FROM (" +
+    detail::subscription_in_force_sql("w.id") + ") f))::text)";
 
 // Current billing period: the subscription's while it lasts, else the calendar month.
 const std::string k_select_workspace = R"sql(
@@ -26,8 +32,7 @@ SELECT w.id, w.name, w.slug, w.intake_email_id, w.owner_user_id, u.email, COALES
        )sql" + k_workspace_fingerprint + R"sql(, COALESCE(w.settings, '{}'::jsonb)::text
 FROM workspaces w
 JOIN users u ON u.id = w.owner_user_id
-LEFT JOIN LATERAL (SELECT * FROM subscriptions s WHERE s.workspace_id = w.id AND s.status IN ('trial', 'active', 'past_due')
-                   ORDER BY s.created_at DESC LIMIT 1) s ON true
+LEFT JOIN LATERAL ()sql" + detail::subscription_in_force_sql("w.id") + R"sql() s ON true
 LEFT JOIN subscription_plans p ON p.id = s.subscription_plan_id
 LEFT JOIN subscription_plans fp ON fp.slug = 'free'
 WHERE w.deleted_at IS NULL AND )sql";
