@@ -221,6 +221,14 @@ const std::map<std::string, setter>& setters() {
       {"clerk_public_key_file", [](settings& s, const std::string& k, const std::string& v) { s.clerk_public_key_file = readable_file_or_empty(k, v); }},
       {"password_hash_memory_kib", [](settings& s, const std::string& k, const std::string& v) { s.password_hash_memory_kib = parse_int(k, v, 64, 1048576); }},
       {"password_hash_iterations", [](settings& s, const std::string& k, const std::string& v) { s.password_hash_iterations = parse_int(k, v, 1, 100); }},
+      // Never echoed: a refusal names the rule, not the value.
+      {"stripe_webhook_secret", [](settings& s, const std::string& k, const std::string& v) {
+         std::string secret = trim(v);
+         if (secret.size() > 1024 || std::any_of(secret.begin(), secret.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; }))
+           throw config_error(k, "must be Stripe's endpoint signing secret (whsec_...): at most 1024 characters, no blanks");
+         s.stripe_webhook_secret = secret;
+       }},
+      {"billing_grace_days", [](settings& s, const std::string& k, const std::string& v) { s.billing_grace_days = parse_int(k, v, 0, 365); }},
       {"encryption_old_keys", [](settings& s, const std::string& k, const std::string& v) {
          auto keys = comma_items(v);
          for (std::size_t i = 0; i < keys.size(); ++i)

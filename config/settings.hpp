@@ -93,6 +93,12 @@ struct settings {
   int password_hash_memory_kib = 65536;
   /// Argon2id passes of new password hashes. TESTS ONLY: lowering it below 3 weakens them.
   int password_hash_iterations = 3;
+  /// Stripe's webhook signing secret (`whsec_...`): POST /billing/stripe/webhook verifies each
+  /// event's Stripe-Signature under it; empty: that route answers 404. Never logged or shown.
+  std::string stripe_webhook_secret;
+  /// Days a past_due subscription keeps taking new triggers after its first failed payment;
+  /// then they are refused (402 payment_required) until it is paid.
+  int billing_grace_days = 7;
 };
 
 /// A setting that could not be accepted; names the key and what is allowed.

@@ -272,6 +272,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   smtp::intake_handler intake(system, deadlines, s.mail_domain, s.mail_trusted_authserv_ids);
   smtp::server smtp_server(smtp::options_from(s), intake);
   targets.inbound.postgres = &postgres;
+  targets.billing = {&postgres, s.stripe_webhook_secret, s.billing_grace_days, {}};  // POST /billing/stripe/webhook; 404 without the secret
   targets.inbound.deliver = [&intake](std::string intake_id, std::string client_ip, std::string raw,
                                       std::function<void(int, std::string, std::string)> done) {
     intake.deliver_to(intake_id, client_ip, std::move(raw),

@@ -62,7 +62,13 @@ bhttp::status status_of(error_code c) {
   return bhttp::status::internal_server_error;
 }
 
+// A trigger refused because the workspace's subscription is past due beyond its grace period
+// (storage/ingest): a quota_exceeded about the subscription, answered 402.
+bool payment_required(const error& e) { return e.code == error_code::quota_exceeded && e.subject == "subscription"; }
+
 response error_response(const error& e) {
+  if (payment_required(e))
+    return json_error(bhttp::status::payment_required, "payment_required", e.message, {{"subscription", e.message}});
   std::vector<std::pair<std::string, std::string>> fields;
   if (e.code == error_code::invalid && !e.subject.empty()) fields.emplace_back(e.subject, e.message);
   auto res = json_error(status_of(e.code), to_string(e.code), e.message, fields);
@@ -154,6 +160,9 @@ response form_failure(const error& e, bool as_json) {
     return as_json ? json_error(bhttp::status::not_found, "not_found", e.message) : not_found_page();
   }
   if (as_json) return error_response(e);
+  if (payment_required(e))
+    return html_response(bhttp::status::payment_required,
+                         render_message("This form is paused", "This form is not taking submissions right now. Please try again later."));
   auto status = status_of(e.code);
   auto res = html_response(status, render_message("Sorry, something went wrong",
                                                   "Your details were not saved. Please try again in a moment."));
@@ -288,6 +297,7 @@ std::string route_of(std::string_view path) {
   if (path.starts_with("/hooks/")) return "hooks";
   if (path.starts_with("/t/")) return "tracking";
   if (path == "/inbound/email") return "inbound_email";
+  if (path == k_stripe_webhook_path) return "stripe_webhook";
   return "other";
 }
 
@@ -308,15 +318,18 @@ handler make_routes(route_targets targets) {
     if (path.substr(0, 7) == "/hooks/") return webhook_trigger(targets, path.substr(7), std::move(req), std::move(reply));
     if (path.substr(0, 3) == "/t/") return tracking_route(targets.tracking, path.substr(3), std::move(req), std::move(reply));
     if (path == "/inbound/email") return inbound_email(targets.inbound, std::move(req), info, std::move(reply));
+    if (path == k_stripe_webhook_path) return stripe_webhook(targets.billing, std::move(req), info, std::move(reply));
     if (targets.api && api_path(path)) return targets.api->handle(std::move(req), info, std::move(reply));
     reply(json_error(bhttp::status::not_found, "not_found", "no route for this path"));
   };
 }
 
 admitter make_admission(route_targets targets) {
-  return [inbound = std::move(targets.inbound), api = targets.api](const request_head& head, const request_info& info, admission_callback done) {
+  return [inbound = std::move(targets.inbound), api = targets.api, billing = targets.billing](
+             const request_head& head, const request_info& info, admission_callback done) {
     auto path = path_of(head.target());
     if (path == "/inbound/email") return admit_inbound_email(inbound, head, info, std::move(done));
+    if (path == k_stripe_webhook_path) return done(admit_stripe_webhook(billing, head));
     if (api && api_path(path)) return api->admit(head, info, std::move(done));
     done(admission::admit());
   };

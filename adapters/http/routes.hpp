@@ -10,6 +10,7 @@
 #include "adapters/http/api/api.hpp"
 #include "adapters/http/inbound.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/http/stripe_webhook.hpp"
 #include "adapters/http/tracking.hpp"
 
 namespace flowtrack::actors {
@@ -28,17 +29,21 @@ struct route_targets {
   inbound_targets inbound;    ///< raw mail over HTTP (/inbound/email)
   /// The management API (/api/v1/...); unset: those paths answer 404.
   std::shared_ptr<api::api_service> api;
+  /// Stripe's events (POST /billing/stripe/webhook); without a secret the path answers 404.
+  stripe_targets billing;
 };
 
 /// The request handler for the public server: /healthz, /readyz (status only), the public forms
 /// (GET|POST /p/{slug}[/{form}]), webhook triggers (POST /hooks/{workflow_id}), raw mail
 /// (POST /inbound/email), the email tracking links (/t/o/{token}.gif, /t/c/{token},
-/// /t/u/{token}) and the management API (/api/v1/..., adapters/http/api).
+/// /t/u/{token}), Stripe's webhook (POST /billing/stripe/webhook) and the management API
+/// (/api/v1/..., adapters/http/api). A trigger refused for an overdue payment answers 402
+/// `payment_required`.
 handler make_routes(route_targets targets);
 
 /// The admission step for the public server (server_options::admit): POST /inbound/email has its
-/// token checked on the request head, before the body is read (admit_inbound_email); every
-/// other request is admitted at once.
+/// token checked on the request head, before the body is read (admit_inbound_email); Stripe's
+/// webhook its method and size (admit_stripe_webhook); every other request is admitted at once.
 admitter make_admission(route_targets targets);
 
 /// The route label of a path, for server_options::route_of.
