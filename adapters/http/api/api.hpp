@@ -128,7 +128,9 @@ struct api_options {
   std::string public_base_url;                 ///< links in account emails: <base>/verify-email?token=...
   crypto::argon2_params password_params;       ///< new hashes (and the dummy hash unknown users are checked against)
   int password_threads = 2;                    ///< hashing threads
-  std::size_t password_queue = 32;             ///< hashing jobs that may wait; one more: 503
+  /// Hashing jobs that may wait; one more: 503. At ~3 hashes/s a longer queue only makes a sign-in
+  /// wait many seconds before it fails anyway (32 gave a login p99 of 11 s in bench/run.sh --only api).
+  std::size_t password_queue = 8;
   std::function<std::int64_t()> now_ms;        ///< the clock; unset: the system clock
 };
 

@@ -4,6 +4,10 @@
 // the pipeline of api_service on requests handed to it directly (404/405/415/413/422, CORS).
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <future>
 #include <optional>
 
@@ -330,6 +334,18 @@ TEST(api_hashing_pool, refuses_work_beyond_its_bounded_queue_with_503_and_retry_
   EXPECT_EQ(out->result(), bhttp::status::service_unavailable);
   EXPECT_FALSE((*out)[bhttp::field::retry_after].empty());
   release.set_value();
+}
+
+TEST(api_hashing_pool, hashes_below_the_priority_of_ingress) {
+  api_service api(api_options{});
+  std::promise<int> nice_of_job;
+  ASSERT_TRUE(api.run_blocking([&nice_of_job] {
+    nice_of_job.set_value(getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))));
+  }));
+  auto f = nice_of_job.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(f.get(), std::min(19, getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))) + 10))
+      << "a hashing thread runs at nice +10 from the node's";
 }
 
 TEST(api_route_label, names_the_auth_and_profile_routes) {
