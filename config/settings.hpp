@@ -68,6 +68,9 @@ struct settings {
   int lock_ttl_ms = 30000;                 ///< a run's Redis lock; a dead node's runs are adopted after it
   int recovery_interval_ms = 15000;        ///< how often stale executions are looked for
   int scheduler_tick_ms = 50;              ///< how often due executions are claimed
+  int schedule_poll_ms = 1000;             ///< how often due scheduled triggers (TRIGGER_SCHEDULE) are looked for
+  int schedule_catch_up_ticks = 1;         ///< missed ticks a schedule fires after downtime (the latest); older ones are skipped
+  int schedule_batch_size = 500;           ///< leads read, filtered and started per step of a scheduled tick
   /// Housekeeping (storage/housekeeping.hpp): a job runs on one node of the cluster at most this
   /// often, in seconds; 0: this node schedules none (`flowtrackd housekeeping run` still works).
   int housekeeping_interval_s = 3600;
