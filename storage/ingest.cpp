@@ -38,6 +38,15 @@ std::string webhook_sql() {
   )sql");
 }
 
+// A plan's limit for `key` from its quotas JSON (`quotas`, an SQL expression) as
+// domain::quota_limits_from_plan reads it: a non-negative number, truncated; anything else,
+// or no key, is unlimited (NULL).
+std::string plan_limit_sql(const std::string& quotas, const std::string& key) {
+  std::string v = "(" + quotas + " ->> '" + key + "')";
+  return "CASE WHEN jsonb_typeof(" + quotas + " -> '" + key + "') = 'number' THEN CASE WHEN " + v + "::numeric >= 0 THEN LEAST(trunc(" +
+         v + "::numeric), 2147483647)::int END END";
+}
+
 // One statement does the whole intake of a batch; its CTEs join only the batch's own rows
 // (arrays and RETURNING sets) so no plan ever scans a table.
 const pg::statement k_ingest{"ft_ingest", R"sql(
@@ -52,13 +61,37 @@ WITH raw AS (
          l_status, l_tags, l_score, event_id)
 ),
 fv AS (SELECT * FROM unnest($17::int[], $18::uuid[], $19::text[]) AS f(idx, field_id, value)),
--- Workspaces whose subscription in force is past_due beyond its grace period take no new
--- trigger (a repeat of an accepted one still finds its execution). One index probe per
--- workspace of the batch, in this statement: no round trip of its own.
-blocked AS (
-  SELECT b.workspace_id FROM unnest($20::uuid[]) AS b(workspace_id)
-  CROSS JOIN LATERAL ()sql" + detail::subscription_in_force_sql("b.workspace_id") + R"sql() s
-  WHERE s.status = 'past_due' AND s.payment_grace_ends_at <= now()
+cached AS (
+  SELECT * FROM unnest($20::uuid[], $21::int[], $22::int[], $23::date[], $24::date[])
+    AS q(workspace_id, executions_limit, leads_limit, period_start, period_end)
+),
+-- The subscription in force of each workspace of the batch (storage/subscriptions), read in
+-- this statement: one index probe per workspace, no round trip of its own. Its plan and
+-- period as the workspace look-up computes them (storage/workspaces).
+billing AS (
+  SELECT c.workspace_id, s.id IS NOT NULL AS subscribed,
+         COALESCE(s.status = 'past_due' AND s.payment_grace_ends_at <= now(), false) AS blocked, p.quotas,
+         CASE WHEN s.current_period_end >= current_date THEN s.current_period_start
+              ELSE date_trunc('month', now())::date END AS period_start,
+         CASE WHEN s.current_period_end >= current_date THEN s.current_period_end
+              ELSE (date_trunc('month', now()) + interval '1 month - 1 day')::date END AS period_end
+  FROM cached c
+  LEFT JOIN LATERAL ()sql" + detail::subscription_in_force_sql("c.workspace_id") + R"sql() s ON true
+  LEFT JOIN subscription_plans p ON p.id = s.subscription_plan_id
+),
+-- Workspaces past_due beyond their grace period take no new trigger (a repeat of an accepted
+-- one still finds its execution).
+blocked AS (SELECT workspace_id FROM billing WHERE blocked),
+-- Limits and period: the plan in force now, so a plan change (Stripe) counts from the next
+-- batch on, not once the workspace actor has reloaded; the actor's cached copy only for a
+-- workspace without a subscription in force.
+limits AS (
+  SELECT c.workspace_id,
+         CASE WHEN b.subscribed THEN )sql" + plan_limit_sql("b.quotas", "executions_per_month") + R"sql( ELSE c.executions_limit END AS executions_limit,
+         CASE WHEN b.subscribed THEN )sql" + plan_limit_sql("b.quotas", "leads") + R"sql( ELSE c.leads_limit END AS leads_limit,
+         CASE WHEN b.subscribed THEN b.period_start ELSE c.period_start END AS period_start,
+         CASE WHEN b.subscribed THEN b.period_end ELSE c.period_end END AS period_end
+  FROM cached c JOIN billing b ON b.workspace_id = c.workspace_id
 ),
 dup AS (
   SELECT r.idx, e.id AS execution_id, e.lead_id FROM raw r
@@ -145,10 +178,6 @@ ue AS (
   INSERT INTO usage_events (workspace_id, event_type, event_category, quantity, related_resource_type)
   SELECT workspace_id, 'workflow_execution', 'compute', count(*), 'workflow_execution' FROM ex GROUP BY workspace_id
 ),
-limits AS (
-  SELECT * FROM unnest($20::uuid[], $21::int[], $22::int[], $23::date[], $24::date[])
-    AS q(workspace_id, executions_limit, leads_limit, period_start, period_end)
-),
 counts AS (
   SELECT 'executions'::varchar AS quota_key, workspace_id, count(*)::int AS n FROM ex GROUP BY workspace_id
   UNION ALL
@@ -165,8 +194,8 @@ q AS (
   -- (storage/subscriptions): two writers never wait on each other in a cycle.
   SELECT workspace_id, quota_key, quota_limit, n, period_start, period_end, now() FROM wanted WHERE quota_limit IS NOT NULL
   ORDER BY workspace_id, quota_key
-  -- The limit is set when the row is made, and by a plan change (storage/subscriptions): not from
-  -- the workspace actor's cached plan, which lags a plan change by up to a tenant poll.
+  -- The limit is set when the row is made, and by a plan change (storage/subscriptions): a batch
+  -- that read the plan just before a change commits must not write the old limit back.
   ON CONFLICT (workspace_id, quota_key, period_start) DO UPDATE
     SET quota_used = uq.quota_used + EXCLUDED.quota_used
   RETURNING uq.workspace_id, uq.quota_key, uq.quota_limit, uq.quota_used
@@ -201,10 +230,12 @@ const pg::statement k_lock_keys{"ft_ingest_lock_keys",
                                 "(SELECT DISTINCT hashtextextended(w || ':' || key, 7) AS k "
                                 " FROM unnest($1::text[], $2::text[]) AS t(w, key) ORDER BY 1) s"};
 
+// The row that refused: of the trigger's cached period, or (the plan in force having another)
+// of the period that contains today.
 const pg::statement k_quota_over{"ft_quota_over",
                                  "SELECT quota_key, quota_used, quota_limit FROM usage_quotas "
-                                 "WHERE workspace_id = $1 AND period_start = $2::date "
-                                 "AND quota_used + 1 > quota_limit * 1.2 ORDER BY quota_key"};
+                                 "WHERE workspace_id = $1 AND (period_start = $2::date OR current_date BETWEEN period_start AND period_end) "
+                                 "AND quota_used + 1 > quota_limit * 1.2 ORDER BY period_start DESC, quota_key"};
 
 std::string ascii_lower(std::string s) {
   for (auto& c : s)
