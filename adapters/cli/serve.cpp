@@ -21,6 +21,7 @@
 #include "actors/node.hpp"
 #include "actors/pooled_store.hpp"
 #include "actors/reply.hpp"
+#include "actors/schedules.hpp"
 #include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/zoneinfo.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
@@ -243,6 +244,11 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     housekeeping = system.spawn(actors::housekeeping_actor,
                                 actors::housekeeping_deps{&postgres, node.node_id, housekeeping_options(s),
                                                           std::chrono::seconds(s.housekeeping_interval_s)});
+  // Scheduled triggers: due schedules claimed every schedule_poll_ms, fired on the pool's threads.
+  auto schedules = system.spawn(
+      actors::schedule_actor,
+      actors::schedule_deps_for(postgres, redis, zones, node.node_id, std::chrono::milliseconds(s.schedule_poll_ms),
+                                s.schedule_catch_up_ticks, static_cast<std::size_t>(s.schedule_batch_size)));
 
   http::server_options http_opts;
   http_opts.listen = s.http_listen;
@@ -299,6 +305,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     smtp_server.stop(std::chrono::milliseconds(0));
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
     if (housekeeping) caf::anon_send_exit(housekeeping, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(schedules, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
     redis.close();
@@ -342,6 +349,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   if (admin) admin->stop(std::chrono::seconds(1));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
   if (housekeeping) caf::anon_send_exit(housekeeping, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(schedules, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
   webhook_sender.reset();
