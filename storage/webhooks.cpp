@@ -371,7 +371,7 @@ constexpr const char* k_make_due =
 
 const pg::statement k_lock_delivery{
     "ft_webhook_lock_delivery",
-    std::string("SELECT d.id::text, d.webhook_endpoint_id::text, ") + k_in_flight +
+    std::string("SELECT d.id::text, d.webhook_endpoint_id::text, ") + k_in_flight + ", d.body_trimmed_at IS NOT NULL" +
         " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.webhook_endpoint_id AND e.deleted_at IS NULL"
         " WHERE d.id = $1::uuid FOR UPDATE OF d"};
 
@@ -382,7 +382,7 @@ const pg::statement k_recover{
     "ft_webhook_recover",
     std::string("UPDATE webhook_deliveries d SET ") + k_make_due +
         " WHERE d.webhook_endpoint_id = $1::uuid AND d.status = 'failed'"
-        " AND d.created_at >= to_timestamp($2::float8 / 1000)::timestamp AND NOT " + k_in_flight};
+        " AND d.created_at >= to_timestamp($2::float8 / 1000)::timestamp AND d.body_trimmed_at IS NULL AND NOT " + k_in_flight};
 
 const pg::statement k_test_message{
     "ft_webhook_test_message",
@@ -480,6 +480,11 @@ result<redelivery> redeliver_webhook_delivery(pg::connection& c, std::string_vie
     if (row->get_bool(0, 2))
       return make_error(error_code::conflict,
                         "webhook delivery " + out.delivery_id + " is being attempted right now; redeliver it once that attempt ends",
+                        "delivery_id");
+    if (row->get_bool(0, 3))
+      return make_error(error_code::conflict,
+                        "webhook delivery " + out.delivery_id +
+                            " cannot be sent again: housekeeping trimmed its body (webhook_body_retention_days)",
                         "delivery_id");
     auto u = tx.exec(k_redeliver, pg::params{}.add(out.delivery_id));
     if (!u) return u.err();

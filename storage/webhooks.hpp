@@ -210,12 +210,13 @@ struct redelivery {
 /// Makes the message due again under the same webhook-id: status pending, next_retry_at and
 /// claimed_until NULL, max_attempts raised so one more attempt is allowed (attempts are kept
 /// and numbering continues). A message a node is attempting right now (pending or failed with
-/// an unexpired claim) is `conflict`.
+/// an unexpired claim) is `conflict`, and so is one whose body housekeeping trimmed.
 result<redelivery> redeliver_webhook_delivery(pg::connection& c, std::string_view delivery_id);
 
 /// Redelivers, as above, every `failed` message of the endpoint (retries exhausted or still
 /// awaited) created at or after `since_ms`, except those being attempted right now. Cancelled
-/// messages are left alone (a receiver or an operator stopped them). Returns how many.
+/// messages are left alone (a receiver or an operator stopped them), and so are messages whose
+/// body housekeeping trimmed. Returns how many.
 result<std::int64_t> recover_webhook_deliveries(pg::connection& c, std::string_view endpoint_id, std::int64_t since_ms);
 
 }  // namespace flowtrack::storage

@@ -372,6 +372,13 @@ std::string add_delivery(const std::string& endpoint_id, const delivery_spec& d)
   return id;
 }
 
+// What housekeeping leaves of a message after webhook_body_retention_days.
+void mark_trimmed(const std::string& delivery_id) {
+  auto r = connect()->exec("UPDATE webhook_deliveries SET body_trimmed_at = LOCALTIMESTAMP WHERE id = $1::uuid",
+                           pg::params{}.add(delivery_id));
+  ASSERT_TRUE(r.ok() && r->affected() == 1) << (r.ok() ? "" : r.err().message);
+}
+
 struct stored_delivery {
   std::string status;
   bool next_retry_at = false, claimed = false;
@@ -687,6 +694,13 @@ TEST(webhook_cli, redeliver_makes_the_same_message_due_again_keeping_its_attempt
     EXPECT_EQ(u.exit_code, 66) << u.err;
     EXPECT_NE(u.err.find(id), std::string::npos) << u.err;
   }
+  // Housekeeping trimmed its body: sending it again would send the stub.
+  auto trimmed = add_delivery(e.id, {.status = "failed", .attempts = 3, .max_attempts = 3});
+  mark_trimmed(trimmed);
+  auto stub = run("webhook redeliver " + trimmed);
+  EXPECT_EQ(stub.exit_code, 73) << stub.err;
+  EXPECT_NE(stub.err.find("trimmed"), std::string::npos) << stub.err;
+  EXPECT_EQ(delivery(trimmed).status, "failed");
   EXPECT_EQ(run("webhook redeliver").exit_code, 64);
   EXPECT_EQ(run("webhook redeliver " + exhausted + " " + delivered).exit_code, 64);
 }
@@ -703,6 +717,8 @@ TEST(webhook_cli, recover_makes_the_failed_messages_since_a_time_due_and_leaves_
   auto claimed = add_delivery(e.id, {.status = "failed", .attempts = 1, .age = "30 minutes", .next_retry_in = "-1 minute",
                                      .claimed_for = "5 minutes"});
   auto elsewhere = add_delivery(other.id, {.status = "failed", .attempts = 3, .age = "1 hour"});
+  auto trimmed = add_delivery(e.id, {.status = "failed", .attempts = 3, .age = "2 hours"});
+  mark_trimmed(trimmed);
 
   auto r = run("webhook recover " + e.id + " --since " + iso_ago("1 day"), "");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -718,6 +734,7 @@ TEST(webhook_cli, recover_makes_the_failed_messages_since_a_time_due_and_leaves_
   EXPECT_EQ(delivery(delivered).status, "delivered");
   EXPECT_EQ(delivery(claimed).status, "failed");
   EXPECT_EQ(delivery(elsewhere).status, "failed");
+  EXPECT_EQ(delivery(trimmed).status, "failed") << "a trimmed body is not sent again";
 
   auto none = run("webhook recover " + e.id + " --since " + iso_ago("1 day"));
   ASSERT_EQ(none.exit_code, 0) << none.err;
