@@ -77,6 +77,11 @@ WITH u AS (
 SELECT count(*) FROM u
 )sql"};
 
+// Compare-and-set: a password changed since the hash was read keeps the new one.
+const pg::statement k_rehash_password{"ft_acc_rehash_password", R"sql(
+UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2 AND deleted_at IS NULL
+)sql"};
+
 // Newest wins: the user's older tokens still open are spent by the new one.
 const pg::statement k_issue_reset{"ft_acc_issue_reset", R"sql(
 WITH older AS (
@@ -319,6 +324,13 @@ result<void> set_password(pg::connection& c, std::string_view user_id, std::stri
   if (!rows) return rows.err();
   if (rows->get_int(0, 0) == 0) return no_user(user_id);
   return {};
+}
+
+result<bool> rehash_password(pg::connection& c, std::string_view user_id, std::string_view old_hash,
+                             std::string_view new_hash) {
+  auto rows = c.exec(k_rehash_password, pg::params{}.add(user_id).add(old_hash).add(new_hash));
+  if (!rows) return rows.err();
+  return rows->affected() == 1;
 }
 
 result<void> issue_reset_token(pg::connection& c, std::string_view user_id, std::string_view token_hash,

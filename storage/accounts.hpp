@@ -63,6 +63,13 @@ result<void> update_profile(pg::connection& c, std::string_view user_id, std::op
 result<void> set_password(pg::connection& c, std::string_view user_id, std::string_view password_hash,
                           std::optional<std::string> keep_family);
 
+/// Replaces the user's hash `old_hash` by `new_hash`, the same password under other costs (a
+/// rehash at login): password_changed_at, reset tokens and sessions stay as they are. Nothing
+/// changes, and false, when the stored hash is no longer `old_hash` (the password changed
+/// meanwhile) or there is no such user.
+result<bool> rehash_password(pg::connection& c, std::string_view user_id, std::string_view old_hash,
+                             std::string_view new_hash);
+
 /// Stores a reset token (the caller gives 1 hour). Newest wins: the user's older unused,
 /// unexpired tokens are marked used. `not_found` when no such user.
 result<void> issue_reset_token(pg::connection& c, std::string_view user_id, std::string_view token_hash,

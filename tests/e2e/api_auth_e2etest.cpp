@@ -322,6 +322,39 @@ TEST_F(api_auth, change_password_keeps_this_session_and_ends_the_others) {
                    "' AND kind = 'password_changed'").size(), 1u);
 }
 
+TEST_F(api_auth, a_login_renews_a_hash_weaker_than_the_nodes_parameters_and_never_weakens_one) {
+  start();  // cheap hashes: m=256, t=1
+  auto email = unique_email("rehash");
+  auto first = signed_up_and_in(email);
+  auto stored = [&] { return column("SELECT password_hash || ' ' || COALESCE(password_changed_at::text, 'never') FROM users WHERE email = '" + email + "'"); };
+  auto cheap = stored();
+  ASSERT_EQ(cheap.size(), 1u);
+  EXPECT_EQ(cheap[0].rfind("$argon2id$v=19$m=256,t=1,p=4$", 0), 0u) << cheap[0];
+  auto changed_at = cheap[0].substr(cheap[0].find(' '));
+
+  // A node whose parameters are higher: the login renews the hash before it answers.
+  node.reset();
+  auto higher = settings();
+  higher["FLOWTRACK_PASSWORD_HASH_MEMORY_KIB"] = "1024";
+  higher["FLOWTRACK_PASSWORD_HASH_ITERATIONS"] = "2";
+  start(higher);
+  ASSERT_EQ(post("/auth/login", {{"email", email}, {"password", k_password}}).status, 200);
+  auto renewed = stored();
+  ASSERT_EQ(renewed.size(), 1u);
+  EXPECT_EQ(renewed[0].rfind("$argon2id$v=19$m=1024,t=2,p=4$", 0), 0u) << renewed[0];
+  EXPECT_EQ(renewed[0].substr(renewed[0].find(' ')), changed_at) << "the password itself did not change";
+  EXPECT_EQ(post("/auth/refresh", {{"refreshToken", first.str("refreshToken")}}).status, 200) << "no session ended";
+  EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", k_password}}).status, 200) << "the new hash verifies";
+  EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", "not the password at all"}}).status, 401);
+  EXPECT_EQ(stored(), renewed) << "renewed once";
+
+  // Back on a node with the cheap parameters: the stronger hash stays.
+  node.reset();
+  start();
+  ASSERT_EQ(post("/auth/login", {{"email", email}, {"password", k_password}}).status, 200);
+  EXPECT_EQ(stored(), renewed);
+}
+
 TEST_F(api_auth, forgot_and_reset_password_by_the_mailed_link_newest_wins_single_use) {
   start();
   auto email = unique_email("reset");

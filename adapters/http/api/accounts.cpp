@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -165,6 +166,62 @@ const std::string& dummy_hash(const api_service& api) {
   return hash;
 }
 
+// The memory, passes and lanes of an Argon2id PHC string ("$argon2id$v=19$m=65536,t=3,p=4$..."),
+// or nullopt when it is not one.
+std::optional<crypto::argon2_params> argon2id_cost(std::string_view encoded) {
+  constexpr std::string_view prefix = "$argon2id$v=19$";
+  if (!encoded.starts_with(prefix)) return std::nullopt;
+  encoded.remove_prefix(prefix.size());
+  auto list = encoded.substr(0, encoded.find('$'));
+  crypto::argon2_params out{0, 0, 0};
+  int seen = 0;
+  while (!list.empty()) {
+    auto item = list.substr(0, list.find(','));
+    list.remove_prefix(std::min(list.size(), item.size() + 1));
+    if (item.size() < 3 || item[1] != '=') return std::nullopt;
+    std::uint32_t v = 0;
+    auto [end, ec] = std::from_chars(item.data() + 2, item.data() + item.size(), v);
+    if (ec != std::errc{} || end != item.data() + item.size()) return std::nullopt;
+    switch (item[0]) {
+      case 'm': out.memory_kib = v; break;
+      case 't': out.iterations = v; break;
+      case 'p': out.parallelism = v; break;
+      default: return std::nullopt;
+    }
+    ++seen;
+  }
+  if (seen != 3 || out.memory_kib == 0 || out.iterations == 0 || out.parallelism == 0) return std::nullopt;
+  return out;
+}
+
+// Whether a hash that just verified is to be made again under the node's parameters: its memory,
+// passes or lanes are below them, or it is no Argon2id v19 string at all. A hash at least as
+// costly in each stays as it is, so a node configured lower (a test setting, an older node
+// mid-rollout) never weakens one.
+bool weaker_than(std::string_view encoded, const crypto::argon2_params& node) {
+  if (!crypto::needs_rehash(encoded, node)) return false;
+  auto cost = argon2id_cost(encoded);
+  return !cost || cost->memory_kib < node.memory_kib || cost->iterations < node.iterations || cost->parallelism < node.parallelism;
+}
+
+// After a successful login on a hashing thread: stores the password under the node's current
+// parameters when its hash is weaker (its cost rises with the node's settings). Best-effort: a
+// failure is logged and the login stands.
+void rehash_if_weaker(api_service& api, const storage::user_row& u, const std::string& password) {
+  const auto& params = api.options().password_params;
+  if (!u.password_hash || !weaker_than(*u.password_hash, params)) return;
+  try {
+    auto fresh = crypto::hash_password(password, params);
+    auto done = blocking_db(api, [&](pg::connection& c) { return storage::rehash_password(c, u.id, *u.password_hash, fresh); });
+    if (!done) return spdlog::warn("accounts: the password hash of user {} was not renewed: {}", u.id, done.err().message);
+    if (*done)
+      spdlog::info("accounts: the password hash of user {} was renewed under m={} t={} p={}", u.id, params.memory_kib,
+                   params.iterations, params.parallelism);
+  } catch (const std::exception& e) {
+    spdlog::warn("accounts: the password hash of user {} was not renewed: {}", u.id, e.what());
+  }
+}
+
 // ---- sign-up and verification ------------------------------------------------------------------
 
 void signup(api_service& api, api_call&& call, responder reply) {
@@ -297,6 +354,9 @@ void login(api_service& api, api_call&& call, responder reply) {
     });
     if (!outcome) return fail(reply, outcome.err());
     if (refusal) return fail(reply, *refusal);
+    // Before the answer, so the next login already verifies the new hash; it happens once per
+    // user when the node's parameters rise.
+    rehash_if_weaker(api, *u, password);
     reply(json_reply(bhttp::status::ok, *outcome));
   });
   if (!queued) fail(reply, api_service::busy());
