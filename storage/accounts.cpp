@@ -44,7 +44,7 @@ ON CONFLICT (email) DO UPDATE
       email_verification_token = EXCLUDED.email_verification_token,
       email_verification_expiry = EXCLUDED.email_verification_expiry,
       email_verified_at = NULL
-  WHERE u.password_hash IS NULL AND u.clerk_user_id IS NULL AND u.deleted_at IS NULL
+  WHERE (u.password_hash IS NULL OR u.email_verified_at IS NULL) AND u.clerk_user_id IS NULL AND u.deleted_at IS NULL
 RETURNING id
 )sql"};
 

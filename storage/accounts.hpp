@@ -40,9 +40,13 @@ enum class signup_outcome { created, already_registered };
 /// Signs up. A new email is inserted (auth_provider 'local'). An existing user without a password
 /// (invited, or made by the CLI) gets the hash, names and verification token, and must verify the
 /// email again before the password means anything (email_verified_at is cleared: whoever signs up
-/// must prove they hold the address): outcome `created` too. A user with a password, a Clerk user
-/// (clerk_user_id set: they add a password through the reset flow) and a soft-deleted user are left
-/// as they are: `already_registered`. An email the users_email_valid check refuses is `invalid`.
+/// must prove they hold the address): outcome `created` too. So does a user whose email was never
+/// verified (a sign-up again, its mail lost): the newest sign-up's password and token replace the
+/// earlier ones, whose link stops working. (Keeping the first password would let whoever signed up
+/// first with someone else's address hold the account that address's owner verifies later.) A
+/// verified user with a password, a Clerk user (clerk_user_id set: they add a password through the
+/// reset flow) and a soft-deleted user are left as they are: `already_registered`. An email the
+/// users_email_valid check refuses is `invalid`.
 result<signup_outcome> sign_up(pg::connection& c, std::string_view email, std::string_view password_hash,
                                std::string_view first_name, std::string_view last_name,
                                std::string_view verification_token_hash, std::int64_t expires_at_ms);

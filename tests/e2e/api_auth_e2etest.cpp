@@ -147,6 +147,41 @@ TEST_F(api_auth, signs_up_verifies_by_the_mailed_link_signs_in_and_edits_the_pro
   EXPECT_EQ(hash[0].size(), 64u);
 }
 
+TEST_F(api_auth, signing_up_again_unverified_mails_a_new_link_and_verified_mails_a_notice_with_the_same_answer) {
+  start();
+  auto email = unique_email("again");
+  auto first = post("/auth/signup", {{"email", email}, {"password", k_password}});
+  ASSERT_EQ(first.status, 201) << first.text;
+  auto token1 = token_mailed_to(email, 1);
+
+  // Never verified (the mail lost, say): a new link; the earlier one stops working, and the
+  // newest sign-up's password is the account's.
+  auto again = post("/auth/signup", {{"email", email}, {"password", "a second fine passphrase"}});
+  EXPECT_EQ(again.status, first.status);
+  EXPECT_EQ(again.text, first.text);
+  auto token2 = token_mailed_to(email, 2);
+  EXPECT_NE(token2, token1);
+  EXPECT_EQ(sink.messages().back().header("subject"), "Confirm your email address");
+  EXPECT_EQ(post("/auth/verify-email", {{"token", token1}}).status, 400) << "the earlier link is void";
+  ASSERT_EQ(post("/auth/verify-email", {{"token", token2}}).status, 200);
+  EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", k_password}}).status, 401);
+  EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", "a second fine passphrase"}}).status, 200);
+
+  // Verified: the same answer again; the address's owner gets a notice with no link that signs
+  // anyone in, and the account is as it was.
+  auto known = post("/auth/signup", {{"email", email}, {"password", "a third fine passphrase"}});
+  EXPECT_EQ(known.status, first.status);
+  EXPECT_EQ(known.text, first.text);
+  auto notice = mailed_match(email, std::regex("(reset it at \\S+/forgot-password)"));
+  EXPECT_FALSE(notice.empty());
+  auto last = sink.messages().back();
+  EXPECT_EQ(last.header("subject"), "You already have a FlowTrack account");
+  EXPECT_EQ(last.raw.find("token="), std::string::npos);
+  EXPECT_EQ(mails_to(email), 3u);
+  EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", "a third fine passphrase"}}).status, 401);
+  EXPECT_EQ(post("/auth/login", {{"email", email}, {"password", "a second fine passphrase"}}).status, 200);
+}
+
 TEST_F(api_auth, refuses_weak_passwords_and_bad_bodies_naming_the_field) {
   start();
   auto email = unique_email("weak");

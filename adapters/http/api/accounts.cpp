@@ -248,11 +248,14 @@ void signup(api_service& api, api_call&& call, responder reply) {
     }
     const auto& base = api.options().public_base_url;
     if (*outcome == storage::signup_outcome::created) {
+      // A new address, or one never verified (its earlier link no longer works): a new link.
       send_mail(api, email, "Confirm your email address",
                 "Welcome to FlowTrack.\n\nConfirm your email address by opening this link within 24 hours:\n\n" + base +
                     "/verify-email?token=" + token + "\n\nIf you did not sign up, ignore this email.\n");
     } else {
-      // The same answer as a new sign-up; the owner of the address hears of it instead.
+      // The same answer as a new sign-up; the owner of the verified address hears of it instead
+      // (only their mailbox sees it, so it tells nobody else anything): a sign-up they did not
+      // make is worth knowing of, and one they forgot is answered with the way back in.
       send_mail(api, email, "You already have a FlowTrack account",
                 "Someone (perhaps you) tried to sign up with this email address, which already has an account.\n\n"
                 "If you forgot your password, reset it at " + base + "/forgot-password\n\nOtherwise ignore this email.\n");

@@ -69,10 +69,11 @@ void await_blocked(pg::connection& observer, const std::vector<int>& pids) {
   }
 }
 
-TEST(accounts_pgtest, sign_up_creates_once_then_reports_already_registered) {
+TEST(accounts_pgtest, sign_up_creates_renews_an_unverified_account_then_reports_a_verified_one_already_registered) {
   fixture f;
   const std::string email = unique_email();
-  auto first = sign_up(*f.c, email, "hash-1", "Ada", "Lovelace", test::unique_name("v"), now_ms() + 3600'000);
+  const std::string token1 = test::unique_name("v"), token2 = test::unique_name("v");
+  auto first = sign_up(*f.c, email, "hash-1", "Ada", "Lovelace", token1, now_ms() + 3600'000);
   ASSERT_TRUE(first.ok()) << first.err().message;
   EXPECT_EQ(*first, signup_outcome::created);
 
@@ -91,11 +92,24 @@ TEST(accounts_pgtest, sign_up_creates_once_then_reports_already_registered) {
   EXPECT_FALSE((*u)->totp_secret.has_value());
   EXPECT_NEAR(static_cast<double>((*u)->created_at_ms), static_cast<double>(now_ms()), 60'000);
 
-  auto again = sign_up(*f.c, upper, "hash-2", "Eve", "X", test::unique_name("v"), now_ms() + 3600'000);
+  // Never verified: the newest sign-up's password, names and token replace the first's.
+  auto again = sign_up(*f.c, upper, "hash-2", "Eve", "X", token2, now_ms() + 3600'000);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, signup_outcome::already_registered);
-  EXPECT_EQ((*find_user_by_email(*f.c, email))->password_hash, "hash-1") << "a registered user's password never changes";
-  EXPECT_EQ((*find_user_by_email(*f.c, email))->first_name, "Ada");
+  EXPECT_EQ(*again, signup_outcome::created);
+  EXPECT_EQ((*find_user_by_email(*f.c, email))->password_hash, "hash-2");
+  EXPECT_EQ((*find_user_by_email(*f.c, email))->first_name, "Eve");
+  EXPECT_FALSE(verify_email(*f.c, token1)->has_value()) << "the first link no longer works";
+  auto verified = verify_email(*f.c, token2);
+  ASSERT_TRUE(verified.ok() && verified->has_value());
+  EXPECT_EQ(**verified, (*u)->id);
+
+  // Verified: left as it is.
+  auto third = sign_up(*f.c, email, "hash-3", "Mallory", "Y", test::unique_name("v"), now_ms() + 3600'000);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(*third, signup_outcome::already_registered);
+  EXPECT_EQ((*find_user_by_email(*f.c, email))->password_hash, "hash-2") << "a verified user's password never changes";
+  EXPECT_EQ((*find_user_by_email(*f.c, email))->first_name, "Eve");
+  EXPECT_TRUE((*find_user_by_email(*f.c, email))->email_verified);
 
   auto bad = sign_up(*f.c, "not-an-email", "h", "", "", test::unique_name("v"), now_ms() + 1000);
   ASSERT_FALSE(bad.ok());
