@@ -1,8 +1,9 @@
 // Scheduled triggers through whole nodes: two nodes on one database (and one Redis of the test's
 // own) serve a workflow imported with the CLI whose TRIGGER_SCHEDULE has a leadFilter and whose
 // activation was back-dated so a tick is due at start. Each matching lead gets exactly one
-// SCHEDULED execution, which runs to its end (the lead is tagged); other leads get none. Pausing
-// the workflow with the CLI parks its schedule on the live nodes.
+// SCHEDULED execution, which runs to its end (the lead is tagged); other leads get none. The same
+// schedule without a filter runs once without a lead. Pausing the workflow with the CLI parks its
+// schedule on the live nodes.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -126,8 +127,14 @@ TEST(schedules_e2e, two_nodes_start_one_execution_per_matching_lead_for_a_due_ti
   std::string file = "/tmp/ft-schedule-" + std::to_string(::getpid()) + ".json";
   std::ofstream(file) << json::serialize(doc);
   std::string wf = test::cli("workflow import --workspace " + slug + " " + file);
+  // The same schedule without a leadFilter: one execution without a lead per tick.
+  doc["name"] = "nightly report";
+  doc["nodes"].as_array()[0].as_object()["data"].as_object().erase("leadFilter");
+  std::ofstream(file) << json::serialize(doc);
+  std::string report = test::cli("workflow import --workspace " + slug + " " + file);
   std::remove(file.c_str());
   ASSERT_EQ(wf.size(), 36u) << wf;
+  ASSERT_EQ(report.size(), 36u) << report;
 
   // 30 leads, every third one WON (10), the rest NEW (20); activated ten minutes ago, so the tick
   // five minutes ago is due (missed while no node ran: the one catch-up tick).
@@ -135,8 +142,8 @@ TEST(schedules_e2e, two_nodes_start_one_execution_per_matching_lead_for_a_due_ti
          " SELECT w.id, w.workspace_id, 'p' || i || '@example.com', 'FORM', CASE WHEN i % 3 = 0 THEN 'WON' ELSE 'NEW' END"
          " FROM workflows w, generate_series(1, 30) AS i WHERE w.id = $1",
          pg::params{}.add(wf));
-  db.run("UPDATE workflows SET activated_at = to_timestamp($2::double precision) - interval '5 minutes' WHERE id = $1",
-         pg::params{}.add(wf).add(tick));
+  db.run("UPDATE workflows SET activated_at = to_timestamp($2::double precision) - interval '5 minutes' WHERE id IN ($1, $3)",
+         pg::params{}.add(wf).add(tick).add(report));
 
   // Both nodes poll often and take small batches, so their polls overlap while the tick is fired.
   const test::node_process::settings env{{"FLOWTRACK_REDIS_URL", redis.url()},
@@ -165,6 +172,15 @@ TEST(schedules_e2e, two_nodes_start_one_execution_per_matching_lead_for_a_due_ti
                      " AND 'nudged' = ANY(tags)",
                      by_wf),
             0);
+  // The schedule without a filter ran once, without a lead, to its end.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return db.count("SELECT count(*) FROM workflow_executions WHERE workflow_id = $1 AND status = 'completed'"
+                        " AND lead_id IS NULL AND idempotency_key = $1 || ':' || $2",
+                        pg::params{}.add(report).add(iso_utc(tick))) == 1;
+      },
+      30s));
+  EXPECT_EQ(db.count("SELECT count(*) FROM workflow_executions WHERE workflow_id = $1", pg::params{}.add(report)), 1);
   // Between them the nodes' logs report the tick once per execution they started.
   auto started_in = [&](const std::string& log) {
     std::int64_t n = 0;
