@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
 build="$here/build-fuzz"
-targets=${FUZZ_TARGETS:-"fuzz_graph fuzz_template fuzz_condition fuzz_form fuzz_mail fuzz_smtp fuzz_jwt fuzz_csv"}
+targets=${FUZZ_TARGETS:-"fuzz_graph fuzz_template fuzz_condition fuzz_form fuzz_mail fuzz_smtp fuzz_jwt fuzz_csv fuzz_stripe"}
 jobs=${FUZZ_JOBS:-1}
 
 if [ ! -f "$build/build.ninja" ]; then
