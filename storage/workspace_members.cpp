@@ -306,7 +306,7 @@ result<std::vector<member_row>> list_members(pg::connection& c, std::string_view
 
 result<or_refused<invitation>> invite_member(pg::connection& c, std::string_view workspace_id, std::string_view inviter,
                                              std::string_view email, role invitee_role, std::string_view token_hash,
-                                             std::int64_t expires_at_ms) {
+                                             std::int64_t expires_at_ms, const invitation_step& before_commit) {
   if (!runtime::is_uuid(workspace_id) || !runtime::is_uuid(inviter)) return no_workspace(workspace_id);
   if (expires_at_ms <= now_ms()) return make_error(error_code::invalid, "an invitation must expire in the future", "expires_at");
   if (token_hash.empty()) return make_error(error_code::invalid, "an invitation needs a token", "token_hash");
@@ -357,6 +357,8 @@ result<or_refused<invitation>> invite_member(pg::connection& c, std::string_view
     out.invitee_user_id = invitee;
     out.role = invitee_role;
     out.expires_at_ms = expires_at_ms;
+    if (before_commit)
+      if (auto r = before_commit(tx, out); !r) return r.err();
     return or_refused<invitation>{std::move(out)};
   });
 }

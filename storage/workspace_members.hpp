@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -109,6 +110,9 @@ struct invitation {
   std::int64_t expires_at_ms = 0;
 };
 
+/// A step of invite_member inside its transaction (see `before_commit`).
+using invitation_step = std::function<result<void>(pg::connection& tx, const invitation& made)>;
+
 /// Invites `email` as `role` on behalf of `inviter` (domain::check_invite against the inviter's
 /// role). When no user has the email, a password-less user is made (auth_provider 'local', no
 /// hash: storage::sign_up later gives it a password). An open invitation to the same email in
@@ -117,9 +121,13 @@ struct invitation {
 /// member's or belongs to a soft-deleted user; `invalid` subject "email" for an address the
 /// users_email_valid rule refuses, subject "expires_at" for an expiry not in the future;
 /// `conflict` when a concurrent invitation to the same email won.
+/// `before_commit`, when given, runs inside the transaction once the invitation is written: an
+/// error it returns rolls the invitation back and is returned (the route reserves the invitation
+/// mail against the workspace's email caps there, so a refused mail leaves no invitation and a
+/// refused invitation counts no mail).
 result<or_refused<invitation>> invite_member(pg::connection& c, std::string_view workspace_id, std::string_view inviter,
                                              std::string_view email, domain::role role, std::string_view token_hash,
-                                             std::int64_t expires_at_ms);
+                                             std::int64_t expires_at_ms, const invitation_step& before_commit = {});
 
 /// What accepting an invitation gave.
 struct accepted_invitation {

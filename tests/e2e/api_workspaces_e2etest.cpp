@@ -261,6 +261,44 @@ TEST_F(api_workspaces, invites_by_the_emailed_link_and_only_the_invitee_accepts_
   EXPECT_EQ(newest.str("role"), "admin");
 }
 
+TEST_F(api_workspaces, invitation_emails_count_against_the_workspaces_email_caps) {
+  auto owner = new_user("owner");
+  auto ws = workspace(owner, "Capped Co");
+  const std::string base = "/workspaces/" + ws;
+  auto capped = call("PATCH", base, R"({"settings":{"email_hourly_cap":2}})", owner.token);
+  ASSERT_EQ(capped.status, 200) << capped.text;
+  std::vector<std::string> emails;
+  for (int i = 0; i < 3; ++i) emails.push_back(unique_name("capped") + "@example.com");
+
+  for (int i = 0; i < 2; ++i) {
+    auto inv = send("POST", base + "/members", {{"email", emails[i]}, {"role", "viewer"}}, owner.token);
+    ASSERT_EQ(inv.status, 201) << inv.text;
+    EXPECT_FALSE(mailed(emails[i], "invitation").empty());
+  }
+  // The third in the hour: 429 with Retry-After, no invitation made, nothing counted.
+  auto over = send("POST", base + "/members", {{"email", emails[2]}, {"role", "viewer"}}, owner.token);
+  EXPECT_EQ(over.status, 429) << over.text;
+  EXPECT_EQ(over.error_code(), "email_cap_reached");
+  EXPECT_GT(std::stoi(over.header("retry-after").empty() ? "0" : over.header("retry-after")), 0);
+  EXPECT_TRUE(column("SELECT id FROM workspace_invitations WHERE workspace_id = '" + ws + "' AND email = '" + emails[2] + "'").empty());
+  auto keys = column("SELECT metadata->>'idempotencyKey' FROM usage_events WHERE workspace_id = '" + ws +
+                     "' AND event_type = 'EMAIL_SENT' ORDER BY created_at");
+  ASSERT_EQ(keys.size(), 2u);
+  for (const auto& k : keys) EXPECT_EQ(k.rfind("invitation:", 0), 0u) << k;
+  EXPECT_EQ(column("SELECT quota_used::text FROM usage_quotas WHERE workspace_id = '" + ws + "' AND quota_key = 'email_sends'"),
+            std::vector<std::string>{"2"});
+  // A refused invitation (already a member) counts nothing either.
+  EXPECT_EQ(send("POST", base + "/members", {{"email", owner.email}, {"role", "viewer"}}, owner.token).status, 409);
+
+  // With room in the hour it goes out.
+  ASSERT_EQ(call("PATCH", base, R"({"settings":{"email_hourly_cap":3}})", owner.token).status, 200);
+  auto later = send("POST", base + "/members", {{"email", emails[2]}, {"role", "viewer"}}, owner.token);
+  ASSERT_EQ(later.status, 201) << later.text;
+  EXPECT_FALSE(mailed(emails[2], "invitation").empty());
+  EXPECT_EQ(column("SELECT count(*)::text FROM usage_events WHERE workspace_id = '" + ws + "' AND event_type = 'EMAIL_SENT'"),
+            std::vector<std::string>{"3"});
+}
+
 TEST_F(api_workspaces, holds_the_role_matrix_on_every_workspace_route) {
   auto owner = new_user("owner");
   auto admin = new_user("admin");

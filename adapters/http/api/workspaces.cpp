@@ -1,5 +1,6 @@
 // Workspace and member routes. Each is one job on the PostgreSQL pool (the scope check and the
-// change on one connection); invitation emails go out through the API's mailer afterwards.
+// change on one connection); invitation emails, reserved against the workspace's email caps in
+// the invitation's transaction, go out through the API's mailer after the commit.
 #include "adapters/http/api/workspaces.hpp"
 
 #include <algorithm>
@@ -8,11 +9,14 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/http/api/scope.hpp"
+#include "domain/email_caps.hpp"
 #include "domain/workspace_rules.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/accounts.hpp"
+#include "storage/email_sends.hpp"
 #include "storage/hash.hpp"
 #include "storage/workspace_members.hpp"
+#include "storage/workspaces.hpp"
 
 namespace flowtrack::http::api {
 namespace json = boost::json;
@@ -232,8 +236,34 @@ void invite(const ctx_ptr& ctx, api_call&& call, responder reply) {
       ctx->api, std::move(call), std::move(reply), action::manage_members,
       [ctx, email = *email, role = *role, hash = storage::sha256_hex(token)](pg::connection& c,
                                                                              const scoped_call& sc) -> result<answer<invited>> {
+        // The mail goes to someone outside the workspace, with its name in the subject: it is
+        // reserved against the workspace's hourly email cap and email_sends quota like a
+        // workflow's email, in the invitation's transaction (refused: no invitation, nothing counted).
+        auto ws = storage::find_workspace(c, sc.workspace_id);
+        if (!ws) return ws.err();
+        auto limits = domain::email_limits_of(*ws);
+        if (!limits.ignored_setting.empty()) spdlog::warn("workspace {}: {}", sc.workspace_id, limits.ignored_setting);
+        std::optional<domain::email_send_grant> held_back;
+        auto reserve = [&](pg::connection& tx, const storage::invitation& made) -> result<void> {
+          auto g = storage::reserve_email_send(tx, {sc.workspace_id, "", "invitation:" + made.id, limits});
+          if (!g) return g.err();
+          if (g->outcome != domain::email_send_grant::verdict::wait) return {};
+          held_back = *g;
+          return make_error(error_code::quota_exceeded, "the hourly email cap is reached", std::string(domain::k_email_hourly_cap));
+        };
         auto done = storage::invite_member(c, sc.workspace_id, sc.user_id(), email, role, hash,
-                                           ctx->api.now_ms() + k_invitation_ttl_ms);
+                                           ctx->api.now_ms() + k_invitation_ttl_ms, reserve);
+        if (!done && held_back) {
+          int wait_s = static_cast<int>(std::max<std::int64_t>(1, (held_back->wait_ms + 999) / 1000));
+          return answer<invited>(api_error{bhttp::status::too_many_requests, "email_cap_reached",
+                                           "this workspace sent " + std::to_string(held_back->sent_last_hour) +
+                                               " emails in the last hour, its email_hourly_cap; invite again in " +
+                                               std::to_string(wait_s) + " s",
+                                           {}, wait_s});
+        }
+        if (!done && done.err().code == error_code::quota_exceeded)
+          return answer<invited>(api_error{bhttp::status::too_many_requests, "quota_exceeded", done.err().message,
+                                           std::string(domain::k_email_sends), 3600});
         if (!done) return done.err();
         if (auto* no = std::get_if<domain::refusal>(&*done)) return answer<invited>(from_refusal(*no, "role"));
         invited out{std::get<storage::invitation>(std::move(*done)), {}, {}};
