@@ -49,7 +49,8 @@ void report(const storage::schedule_note& n) {
       break;
     case k::parked: spdlog::debug("schedule {}: not scheduled: {}", n.workflow_id, n.message); break;
     case k::invalid: spdlog::warn("schedule {}: cannot fire: {}", n.workflow_id, n.message); break;
-    case k::quota_exceeded: spdlog::warn("schedule {}: {}", n.workflow_id, n.message); break;
+    case k::quota_exceeded:
+    case k::payment_overdue: spdlog::warn("schedule {}: {}", n.workflow_id, n.message); break;
     case k::claim_lost: spdlog::info("schedule {}: {}", n.workflow_id, n.message); break;
   }
 }

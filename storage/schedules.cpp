@@ -7,6 +7,7 @@
 #include "runtime/compiled_graph.hpp"
 #include "runtime/graph.hpp"
 #include "storage/pg/array.hpp"
+#include "storage/subscriptions.hpp"
 #include "storage/workspaces.hpp"
 
 namespace flowtrack::storage {
@@ -55,22 +56,52 @@ WHERE l.workspace_id = $1 AND l.deleted_at IS NULL AND (l.created_at, l.id) > ($
 ORDER BY l.created_at, l.id LIMIT $4
 )sql"};
 
+// A plan's limit for `key` in its quotas JSON (a missing or non-numeric key: unlimited), as
+// ingestion reads it.
+std::string plan_limit_sql(const std::string& quotas, const std::string& key) {
+  std::string v = "(" + quotas + " ->> '" + key + "')";
+  return "CASE WHEN jsonb_typeof(" + quotas + " -> '" + key + "') = 'number' THEN CASE WHEN " + v +
+         "::numeric >= 0 THEN LEAST(trunc(" + v + "::numeric), 2147483647)::int END END";
+}
+
 // Starts one batch of a tick: its executions (queued, ON CONFLICT DO NOTHING on the idempotency
 // key, inserted in the batch's order so two firers take the key locks in the same order), their
-// usage, and the schedule's progress, in one statement. Nothing is started unless the claim holds
-// and the workflow is active and was activated by the tick.
+// usage, and the schedule's progress, in one statement. Nothing is started unless the claim holds,
+// the workflow is active and was activated by the tick, and the workspace is active and not past
+// due beyond its grace period. The executions quota follows ingestion's rules: the limits and
+// period of the subscription in force, read here ($10-$12, from the claim's look-up, only for a
+// workspace without one); a row's limit is never written over (a plan change sets it).
 //  $1 workflow  $2 workspace  $3 token  $4 tick (ms)  $5 lead ids  $6 keys  $7 trigger node
 //  $8 trigger data  $9 version  $10 executions limit  $11 period start  $12 period end
 //  $13 tick done  $14 cursor created_at  $15 cursor id  $16 claimed until (ms)  $17 spec
 //  $18 spec since (ms)
-const pg::statement k_fire{"ft_schedule_fire", R"sql(
+const pg::statement& fire_statement() {
+  static const pg::statement s{"ft_schedule_fire", R"sql(
 WITH claim AS (
   SELECT 1 FROM workflow_schedules WHERE workflow_id = $1 AND claim_token = $3::uuid
+),
+billing AS (
+  SELECT sub.id IS NOT NULL AS subscribed,
+         COALESCE(sub.status = 'past_due' AND sub.payment_grace_ends_at <= now(), false) AS blocked, p.quotas,
+         CASE WHEN sub.current_period_end >= current_date THEN sub.current_period_start
+              ELSE date_trunc('month', now())::date END AS period_start,
+         CASE WHEN sub.current_period_end >= current_date THEN sub.current_period_end
+              ELSE (date_trunc('month', now()) + interval '1 month - 1 day')::date END AS period_end
+  FROM (SELECT 1) one
+  LEFT JOIN LATERAL ()sql" + detail::subscription_in_force_sql("$2::uuid") + R"sql() sub ON true
+  LEFT JOIN subscription_plans p ON p.id = sub.subscription_plan_id
+),
+lim AS (
+  SELECT CASE WHEN b.subscribed THEN )sql" + plan_limit_sql("b.quotas", "executions_per_month") + R"sql( ELSE $10::int END AS executions_limit,
+         CASE WHEN b.subscribed THEN b.period_start ELSE $11::date END AS period_start,
+         CASE WHEN b.subscribed THEN b.period_end ELSE $12::date END AS period_end
+  FROM billing b
 ),
 live AS (
   SELECT 1 FROM workflows w JOIN workspaces ws ON ws.id = w.workspace_id
   WHERE w.id = $1 AND w.status = 'active' AND w.deleted_at IS NULL AND w.activated_at <= )sql" FT_TS(4) R"sql(
     AND ws.is_active AND ws.deleted_at IS NULL AND EXISTS (SELECT 1 FROM claim)
+    AND NOT EXISTS (SELECT 1 FROM billing WHERE blocked)
 ),
 src AS (
   SELECT t.lead_id, t.idempotency_key, t.ord FROM unnest($5::uuid[], $6::text[]) WITH ORDINALITY AS t(lead_id, idempotency_key, ord)
@@ -90,9 +121,9 @@ ue AS (
 ),
 q AS (
   INSERT INTO usage_quotas AS uq (workspace_id, quota_key, quota_limit, quota_used, period_start, period_end, last_reset_at)
-  SELECT $2, 'executions', $10::int, n.n, $11::date, $12::date, now() FROM n WHERE n.n > 0 AND $10::int IS NOT NULL
-  ON CONFLICT (workspace_id, quota_key, period_start) DO UPDATE
-    SET quota_used = uq.quota_used + EXCLUDED.quota_used, quota_limit = EXCLUDED.quota_limit
+  SELECT $2, 'executions', lim.executions_limit, n.n, lim.period_start, lim.period_end, now()
+  FROM n, lim WHERE n.n > 0 AND lim.executions_limit IS NOT NULL
+  ON CONFLICT (workspace_id, quota_key, period_start) DO UPDATE SET quota_used = uq.quota_used + EXCLUDED.quota_used
   RETURNING uq.quota_used, uq.quota_limit
 ),
 warn AS (
@@ -116,7 +147,10 @@ SELECT 'x', id::text FROM ex
 UNION ALL SELECT 'c', '' FROM claim
 UNION ALL SELECT 'l', '' FROM live
 UNION ALL SELECT 'p', '' FROM progress
+UNION ALL SELECT 'b', '' FROM billing WHERE blocked
 )sql"};
+  return s;
+}
 
 // The claim's end: the ticks done, the next tick (due then, unless a change marked the row), the
 // timing seen. $1 workflow $2 token $3 last tick (ms) $4 next tick (ms) $5 spec $6 spec since (ms)
@@ -340,7 +374,7 @@ result<schedule_step> fire_batch(pg::connection& c, schedule_firing& f, const sc
       .add(now_ms + static_cast<std::int64_t>(o.lease.count()))
       .add(f.spec->timing());
   add_ms(p, f.spec_since_ms);
-  auto r = c.exec(k_fire, p);
+  auto r = c.exec(fire_statement(), p);
   schedule_step s;
   if (!r) {
     if (r.err().subject != "usage_quotas_usage_within_limit") return r.err();
@@ -354,13 +388,14 @@ result<schedule_step> fire_batch(pg::connection& c, schedule_firing& f, const sc
     f.started_in_tick = 0;
     return finish(c, f, std::move(s));
   }
-  bool claimed = false, live = false, progressed = false;
+  bool claimed = false, live = false, progressed = false, overdue = false;
   for (int i = 0; i < r->size(); ++i) {
     auto tag = r->get(i, 0);
     if (tag == "x") s.started.emplace_back(r->get(i, 1));
     else if (tag == "c") claimed = true;
     else if (tag == "l") live = true;
     else if (tag == "p") progressed = true;
+    else if (tag == "b") overdue = true;
   }
   f.started_in_tick += static_cast<std::int64_t>(s.started.size());
   if (!claimed) {
@@ -370,7 +405,12 @@ result<schedule_step> fire_batch(pg::connection& c, schedule_firing& f, const sc
   }
   if (!live || !progressed) {
     // Paused, deleted or re-activated meanwhile: no more of this claim's ticks. The change marked
-    // the row due, so the next claim re-plans (or parks) it.
+    // the row due, so the next claim re-plans (or parks) it. A workspace past due beyond its
+    // grace takes no trigger, scheduled ones included: its ticks pass unfired.
+    if (overdue)
+      s.notes.push_back(note(k::payment_overdue, f,
+                             "the workspace's payment is overdue beyond its grace period; the tick of " + when(tick) +
+                                 " starts nothing more"));
     f.ticks.clear();
     f.started_in_tick = 0;
     return finish(c, f, std::move(s));

@@ -41,6 +41,7 @@ struct schedule_note {
     parked,          ///< the schedule stops: the workflow is not active, or has no schedule any more
     invalid,         ///< the schedule cannot fire (time zone, leadFilter, graph); it is parked
     quota_exceeded,  ///< the workspace's executions quota stopped a tick
+    payment_overdue, ///< the workspace is past due beyond its grace period: ticks start nothing
     claim_lost,      ///< another node took the schedule over (this node's claim lapsed)
   };
   kind what = kind::fired;

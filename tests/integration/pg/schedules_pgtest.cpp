@@ -401,6 +401,35 @@ TEST(schedules, the_executions_quota_stops_a_tick) {
             1);
 }
 
+// Billing's rule for every trigger: a workspace past due beyond its grace period starts nothing,
+// scheduled ticks included; once paid, the next tick fires again (under the plan in force).
+TEST(schedules, a_workspace_past_due_beyond_its_grace_starts_no_tick) {
+  fixture f;
+  auto wf = f.workflow({{"cron", "0 * * * *"}});
+  auto sub = f.c->exec(
+      "INSERT INTO subscriptions (workspace_id, subscription_plan_id, status, billing_cycle, current_period_start,"
+      " current_period_end, payment_grace_ends_at)"
+      " SELECT $1, id, 'past_due', 'monthly', current_date - 10, current_date + 20, now() - interval '1 hour'"
+      " FROM subscription_plans WHERE slug = 'pro' RETURNING id",
+      pg::params{}.add(f.workspace_id));
+  ASSERT_TRUE(sub.ok()) << sub.err().message;
+  const std::int64_t tick = hour_after_now();
+  auto r = f.fire(tick + 1000);
+  EXPECT_TRUE(r.started.empty());
+  EXPECT_EQ(count(r.notes, schedule_note::kind::payment_overdue), 1u);
+  EXPECT_EQ(f.executions(wf), 0);
+  EXPECT_EQ(f.next_tick(wf), iso(tick + k_hour)) << "the overdue tick passed; the schedule goes on";
+  auto paid = f.c->exec("UPDATE subscriptions SET status = 'active', payment_grace_ends_at = NULL WHERE id = $1",
+                        pg::params{}.add(std::string(sub->get(0, 0))));
+  ASSERT_TRUE(paid.ok()) << paid.err().message;
+  EXPECT_EQ(f.fire(tick + k_hour + 1000).started.size(), 1u);
+  // Counted against the pro plan's executions (its limit, its period).
+  EXPECT_EQ(f.scalar("SELECT quota_limit FROM usage_quotas WHERE workspace_id = (SELECT workspace_id FROM workflows WHERE id = $1)"
+                     " AND quota_key = 'executions' AND quota_used = 1",
+                     wf),
+            50000);
+}
+
 TEST(schedules, a_schedule_that_cannot_fire_is_parked_with_the_reason) {
   fixture f;
   auto wf = f.workflow({{"cron", "0 * * * *"}, {"leadFilter", {{"field", "status"}, {"operator", "resembles"}, {"value", "x"}}}});
