@@ -682,36 +682,94 @@ TEST_F(api_resources, pages_webhook_endpoints_oldest_first_stable_while_more_are
 
 TEST_F(api_resources, holds_the_role_matrix_viewer_reads_member_runs_admin_manages) {
   auto owner = new_user("owner");
+  auto admin = new_user("admin");
   auto viewer = new_user("viewer");
   auto member = new_user("member");
   auto ws = workspace(owner);
+  join(ws, owner, admin, "admin");
   join(ws, owner, viewer, "viewer");
   join(ws, owner, member, "member");
   auto base = "/workspaces/" + ws;
   auto id = create_workflow(ws, owner, simple("Roles"));
-  ASSERT_EQ(call("POST", base + "/workflows/" + id + "/activate", "", owner.token).status, 200);
+  auto wfp = base + "/workflows/" + id;
+  ASSERT_EQ(call("POST", wfp + "/activate", "", owner.token).status, 200);
   receiver in;
-  auto ep = send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}}, owner.token);
+  auto ep = send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}, {"description", "Kept"}},
+                 owner.token);
   ASSERT_EQ(ep.status, 201) << ep.text;
-
-  for (const auto* u : {&viewer, &member}) {
-    EXPECT_EQ(call("GET", base + "/workflows", "", u->token).status, 200);
-    EXPECT_EQ(call("GET", base + "/workflows/" + id, "", u->token).status, 200);
-    EXPECT_EQ(call("GET", base + "/executions", "", u->token).status, 200);
-    EXPECT_EQ(call("GET", base + "/webhook-endpoints", "", u->token).status, 200);
-    auto create = send("POST", base + "/workflows", simple("Nope"), u->token);
-    EXPECT_EQ(create.status, 403) << create.text;
-    EXPECT_EQ(create.error_code(), "forbidden");
-    EXPECT_EQ(call("POST", base + "/workflows/" + id + "/pause", "", u->token).status, 403);
-    EXPECT_EQ(call("DELETE", base + "/workflows/" + id, "", u->token).status, 403);
-    EXPECT_EQ(send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}}, u->token).status, 403);
-    EXPECT_EQ(call("POST", base + "/webhook-endpoints/" + ep.str("id") + "/rotate-secret", "", u->token).status, 403);
-  }
+  auto epp = base + "/webhook-endpoints/" + ep.str("id");
+  auto test = call("POST", epp + "/test", "", owner.token);
+  ASSERT_EQ(test.status, 202) << test.text;
   json::object lead{{"email", "grace@example.com"}};
-  EXPECT_EQ(send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}}, viewer.token).status, 403);
-  auto run = send("POST", base + "/workflows/" + id + "/run", {{"lead", lead}}, member.token);
-  ASSERT_EQ(run.status, 202) << run.text;
-  await_execution(ws, viewer, run.str("executionId"), "completed");
+  auto first = send("POST", wfp + "/run", {{"lead", lead}}, owner.token);
+  ASSERT_EQ(first.status, 202) << first.text;
+  auto exp = base + "/executions/" + first.str("executionId");
+  await_execution(ws, owner, first.str("executionId"), "completed");
+
+  // Every route of the workspace's resources and the weakest role it takes.
+  const std::string doc = json::serialize(simple("Nope"));
+  struct route {
+    const char* method;
+    std::string path, body;
+    const char* least;  // viewer, member or admin
+  };
+  const std::vector<route> routes = {
+      {"GET", base + "/workflows", "", "viewer"},
+      {"GET", wfp, "", "viewer"},
+      {"GET", base + "/executions", "", "viewer"},
+      {"GET", exp, "", "viewer"},
+      {"GET", base + "/webhook-endpoints", "", "viewer"},
+      {"GET", epp, "", "viewer"},
+      {"GET", epp + "/deliveries", "", "viewer"},
+      {"POST", base + "/workflows", doc, "admin"},
+      {"PUT", wfp, doc, "admin"},
+      {"PATCH", wfp, R"({"name":"Nope"})", "admin"},
+      {"POST", wfp + "/pause", "", "admin"},
+      {"POST", wfp + "/activate", "", "admin"},
+      {"POST", wfp + "/archive", "", "admin"},
+      {"POST", wfp + "/duplicate", "{}", "admin"},
+      {"DELETE", wfp, "", "admin"},
+      {"POST", wfp + "/run", R"({"lead":{"email":"x@example.com"}})", "member"},
+      {"POST", exp + "/cancel", "", "member"},
+      {"POST", exp + "/retry", "", "member"},
+      {"POST", base + "/webhook-endpoints", json::serialize(json::object{{"url", in.url()}, {"events", json::array{"*"}}}), "admin"},
+      {"PATCH", epp, R"({"description":"Nope"})", "admin"},
+      {"POST", epp + "/rotate-secret", "", "admin"},
+      {"POST", epp + "/test", "", "admin"},
+      {"POST", epp + "/deliveries/" + test.str("deliveryId") + "/redeliver", "", "admin"},
+      {"POST", epp + "/recover", R"({"since":"2020-01-01T00:00:00Z"})", "admin"},
+      {"POST", epp + "/disable", "", "admin"},
+      {"POST", epp + "/enable", "", "admin"},
+      {"DELETE", epp, "", "admin"},
+  };
+  const std::vector<std::pair<const user*, std::string>> callers = {{&viewer, "viewer"}, {&member, "member"}};
+  auto rank = [](const std::string& r) { return r == "viewer" ? 0 : r == "member" ? 1 : 2; };
+  for (const auto& [who, role] : callers)
+    for (const auto& r : routes) {
+      auto got = call(r.method, r.path, r.body, who->token, {{"If-Match", "\"1\""}});
+      if (rank(role) >= rank(r.least)) {
+        EXPECT_NE(got.status, 403) << role << " " << r.method << " " << r.path << ": " << got.text;
+        EXPECT_NE(got.status, 404) << role << " " << r.method << " " << r.path << ": " << got.text;
+      } else {
+        EXPECT_EQ(got.status, 403) << role << " " << r.method << " " << r.path << ": " << got.text;
+        EXPECT_EQ(got.error_code(), "forbidden");
+        EXPECT_NE(got.error_message().find(r.least), std::string::npos) << "names the role needed: " << got.text;
+      }
+    }
+  // The refusals changed nothing.
+  auto wf_now = call("GET", wfp, "", viewer.token);
+  ASSERT_EQ(wf_now.status, 200) << wf_now.text;
+  EXPECT_EQ(wf_now.body.at("name").as_string(), "Roles");
+  EXPECT_EQ(wf_now.body.at("status").as_string(), "active");
+  auto ep_now = call("GET", epp, "", viewer.token);
+  ASSERT_EQ(ep_now.status, 200) << ep_now.text;
+  EXPECT_EQ(ep_now.body.at("description").as_string(), "Kept");
+  EXPECT_TRUE(ep_now.body.at("disabledAt").is_null());
+  EXPECT_EQ(call("GET", base + "/workflows", "", viewer.token).data().size(), 1u) << "no workflow made or duplicated";
+  // An admin manages.
+  EXPECT_EQ(send("PATCH", epp, {{"description", "By the admin"}}, admin.token).status, 200);
+  EXPECT_EQ(call("POST", wfp + "/pause", "", admin.token).status, 200);
+  EXPECT_EQ(call("POST", wfp + "/duplicate", "{}", admin.token).status, 201);
 }
 
 TEST_F(api_resources, answers_404_for_another_workspaces_ids_on_every_route) {
@@ -764,6 +822,15 @@ TEST_F(api_resources, answers_404_for_another_workspaces_ids_on_every_route) {
     auto r = call(method, path, body, mallory.token, {{"If-Match", "\"1\""}});
     EXPECT_EQ(r.status, 404) << method << " " << path << ": " << r.text;
     EXPECT_EQ(r.text.find("Private"), std::string::npos);
+    // Without If-Match, and with ids that are no ids at all: 404 as well (the resource is looked
+    // for before the request's preconditions; a malformed id is no database error).
+    auto bare = call(method, path, body, mallory.token);
+    EXPECT_EQ(bare.status, 404) << method << " " << path << " without If-Match: " << bare.text;
+    std::string mangled = path;
+    for (const auto& id : {wf, ex, ep.str("id"), d})
+      if (auto at = mangled.find(id); at != std::string::npos) mangled.replace(at, id.size(), "not-an-id");
+    auto junk = call(method, mangled, body, mallory.token, {{"If-Match", "\"1\""}});
+    EXPECT_EQ(junk.status, 404) << method << " " << mangled << ": " << junk.text;
   }
   // Her lists hold none of Alice's rows; filters by Alice's ids find nothing.
   EXPECT_EQ(call("GET", m + "/workflows", "", mallory.token).data().size(), 0u);

@@ -114,13 +114,24 @@ json::object workflow_json(const domain::workflow_record& w) {
   return o;
 }
 
-result<outcome> workflow_answer(pg::connection& c, const scoped_call& sc, const std::string& id, bhttp::status status) {
+// The workspace's workflow `id`, or the 404 (an id that is no UUID too: never a database error).
+result<std::variant<domain::workflow_record, api_error>> own_workflow(pg::connection& c, const scoped_call& sc, const std::string& id) {
+  using out = std::variant<domain::workflow_record, api_error>;
+  if (!runtime::is_uuid(id)) return out(detail::not_found_in_workspace("workflow"));
   auto w = storage::load_workflow(c, sc.workspace_id, id);
   if (!w) {
-    if (w.err().code == error_code::not_found) return refuse(detail::not_found_in_workspace("workflow"));
+    if (w.err().code == error_code::not_found) return out(detail::not_found_in_workspace("workflow"));
     return w.err();
   }
-  return outcome(answer{status, workflow_json(*w), etag_of(w->version)});
+  return out(std::move(*w));
+}
+
+result<outcome> workflow_answer(pg::connection& c, const scoped_call& sc, const std::string& id, bhttp::status status) {
+  auto w = own_workflow(c, sc, id);
+  if (!w) return w.err();
+  if (auto* e = std::get_if<api_error>(&*w)) return refuse(*e);
+  const auto& wf = std::get<domain::workflow_record>(*w);
+  return outcome(answer{status, workflow_json(wf), etag_of(wf.version)});
 }
 
 // ---- templates ---------------------------------------------------------------------------------
@@ -266,16 +277,17 @@ result<outcome> get_workflow(pg::connection& c, const scoped_call& sc) { return 
 // PUT replaces the document (every field of the import format; absent ones reset), PATCH changes
 // the fields given. Both need If-Match with the current version.
 result<outcome> edit_workflow(pg::connection& c, const scoped_call& sc, bool replace) {
+  // The workflow first: another workspace's (or no) workflow is 404 whatever the request says.
+  auto id = sc.param("wf");
+  auto exists = storage::workflow_in_workspace(c, sc.workspace_id, id);
+  if (!exists) return exists.err();
+  if (!*exists) return refuse(detail::not_found_in_workspace("workflow"));
   if (!sc.call.if_match)
     return refuse(api_error{bhttp::status::precondition_required, "precondition_required",
                             "send If-Match with the workflow's ETag (its version) from GET", "If-Match", 0});
   auto expected = if_match_version(*sc.call.if_match);
   const auto& body = sc.call.body;
   if (auto e = unknown_field(body, k_document_fields)) return refuse(*e);
-  auto id = sc.param("wf");
-  auto exists = storage::workflow_in_workspace(c, sc.workspace_id, id);
-  if (!exists) return exists.err();
-  if (!*exists) return refuse(detail::not_found_in_workspace("workflow"));
   if (!expected) return refuse(api_error{bhttp::status::precondition_failed, "precondition_failed",
                                          "If-Match does not name a version of this workflow", "If-Match", 0});
   storage::workflow_patch p;
@@ -375,11 +387,10 @@ result<outcome> duplicate(pg::connection& c, const scoped_call& sc) {
   body_reader b(sc.call.body);
   auto name = b.string("name", false, 150);
   if (auto e = b.finish()) return refuse(*e);
-  auto w = storage::load_workflow(c, sc.workspace_id, sc.param("wf"));
-  if (!w) {
-    if (w.err().code == error_code::not_found) return refuse(detail::not_found_in_workspace("workflow"));
-    return w.err();
-  }
+  auto found = own_workflow(c, sc, sc.param("wf"));
+  if (!found) return found.err();
+  if (auto* e = std::get_if<api_error>(&*found)) return refuse(*e);
+  const auto* w = &std::get<domain::workflow_record>(*found);
   auto graph = runtime::import_react_flow(std::string_view(w->graph));
   if (!graph) return graph.err();
   storage::new_workflow copy;
