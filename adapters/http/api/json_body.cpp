@@ -37,7 +37,10 @@ api_error from_error(const error& e) {
     case error_code::not_found: return {bhttp::status::not_found, "not_found", e.message, e.subject, 0};
     case error_code::conflict: return {bhttp::status::conflict, "conflict", e.message, e.subject, 0};
     case error_code::unauthorized: return api_error::unauthorized("unauthorized", e.message);
-    case error_code::quota_exceeded: return {bhttp::status::too_many_requests, "quota_exceeded", e.message, {}, 60};
+    case error_code::quota_exceeded:
+      // A subscription past due beyond its grace (storage/ingest), as the public routes say it.
+      if (e.subject == "subscription") return {bhttp::status::payment_required, "payment_required", e.message, e.subject, 0};
+      return {bhttp::status::too_many_requests, "quota_exceeded", e.message, {}, 60};
     case error_code::internal: break;
   }
   return {bhttp::status::internal_server_error, "internal", "internal error; it was logged", {}, 0};

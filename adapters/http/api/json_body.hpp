@@ -45,7 +45,8 @@ struct api_error {
 response error_response(const api_error& e);
 
 /// A storage or runtime error as the API says it: unavailable/timeout 503 with Retry-After,
-/// invalid 422 (naming e.subject), not_found 404, conflict 409, unauthorized 401, quota 429,
+/// invalid 422 (naming e.subject), not_found 404, conflict 409, unauthorized 401, quota 429 (402
+/// payment_required when the subscription is what refused it),
 /// internal 500 (its message replaced: the log has it).
 api_error from_error(const error& e);
 

@@ -126,6 +126,13 @@ TEST(api_json_body, error_shape_is_the_servers_with_the_field_at_fault) {
   EXPECT_FALSE(json::parse(without.body()).at("error").as_object().contains("field"));
   EXPECT_TRUE(json::parse(without.body()).at("error").at("fields").as_array().empty());
   EXPECT_EQ(error_response(api_error::unauthorized("x", "y"))[bhttp::field::www_authenticate], "Bearer");
+  auto quota = from_error(make_error(error_code::quota_exceeded, "monthly executions used up", "executions"));
+  EXPECT_EQ(quota.status, bhttp::status::too_many_requests);
+  EXPECT_EQ(quota.retry_after_s, 60);
+  auto unpaid = from_error(make_error(error_code::quota_exceeded, "payment is past due", "subscription"));
+  EXPECT_EQ(unpaid.status, bhttp::status::payment_required);
+  EXPECT_EQ(unpaid.code, "payment_required");
+  EXPECT_EQ(unpaid.field, "subscription");
 }
 
 TEST(api_cors, allows_listed_origins_only_and_never_a_wildcard) {
