@@ -425,6 +425,13 @@ TEST_F(api_workspaces, another_workspaces_ids_answer_404_with_none_of_its_data) 
   EXPECT_EQ(cross_transfer.status, 404) << cross_transfer.text;
   EXPECT_EQ(cross_transfer.error_field(), "userId");
   EXPECT_EQ(role_of(ws_b, b, b2.id), "member");
+  // A userId that is no id at all: the same 404 naming userId.
+  for (const auto& r : {send("PATCH", "/workspaces/" + ws_a + "/members/not-an-id", {{"role", "admin"}}, a.token),
+                        call("DELETE", "/workspaces/" + ws_a + "/members/not-an-id", "", a.token),
+                        send("POST", "/workspaces/" + ws_a + "/transfer-ownership", {{"userId", "not-an-id"}}, a.token)}) {
+    EXPECT_EQ(r.status, 404) << r.text;
+    EXPECT_EQ(r.error_field(), "userId") << r.text;
+  }
 }
 
 TEST_F(api_workspaces, the_last_owner_stays_and_a_transfer_makes_the_old_owner_admin) {
