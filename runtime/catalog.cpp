@@ -314,6 +314,14 @@ node_config compile_config(node_type t, const json::object& d, std::string_view 
           else c.zone = *zone;
         }
       }
+      // The segment a tick fires for (domain/schedule compiles it again when it fires): refused
+      // here, on import and edit, rather than found when the schedule fires.
+      if (const auto* filter = d.if_contains("leadFilter"); filter && !filter->is_null()) {
+        if (auto cond = condition::compile(*filter); !cond) {
+          const auto& e = cond.err();
+          r.error(e.subject.empty() ? "leadFilter" : "leadFilter." + e.subject, "bad_condition", "leadFilter: " + e.message);
+        }
+      }
       return c;
     }
     case node_type::action_send_email: return compile_email(d, r, false);
@@ -458,7 +466,8 @@ namespace {
 constexpr config_key k_trigger_keys[] = {{"formId", "string", false, "the form this trigger listens to"}};
 constexpr config_key k_schedule_keys[] = {
     {"cron", "cron", true, "5-field cron: minute hour day-of-month month day-of-week"},
-    {"timezone", "time_zone", false, "IANA zone; default: the workspace time zone"}};
+    {"timezone", "time_zone", false, "IANA zone; default: the workspace time zone"},
+    {"leadFilter", "condition", false, "fire once per matching lead: {field, operator, value} or {rules, match}; absent: once, without a lead"}};
 constexpr config_key k_email_keys[] = {
     {"to", "template", false, "recipient; default {{lead.email}}"},
     {"emailSubject", "template", true, "subject line"},

@@ -112,6 +112,16 @@ TEST(validate, checks_schedule_cron_and_time_zone) {
   EXPECT_TRUE(has_code(problems_of(schedule(R"({})")), "missing_cron"));
   EXPECT_TRUE(has_code(problems_of(schedule(R"({"cron":"@daily","timezone":"Mars/Olympus"})")), "unknown_time_zone"));
   EXPECT_TRUE(has_code(problems_of(schedule(R"({"cron":"@daily","timezone":"../../etc/passwd"})")), "unknown_time_zone"));
+  // A leadFilter is a condition, refused on import rather than when the schedule fires.
+  EXPECT_FALSE(has_errors(problems_of(schedule(R"({"cron":"@daily","leadFilter":{"field":"status","operator":"==","value":"NEW"}})"))));
+  EXPECT_FALSE(has_errors(problems_of(schedule(
+      R"({"cron":"@daily","leadFilter":{"rules":[{"field":"score","operator":">=","value":5}],"match":"any"}})"))));
+  auto bad = problems_of(schedule(R"({"cron":"@daily","leadFilter":{"field":"status","operator":"between","value":1}})"));
+  ASSERT_TRUE(has_code(bad, "bad_condition"));
+  bool named = false;
+  for (const auto& p : bad) named = named || p.field.starts_with("leadFilter");
+  EXPECT_TRUE(named) << json::serialize(problems_to_json(bad));
+  EXPECT_TRUE(has_code(problems_of(schedule(R"({"cron":"@daily","leadFilter":"everyone"})")), "bad_condition"));
 }
 
 std::string condition_graph(const std::string& cond_data, const std::string& edges) {
