@@ -51,7 +51,7 @@ q AS (
   SELECT $1::uuid, 'email_sends', $5::int, 1, $6::date, $7::date, now()
   FROM verdict WHERE v = 'reserved' AND $5::int IS NOT NULL
   ON CONFLICT (workspace_id, quota_key, period_start) DO UPDATE
-    SET quota_used = uq.quota_used + 1, quota_limit = EXCLUDED.quota_limit
+    SET quota_used = uq.quota_used + 1  -- the limit is the plan's (storage/subscriptions), not this node's cached copy
   RETURNING uq.quota_used, uq.quota_limit
 ),
 warn AS (
