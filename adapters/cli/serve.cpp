@@ -22,6 +22,7 @@
 #include "actors/pooled_store.hpp"
 #include "actors/reply.hpp"
 #include "actors/schedules.hpp"
+#include "actors/supervisor.hpp"
 #include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/zoneinfo.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
@@ -231,24 +232,31 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   // A core actor that exhausted its restarts leaves the node without an engine: readiness says so
   // and the node stops with exit code 70, so that a service manager starts a fresh one.
   actors::failed_actors failed;
-  auto engine = actors::start_engine(system, &node, [&failed](const std::string& actor, const std::string& reason) {
+  auto give_up = [&failed](const std::string& actor, const std::string& reason) {
     spdlog::error("flowtrackd: the {} crashed more often than it is restarted ({}); the node is unready and stops "
                   "with exit code {}", actor, reason, k_exit_engine_failed);
     failed.add(actor);
     kill(getpid(), SIGUSR1);
-  });
+  };
+  auto engine = actors::start_engine(system, &node, give_up);
   auto health = system.spawn(actors::health_actor, actors::health_deps{&postgres, &redis, &failed});
-  // Housekeeping: each job once per cluster (a lease row), its batches on the pool's threads.
-  caf::actor housekeeping;
+  // The periodic jobs, restarted like the engine's actors when one crashes: housekeeping (each
+  // job once per cluster under a lease row) and scheduled triggers (due schedules claimed every
+  // schedule_poll_ms); both run their work on the pool's threads.
+  std::vector<actors::child_spec> periodic;
   if (s.housekeeping_interval_s > 0)
-    housekeeping = system.spawn(actors::housekeeping_actor,
-                                actors::housekeeping_deps{&postgres, node.node_id, housekeeping_options(s),
-                                                          std::chrono::seconds(s.housekeeping_interval_s)});
-  // Scheduled triggers: due schedules claimed every schedule_poll_ms, fired on the pool's threads.
-  auto schedules = system.spawn(
-      actors::schedule_actor,
-      actors::schedule_deps_for(postgres, redis, zones, node.node_id, std::chrono::milliseconds(s.schedule_poll_ms),
-                                s.schedule_catch_up_ticks, static_cast<std::size_t>(s.schedule_batch_size)));
+    periodic.push_back({"housekeeping", [&](caf::event_based_actor* p) {
+                          return p->spawn(actors::housekeeping_actor,
+                                          actors::housekeeping_deps{&postgres, node.node_id, housekeeping_options(s),
+                                                                    std::chrono::seconds(s.housekeeping_interval_s)});
+                        }, std::nullopt});
+  periodic.push_back({"schedule actor", [&](caf::event_based_actor* p) {
+                        return p->spawn(actors::schedule_actor,
+                                        actors::schedule_deps_for(postgres, redis, zones, node.node_id,
+                                                                  std::chrono::milliseconds(s.schedule_poll_ms), s.schedule_catch_up_ticks,
+                                                                  static_cast<std::size_t>(s.schedule_batch_size)));
+                      }, std::nullopt});
+  auto periodic_jobs = system.spawn(actors::supervisor, std::move(periodic), 5, std::chrono::milliseconds(60000), give_up);
 
   http::server_options http_opts;
   http_opts.listen = s.http_listen;
@@ -304,8 +312,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     server.stop(std::chrono::milliseconds(0));
     smtp_server.stop(std::chrono::milliseconds(0));
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
-    if (housekeeping) caf::anon_send_exit(housekeeping, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(schedules, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(periodic_jobs, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
     redis.close();
@@ -348,8 +355,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   smtp_server.stop(grace);
   if (admin) admin->stop(std::chrono::seconds(1));
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
-  if (housekeeping) caf::anon_send_exit(housekeeping, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(schedules, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(periodic_jobs, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
   webhook_sender.reset();
