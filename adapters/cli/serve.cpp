@@ -227,6 +227,12 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     trusted_proxies.push_back(*net);
   }
 
+  // The management API before the actor system: a setting it refuses ends the start here, with
+  // no actor yet to stop.
+  auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
+  auto api = make_api(s, postgres, redis, mailer.get(), keys ? &*keys : nullptr);
+  if (!api) return 78;
+
   node_config cfg(s);
   caf::actor_system system(cfg);
   // A core actor that exhausted its restarts leaves the node without an engine: readiness says so
@@ -277,10 +283,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   targets.deadlines = deadlines;
   // The tracking links verify with every key of the ring, so links in mail sent before a
   // rotation keep working.
-  auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
   if (keys) targets.tracking = {&postgres, &*keys};
-  auto api = make_api(s, postgres, redis, mailer.get(), keys ? &*keys : nullptr);
-  if (!api) return 78;
   targets.api = std::move(*api);
   // Mail to the workspaces' intake addresses, through the same bounded engine requests.
   smtp::intake_handler intake(system, deadlines, s.mail_domain, s.mail_trusted_authserv_ids);

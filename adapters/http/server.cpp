@@ -50,6 +50,7 @@ response json_error(bhttp::status status, std::string_view code, std::string_vie
   boost::json::array f;
   for (const auto& [field, msg] : fields) f.push_back(boost::json::object{{"field", field}, {"message", msg}});
   boost::json::object err{{"code", code}, {"message", message}, {"fields", std::move(f)}};
+  if (fields.size() == 1) err["field"] = fields.front().first;  // as the management API names the one at fault
   return json_response(status, boost::json::serialize(boost::json::object{{"error", std::move(err)}}));
 }
 

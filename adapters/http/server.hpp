@@ -197,7 +197,8 @@ namespace detail {
 struct connection_limits;
 }
 
-/// A JSON response in FlowTrack's one error shape: {"error":{"code","message","fields":[...]}}.
+/// A JSON response in FlowTrack's one error shape: {"error":{"code","message","fields":[...]}},
+/// plus "field" when exactly one field is at fault.
 response json_error(bhttp::status status, std::string_view code, std::string_view message,
                     const std::vector<std::pair<std::string, std::string>>& fields = {});
 

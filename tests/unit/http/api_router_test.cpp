@@ -121,6 +121,7 @@ TEST(api_json_body, error_shape_is_the_servers_with_the_field_at_fault) {
   auto server_own = json::parse(json_error(bhttp::status::payload_too_large, "too_large", "big", {{"body", "big"}}).body());
   EXPECT_EQ(server_own.at("error").at("fields"), json::parse(R"([{"field":"body","message":"big"}])"));
   EXPECT_EQ(server_own.at("error").at("code"), "too_large");
+  EXPECT_EQ(server_own.at("error").at("field"), "body");
   auto without = error_response(api_error::unavailable("busy", 3));
   EXPECT_EQ(without[bhttp::field::retry_after], "3");
   EXPECT_FALSE(json::parse(without.body()).at("error").as_object().contains("field"));
