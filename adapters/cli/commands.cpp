@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/cli/billing_command.hpp"
 #include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/logging.hpp"
 #include "adapters/cli/operator_commands.hpp"
@@ -66,6 +67,9 @@ commands:
   housekeeping run [JOB]
                         run housekeeping at once (JOB: partitions, login-attempts, tokens,
                         webhook-bodies; none: all), whatever lease a node holds; a JSON line a job
+  billing rollover      roll over every ended quota period now (exactly once, also beside nodes)
+  billing export --period YYYY-MM [--out FILE]
+                        mark a closed month's billable usage billed; CSV of its sums per workspace
   run-graph WORKFLOW.json --lead LEAD.json [--trigger TRIGGER.json] [--now ISO8601] [--tz ZONE]
                         dry-run a graph on a sample lead; no side effects
   help                  show this text
@@ -155,6 +159,7 @@ int run(std::vector<std::string> args, char** envp) {
   if (command == "secrets") return secrets_command(std::move(args), settings);
   if (command == "mail") return mail_command(std::move(args), settings);
   if (command == "housekeeping") return housekeeping_command(std::move(args), settings);
+  if (command == "billing") return billing_command(std::move(args), settings);
   std::cerr << "flowtrackd: unknown command '" << command << "'\n" << k_usage;
   return 64;
 }
