@@ -23,6 +23,10 @@ struct housekeeping_deps {
   storage::housekeeping::options options;       ///< retentions, batch size, lock timeout
   std::chrono::seconds interval{3600};          ///< a job runs on the cluster at most this often
   std::chrono::seconds lease_ttl{300};          ///< a lease not renewed (a dead node) frees after this
+  /// daily-stats runs this often instead (at most `interval`): it recomputes each workspace's
+  /// today and yesterday, which keeps workspace_daily_stats exact in the workspace's own day
+  /// within this delay of the source rows (the live increments count by the server's date).
+  std::chrono::seconds daily_stats_interval{300};
 };
 
 /// Behaviour: looks every min(interval, 60 s) for due jobs (the first time after

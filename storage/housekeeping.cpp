@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 
+#include "storage/daily_stats.hpp"
+
 namespace flowtrack::storage::housekeeping {
 namespace {
 
@@ -155,12 +157,13 @@ std::string_view name_of(job j) {
     case job::login_attempts: return "login-attempts";
     case job::tokens: return "tokens";
     case job::webhook_bodies: return "webhook-bodies";
+    case job::daily_stats: return "daily-stats";
   }
   return "partitions";
 }
 
 std::optional<job> job_named(std::string_view name) {
-  for (job j : k_jobs)
+  for (job j : k_all_jobs)
     if (name_of(j) == name) return j;
   return std::nullopt;
 }
@@ -223,6 +226,9 @@ result<bool> job_run::step(pg::connection& c) {
       break;
     case job::partitions:
       more = partition_step(c);
+      break;
+    case job::daily_stats:
+      more = daily_stats_step(c);
       break;
   }
   if (more && !*more) report_.finished = true;
@@ -296,6 +302,26 @@ result<void> job_run::drop_partition(pg::connection& c, const expired_partition&
   if (auto d = c.exec_script("DROP TABLE " + p.name); !d) return defer(d.err());
   report_.partitions_dropped.push_back(p.name);
   return {};
+}
+
+// First the workspaces (deleted ones too: their stats rows stay until the workspace row goes),
+// then one workspace a step: its last days recomputed in one transaction (daily_stats.hpp).
+result<bool> job_run::daily_stats_step(pg::connection& c) {
+  if (phase_ == 0) {
+    auto r = c.exec("SELECT id FROM workspaces ORDER BY id");
+    if (!r) return r.err();
+    workspaces_.clear();
+    for (int i = 0; i < r->size(); ++i) workspaces_.emplace_back(r->get(i, 0));
+    phase_ = 1;
+    return !workspaces_.empty();
+  }
+  if (next_workspace_ >= workspaces_.size()) return false;
+  auto written = reconcile_recent_daily_stats(c, workspaces_[next_workspace_], opts_.daily_stats_days);
+  if (!written) return written.err();
+  report_.rows += *written;
+  ++report_.batches;
+  ++next_workspace_;
+  return next_workspace_ < workspaces_.size();
 }
 
 result<report> run_job(pg::connection& c, job which, const options& opts) {

@@ -1,7 +1,8 @@
 // Housekeeping of the tables that grow without end: execution_logs partitions made months ahead
 // and dropped after the retention, login attempts purged, spent tokens deleted, old webhook
 // delivery bodies trimmed; and the lease rows (migration 027) that let one node of a cluster run
-// each job. Knows SQL only: no actors, no timers, no metrics.
+// each job; and workspace_daily_stats recomputed from the source rows (storage/daily_stats.hpp)
+// for each workspace's last days. Knows SQL only: no actors, no timers, no metrics.
 //
 // Nothing here makes ingress wait: deletes and trims go in batches, each its own transaction;
 // partitions are attached and detached (CONCURRENTLY) under SHARE UPDATE EXCLUSIVE, which inserts
@@ -23,15 +24,21 @@
 namespace flowtrack::storage::housekeeping {
 
 /// The jobs.
-enum class job { partitions, login_attempts, tokens, webhook_bodies };
+enum class job { partitions, login_attempts, tokens, webhook_bodies, daily_stats };
+/// The retention jobs: what `flowtrackd housekeeping run` without a JOB runs, and job_names() lists.
 inline constexpr std::array<job, 4> k_jobs{job::partitions, job::login_attempts, job::tokens, job::webhook_bodies};
+/// Every job, daily-stats too: what the node schedules and job_named() knows. (daily-stats is kept
+/// out of k_jobs only so the CLI's "all" and its job list stay as they were; see the report of the
+/// daily-stats change.)
+inline constexpr std::array<job, 5> k_all_jobs{job::partitions, job::login_attempts, job::tokens, job::webhook_bodies,
+                                               job::daily_stats};
 
 /// The job's name in the CLI, logs, metrics and lease rows: "partitions", "login-attempts",
-/// "tokens", "webhook-bodies".
+/// "tokens", "webhook-bodies", "daily-stats".
 std::string_view name_of(job j);
 /// The job a name names.
 std::optional<job> job_named(std::string_view name);
-/// "partitions, login-attempts, tokens, webhook-bodies", for messages.
+/// "partitions, login-attempts, tokens, webhook-bodies, daily-stats", for messages.
 std::string job_names();
 
 /// How much to keep and how to go about it (the spec's retentions by default).
@@ -41,14 +48,15 @@ struct options {
   int login_attempt_retention_days = 90;  ///< login_attempts rows older than this are deleted
   int webhook_body_retention_days = 30;   ///< delivery bodies older than this are trimmed
   int batch_rows = 5000;                  ///< rows a batch (one transaction) deletes or trims
+  int daily_stats_days = 2;               ///< daily-stats recomputes this many days (today included) of each workspace
   std::chrono::milliseconds lock_timeout{2000};
 };
 
 /// What one run of a job did.
 struct report {
   job which = job::partitions;
-  std::int64_t rows = 0;  ///< rows deleted (login attempts, tokens) or trimmed (delivery bodies)
-  int batches = 0;        ///< transactions that deleted or trimmed
+  std::int64_t rows = 0;  ///< rows deleted (login attempts, tokens), trimmed (delivery bodies) or written (daily stats)
+  int batches = 0;        ///< transactions that deleted, trimmed or wrote (daily stats: one a workspace)
   int partitions_created = 0;
   std::vector<std::string> partitions_dropped;
   /// Work whose lock was not granted within lock_timeout ("create", or a partition's name); the
@@ -83,12 +91,15 @@ class job_run {
   result<void> create_partitions(pg::connection& c);
   result<void> list_expired_partitions(pg::connection& c);
   result<void> drop_partition(pg::connection& c, const expired_partition& p);
+  result<bool> daily_stats_step(pg::connection& c);
 
   options opts_;
   report report_;
   int phase_ = 0;
   std::vector<expired_partition> expired_;
   std::size_t next_expired_ = 0;
+  std::vector<std::string> workspaces_;  ///< daily-stats: the workspaces to recompute, listed by the first step
+  std::size_t next_workspace_ = 0;
 };
 
 /// Runs a job to its end on one connection (the CLI).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "storage/daily_stats.hpp"
+#include "storage/housekeeping.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -239,6 +240,32 @@ TEST(daily_stats_pgtest, recent_days_are_the_workspaces_own_today) {
   auto bad_rows = f.rows(bad);
   ASSERT_EQ(bad_rows.size(), 1u);
   EXPECT_EQ(bad_rows.begin()->first, utc_today);
+}
+
+// The housekeeping job daily-stats (what the node runs every few minutes and `flowtrackd
+// housekeeping run daily-stats` runs by hand): every workspace's today and yesterday, one
+// workspace a step, overwriting a live row counted by the wrong day.
+TEST(daily_stats_pgtest, the_housekeeping_job_recomputes_every_workspaces_last_two_days) {
+  fixture f;
+  ASSERT_TRUE(f.c);
+  EXPECT_EQ(housekeeping::job_named("daily-stats"), housekeeping::job::daily_stats);
+  auto ws = f.workspace("Europe/Berlin");
+  auto wf = f.workflow(ws);
+  auto today = f.text("SELECT ((now() AT TIME ZONE 'Europe/Berlin')::date)::text");
+  auto yesterday = f.text("SELECT ((now() AT TIME ZONE 'Europe/Berlin')::date - 1)::text");
+  // A lead created at noon Berlin time yesterday, a run finished now; a stale row of today.
+  f.lead(ws, wf, f.text("SELECT ((((now() AT TIME ZONE 'Europe/Berlin')::date - 1) + time '12:00') "
+                        "AT TIME ZONE 'Europe/Berlin' AT TIME ZONE 'UTC')::text"));
+  f.execution(ws, wf, "failed", 40, f.text("SELECT (now() AT TIME ZONE 'UTC')::text"));
+  f.text("INSERT INTO workspace_daily_stats (workspace_id, stat_date, leads_created) VALUES ($1::uuid, $2::date, 3) RETURNING id",
+         pg::params{}.add(ws).add(today));
+  auto r = housekeeping::run_job(*f.c, housekeeping::job::daily_stats, housekeeping::options{});
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  EXPECT_TRUE(r->finished);
+  EXPECT_GE(r->batches, 1);
+  EXPECT_GE(r->rows, 2);
+  EXPECT_EQ(f.rows(ws), (std::map<std::string, std::string>{{yesterday, "1 0 0 0 0 0 0 0 0 null"},
+                                                           {today, "0 0 0 1 0 1 0 0 0 40"}}));
 }
 
 }  // namespace
