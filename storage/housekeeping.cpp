@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "storage/daily_stats.hpp"
+#include "storage/usage_billing.hpp"
 
 namespace flowtrack::storage::housekeeping {
 namespace {
@@ -158,6 +159,7 @@ std::string_view name_of(job j) {
     case job::tokens: return "tokens";
     case job::webhook_bodies: return "webhook-bodies";
     case job::daily_stats: return "daily-stats";
+    case job::quota_rollover: return "quota-rollover";
   }
   return "partitions";
 }
@@ -230,6 +232,14 @@ result<bool> job_run::step(pg::connection& c) {
     case job::daily_stats:
       more = daily_stats_step(c);
       break;
+    case job::quota_rollover: {  // one step: each workspace due is its own transaction within it
+      auto r = roll_over_quotas(c);
+      if (!r) return r.err();
+      report_.rows = r->workspaces_synced;
+      report_.batches = r->periods_advanced;
+      more = false;
+      break;
+    }
   }
   if (more && !*more) report_.finished = true;
   return more;

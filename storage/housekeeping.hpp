@@ -24,14 +24,16 @@
 namespace flowtrack::storage::housekeeping {
 
 /// The jobs.
-enum class job { partitions, login_attempts, tokens, webhook_bodies, daily_stats };
+enum class job { partitions, login_attempts, tokens, webhook_bodies, daily_stats, quota_rollover };
 /// The retention jobs: what `flowtrackd housekeeping run` without a JOB runs, and job_names() lists.
 inline constexpr std::array<job, 4> k_jobs{job::partitions, job::login_attempts, job::tokens, job::webhook_bodies};
 /// Every job, daily-stats too: what the node schedules and job_named() knows. (daily-stats is kept
 /// out of k_jobs only so the CLI's "all" and its job list stay as they were; see the report of the
 /// daily-stats change.)
-inline constexpr std::array<job, 5> k_all_jobs{job::partitions, job::login_attempts, job::tokens, job::webhook_bodies,
-                                               job::daily_stats};
+/// quota-rollover (storage/usage_billing: ended quota periods rolled over, exactly once) is kept
+/// out of k_jobs for the same reason.
+inline constexpr std::array<job, 6> k_all_jobs{job::partitions, job::login_attempts, job::tokens, job::webhook_bodies,
+                                               job::daily_stats, job::quota_rollover};
 
 /// The job's name in the CLI, logs, metrics and lease rows: "partitions", "login-attempts",
 /// "tokens", "webhook-bodies", "daily-stats".

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "domain/ids.hpp"
+#include "storage/housekeeping.hpp"
 #include "storage/ingest.hpp"
 #include "storage/usage_billing.hpp"
 #include "storage/workspaces.hpp"
@@ -91,6 +92,23 @@ TEST(usage_rollover, two_runners_advance_an_ended_period_once_with_fresh_quota_r
   ASSERT_TRUE(again.ok()) << again.err().message;
   EXPECT_EQ(again->periods_advanced, 0);
   EXPECT_EQ(again->workspaces_synced, 0);
+}
+
+TEST(usage_rollover, the_housekeeping_job_quota_rollover_rolls_over) {
+  fixture f;
+  f.end_the_period();
+  auto j = housekeeping::job_named("quota-rollover");
+  ASSERT_TRUE(j.has_value());
+  auto r = housekeeping::run_job(*f.c, *j, housekeeping::options{});
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  EXPECT_EQ(r->batches, 1) << "one period advanced";
+  EXPECT_GE(r->rows, 1);
+  EXPECT_EQ(f.text("SELECT quota_used FROM usage_quotas WHERE workspace_id = $1 AND quota_key = 'executions' "
+                   "AND period_start = current_date - 9"),
+            "0");
+  auto again = housekeeping::run_job(*f.c, *j, housekeeping::options{});
+  ASSERT_TRUE(again.ok()) << again.err().message;
+  EXPECT_EQ(again->batches, 0);
 }
 
 TEST(usage_rollover, usage_after_the_rollover_counts_in_the_new_period) {
