@@ -78,7 +78,7 @@ WITH ws AS (
 SELECT count(*) FROM up
 )sql"};
 
-result<std::int64_t> reconcile(pg::connection& c, const pg::params& args) {
+result<std::int64_t> reconcile_once(pg::connection& c, const pg::params& args) {
   return pg::transact(c, [&](pg::connection& tx) -> result<std::int64_t> {
     // One snapshot for the fold and the recount: a run's delta is either folded here and its rows
     // recounted, or committed after the snapshot and folded later, its rows not recounted now.
@@ -88,6 +88,15 @@ result<std::int64_t> reconcile(pg::connection& c, const pg::params& args) {
     if (!r) return r.err();
     return r->get_int(0, 0);
   });
+}
+
+// A concurrent fold (another node's, or this node's writer) or a live increment of a row this
+// snapshot recounts ends the transaction with a serialization failure: recount on a new snapshot.
+result<std::int64_t> reconcile(pg::connection& c, const pg::params& args) {
+  for (int attempt = 1;; ++attempt) {
+    auto r = reconcile_once(c, args);
+    if (r || attempt == 5 || c.broken() || (r.err().subject != "40001" && r.err().subject != "40P01")) return r;
+  }
 }
 
 }  // namespace

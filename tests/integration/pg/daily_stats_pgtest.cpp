@@ -12,6 +12,7 @@
 
 #include "storage/daily_stats.hpp"
 #include "storage/housekeeping.hpp"
+#include "storage/runs.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -266,6 +267,28 @@ TEST(daily_stats_pgtest, the_housekeeping_job_recomputes_every_workspaces_last_t
   EXPECT_GE(r->rows, 2);
   EXPECT_EQ(f.rows(ws), (std::map<std::string, std::string>{{yesterday, "1 0 0 0 0 0 0 0 0 null"},
                                                            {today, "0 0 0 1 0 1 0 0 0 40"}}));
+}
+
+// A run recorded but its counter delta not yet folded: the reconcile folds it in the same snapshot
+// it recounts from, so the run is counted once, not by the recount and again by a later fold.
+TEST(daily_stats_pgtest, a_pending_stat_delta_is_not_counted_twice) {
+  fixture f;
+  ASSERT_TRUE(f.c);
+  auto ws = f.workspace("UTC");
+  auto wf = f.workflow(ws);
+  f.execution(ws, wf, "completed", 70, f.text("SELECT (now() AT TIME ZONE 'UTC')::text"));
+  f.text("INSERT INTO execution_stat_deltas (workflow_id, workspace_id, stat_date, finished, succeeded, failed, emails_sent, "
+         "duration_ms_sum, leads_qualified, leads_won) VALUES ($1::uuid, $2::uuid, (now() AT TIME ZONE 'UTC')::date, "
+         "1, 1, 0, 0, 70, 0, 0) RETURNING 1",
+         pg::params{}.add(wf).add(ws));
+  auto r = reconcile_recent_daily_stats(*f.c, ws, 1);
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  auto folded = fold_stat_deltas(*f.c);
+  ASSERT_TRUE(folded.ok()) << folded.err().message;
+  EXPECT_EQ(*folded, 0u) << "the reconcile folded the pending delta";
+  auto today = f.text("SELECT ((now() AT TIME ZONE 'UTC')::date)::text");
+  EXPECT_EQ(f.rows(ws), (std::map<std::string, std::string>{{today, "0 0 0 1 1 0 0 0 0 70"}}));
+  EXPECT_EQ(f.text("SELECT total_executions FROM workflows WHERE id = $1::uuid", pg::params{}.add(wf)), "1");
 }
 
 }  // namespace
