@@ -10,15 +10,18 @@ namespace {
 // the workspace's zone). `lo` and `hi` are each workspace's range as UTC timestamps, so the source
 // scans use their (workspace_id|lead_id, created_at) indexes.
 const pg::statement k_reconcile{"ft_daily_stats_reconcile", R"sql(
-WITH ws AS (
-  SELECT w.id, z.tz,
+WITH z AS MATERIALIZED (
+  -- Materialized: the zone check (a scan of the zone files) runs once a workspace, not once a use.
+  SELECT w.id, CASE WHEN w.timezone IS NOT NULL AND w.timezone <> ''
+                     AND EXISTS (SELECT 1 FROM pg_timezone_names n WHERE n.name = w.timezone)
+                THEN w.timezone ELSE 'UTC' END AS tz
+  FROM workspaces w
+  WHERE ($1::uuid IS NULL OR w.id = $1::uuid)
+), ws AS (
+  SELECT z.id, z.tz,
          COALESCE($2::date, ((now() AT TIME ZONE z.tz)::date - ($4::int - 1))) AS d0,
          COALESCE($3::date, (now() AT TIME ZONE z.tz)::date) AS d1
-  FROM workspaces w
-  CROSS JOIN LATERAL (SELECT CASE WHEN w.timezone IS NOT NULL AND w.timezone <> ''
-                                   AND EXISTS (SELECT 1 FROM pg_timezone_names n WHERE n.name = w.timezone)
-                              THEN w.timezone ELSE 'UTC' END AS tz) z
-  WHERE ($1::uuid IS NULL OR w.id = $1::uuid)
+  FROM z
 ), r AS (
   SELECT id, tz, d0, d1,
          (d0::timestamp AT TIME ZONE tz) AT TIME ZONE 'UTC' AS lo,
