@@ -18,16 +18,16 @@ namespace hk = storage::housekeeping;
 using hk_tick_atom = caf::atom_constant<caf::atom("hk_tick")>;
 
 // When each job last ran to its end with nothing deferred, in Unix seconds (0: not yet here).
-std::array<std::atomic<double>, hk::k_all_jobs.size()>& last_success() {
-  static std::array<std::atomic<double>, hk::k_all_jobs.size()> at{};
+std::array<std::atomic<double>, hk::k_jobs.size()>& last_success() {
+  static std::array<std::atomic<double>, hk::k_jobs.size()> at{};
   static bool registered = [] {
     metrics::global().gauge("flowtrack_housekeeping_last_success_timestamp_seconds",
                             "When this node last ran a housekeeping job to its end with nothing deferred (Unix time).",
                             {"job"}, [] {
                               std::vector<metrics::gauge_reading> out;
-                              for (std::size_t i = 0; i < hk::k_all_jobs.size(); ++i)
+                              for (std::size_t i = 0; i < hk::k_jobs.size(); ++i)
                                 if (double t = at[i].load(std::memory_order_relaxed); t > 0)
-                                  out.push_back({{std::string(hk::name_of(hk::k_all_jobs[i]))}, t});
+                                  out.push_back({{std::string(hk::name_of(hk::k_jobs[i]))}, t});
                               return out;
                             });
     return true;
@@ -153,7 +153,7 @@ caf::behavior housekeeping_actor(caf::event_based_actor* self, housekeeping_deps
   (void)hk_metrics();
   (void)last_success();
   // Whether a run of each job is under way on this node; cleared by the run's last callback.
-  auto running = std::make_shared<std::array<std::shared_ptr<std::atomic<bool>>, hk::k_all_jobs.size()>>();
+  auto running = std::make_shared<std::array<std::shared_ptr<std::atomic<bool>>, hk::k_jobs.size()>>();
   for (auto& r : *running) r = std::make_shared<std::atomic<bool>>(false);
   auto look_every = std::min<std::chrono::seconds>(deps.interval, std::chrono::seconds(60));
   self->delayed_send(self, std::min<std::chrono::seconds>(deps.interval, std::chrono::seconds(30)), hk_tick_atom::value);
@@ -161,10 +161,10 @@ caf::behavior housekeeping_actor(caf::event_based_actor* self, housekeeping_deps
   hk::lease_terms stats_terms{deps.node_id, std::min(deps.interval, deps.daily_stats_interval), deps.lease_ttl};
   return {
       [=](hk_tick_atom) {
-        for (std::size_t i = 0; i < hk::k_all_jobs.size(); ++i) {
+        for (std::size_t i = 0; i < hk::k_jobs.size(); ++i) {
           auto& flag = (*running)[i];
           if (flag->exchange(true)) continue;  // the last run is still going
-          std::make_shared<job_runner>(*deps.postgres, hk::k_all_jobs[i], hk::k_all_jobs[i] == hk::job::daily_stats ? stats_terms : terms,
+          std::make_shared<job_runner>(*deps.postgres, hk::k_jobs[i], hk::k_jobs[i] == hk::job::daily_stats ? stats_terms : terms,
                                        deps.options, flag)
               ->start();
         }

@@ -165,7 +165,7 @@ std::string_view name_of(job j) {
 }
 
 std::optional<job> job_named(std::string_view name) {
-  for (job j : k_all_jobs)
+  for (job j : k_jobs)
     if (name_of(j) == name) return j;
   return std::nullopt;
 }

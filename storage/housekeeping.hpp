@@ -25,22 +25,17 @@ namespace flowtrack::storage::housekeeping {
 
 /// The jobs.
 enum class job { partitions, login_attempts, tokens, webhook_bodies, daily_stats, quota_rollover };
-/// The retention jobs: what `flowtrackd housekeeping run` without a JOB runs, and job_names() lists.
-inline constexpr std::array<job, 4> k_jobs{job::partitions, job::login_attempts, job::tokens, job::webhook_bodies};
-/// Every job, daily-stats too: what the node schedules and job_named() knows. (daily-stats is kept
-/// out of k_jobs only so the CLI's "all" and its job list stay as they were; see the report of the
-/// daily-stats change.)
-/// quota-rollover (storage/usage_billing: ended quota periods rolled over, exactly once) is kept
-/// out of k_jobs for the same reason.
-inline constexpr std::array<job, 6> k_all_jobs{job::partitions, job::login_attempts, job::tokens, job::webhook_bodies,
-                                               job::daily_stats, job::quota_rollover};
+/// Every job: what a node schedules, `flowtrackd housekeeping run` without a JOB runs, and
+/// job_names() lists.
+inline constexpr std::array<job, 6> k_jobs{job::partitions,   job::login_attempts, job::tokens,
+                                           job::webhook_bodies, job::daily_stats,    job::quota_rollover};
 
 /// The job's name in the CLI, logs, metrics and lease rows: "partitions", "login-attempts",
-/// "tokens", "webhook-bodies", "daily-stats".
+/// "tokens", "webhook-bodies", "daily-stats", "quota-rollover".
 std::string_view name_of(job j);
 /// The job a name names.
 std::optional<job> job_named(std::string_view name);
-/// "partitions, login-attempts, tokens, webhook-bodies, daily-stats", for messages.
+/// The job names joined with ", ", for messages.
 std::string job_names();
 
 /// How much to keep and how to go about it (the spec's retentions by default).

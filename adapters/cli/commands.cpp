@@ -66,7 +66,8 @@ commands:
                         re-encrypt every stored secret under encryption_key; prints counts as JSON
   housekeeping run [JOB]
                         run housekeeping at once (JOB: partitions, login-attempts, tokens,
-                        webhook-bodies; none: all), whatever lease a node holds; a JSON line a job
+                        webhook-bodies, daily-stats, quota-rollover; none: all), whatever lease
+                        a node holds; a JSON line a job
   billing rollover      roll over every ended quota period now (exactly once, also beside nodes)
   billing export --period YYYY-MM [--out FILE]
                         mark a closed month's billable usage billed; CSV of its sums per workspace

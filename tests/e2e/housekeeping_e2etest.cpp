@@ -84,7 +84,7 @@ TEST(housekeeping_e2e, a_serving_node_runs_each_job_on_its_interval_and_shows_it
 
   ASSERT_TRUE(eventually(
       [&] {
-        for (const char* job : {"partitions", "login-attempts", "tokens", "webhook-bodies"})
+        for (const char* job : {"partitions", "login-attempts", "tokens", "webhook-bodies", "daily-stats", "quota-rollover"})
           if (node.metric(std::string("flowtrack_housekeeping_runs_total{job=\"") + job + "\",outcome=\"ok\"}") < 1) return false;
         return true;
       },
@@ -100,7 +100,7 @@ TEST(housekeeping_e2e, a_serving_node_runs_each_job_on_its_interval_and_shows_it
   EXPECT_EQ(db.count("SELECT count(*) FROM login_attempts"), 1) << "the recent attempt stays";
   EXPECT_EQ(db.count("SELECT count(*) FROM refresh_tokens"), 0);
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_inherits WHERE inhparent = 'execution_logs'::regclass"), 4);
-  EXPECT_EQ(db.count("SELECT count(*) FROM housekeeping_leases WHERE outcome = 'ok' AND holder IS NOT NULL AND succeeded_at IS NOT NULL"), 4);
+  EXPECT_EQ(db.count("SELECT count(*) FROM housekeeping_leases WHERE outcome = 'ok' AND holder IS NOT NULL AND succeeded_at IS NOT NULL"), 6);
   // Runs again on its interval.
   double runs = node.metric("flowtrack_housekeeping_runs_total{job=\"tokens\",outcome=\"ok\"}");
   EXPECT_TRUE(eventually([&] { return node.metric("flowtrack_housekeeping_runs_total{job=\"tokens\",outcome=\"ok\"}") > runs; }, 10s));
@@ -134,19 +134,20 @@ TEST(housekeeping_e2e, the_cli_runs_a_job_at_once_while_another_node_holds_its_l
 
   // Every job, one line each, beside the serving node's own runs.
   auto all = json_lines(test::cli("housekeeping run"));
-  ASSERT_EQ(all.size(), 4u);
+  ASSERT_EQ(all.size(), 6u);
   std::vector<std::string> jobs;
   for (const auto& l : all) {
     jobs.emplace_back(l.at("job").as_string());
     EXPECT_EQ(l.at("outcome").as_string(), "ok") << boost::json::serialize(l);
   }
-  EXPECT_EQ(jobs, (std::vector<std::string>{"partitions", "login-attempts", "tokens", "webhook-bodies"}));
+  EXPECT_EQ(jobs, (std::vector<std::string>{"partitions", "login-attempts", "tokens", "webhook-bodies", "daily-stats",
+                                            "quota-rollover"}));
 }
 
 TEST(housekeeping_e2e, an_unknown_job_exits_64_naming_the_jobs) {
   auto r = test::run_command(test::flowtrackd() + " housekeeping run logs --database-url " + test::shell_quote(test::database_url()));
   EXPECT_EQ(r.exit_code, 64);
-  EXPECT_NE(r.err.find("unknown job 'logs'; the jobs are partitions, login-attempts, tokens, webhook-bodies"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown job 'logs'; the jobs are partitions, login-attempts, tokens, webhook-bodies, daily-stats, quota-rollover"), std::string::npos) << r.err;
   EXPECT_TRUE(r.out.empty());
   auto bare = test::run_command(test::flowtrackd() + " housekeeping --database-url " + test::shell_quote(test::database_url()));
   EXPECT_EQ(bare.exit_code, 64);

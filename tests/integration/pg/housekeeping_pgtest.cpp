@@ -92,7 +92,7 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
 TEST(housekeeping, job_names_round_trip_and_unknown_names_are_refused) {
   for (job j : k_jobs) EXPECT_EQ(job_named(name_of(j)), j);
   EXPECT_FALSE(job_named("logs").has_value());
-  EXPECT_EQ(job_names(), "partitions, login-attempts, tokens, webhook-bodies");
+  EXPECT_EQ(job_names(), "partitions, login-attempts, tokens, webhook-bodies, daily-stats, quota-rollover");
 }
 
 TEST(housekeeping, login_attempts_past_the_retention_go_in_batches_and_recent_ones_stay) {
