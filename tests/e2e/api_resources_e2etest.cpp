@@ -28,6 +28,7 @@
 
 #include "storage/redis/connection.hpp"
 #include "tests/support/api_session.hpp"
+#include "tests/support/http_receiver.hpp"
 
 namespace flowtrack::test {
 namespace {
@@ -44,72 +45,6 @@ scratch_database& database() {
 
 using reply = api_reply;
 using user = api_user;
-
-/// One request as the receiver saw it.
-struct seen_request {
-  std::string body;
-  std::map<std::string, std::string> headers;  // lower-case names
-};
-
-/// A blocking HTTP receiver on 127.0.0.1 that answers 200 and keeps each request.
-class receiver {
- public:
-  receiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~receiver() {
-    stop_ = true;
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket s(io);
-    boost::system::error_code ec;
-    s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)}, ec);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/in"; }
-  std::vector<seen_request> requests() const {
-    std::lock_guard lock(mutex_);
-    return seen_;
-  }
-
- private:
-  void serve() {
-    namespace http = boost::beast::http;
-    while (!stop_) {
-      boost::asio::ip::tcp::socket socket(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec || stop_) continue;
-      boost::beast::flat_buffer buf;
-      http::request<http::string_body> req;
-      http::read(socket, buf, req, ec);
-      if (ec) continue;
-      seen_request r{req.body(), {}};
-      for (const auto& f : req) {
-        std::string name(f.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = std::string(f.value());
-      }
-      {
-        std::lock_guard lock(mutex_);
-        seen_.push_back(std::move(r));
-      }
-      http::response<http::string_body> res{http::status::ok, req.version()};
-      res.keep_alive(false);
-      res.body() = "ok";
-      res.prepare_payload();
-      http::write(socket, res, ec);
-      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    }
-  }
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mutex_;
-  std::vector<seen_request> seen_;
-  std::thread thread_;
-};
 
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = 20s) {
   auto deadline = std::chrono::steady_clock::now() + within;
@@ -502,7 +437,7 @@ TEST_F(api_resources, runs_an_activated_workflow_and_cancels_and_retries_executi
   await_execution(ws, runner, parked.str("executionId"), "cancelled");
 
   // A run that fails (its webhook endpoint is disabled) is retried after the endpoint is enabled.
-  receiver in;
+  http_receiver in;
   auto ep = send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"lead.created"}}}, owner.token);
   ASSERT_EQ(ep.status, 201) << ep.text;
   ASSERT_EQ(call("POST", base + "/webhook-endpoints/" + ep.str("id") + "/disable", "", owner.token).status, 200);
@@ -529,7 +464,7 @@ TEST_F(api_resources, manages_webhook_endpoints_with_secrets_shown_once_and_rede
   auto owner = new_user("owner");
   auto ws = workspace(owner);
   auto base = "/workspaces/" + ws + "/webhook-endpoints";
-  receiver in;
+  http_receiver in;
 
   // Field rules name the field; the SSRF guard holds (only 127.0.0.0/8 is allowed on this node).
   EXPECT_EQ(send("POST", base, {{"url", in.url()}}, owner.token).error_field(), "events");
@@ -648,7 +583,7 @@ TEST_F(api_resources, pages_webhook_endpoints_oldest_first_stable_while_more_are
   auto owner = new_user("owner");
   auto ws = workspace(owner);
   auto base = "/workspaces/" + ws + "/webhook-endpoints";
-  receiver in;
+  http_receiver in;
   std::vector<std::string> made;
   auto make = [&] {
     auto r = send("POST", base, {{"url", in.url()}, {"events", json::array{"*"}}}, owner.token);
@@ -693,7 +628,7 @@ TEST_F(api_resources, holds_the_role_matrix_viewer_reads_member_runs_admin_manag
   auto id = create_workflow(ws, owner, simple("Roles"));
   auto wfp = base + "/workflows/" + id;
   ASSERT_EQ(call("POST", wfp + "/activate", "", owner.token).status, 200);
-  receiver in;
+  http_receiver in;
   auto ep = send("POST", base + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}, {"description", "Kept"}},
                  owner.token);
   ASSERT_EQ(ep.status, 201) << ep.text;
@@ -784,7 +719,7 @@ TEST_F(api_resources, answers_404_for_another_workspaces_ids_on_every_route) {
   ASSERT_EQ(run.status, 202) << run.text;
   auto ex = run.str("executionId");
   await_execution(a_ws, alice, ex, "completed");
-  receiver in;
+  http_receiver in;
   auto ep = send("POST", a + "/webhook-endpoints", {{"url", in.url()}, {"events", json::array{"*"}}}, alice.token);
   ASSERT_EQ(ep.status, 201) << ep.text;
   auto test = call("POST", a + "/webhook-endpoints/" + ep.str("id") + "/test", "", alice.token);

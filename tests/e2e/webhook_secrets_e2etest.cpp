@@ -20,6 +20,7 @@
 
 #include "storage/pg/connection.hpp"
 #include "storage/redis/connection.hpp"
+#include "tests/support/http_receiver.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -43,72 +44,6 @@ bool await(std::chrono::milliseconds limit, Pred done) {
   }
   return true;
 }
-
-/// One request as the receiver saw it.
-struct seen_request {
-  std::string target, body;
-  std::map<std::string, std::string> headers;  // lower-case names
-};
-
-/// A blocking HTTP receiver on 127.0.0.1 that answers 200 and keeps each request.
-class receiver {
- public:
-  receiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~receiver() {
-    stop_ = true;
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket s(io);
-    boost::system::error_code ec;
-    s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)}, ec);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/in"; }
-  std::vector<seen_request> requests() const {
-    std::lock_guard lock(mutex_);
-    return seen_;
-  }
-
- private:
-  void serve() {
-    namespace http = boost::beast::http;
-    while (!stop_) {
-      boost::asio::ip::tcp::socket socket(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec || stop_) continue;
-      boost::beast::flat_buffer buf;
-      http::request<http::string_body> req;
-      http::read(socket, buf, req, ec);
-      if (ec) continue;
-      seen_request r{std::string(req.target()), req.body(), {}};
-      for (const auto& f : req) {
-        std::string name(f.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = std::string(f.value());
-      }
-      {
-        std::lock_guard lock(mutex_);
-        seen_.push_back(std::move(r));
-      }
-      http::response<http::string_body> res{http::status::ok, req.version()};
-      res.keep_alive(false);
-      res.body() = "ok";
-      res.prepare_payload();
-      http::write(socket, res, ec);
-      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    }
-  }
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mutex_;
-  std::vector<seen_request> seen_;
-  std::thread thread_;
-};
 
 std::string base64(const std::string& bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -170,7 +105,7 @@ class webhook_secrets_e2etest : public ::testing::Test {
 };
 
 TEST_F(webhook_secrets_e2etest, a_cli_made_endpoint_gets_deliveries_signed_with_its_secret_and_nothing_leaks) {
-  receiver in;
+  test::http_receiver in;
   std::string slug = test::unique_slug("secrets");
   auto ws = cli("workspace create --name Secrets --slug " + slug + " --owner-email owner@" + slug + ".example.com");
   ASSERT_EQ(ws.exit_code, 0) << ws.err;
