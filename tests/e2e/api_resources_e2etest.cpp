@@ -29,6 +29,7 @@
 #include "storage/redis/connection.hpp"
 #include "tests/support/api_session.hpp"
 #include "tests/support/http_receiver.hpp"
+#include "tests/support/own_redis.hpp"
 
 namespace flowtrack::test {
 namespace {
@@ -87,45 +88,6 @@ json::object simple(const std::string& name) {
   return chain(name, {graph_node("start", "TRIGGER_MANUAL"), graph_node("tag", "ACTION_ADD_TAG", {{"tag", "api"}}),
                       graph_node("end", "LOGIC_END")});
 }
-
-/// A redis-server of one test's own on a free port: its connection count and its outage are that
-/// test's alone.
-class own_redis {
- public:
-  own_redis() { start(); }
-  own_redis(const own_redis&) = delete;
-  own_redis& operator=(const own_redis&) = delete;
-
-  void start() {
-    process_ = std::make_unique<child_process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no"},
-        std::map<std::string, std::string>{});
-    EXPECT_TRUE(eventually([&] { return probe().ping().ok(); }, 10s)) << process_->log();
-  }
-  void stop() {
-    process_->signal(SIGTERM);
-    EXPECT_TRUE(process_->wait(10s).has_value());
-  }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
-  /// Connections the server accepted so far (INFO total_connections_received; this probe's own
-  /// included).
-  long connections() {
-    auto c = probe();
-    auto info = c.command({"INFO", "stats"});
-    if (!info) {
-      ADD_FAILURE() << info.err().message;
-      return -1;
-    }
-    auto at = info->text.find("total_connections_received:");
-    return at == std::string::npos ? -1 : std::stol(info->text.substr(at + 27));
-  }
-
- private:
-  redis::connection probe() const { return redis::connection({"127.0.0.1", static_cast<std::uint16_t>(port_), 0, {}, {}}, 1000ms); }
-  int port_ = free_port();
-  std::unique_ptr<child_process> process_;
-};
 
 // Each test's node has a Redis of its own: nodes claim whatever execution the shared queue
 // names, so a node of another test (another database) would take this one's runs.

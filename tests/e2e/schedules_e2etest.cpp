@@ -20,6 +20,7 @@
 #include "storage/pg/connection.hpp"
 #include "storage/redis/connection.hpp"
 #include "tests/support/node_process.hpp"
+#include "tests/support/own_redis.hpp"
 #include "tests/support/scratch_database.hpp"
 
 namespace flowtrack {
@@ -40,34 +41,7 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
   return done();
 }
 
-/// A redis-server of this test's own: nodes claim whatever the shared execution queue names.
-class own_redis {
- public:
-  own_redis() {
-    process_ = std::make_unique<test::child_process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no"},
-        std::map<std::string, std::string>{});
-    EXPECT_TRUE(eventually(
-        [&] {
-          auto c = redis::connection::open(url(), 500ms);
-          return c.ok() && c->ping().ok();
-        },
-        10s))
-        << process_->log();
-  }
-  ~own_redis() {
-    process_->signal(SIGTERM);
-    (void)process_->wait(10s);
-  }
-  own_redis(const own_redis&) = delete;
-  own_redis& operator=(const own_redis&) = delete;
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
-
- private:
-  int port_ = test::free_port();
-  std::unique_ptr<test::child_process> process_;
-};
+using test::own_redis;
 
 struct database {
   std::unique_ptr<pg::connection> c = [] {
