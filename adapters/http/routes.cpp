@@ -298,6 +298,7 @@ std::string route_of(std::string_view path) {
   if (path.starts_with("/t/")) return "tracking";
   if (path == "/inbound/email") return "inbound_email";
   if (path == k_stripe_webhook_path) return "stripe_webhook";
+  if (is_calendly_webhook_path(path)) return "calendly_webhook";
   return "other";
 }
 
@@ -319,17 +320,20 @@ handler make_routes(route_targets targets) {
     if (path.substr(0, 3) == "/t/") return tracking_route(targets.tracking, path.substr(3), std::move(req), std::move(reply));
     if (path == "/inbound/email") return inbound_email(targets.inbound, std::move(req), info, std::move(reply));
     if (path == k_stripe_webhook_path) return stripe_webhook(targets.billing, std::move(req), info, std::move(reply));
+    if (is_calendly_webhook_path(path)) return calendly_webhook(targets.calendly, path, std::move(req), info, std::move(reply));
     if (targets.api && api_path(path)) return targets.api->handle(std::move(req), info, std::move(reply));
     reply(json_error(bhttp::status::not_found, "not_found", "no route for this path"));
   };
 }
 
 admitter make_admission(route_targets targets) {
-  return [inbound = std::move(targets.inbound), api = targets.api, billing = targets.billing](
+  return [inbound = std::move(targets.inbound), api = targets.api, billing = targets.billing,
+          calendly = targets.calendly](
              const request_head& head, const request_info& info, admission_callback done) {
     auto path = path_of(head.target());
     if (path == "/inbound/email") return admit_inbound_email(inbound, head, info, std::move(done));
     if (path == k_stripe_webhook_path) return done(admit_stripe_webhook(billing, head));
+    if (is_calendly_webhook_path(path)) return done(admit_calendly_webhook(calendly, head));
     if (api && api_path(path)) return api->admit(head, info, std::move(done));
     done(admission::admit());
   };

@@ -10,6 +10,7 @@
 #include "adapters/http/api/api.hpp"
 #include "adapters/http/inbound.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/http/calendly_webhook.hpp"
 #include "adapters/http/stripe_webhook.hpp"
 #include "adapters/http/tracking.hpp"
 
@@ -31,6 +32,9 @@ struct route_targets {
   std::shared_ptr<api::api_service> api;
   /// Stripe's events (POST /billing/stripe/webhook); without a secret the path answers 404.
   stripe_targets billing;
+  /// Calendly's events (POST /integrations/calendly/webhook/{workspace_id}); without a signing key
+  /// the path answers 404.
+  calendly_targets calendly;
 };
 
 /// The request handler for the public server: /healthz, /readyz (status only), the public forms

@@ -1,0 +1,158 @@
+// The Calendly webhook route. Logs what it refused and why, never the key, the signature or the
+// body (an invitee's email is personal data: logged as the lead id only).
+#include "adapters/http/calendly_webhook.hpp"
+
+#include <chrono>
+#include <memory>
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "crypto/calendly_signature.hpp"
+#include "runtime/text.hpp"
+#include "storage/calendly.hpp"
+
+namespace flowtrack::http {
+namespace {
+namespace json = boost::json;
+
+response not_found() { return json_error(bhttp::status::not_found, "not_found", "no route for this path"); }
+
+response no_workspace() {
+  return json_error(bhttp::status::not_found, "not_found", "no workspace has this id; copy the webhook URL from the workspace again",
+                    {{"workspace_id", "no such workspace"}});
+}
+
+response method_not_allowed() {
+  auto res = json_error(bhttp::status::method_not_allowed, "method_not_allowed", "use POST");
+  res.set(bhttp::field::allow, "POST");
+  return res;
+}
+
+response too_large() {
+  return json_error(bhttp::status::payload_too_large, "payload_too_large",
+                    "a Calendly event body is at most " + std::to_string(k_calendly_body_limit / 1024) + " KiB");
+}
+
+response unavailable(std::string_view message) {
+  auto res = json_error(bhttp::status::service_unavailable, "unavailable", message);
+  res.set(bhttp::field::retry_after, "5");
+  return res;
+}
+
+response invalid_event(const std::string& field, const std::string& message) {
+  return json_error(bhttp::status::bad_request, "invalid_event", message, {{field, message}});
+}
+
+std::int64_t now_of(const calendly_targets& t) {
+  if (t.now_s) return t.now_s();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string_view refusal_text(crypto::calendly_signature_check c) {
+  switch (c) {
+    case crypto::calendly_signature_check::malformed:
+      return "the Calendly-Webhook-Signature header is missing or malformed (t=...,v1=...)";
+    case crypto::calendly_signature_check::no_signature: return "the Calendly-Webhook-Signature header carries no v1 signature";
+    case crypto::calendly_signature_check::mismatch: return "no v1 signature matches this body under the signing key";
+    case crypto::calendly_signature_check::stale: return "the signature's timestamp is more than 5 minutes from now";
+    case crypto::calendly_signature_check::ok: break;
+  }
+  return "the signature was refused";
+}
+
+response accepted(std::string_view outcome) {
+  return json_response(bhttp::status::ok, json::serialize(json::object{{"received", true}, {"outcome", outcome}}));
+}
+
+// A string member of `o`, or empty.
+std::string string_at(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_string()) return {};
+  return std::string(it->value().as_string());
+}
+
+}  // namespace
+
+bool is_calendly_webhook_path(std::string_view path) { return path.starts_with(k_calendly_webhook_prefix); }
+
+admission admit_calendly_webhook(const calendly_targets& t, const request_head& head) {
+  if (t.signing_key.empty()) return admission::refuse(not_found());
+  if (head.method() != bhttp::verb::post) return admission::refuse(method_not_allowed());
+  if (auto length = head[bhttp::field::content_length]; !length.empty()) {
+    std::size_t n = 0;
+    for (char c : length) {
+      if (c < '0' || c > '9' || n > k_calendly_body_limit) break;
+      n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (n > k_calendly_body_limit) return admission::refuse(too_large());
+  }
+  return admission::admit();
+}
+
+void calendly_webhook(const calendly_targets& t, std::string_view path, request&& req, const request_info& info,
+                      responder reply) {
+  if (t.signing_key.empty()) return reply(not_found());
+  if (req.method() != bhttp::verb::post) return reply(method_not_allowed());
+  std::string_view workspace_id = path.substr(std::min(path.size(), k_calendly_webhook_prefix.size()));
+  if (!runtime::is_uuid(workspace_id)) return reply(no_workspace());
+  const std::string& body = req.body();
+  if (body.size() > k_calendly_body_limit) return reply(too_large());
+
+  auto check = crypto::verify_calendly_signature(req[crypto::k_calendly_signature_header], body, t.signing_key, now_of(t));
+  if (check != crypto::calendly_signature_check::ok) {
+    spdlog::warn("calendly webhook: refused a request from {} ({}), request {}", info.client_ip, crypto::to_string(check),
+                 info.request_id);
+    return reply(json_error(bhttp::status::bad_request, "invalid_signature", refusal_text(check),
+                            {{std::string(crypto::k_calendly_signature_header), std::string(crypto::to_string(check))}}));
+  }
+
+  boost::system::error_code ec;
+  json::value doc = json::parse(body, ec);
+  if (ec || !doc.is_object()) return reply(invalid_event("body", "the body is not a JSON object"));
+  const auto& root = doc.as_object();
+  std::string event = string_at(root, "event");
+  if (event.empty()) return reply(invalid_event("event", "the event has no type"));
+  if (event != "invitee.created") return reply(accepted("ignored"));
+  auto p = root.find("payload");
+  if (p == root.end() || !p->value().is_object()) return reply(invalid_event("payload", "invitee.created carries no payload object"));
+  const auto& payload = p->value().as_object();
+
+  auto booking = std::make_shared<storage::calendly_booking>();
+  booking->workspace_id = std::string(workspace_id);
+  booking->invitee_uri = string_at(payload, "uri");
+  booking->email = string_at(payload, "email");
+  booking->name = string_at(payload, "name");
+  if (auto se = payload.find("scheduled_event"); se != payload.end() && se->value().is_object()) {
+    booking->scheduled_event_uri = string_at(se->value().as_object(), "uri");
+    booking->start_time = string_at(se->value().as_object(), "start_time");
+  }
+  if (booking->invitee_uri.empty()) return reply(invalid_event("payload.uri", "the invitee has no uri"));
+  if (booking->email.empty()) return reply(invalid_event("payload.email", "the invitee has no email"));
+  if (booking->invitee_uri.size() > 2048) return reply(invalid_event("payload.uri", "the invitee uri is over 2048 characters"));
+  if (booking->email.size() > 320) return reply(invalid_event("payload.email", "the invitee email is over 320 characters"));
+
+  if (t.postgres == nullptr) return reply(unavailable("no database; Calendly will send the event again"));
+  std::string request_id = info.request_id;
+  t.postgres->try_submit(
+      [booking](pg::connection& c) { return storage::apply_calendly_booking(c, *booking); },
+      [booking, reply, request_id](result<storage::calendly_applied> r) {
+        if (r) {
+          if (r->outcome == storage::calendly_outcome::no_workspace) {
+            spdlog::warn("calendly webhook: no workspace {}, request {}", booking->workspace_id, request_id);
+            return reply(no_workspace());
+          }
+          spdlog::info("calendly webhook: workspace {} invitee.created {} (lead {}, was {})", booking->workspace_id,
+                       storage::to_string(r->outcome), r->lead_id.empty() ? "-" : r->lead_id,
+                       r->previous_status.empty() ? "-" : r->previous_status);
+          return reply(accepted(storage::to_string(r->outcome)));
+        }
+        const error& e = r.err();
+        if (e.code == error_code::invalid) return reply(invalid_event(e.subject, e.message));
+        spdlog::error("calendly webhook: workspace {} not applied ({}), request {}: {}", booking->workspace_id, to_string(e.code),
+                      request_id, e.message);
+        reply(unavailable("the event could not be stored now; Calendly will send it again"));
+      });
+}
+
+}  // namespace flowtrack::http
