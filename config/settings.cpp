@@ -231,6 +231,13 @@ const std::map<std::string, setter>& setters() {
            throw config_error(k, "must be Stripe's endpoint signing secret (whsec_...): at most 1024 characters, no blanks");
          s.stripe_webhook_secret = secret;
        }},
+      // Never echoed, as stripe_webhook_secret.
+      {"calendly_webhook_signing_key", [](settings& s, const std::string& k, const std::string& v) {
+         std::string key = trim(v);
+         if (key.size() > 1024 || std::any_of(key.begin(), key.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; }))
+           throw config_error(k, "must be Calendly's webhook signing key: at most 1024 characters, no blanks");
+         s.calendly_webhook_signing_key = key;
+       }},
       {"billing_grace_days", [](settings& s, const std::string& k, const std::string& v) { s.billing_grace_days = parse_int(k, v, 0, 365); }},
       {"encryption_old_keys", [](settings& s, const std::string& k, const std::string& v) {
          auto keys = comma_items(v);

@@ -99,6 +99,10 @@ struct settings {
   /// Stripe's webhook signing secret (`whsec_...`): POST /billing/stripe/webhook verifies each
   /// event's Stripe-Signature under it; empty: that route answers 404. Never logged or shown.
   std::string stripe_webhook_secret;
+  /// Calendly's webhook signing key (the `signing_key` given when the webhook subscription was
+  /// made): POST /integrations/calendly/webhook/{workspace_id} verifies each event's
+  /// Calendly-Webhook-Signature under it; empty: that route answers 404. Never logged or shown.
+  std::string calendly_webhook_signing_key;
   /// Days a past_due subscription keeps taking new triggers after its first failed payment;
   /// then they are refused (402 payment_required) until it is paid.
   int billing_grace_days = 7;

@@ -290,6 +290,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   smtp::server smtp_server(smtp::options_from(s), intake);
   targets.inbound.postgres = &postgres;
   targets.billing = {&postgres, s.stripe_webhook_secret, s.billing_grace_days, {}};  // POST /billing/stripe/webhook; 404 without the secret
+  targets.calendly = {&postgres, s.calendly_webhook_signing_key, {}};  // POST /integrations/calendly/webhook/{workspace_id}; 404 without the key
   targets.inbound.deliver = [&intake](std::string intake_id, std::string client_ip, std::string raw,
                                       std::function<void(int, std::string, std::string)> done) {
     intake.deliver_to(intake_id, client_ip, std::move(raw),
