@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
+
 #include "adapters/cli/zoneinfo.hpp"
 
 namespace flowtrack::domain {
@@ -211,8 +213,18 @@ TEST(schedule_spec_of, defaults_to_the_workspace_zone_and_no_filter) {
 }
 
 TEST(schedule_spec_of, refuses_a_filter_that_does_not_compile_and_an_unknown_zone) {
-  auto g = graph_of(R"({"cron":"0 9 * * *","leadFilter":{"field":"status","operator":"resembles","value":"x"}})");
+  // The catalog refuses such a graph on import (runtime/catalog); one stored before it did is
+  // refused here, when it fires.
+  const std::string bad_filter = R"({"field":"status","operator":"resembles","value":"x"})";
+  auto refused = runtime::import_react_flow(std::string_view(
+      R"({"nodes":[{"id":"tick","type":"TRIGGER_SCHEDULE","data":{"cron":"0 9 * * *","leadFilter":)" + bad_filter +
+      R"(}},{"id":"end","type":"LOGIC_END"}],"edges":[{"id":"e","source":"tick","target":"end"}]})"));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(runtime::compile(*refused, runtime::config_options{&zones()}).ok());
+  auto g = graph_of(R"({"cron":"0 9 * * *","leadFilter":{"field":"status","operator":"==","value":"NEW"}})");
   ASSERT_TRUE(g.graph);
+  for (auto& n : g.source.nodes)
+    if (n.id == "tick") n.data["leadFilter"] = boost::json::parse(bad_filter);
   auto bad = schedule_of(g.source, *g.graph, "UTC", &zones());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.err().code, error_code::invalid);
