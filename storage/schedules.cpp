@@ -239,7 +239,15 @@ result<schedule_step> prepare(pg::connection& c, schedule_firing& f, const sched
   auto source = runtime::import_react_flow(std::string_view(*f.graph));
   if (!source) return park(c, f, k::invalid, "the stored graph cannot be read: " + source.err().message);
   auto compiled = runtime::compile(*source, runtime::config_options{o.zones});
-  if (!compiled.ok()) return park(c, f, k::invalid, "the stored graph does not compile");
+  if (!compiled.ok()) {
+    std::string why = "the stored graph does not compile";
+    for (const auto& p : compiled.problems)
+      if (p.level == runtime::problem::severity::error) {
+        why += ": " + (p.field.empty() ? "" : p.field + ": ") + p.message;
+        break;
+      }
+    return park(c, f, k::invalid, why);
+  }
   auto spec = domain::schedule_of(*source, *compiled.graph, ws->timezone, o.zones);
   if (!spec) return park(c, f, k::invalid, spec.err().message);
   if (!*spec) return park(c, f, k::parked, "the workflow has no schedule trigger");

@@ -432,7 +432,13 @@ TEST(schedules, a_workspace_past_due_beyond_its_grace_starts_no_tick) {
 
 TEST(schedules, a_schedule_that_cannot_fire_is_parked_with_the_reason) {
   fixture f;
-  auto wf = f.workflow({{"cron", "0 * * * *"}, {"leadFilter", {{"field", "status"}, {"operator", "resembles"}, {"value", "x"}}}});
+  // The catalog refuses a bad leadFilter on import; a graph stored before it did has one.
+  auto wf = f.workflow({{"cron", "0 * * * *"}, {"leadFilter", {{"field", "status"}, {"operator", "=="}, {"value", "x"}}}});
+  ASSERT_TRUE(f.text("UPDATE workflow_versions SET graph = jsonb_set(graph, ARRAY['nodes', (SELECT (i - 1)::text FROM"
+                     " jsonb_array_elements(graph->'nodes') WITH ORDINALITY e(n, i) WHERE n->>'id' = 'tick'), 'data',"
+                     " 'leadFilter', 'operator'], '\"resembles\"') WHERE workflow_id = $1 RETURNING workflow_id::text",
+                     wf)
+                  .has_value());
   auto r = f.fire(hour_after_now(1000));
   EXPECT_TRUE(r.started.empty());
   EXPECT_EQ(count(r.notes, schedule_note::kind::invalid), 1u);
