@@ -2,7 +2,7 @@
 // the workspace's lead with the invitee's email (any case, the most recent one) moves to BOOKED
 // with a STATUS_CHANGED event, a replay changes nothing, WON is not moved back, a lead of
 // another workspace or a deleted one is not touched, and no lead or no workspace records nothing.
-// The suite runs in a database of its own, migrated here.
+// The suite runs in a database of its own (test::scratch_database).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,7 +16,7 @@
 
 #include "domain/ids.hpp"
 #include "storage/calendly.hpp"
-#include "storage/migrate.hpp"
+#include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::storage {
@@ -28,28 +28,9 @@ std::unique_ptr<pg::connection> connect(const std::string& url) {
   return c.ok() ? std::move(*c) : nullptr;
 }
 
-struct own_database {
-  std::string name = "ft_calendly_" + std::to_string(::getpid()) + "_" +
-                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000000);
-  std::string url;
-  own_database() {
-    auto admin = connect(test::database_url());
-    auto r = admin->exec("CREATE DATABASE " + name);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    url = test::database_url_for(name);
-    auto c = connect(url);
-    auto m = migrate(*c, embedded_migrations());
-    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.err().message);
-  }
-  ~own_database() {
-    auto admin = connect(test::database_url());
-    if (admin) (void)admin->exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  }
-};
-
 const std::string& suite_url() {
-  static own_database db;
-  return db.url;
+  static test::scratch_database db("ft_calendly");
+  return db.url();
 }
 
 struct fixture {

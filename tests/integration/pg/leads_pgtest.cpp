@@ -17,7 +17,7 @@
 
 #include "domain/csv.hpp"
 #include "storage/leads.hpp"
-#include "storage/migrate.hpp"
+#include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::storage {
@@ -31,29 +31,9 @@ std::unique_ptr<pg::connection> connect(const std::string& url) {
 
 std::string describe(const error& e) { return std::string(to_string(e.code)) + " " + e.subject + ": " + e.message; }
 
-// A database of its own, migrated, dropped at the end.
-struct own_database {
-  std::string name = "ft_leads_" + std::to_string(::getpid()) + "_" +
-                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000000);
-  std::string url;
-  own_database() {
-    auto admin = connect(test::database_url());
-    auto r = admin->exec("CREATE DATABASE " + name);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    url = test::database_url_for(name);
-    auto c = connect(url);
-    auto m = migrate(*c, embedded_migrations());
-    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.err().message);
-  }
-  ~own_database() {
-    auto admin = connect(test::database_url());
-    if (admin) (void)admin->exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  }
-};
-
 const std::string& suite_url() {
-  static own_database db;
-  return db.url;
+  static test::scratch_database db("ft_leads");
+  return db.url();
 }
 
 struct fixture {

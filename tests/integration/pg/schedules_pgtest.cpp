@@ -16,10 +16,10 @@
 #include <boost/json.hpp>
 
 #include "adapters/cli/zoneinfo.hpp"
-#include "storage/migrate.hpp"
 #include "storage/schedules.hpp"
 #include "storage/workflow_documents.hpp"
 #include "storage/workflows.hpp"
+#include "tests/support/scratch_database.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace flowtrack::storage {
@@ -31,25 +31,6 @@ std::unique_ptr<pg::connection> connect(const std::string& url) {
   EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.err().message);
   return c.ok() ? std::move(*c) : nullptr;
 }
-
-struct own_database {
-  std::string name = "ft_sched_" + std::to_string(::getpid()) + "_" +
-                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000000);
-  std::string url;
-  own_database() {
-    auto admin = connect(test::database_url());
-    auto r = admin->exec("CREATE DATABASE " + name);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    url = test::database_url_for(name);
-    auto c = connect(url);
-    auto m = migrate(*c, embedded_migrations());
-    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.err().message);
-  }
-  ~own_database() {
-    auto admin = connect(test::database_url());
-    if (admin) (void)admin->exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  }
-};
 
 const runtime::time_zone_db& zones() {
   static const runtime::time_zone_db db(cli::zoneinfo_loader());
@@ -68,8 +49,8 @@ constexpr std::int64_t k_hour = 3600 * 1000;
 
 // Every test has a database of its own: fire_due_schedules fires whatever is due in it.
 struct fixture {
-  own_database db;
-  std::unique_ptr<pg::connection> c = connect(db.url);
+  test::scratch_database db{"ft_sched"};
+  std::unique_ptr<pg::connection> c = connect(db.url());
   std::string workspace_id;
   schedule_options options;
 
@@ -175,7 +156,7 @@ TEST(schedules, two_firers_of_the_same_tick_start_one_execution_per_lead) {
   ASSERT_TRUE(claimed.ok()) << claimed.err().message;
   ASSERT_EQ(claimed->size(), 1u);
   auto run = [&](schedule_firing firing) {
-    auto c = connect(f.db.url);
+    auto c = connect(f.db.url());
     std::vector<std::string> started;
     for (;;) {
       auto step = advance_schedule(*c, firing, f.options, tick + 1000);
@@ -222,11 +203,11 @@ TEST(schedules, nodes_polling_together_start_each_lead_once) {
   late.owner = "test-b";
   const std::int64_t tick = hour_after_now();
   auto a = std::async(std::launch::async, [&] {
-    auto c = connect(f.db.url);
+    auto c = connect(f.db.url());
     return fire_due_schedules(*c, f.options, tick + 1000);
   });
   auto b = std::async(std::launch::async, [&] {
-    auto c = connect(f.db.url);
+    auto c = connect(f.db.url());
     // This node's clock is a lease ahead: it sees the other's claim as lapsed.
     return fire_due_schedules(*c, late, tick + 1000 + late.lease.count() + 1);
   });
