@@ -27,6 +27,7 @@
 
 #include "storage/pg/connection.hpp"
 #include "storage/redis/connection.hpp"
+#include "tests/support/http_receiver.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -197,77 +198,6 @@ class smtp_sink {
   fs::path dir_;
   int port_;
   test::child_process process_;
-};
-
-/// A plain HTTP receiver for outgoing webhooks: answers every request 200 and keeps it.
-class webhook_receiver {
- public:
-  struct request {
-    std::string method, target, body;
-    std::map<std::string, std::string> headers;  ///< lower-case names
-  };
-
-  webhook_receiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~webhook_receiver() {
-    stop_ = true;
-    // Unblocks accept() with a connection of our own.
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket s(io);
-    boost::system::error_code ec;
-    s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)}, ec);
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-
-  std::vector<request> requests() const {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
- private:
-  void serve() {
-    namespace beast = boost::beast;
-    namespace http = beast::http;
-    while (!stop_) {
-      boost::asio::ip::tcp::socket socket(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec || stop_) continue;
-      beast::flat_buffer buf;
-      http::request<http::string_body> req;
-      http::read(socket, buf, req, ec);
-      if (ec) continue;
-      request r{std::string(req.method_string()), std::string(req.target()), req.body(), {}};
-      for (const auto& f : req) {
-        std::string name(f.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = std::string(f.value());
-      }
-      {
-        std::lock_guard lock(mutex_);
-        requests_.push_back(std::move(r));
-      }
-      http::response<http::string_body> res{http::status::ok, req.version()};
-      res.set(http::field::content_type, "text/plain");
-      res.keep_alive(false);
-      res.body() = "ok";
-      res.prepare_payload();
-      http::write(socket, res, ec);
-      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    }
-  }
-
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mutex_;
-  std::vector<request> requests_;
-  std::thread thread_;
 };
 
 // --- the fixture ----------------------------------------------------------------------------
@@ -764,7 +694,7 @@ TEST_F(engine_e2etest, cli_lifecycle_workspace_workflow_run_and_show) {
 // --- 3. cancel and retry --------------------------------------------------------------------
 
 TEST_F(engine_e2etest, cancel_and_retry_a_failed_webhook_run_is_retried_and_a_parked_run_is_cancelled) {
-  webhook_receiver receiver;
+  test::http_receiver receiver;
   const std::string slug = test::unique_name("retry");
   const std::string workspace_id = create_workspace(slug);
   ASSERT_TRUE(looks_like_uuid(workspace_id));
@@ -825,7 +755,7 @@ TEST_F(engine_e2etest, cancel_and_retry_a_failed_webhook_run_is_retried_and_a_pa
   EXPECT_EQ(got.size(), 1u) << "one retry, one delivery";
   for (const auto& r : got) {
     EXPECT_EQ(r.method, "POST");
-    EXPECT_EQ(r.target, "/hook");
+    EXPECT_EQ(r.target, "/in");  // the path of receiver.url()
     EXPECT_EQ(r.headers.count("webhook-id") ? r.headers.at("webhook-id") : "(none)", key);
   }
   ASSERT_TRUE(await(10s, [&] {

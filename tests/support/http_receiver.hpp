@@ -18,7 +18,7 @@ namespace flowtrack::test {
 
 /// One request as the receiver saw it.
 struct seen_request {
-  std::string target, body;
+  std::string method, target, body;
   std::map<std::string, std::string> headers;  ///< lower-case names
 };
 
@@ -58,7 +58,7 @@ class http_receiver {
       http::request<http::string_body> req;
       http::read(socket, buf, req, ec);
       if (ec) continue;
-      seen_request r{std::string(req.target()), req.body(), {}};
+      seen_request r{std::string(req.method_string()), std::string(req.target()), req.body(), {}};
       for (const auto& f : req) {
         std::string name(f.name_string());
         for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
