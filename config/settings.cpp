@@ -112,6 +112,33 @@ std::string readable_file_or_empty(const std::string& key, const std::string& pa
   return path;
 }
 
+// An OAuth client id: printable ASCII without blanks (shown in errors: it is not a secret).
+std::string oauth_client_id(const std::string& key, const std::string& v) {
+  std::string id = trim(v);
+  if (id.size() > 512 || std::any_of(id.begin(), id.end(), [](unsigned char c) { return c <= 0x20 || c >= 0x7f; }))
+    throw config_error(key, "'" + id + "' is not an OAuth client id: at most 512 printable characters, no blanks");
+  return id;
+}
+
+// An OAuth client secret: never echoed, as stripe_webhook_secret.
+std::string oauth_client_secret(const std::string& key, const std::string& v) {
+  std::string secret = trim(v);
+  if (secret.size() > 1024 || std::any_of(secret.begin(), secret.end(), [](unsigned char c) { return c <= 0x20 || c >= 0x7f; }))
+    throw config_error(key, "must be the provider's OAuth client secret: at most 1024 printable characters, no blanks");
+  return secret;
+}
+
+// A provider endpoint: http(s), no blanks, no fragment; trailing slashes dropped. Empty only
+// where the feature is optional (a revoke URL).
+std::string oauth_url(const std::string& key, const std::string& v, bool may_be_empty) {
+  std::string url = trim(v);
+  if (url.empty() && may_be_empty) return url;
+  url = require_scheme(key, url, {"https://", "http://"});
+  if (url.find_first_of(" \t\"<>#") != std::string::npos) throw config_error(key, "'" + url + "' is not a URL");
+  while (url.size() > 8 && url.back() == '/') url.pop_back();
+  return url;
+}
+
 using setter = std::function<void(settings&, const std::string& key, const std::string& value)>;
 
 const std::map<std::string, setter>& setters() {
@@ -238,6 +265,24 @@ const std::map<std::string, setter>& setters() {
            throw config_error(k, "must be Calendly's webhook signing key: at most 1024 characters, no blanks");
          s.calendly_webhook_signing_key = key;
        }},
+      // The mail integrations (issue #16 item 4). Client ids and URLs are shown in errors; the
+      // client secrets never, as stripe_webhook_secret.
+      {"google_oauth_client_id", [](settings& s, const std::string& k, const std::string& v) { s.google_oauth_client_id = oauth_client_id(k, v); }},
+      {"google_oauth_client_secret", [](settings& s, const std::string& k, const std::string& v) { s.google_oauth_client_secret = oauth_client_secret(k, v); }},
+      {"google_oauth_authorize_url", [](settings& s, const std::string& k, const std::string& v) { s.google_oauth_authorize_url = oauth_url(k, v, false); }},
+      {"google_oauth_token_url", [](settings& s, const std::string& k, const std::string& v) { s.google_oauth_token_url = oauth_url(k, v, false); }},
+      {"google_userinfo_url", [](settings& s, const std::string& k, const std::string& v) { s.google_userinfo_url = oauth_url(k, v, false); }},
+      {"google_oauth_revoke_url", [](settings& s, const std::string& k, const std::string& v) { s.google_oauth_revoke_url = oauth_url(k, v, true); }},
+      {"gmail_api_url", [](settings& s, const std::string& k, const std::string& v) { s.gmail_api_url = oauth_url(k, v, false); }},
+      {"microsoft_oauth_client_id", [](settings& s, const std::string& k, const std::string& v) { s.microsoft_oauth_client_id = oauth_client_id(k, v); }},
+      {"microsoft_oauth_client_secret", [](settings& s, const std::string& k, const std::string& v) { s.microsoft_oauth_client_secret = oauth_client_secret(k, v); }},
+      {"microsoft_oauth_authorize_url", [](settings& s, const std::string& k, const std::string& v) { s.microsoft_oauth_authorize_url = oauth_url(k, v, false); }},
+      {"microsoft_oauth_token_url", [](settings& s, const std::string& k, const std::string& v) { s.microsoft_oauth_token_url = oauth_url(k, v, false); }},
+      {"microsoft_userinfo_url", [](settings& s, const std::string& k, const std::string& v) { s.microsoft_userinfo_url = oauth_url(k, v, false); }},
+      {"microsoft_oauth_revoke_url", [](settings& s, const std::string& k, const std::string& v) { s.microsoft_oauth_revoke_url = oauth_url(k, v, true); }},
+      {"microsoft_graph_url", [](settings& s, const std::string& k, const std::string& v) { s.microsoft_graph_url = oauth_url(k, v, false); }},
+      {"oauth_refresh_interval_s", [](settings& s, const std::string& k, const std::string& v) { s.oauth_refresh_interval_s = parse_int(k, v, 0, 86400); }},
+      {"oauth_refresh_window_s", [](settings& s, const std::string& k, const std::string& v) { s.oauth_refresh_window_s = parse_int(k, v, 60, 86400); }},
       {"billing_grace_days", [](settings& s, const std::string& k, const std::string& v) { s.billing_grace_days = parse_int(k, v, 0, 365); }},
       {"encryption_old_keys", [](settings& s, const std::string& k, const std::string& v) {
          auto keys = comma_items(v);

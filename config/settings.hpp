@@ -103,6 +103,30 @@ struct settings {
   /// made): POST /integrations/calendly/webhook/{workspace_id} verifies each event's
   /// Calendly-Webhook-Signature under it; empty: that route answers 404. Never logged or shown.
   std::string calendly_webhook_signing_key;
+  /// Google and Microsoft (Outlook) mail integrations (issue #16 item 4): the OAuth client of
+  /// each provider and its endpoints (the real providers' by default; tests point them at local
+  /// servers). A provider without a client id is not offered. Client secrets are never logged
+  /// or shown.
+  std::string google_oauth_client_id;
+  std::string google_oauth_client_secret;
+  std::string google_oauth_authorize_url = "https://accounts.google.com/o/oauth2/v2/auth";
+  std::string google_oauth_token_url = "https://oauth2.googleapis.com/token";
+  std::string google_userinfo_url = "https://openidconnect.googleapis.com/v1/userinfo";
+  std::string google_oauth_revoke_url = "https://oauth2.googleapis.com/revoke";
+  std::string gmail_api_url = "https://gmail.googleapis.com";
+  std::string microsoft_oauth_client_id;
+  std::string microsoft_oauth_client_secret;
+  std::string microsoft_oauth_authorize_url = "https://login.microsoftonline.com/common/oauth2/v2.0/authorize";
+  std::string microsoft_oauth_token_url = "https://login.microsoftonline.com/common/oauth2/v2.0/token";
+  /// Microsoft's OpenID Connect userinfo (served by Graph); read with POST, as OIDC allows.
+  std::string microsoft_userinfo_url = "https://graph.microsoft.com/oidc/userinfo";
+  /// Empty: Microsoft has no token revocation endpoint; a disconnect only forgets the tokens.
+  std::string microsoft_oauth_revoke_url;
+  std::string microsoft_graph_url = "https://graph.microsoft.com/v1.0";
+  /// How often this node looks for integration tokens about to expire (s); 0: never.
+  int oauth_refresh_interval_s = 60;
+  /// Tokens expiring within this (s) are refreshed by that look.
+  int oauth_refresh_window_s = 600;
   /// Days a past_due subscription keeps taking new triggers after its first failed payment;
   /// then they are refused (402 payment_required) until it is paid.
   int billing_grace_days = 7;
