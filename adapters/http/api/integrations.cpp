@@ -1,0 +1,238 @@
+// Integration routes: each step on the PostgreSQL pool (storage::oauth) or at the provider
+// (oauth::provider_client), handing on through callbacks; the HTTP threads only parse and answer.
+#include "adapters/http/api/integrations.hpp"
+
+#include <memory>
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "adapters/http/api/scope.hpp"
+#include "crypto/pkce.hpp"
+#include "storage/oauth.hpp"
+#include "storage/usage_queries.hpp"
+
+namespace flowtrack::http::api {
+namespace json = boost::json;
+namespace {
+
+using domain::action;
+
+/// How long a connect may take from its start to its callback.
+constexpr std::int64_t k_authorization_ttl_s = 600;
+
+json::value opt(const std::optional<std::int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); }
+json::value opt(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
+
+// As GET /workspaces/{id}/integrations shows it.
+json::object integration_json(const storage::integration_row& g) {
+  return json::object{{"id", g.id},         {"provider", g.provider}, {"email", opt(g.email)},
+                      {"scope", opt(g.scope)}, {"connected", g.connected}, {"active", g.active},
+                      {"expiresAt", opt(g.expires_at_ms)}, {"lastUsedAt", opt(g.last_used_at_ms)}, {"connectedAt", g.created_at_ms}};
+}
+
+api_error unknown_provider(const std::string& name) {
+  return {bhttp::status::not_found, "not_found", "no integration '" + name + "': the providers are google and outlook", "provider", 0};
+}
+
+api_error not_offered(oauth::provider p) {
+  std::string key = p == oauth::provider::google ? "google_oauth_client_id" : "microsoft_oauth_client_id";
+  return {bhttp::status::not_found, "not_configured",
+          std::string(oauth::api_name(p)) + " is not offered on this node: its operator has not set " + key, "provider", 0};
+}
+
+api_error no_client() {
+  return api_error::unavailable("integrations are not available on this node", 60);
+}
+
+api_error provider_failed(const error& e) {
+  if (e.transient()) return {bhttp::status::bad_gateway, "provider_unavailable", e.message, "provider", 0};
+  if (e.code == error_code::unauthorized || e.code == error_code::invalid)
+    return {bhttp::status::unprocessable_entity, e.subject == "invalid_grant" ? "invalid_grant" : "provider_refused", e.message, "code", 0};
+  spdlog::error("api: integrations: {}", e.message);
+  return {bhttp::status::bad_gateway, "provider_error", "the provider's answer could not be used", "provider", 0};
+}
+
+void fail(const responder& reply, const error& e) {
+  if (e.code == error_code::internal) spdlog::error("api: integrations: {}", e.message);
+  if (e.code == error_code::not_found && e.subject == "workspace") return reply(error_response(workspace_not_found()));
+  reply(error_response(from_error(e)));
+}
+
+// The path's provider, checked to be offered; the api_error to answer otherwise.
+std::variant<oauth::provider, api_error> path_provider(const scoped_call& sc, const integration_options& o) {
+  auto name = sc.param("provider");
+  auto p = oauth::parse_provider(name);
+  if (!p) return unknown_provider(name);
+  if (!o.client) return no_client();
+  if (!o.client->config(*p).offered()) return not_offered(*p);
+  return *p;
+}
+
+bool acceptable_redirect(std::string_view uri) {
+  if (!(uri.starts_with("https://") || uri.starts_with("http://"))) return false;
+  auto rest = uri.substr(uri.find("://") + 3);
+  if (rest.empty() || rest.front() == '/') return false;
+  for (unsigned char c : uri)
+    if (c <= 0x20 || c == 0x7f || c == '#' || c == '"' || c == '<' || c == '>' || c == '\\') return false;
+  return true;
+}
+
+void connect(api_service& api, const integration_options& o, scoped_call&& sc, responder reply) {
+  auto pv = path_provider(sc, o);
+  if (auto* e = std::get_if<api_error>(&pv)) return reply(error_response(*e));
+  auto p = std::get<oauth::provider>(pv);
+  body_reader b(sc.call.body);
+  auto redirect = b.string("redirectUri", true, 2048);
+  if (auto e = b.finish()) return reply(error_response(*e));
+  if (!acceptable_redirect(*redirect))
+    return reply(error_response(api_error::invalid("redirectUri", "redirectUri must be an absolute http(s) URL without a fragment")));
+  if (!o.keys || !o.keys->can_seal())
+    return reply(error_response({bhttp::status::service_unavailable, "not_configured",
+                                 "integration tokens are stored only encrypted: set encryption_key on this node", "encryption_key", 60}));
+  auto state = crypto::random_url_token(32);
+  auto verifier = crypto::random_url_token(48);
+  if (!state || !verifier) return reply(error_response(api_error::unavailable("no randomness available; try again")));
+  storage::oauth::new_authorization a{sc.workspace_id, sc.user_id(), std::string(oauth::provider_type(p)), *state, *verifier,
+                                      *redirect, k_authorization_ttl_s};
+  auto url = oauth::authorization_url(p, o.client->config(p), *redirect, *state, crypto::pkce_s256_challenge(*verifier));
+  api.db([a = std::move(a), keys = o.keys](pg::connection& c) { return storage::oauth::create_authorization(c, *keys, a); },
+         [reply, url, state = *state](result<std::int64_t> r) {
+           if (!r) return fail(reply, r.err());
+           reply(json_reply(bhttp::status::created, json::object{{"authorizationUrl", url}, {"state", state}, {"expiresAt", *r}}));
+         });
+}
+
+// The callback's steps after the code was exchanged: the account read, the tokens stored, the
+// integration answered.
+void store_account(api_service& api, const integration_options& o, std::shared_ptr<scoped_call> sc, oauth::provider p,
+                   storage::oauth::token_set tokens, responder reply) {
+  auto access = tokens.access_token;
+  o.client->userinfo(p, access, [&api, o, sc, p, tokens = std::move(tokens), reply](result<storage::oauth::account> who) mutable {
+    if (!who) return reply(error_response(provider_failed(who.err())));
+    api.db(
+        [o, sc, p, tokens = std::move(tokens), who = std::move(*who)](pg::connection& c) -> result<std::optional<storage::integration_row>> {
+          auto id = storage::oauth::save_credential(c, *o.keys, sc->workspace_id, oauth::provider_type(p), tokens, who);
+          if (!id) return id.err();
+          auto rows = storage::integrations_of(c, sc->workspace_id);
+          if (!rows) return rows.err();
+          for (auto& g : *rows)
+            if (g.id == *id) return std::optional<storage::integration_row>(std::move(g));
+          return std::optional<storage::integration_row>{};
+        },
+        [reply, sc, p](result<std::optional<storage::integration_row>> r) {
+          if (!r) return fail(reply, r.err());
+          if (!*r) return fail(reply, make_error(error_code::internal, "the stored integration is not listed"));
+          spdlog::info("api: workspace {} connected its {} account", sc->workspace_id, oauth::api_name(p));
+          reply(json_reply(bhttp::status::ok, integration_json(**r)));
+        });
+  });
+}
+
+void callback(api_service& api, const integration_options& o, scoped_call&& call, responder reply) {
+  auto sc = std::make_shared<scoped_call>(std::move(call));
+  auto pv = path_provider(*sc, o);
+  if (auto* e = std::get_if<api_error>(&pv)) return reply(error_response(*e));
+  auto p = std::get<oauth::provider>(pv);
+  body_reader b(sc->call.body);
+  auto code = b.string("code", true, 4096);
+  auto state = b.string("state", true, 512);
+  if (auto e = b.finish()) return reply(error_response(*e));
+  if (!o.keys || !o.keys->can_seal())
+    return reply(error_response({bhttp::status::service_unavailable, "not_configured",
+                                 "integration tokens are stored only encrypted: set encryption_key on this node", "encryption_key", 60}));
+  api.db(
+      [o, sc, p, state = *state](pg::connection& c) {
+        return storage::oauth::take_authorization(c, *o.keys, sc->workspace_id, oauth::provider_type(p), state);
+      },
+      [&api, o, sc, p, code = *code, reply](result<storage::oauth::taken_authorization> taken) {
+        if (!taken) return fail(reply, taken.err());
+        o.client->exchange_code(p, code, taken->redirect_uri, taken->code_verifier,
+                                [&api, o, sc, p, reply](result<storage::oauth::token_set> tokens) {
+                                  if (!tokens) return reply(error_response(provider_failed(tokens.err())));
+                                  store_account(api, o, sc, p, std::move(*tokens), reply);
+                                });
+      });
+}
+
+void disconnect(api_service& api, const integration_options& o, scoped_call&& call, responder reply) {
+  auto sc = std::make_shared<scoped_call>(std::move(call));
+  auto name = sc->param("provider");
+  auto p = oauth::parse_provider(name);
+  if (!p) return reply(error_response(unknown_provider(name)));
+  if (!o.keys) return reply(error_response(no_client()));
+  auto forget = [&api, sc, p = *p, reply]() {
+    api.db([sc, p](pg::connection& c) { return storage::oauth::disconnect(c, sc->workspace_id, oauth::provider_type(p)); },
+           [reply, sc, p](result<bool> r) {
+             if (!r) return fail(reply, r.err());
+             spdlog::info("api: workspace {} disconnected its {} account", sc->workspace_id, oauth::api_name(p));
+             reply(no_content());
+           });
+  };
+  api.db(
+      [o, sc, p = *p](pg::connection& c) { return storage::oauth::load_credential(c, *o.keys, sc->workspace_id, oauth::provider_type(p)); },
+      [o, sc, p = *p, reply, forget](result<std::optional<storage::oauth::credential>> r) {
+        if (!r) {
+          // A token that no longer opens (a key gone) is no reason to keep the account connected.
+          if (r.err().code != error_code::internal) return fail(reply, r.err());
+          spdlog::warn("api: workspace {}: the {} tokens could not be opened to revoke them; disconnecting anyway", sc->workspace_id,
+                       oauth::api_name(p));
+          return forget();
+        }
+        if (!*r)
+          return reply(error_response({bhttp::status::not_found, "not_found",
+                                       "the workspace has no connected " + std::string(oauth::api_name(p)) + " account", "provider", 0}));
+        const auto& cr = **r;
+        if (!cr.active || !o.client) return forget();
+        // Revoking the refresh token ends the whole grant at Google.
+        o.client->revoke(p, cr.refresh_token.value_or(cr.access_token), [sc, p, forget](result<void> revoked) {
+          if (!revoked)
+            spdlog::warn("api: workspace {}: the {} grant could not be revoked at the provider ({}); the tokens are forgotten anyway",
+                         sc->workspace_id, oauth::api_name(p), revoked.err().message);
+          forget();
+        });
+      });
+}
+
+void get_sender(api_service& api, scoped_call&& call, responder reply) {
+  auto ws = call.workspace_id;
+  api.db([ws](pg::connection& c) { return storage::oauth::email_sender_of(c, ws); },
+         [reply](result<std::string> r) {
+           if (!r) return fail(reply, r.err());
+           reply(json_reply(bhttp::status::ok, json::object{{"provider", *r}}));
+         });
+}
+
+void put_sender(api_service& api, scoped_call&& call, responder reply) {
+  body_reader b(call.call.body);
+  auto provider = b.string("provider", true, 32);
+  if (auto e = b.finish()) return reply(error_response(*e));
+  if (*provider != "smtp" && *provider != "google" && *provider != "outlook")
+    return reply(error_response(api_error::invalid("provider", "provider must be smtp, google or outlook")));
+  auto ws = call.workspace_id;
+  api.db([ws, provider = *provider](pg::connection& c) { return storage::oauth::set_email_sender(c, ws, provider); },
+         [reply, provider = *provider](result<void> r) {
+           if (!r) return fail(reply, r.err());
+           reply(json_reply(bhttp::status::ok, json::object{{"provider", provider}}));
+         });
+}
+
+}  // namespace
+
+void add_integration_routes(api_service& api, integration_options o) {
+  const std::string base = "/workspaces/{id}/integrations";
+  route_options with_body;
+  with_body.body = true;
+  add_workspace_route(api, verb::get, base + "/email-sender", {}, action::read,
+                      [&api](scoped_call&& sc, responder reply) { get_sender(api, std::move(sc), std::move(reply)); });
+  add_workspace_route(api, verb::put, base + "/email-sender", with_body, action::manage_workspace,
+                      [&api](scoped_call&& sc, responder reply) { put_sender(api, std::move(sc), std::move(reply)); });
+  add_workspace_route(api, verb::post, base + "/{provider}/connect", with_body, action::manage_workspace,
+                      [&api, o](scoped_call&& sc, responder reply) { connect(api, o, std::move(sc), std::move(reply)); });
+  add_workspace_route(api, verb::post, base + "/{provider}/callback", with_body, action::manage_workspace,
+                      [&api, o](scoped_call&& sc, responder reply) { callback(api, o, std::move(sc), std::move(reply)); });
+  add_workspace_route(api, verb::delete_, base + "/{provider}", {}, action::manage_workspace,
+                      [&api, o](scoped_call&& sc, responder reply) { disconnect(api, o, std::move(sc), std::move(reply)); });
+}
+
+}  // namespace flowtrack::http::api
