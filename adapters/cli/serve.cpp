@@ -26,9 +26,12 @@
 #include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/zoneinfo.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
+#include "adapters/oauth/provider_mailer.hpp"
+#include "adapters/oauth/token_refresh.hpp"
 #include "adapters/webhook/http_sender.hpp"
 #include "adapters/webhook/signed_sender.hpp"
 #include "adapters/http/api/accounts.hpp"
+#include "adapters/http/api/integrations.hpp"
 #include "adapters/http/api/resources.hpp"
 #include "adapters/http/api/leads.hpp"
 #include "adapters/http/api/openapi.hpp"
@@ -111,7 +114,8 @@ std::string read_whole_file(const std::string& path) {
 // wrong) when a Clerk key file cannot be used.
 std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::settings& s, pg::pool& postgres,
                                                                 storage::worker_pool<redis::connection>& redis,
-                                                                actors::mailer_port* mailer, const crypto::keyring* keys) {
+                                                                actors::mailer_port* mailer, const crypto::keyring* keys,
+                                                                oauth::provider_client* oauth_client) {
   http::api::api_options o;
   o.postgres = &postgres;
   o.mailer = mailer;
@@ -145,6 +149,7 @@ std::optional<std::shared_ptr<http::api::api_service>> make_api(const config::se
   http::api::add_resource_routes(*api, {&redis, keys, s.webhook_allow});  // runs are woken on the node's Redis workers
   http::api::add_lead_routes(*api);
   http::api::add_usage_routes(*api);
+  http::api::add_integration_routes(*api, {oauth_client, keys});  // Google/Outlook connect, callback, disconnect, email-sender
   http::api::add_openapi_route(*api);  // last: it checks the document against the routes above
   return api;
 }
@@ -185,6 +190,14 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   std::unique_ptr<mail::smtp_mailer> mailer;
   std::unique_ptr<webhook::http_sender> http_out;
   std::unique_ptr<webhook::signed_sender> webhook_sender;
+  // Mail integrations (issue #16 item 4): the provider calls go through an HTTP sender of their
+  // own whose guard lets every address through, since their URLs come from the operator's
+  // settings (google_oauth_*, microsoft_oauth_*, ...), never from a workspace; the actors' mailer
+  // sends through Gmail or Graph when a workspace chose it, through SMTP otherwise.
+  crypto::keyring oauth_keys;
+  std::unique_ptr<webhook::http_sender> provider_http;
+  std::unique_ptr<oauth::provider_client> oauth_client;
+  std::unique_ptr<oauth::provider_mailer> provider_mailer;
   try {
     mailer = std::make_unique<mail::smtp_mailer>(s);
     auto policy = webhook::address_policy::from_strings(s.webhook_allow);
@@ -193,6 +206,12 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     webhook::report_keys_in_use(postgres, keys);
     http_out = std::make_unique<webhook::http_sender>(std::move(*policy));
     webhook_sender = std::make_unique<webhook::signed_sender>(std::move(keys), *http_out);
+    if (auto ring = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys)) oauth_keys = std::move(*ring);
+    auto anywhere = webhook::address_policy::from_strings({"0.0.0.0/0", "::/0"});
+    provider_http = std::make_unique<webhook::http_sender>(std::move(*anywhere));
+    oauth_client = std::make_unique<oauth::provider_client>(*provider_http, s);
+    provider_mailer = std::make_unique<oauth::provider_mailer>(postgres, oauth_keys, *oauth_client, *mailer,
+                                                               oauth::provider_mailer_options{s.mail_domain, s.public_base_url()});
   } catch (const config::config_error& e) {
     std::cerr << "flowtrackd serve: invalid setting " << e.what() << "\n";
     return 78;
@@ -200,7 +219,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   actors::pooled_store store(postgres, redis, &zones);
   actors::node_services node;
   node.store = &store;
-  node.mailer = mailer.get();
+  node.mailer = provider_mailer.get();  // Gmail/Graph when the workspace's emailSender says so, else the SMTP mailer
   node.webhook_sender = webhook_sender.get();
   node.node_id = make_node_id();
   node.options.lock_ttl = std::chrono::milliseconds(s.lock_ttl_ms);
@@ -230,7 +249,7 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   // The management API before the actor system: a setting it refuses ends the start here, with
   // no actor yet to stop.
   auto keys = crypto::keyring::from_hex(s.encryption_key, s.encryption_old_keys);
-  auto api = make_api(s, postgres, redis, mailer.get(), keys ? &*keys : nullptr);
+  auto api = make_api(s, postgres, redis, mailer.get(), keys ? &*keys : nullptr, oauth_client.get());
   if (!api) return 78;
 
   node_config cfg(s);
@@ -263,6 +282,14 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
                                                                   static_cast<std::size_t>(s.schedule_batch_size)));
                       }, std::nullopt});
   auto periodic_jobs = system.spawn(actors::supervisor, std::move(periodic), 5, std::chrono::milliseconds(60000), give_up);
+  // Integration tokens about to expire are refreshed on a timer thread of their own (the work on
+  // the pool; each credential under its row lock, so every node may run it); owners hear of
+  // revoked grants through the SMTP mailer.
+  std::unique_ptr<oauth::token_refresh_timer> oauth_refresh;
+  if (s.oauth_refresh_interval_s > 0)
+    oauth_refresh = std::make_unique<oauth::token_refresh_timer>(postgres, oauth_keys, *oauth_client, *mailer,
+                                                                 std::chrono::seconds(s.oauth_refresh_interval_s),
+                                                                 std::chrono::seconds(s.oauth_refresh_window_s));
 
   http::server_options http_opts;
   http_opts.listen = s.http_listen;
@@ -362,7 +389,9 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   caf::anon_send_exit(periodic_jobs, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
+  oauth_refresh.reset();  // waits for a pass under way
   webhook_sender.reset();
+  provider_http.reset();  // answers what is still in flight ("shutting down")
   http_out.reset();  // answers what is still in flight ("shutting down"); the actors are gone
   mailer.reset();
   redis.close();

@@ -17,6 +17,7 @@
 
 #include "adapters/http/api/accounts.hpp"
 #include "adapters/http/api/api.hpp"
+#include "adapters/http/api/integrations.hpp"
 #include "adapters/http/api/leads.hpp"
 #include "adapters/http/api/openapi.hpp"
 #include "adapters/http/api/resources.hpp"
@@ -109,6 +110,7 @@ class api_openapi : public ::testing::Test {
     add_resource_routes(api, resource_options{});
     add_lead_routes(api);
     add_usage_routes(api);
+    add_integration_routes(api, {});
     add_openapi_route(api);
     boost::system::error_code ec;
     doc = json::parse(openapi_document(), ec);
