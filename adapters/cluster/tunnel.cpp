@@ -261,7 +261,10 @@ handshake_failure classify(int ssl_error, side s) {
   switch (reason) {
     case SSL_R_BINDER_DOES_NOT_VERIFY:  // server: the client's key differs
       return {failure::wrong_secret, "wrong cluster secret? (the peer's PSK binder does not verify)"};
-    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:  // dialer: the server could not verify our key
+    // Dialer: the server could not verify our binder. OpenSSL 3.0 answers a bad binder with
+    // illegal_parameter; RFC 8446 (4.2.11) says decrypt_error.
+    case SSL_R_SSLV3_ALERT_ILLEGAL_PARAMETER:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
       return {failure::wrong_secret, "refused by the remote node: wrong cluster secret? (" + what + ")"};
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
       return {failure::io_error, "the connection closed during the TLS handshake"};
