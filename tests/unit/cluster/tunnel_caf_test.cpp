@@ -1,10 +1,12 @@
 // CAF 0.17 nodes over the cluster tunnel: node A publishes an actor on loopback behind a
 // tunnel_server, node B reaches it through a tunnel_dialer, node C with another secret cannot.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -142,6 +144,50 @@ TEST(cluster_tunnel_caf, a_node_with_the_secret_gets_the_remote_actor_and_one_wi
   (*dialer_c)->stop();
   (*dialer_b)->stop();
   (*server)->stop();
+}
+
+TEST(cluster_tunnel_caf, a_remote_that_never_answers_does_not_stall_another_connect) {
+  // CAF 0.17's middleman connects inside its actor: an unreachable host stalls every connect.
+  // Through a dialer CAF's connect is local and instant; the remote is dialed off its path.
+  node_config cfg_a, cfg_b;
+  caf::actor_system node_a{cfg_a}, node_b{cfg_b};
+  auto actor = node_a.spawn(answerer);
+  struct exit_at_end {
+    caf::actor who;
+    ~exit_at_end() { caf::anon_send_exit(who, caf::exit_reason::user_shutdown); }
+  } exit_guard{actor};
+  auto basp = node_a.middleman().publish(actor, 0, "127.0.0.1");
+  ASSERT_TRUE(basp) << node_a.render(basp.error());
+  auto server = tunnel_server::start(k_secret, {"127.0.0.1", 0}, *basp);
+  ASSERT_TRUE(server.ok()) << server.err().message;
+  auto good = tunnel_dialer::start(k_secret, {"127.0.0.1", (*server)->port()});
+  ASSERT_TRUE(good.ok());
+
+  test::silent_listener hung;  // takes the TCP connection, never answers the handshake
+  tunnel_options slow;
+  slow.handshake_timeout = std::chrono::minutes(5);
+  auto stuck = tunnel_dialer::start(k_secret, {"127.0.0.1", hung.port()}, slow);
+  ASSERT_TRUE(stuck.ok());
+  std::atomic<bool> stuck_done{false};
+  std::thread stuck_connect([&] {
+    auto r = node_b.middleman().remote_actor("127.0.0.1", (*stuck)->local_port());
+    EXPECT_FALSE(r);
+    stuck_done = true;
+  });
+  ASSERT_TRUE(test::eventually([&] { return (*stuck)->stats().open == 1; }));  // CAF's connection is in the dialer
+
+  auto remote = node_b.middleman().remote_actor("127.0.0.1", (*good)->local_port());
+  ASSERT_TRUE(remote) << node_b.render(remote.error());
+  caf::scoped_actor self{node_b};
+  std::optional<std::int32_t> n;
+  self->request(*remote, std::chrono::seconds(10), ft_ping{7, "while another connect hangs"})
+      .receive([&](const ft_pong& p) { n = p.n; }, [&](caf::error& e) { ADD_FAILURE() << node_b.render(e); });
+  EXPECT_EQ(n, 8);
+  EXPECT_FALSE(stuck_done.load());  // it can only end when its dialer closes, below
+
+  (*stuck)->stop();  // CAF's pending connect now fails
+  stuck_connect.join();
+  EXPECT_TRUE(stuck_done.load());
 }
 
 }  // namespace

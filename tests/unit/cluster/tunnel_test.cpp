@@ -5,7 +5,10 @@
 #include <mutex>
 #include <vector>
 
+#include <boost/asio/ssl.hpp>
 #include <gtest/gtest.h>
+
+#include "metrics/metrics.hpp"
 
 #include "tests/unit/cluster/tunnel_peers.hpp"
 
@@ -155,6 +158,59 @@ TEST(cluster_tunnel, refuses_a_wrong_secret_on_both_sides_and_the_target_sees_no
   EXPECT_EQ(dialer->stats().refused, 1u);
   EXPECT_EQ(server->stats().established, 0u);
   EXPECT_EQ(target.accepted(), 0);
+}
+
+TEST(cluster_tunnel, counts_refusals_in_the_metrics_by_side_and_reason) {
+  echo_target target;
+  auto server = start_server(k_secret, target.port());
+  auto dialer = start_dialer(k_other_secret, server->port());
+  auto& refused = metrics::global().counters("flowtrack_cluster_tunnel_refused_total", "", {"side", "reason"});
+  auto before_server = refused.at({"server", "wrong_secret"}).value();
+  auto before_dialer = refused.at({"dialer", "wrong_secret"}).value();
+  client c;
+  ASSERT_TRUE(c.connect(dialer->local_port()));
+  EXPECT_TRUE(c.read_to_end(10s, true).has_value());
+  ASSERT_TRUE(eventually([&] { return server->stats().refused == 1 && dialer->stats().refused == 1; }));
+  EXPECT_EQ(refused.at({"server", "wrong_secret"}).value(), before_server + 1);
+  EXPECT_EQ(refused.at({"dialer", "wrong_secret"}).value(), before_dialer + 1);
+  EXPECT_NE(metrics::global().render().find("flowtrack_cluster_tunnels_open"), std::string::npos);
+}
+
+TEST(cluster_tunnel, refuses_a_tls_client_without_the_cluster_psk_as_there_is_no_certificate_to_fall_back_on) {
+  echo_target target;
+  refusals at_server;
+  auto server = start_server(k_secret, target.port(), with(at_server));
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_verify_mode(asio::ssl::verify_none);  // it would take any certificate: there is none
+  asio::ssl::stream<tcp::socket> tls(io, ctx);
+  std::optional<boost::system::error_code> result;
+  tls.next_layer().async_connect({asio::ip::address_v4::loopback(), server->port()}, [&](boost::system::error_code ec) {
+    if (ec) return void(result = ec);
+    tls.async_handshake(asio::ssl::stream_base::client, [&](boost::system::error_code ec) { result = ec; });
+  });
+  io.run_for(10s);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(*result) << "a TLS client without the PSK completed a handshake";
+  ASSERT_TRUE(eventually([&] { return at_server.size() == 1; }));
+  EXPECT_EQ(at_server.at(0).kind, failure::not_a_peer) << at_server.at(0).reason;
+  EXPECT_EQ(target.accepted(), 0);
+}
+
+TEST(cluster_tunnel, closes_connections_beyond_max_handshakes_at_once) {
+  echo_target target;
+  refusals at_server;
+  auto o = with(at_server, 60s);
+  o.max_handshakes = 2;
+  auto server = start_server(k_secret, target.port(), std::move(o));
+  client a, b, c;
+  ASSERT_TRUE(a.connect(server->port()) && b.connect(server->port()));
+  ASSERT_TRUE(eventually([&] { return server->stats().open == 2; }));
+  ASSERT_TRUE(c.connect(server->port()));
+  EXPECT_TRUE(c.read_to_end(10s, true).has_value());  // closed although a and b wait for 60 s
+  ASSERT_TRUE(eventually([&] { return at_server.size() == 1; }));
+  EXPECT_NE(at_server.at(0).reason.find("too many handshakes"), std::string::npos) << at_server.at(0).reason;
+  EXPECT_EQ(server->stats().open, 2u);
 }
 
 TEST(cluster_tunnel, gives_a_plain_tcp_client_nothing_and_never_reaches_the_target) {
