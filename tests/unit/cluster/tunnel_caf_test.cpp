@@ -58,8 +58,10 @@ class node_config : public caf::actor_system_config {
   }
 };
 
-caf::behavior answerer(caf::event_based_actor*) {
-  return {[](const ft_ping& p) { return ft_pong{p.n + 1, "pong: " + p.note}; }};
+// Answers ft_ping{n} with ft_pong{n + step}. (An argument-less function actor trips UBSan in
+// CAF 0.17's init_fun_factory: it dereferences an empty argument tuple.)
+caf::behavior answerer(caf::event_based_actor*, std::int32_t step) {
+  return {[step](const ft_ping& p) { return ft_pong{p.n + step, "pong: " + p.note}; }};
 }
 
 struct refusals {
@@ -88,7 +90,7 @@ TEST(cluster_tunnel_caf, a_node_with_the_secret_gets_the_remote_actor_and_one_wi
   node_config cfg_a, cfg_b, cfg_c;
   caf::actor_system node_a{cfg_a}, node_b{cfg_b}, node_c{cfg_c};
 
-  auto actor = node_a.spawn(answerer);
+  auto actor = node_a.spawn(answerer, 1);
   // An actor lives until it exits, and node A's destructor waits for it: also when an ASSERT returns.
   struct exit_at_end {
     caf::actor who;
@@ -151,7 +153,7 @@ TEST(cluster_tunnel_caf, a_remote_that_never_answers_does_not_stall_another_conn
   // Through a dialer CAF's connect is local and instant; the remote is dialed off its path.
   node_config cfg_a, cfg_b;
   caf::actor_system node_a{cfg_a}, node_b{cfg_b};
-  auto actor = node_a.spawn(answerer);
+  auto actor = node_a.spawn(answerer, 1);
   struct exit_at_end {
     caf::actor who;
     ~exit_at_end() { caf::anon_send_exit(who, caf::exit_reason::user_shutdown); }
