@@ -490,10 +490,11 @@ class connection : public std::enable_shared_from_this<connection> {
     });
   }
 
+  // Closed first, so that stats() are final when the refusal handler runs.
   void fail(handshake_failure f) {
     refused_ = true;
-    core_.refuse(peer_, std::move(f));
     close();
+    core_.refuse(peer_, std::move(f));
   }
 
   void splice() {
