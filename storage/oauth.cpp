@@ -40,7 +40,7 @@ RETURNING (extract(epoch FROM expires_at) * 1000)::bigint
 // Taken once: the UPDATE claims it, so two callbacks with the same state cannot both go on.
 const pg::statement k_take_authorization{"ft_oauth_take_authorization", R"sql(
 UPDATE oauth_authorizations SET used_at = now()
-WHERE state_hash = $1 AND workspace_id = $2::uuid AND provider_type = $3 AND used_at IS NULL
+WHERE state_hash = $1 AND workspace_id = $2::uuid AND provider_type = $3 AND user_id = $4::uuid AND used_at IS NULL
 RETURNING id::text, redirect_uri, code_verifier, expires_at > now()
 )sql"};
 
@@ -188,14 +188,15 @@ result<std::int64_t> create_authorization(pg::connection& c, const crypto::keyri
 }
 
 result<taken_authorization> take_authorization(pg::connection& c, const crypto::keyring& keys, std::string_view workspace_id,
-                                               std::string_view provider_type, std::string_view state) {
+                                               std::string_view provider_type, std::string_view state, std::string_view user_id) {
   if (!runtime::is_uuid(workspace_id)) return no_workspace();
-  auto r = c.exec(k_take_authorization, pg::params{}.add(sha256_hex(state)).add(workspace_id).add(provider_type));
+  if (!runtime::is_uuid(user_id)) return make_error(error_code::invalid, "state matches no connect under way", "state");
+  auto r = c.exec(k_take_authorization, pg::params{}.add(sha256_hex(state)).add(workspace_id).add(provider_type).add(user_id));
   if (!r) return r.err();
   if (r->empty())
     return make_error(error_code::invalid,
-                      "state matches no connect under way for this workspace and provider (unknown, or already used): start again "
-                      "with .../connect",
+                      "state matches no connect under way that you started for this workspace and provider (unknown, or already "
+                      "used): start again with .../connect",
                       "state");
   if (!r->get_bool(0, 3))
     return make_error(error_code::invalid, "state has expired (a connect is good for 10 minutes): start again with .../connect",

@@ -41,11 +41,11 @@ struct taken_authorization {
   std::string code_verifier;  ///< opened
 };
 
-/// Takes the workspace's authorization of `provider_type` with this state, once: `invalid`
-/// naming `state` when none matches (unknown, another workspace or provider, already used) or it
-/// expired (the message says which).
+/// Takes the workspace's authorization of `provider_type` with this state, started by `user_id`,
+/// once: `invalid` naming `state` when none matches (unknown, another workspace, provider or user,
+/// already used) or it expired (the message says which).
 result<taken_authorization> take_authorization(pg::connection& c, const crypto::keyring& keys, std::string_view workspace_id,
-                                               std::string_view provider_type, std::string_view state);
+                                               std::string_view provider_type, std::string_view state, std::string_view user_id);
 
 /// Tokens as a provider's token endpoint gave them.
 struct token_set {

@@ -81,6 +81,14 @@ void provider_mailer::send(actors::email_message message, std::function<void(res
         auto p = parse_provider(*sender);
         if (!p) return std::optional<storage::oauth::credential>{};
         a->which = *p;
+        // Most sends find a token valid for a while: read without the row lock. Only a token due
+        // for a refresh (or an inactive account, to say why) goes through refresh_credential.
+        auto current = storage::oauth::load_credential(c, keys_, a->message.workspace_id, provider_type(*p));
+        if (!current) return current.err();
+        auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        if (*current && (*current)->active &&
+            (!(*current)->expires_at_ms || *(*current)->expires_at_ms >= now + opts_.refresh_margin.count()))
+          return std::optional<storage::oauth::credential>(std::move(**current));
         storage::oauth::refresh_policy policy;
         policy.min_valid_ms = opts_.refresh_margin.count();
         auto r = storage::oauth::refresh_credential(c, keys_, a->message.workspace_id, provider_type(*p), policy,

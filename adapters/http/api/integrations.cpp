@@ -143,7 +143,7 @@ void callback(api_service& api, const integration_options& o, scoped_call&& call
                                  "integration tokens are stored only encrypted: set encryption_key on this node", "encryption_key", 60}));
   api.db(
       [o, sc, p, state = *state](pg::connection& c) {
-        return storage::oauth::take_authorization(c, *o.keys, sc->workspace_id, oauth::provider_type(p), state);
+        return storage::oauth::take_authorization(c, *o.keys, sc->workspace_id, oauth::provider_type(p), state, sc->user_id());
       },
       [&api, o, sc, p, code = *code, reply](result<storage::oauth::taken_authorization> taken) {
         if (!taken) return fail(reply, taken.err());

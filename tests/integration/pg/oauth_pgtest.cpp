@@ -101,14 +101,16 @@ TEST(oauth_pgtest, an_authorization_is_taken_once_by_its_state_within_its_expiry
   EXPECT_EQ(row.find("the-state"), std::string::npos) << row;
   EXPECT_EQ(row.find("the-verifier"), std::string::npos) << row;
 
-  EXPECT_EQ(take_authorization(*f.c, f.ring, f.other_ws, k_google, "the-state").err().subject, "state") << "another workspace's";
-  EXPECT_EQ(take_authorization(*f.c, f.ring, f.ws, k_outlook, "the-state").err().subject, "state") << "another provider's";
-  EXPECT_EQ(take_authorization(*f.c, f.ring, f.ws, k_google, "wrong-state").err().subject, "state");
-  auto taken = take_authorization(*f.c, f.ring, f.ws, k_google, "the-state");
+  EXPECT_EQ(take_authorization(*f.c, f.ring, f.other_ws, k_google, "the-state", f.owner).err().subject, "state") << "another workspace's";
+  EXPECT_EQ(take_authorization(*f.c, f.ring, f.ws, k_outlook, "the-state", f.owner).err().subject, "state") << "another provider's";
+  EXPECT_EQ(take_authorization(*f.c, f.ring, f.ws, k_google, "wrong-state", f.owner).err().subject, "state");
+  auto admin = f.text("INSERT INTO users (email) VALUES ($1) RETURNING id", {test::unique_name("admin") + "@example.com"});
+  EXPECT_EQ(take_authorization(*f.c, f.ring, f.ws, k_google, "the-state", admin).err().subject, "state") << "another user's";
+  auto taken = take_authorization(*f.c, f.ring, f.ws, k_google, "the-state", f.owner);
   ASSERT_TRUE(taken) << taken.err().message;
   EXPECT_EQ(taken->code_verifier, a.code_verifier);
   EXPECT_EQ(taken->redirect_uri, "https://app.example.com/cb");
-  auto again = take_authorization(*f.c, f.ring, f.ws, k_google, "the-state");
+  auto again = take_authorization(*f.c, f.ring, f.ws, k_google, "the-state", f.owner);
   ASSERT_FALSE(again) << "single use";
   EXPECT_EQ(again.err().code, error_code::invalid);
   EXPECT_EQ(again.err().subject, "state");
@@ -116,7 +118,7 @@ TEST(oauth_pgtest, an_authorization_is_taken_once_by_its_state_within_its_expiry
   a.state = "old-state";
   a.ttl_s = 0;
   ASSERT_TRUE(create_authorization(*f.c, f.ring, a));
-  auto expired = take_authorization(*f.c, f.ring, f.ws, k_google, "old-state");
+  auto expired = take_authorization(*f.c, f.ring, f.ws, k_google, "old-state", f.owner);
   ASSERT_FALSE(expired);
   EXPECT_EQ(expired.err().subject, "state");
   EXPECT_NE(expired.err().message.find("expired"), std::string::npos) << expired.err().message;
