@@ -1,6 +1,6 @@
-// The messages the engine's actors exchange: atoms and value types. Local only for now (the
-// types are allowed as unsafe message types: no serialization), so keep this header out of
-// anything that crosses nodes.
+// The messages the engine's actors exchange: atoms and value types. Those declared here are
+// local to a node (allowed as unsafe message types: no serialization); the ones that may cross
+// nodes are in actors/wire.hpp, serialisable and versioned.
 #pragma once
 
 #include <chrono>
@@ -19,6 +19,7 @@
 #include "storage/ingest.hpp"
 #include "storage/redis/delay_queue.hpp"
 #include "storage/runs.hpp"
+#include "actors/wire.hpp"
 
 namespace flowtrack::actors {
 
@@ -103,13 +104,6 @@ using ingest_replies = std::vector<ingest_reply>;
 using record_reply = result<bool>;
 using record_replies = std::vector<record_reply>;
 
-/// A request to continue an execution, optionally holding the delay-queue claim to ack.
-struct resume_request {
-  std::string workspace_id;
-  std::string execution_id;
-  std::optional<redis::claimed> claim;
-};
-
 }  // namespace flowtrack::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::trigger_request)
@@ -117,10 +111,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::form_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::form_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::mail_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::mail_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::ingest_replies)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::record_replies)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::actors::resume_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::domain::trigger_record)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowtrack::domain::run_record)
