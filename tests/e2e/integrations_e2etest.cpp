@@ -338,5 +338,41 @@ TEST_F(integrations_e2etest, only_owners_and_admins_manage_integrations) {
   EXPECT_EQ(call("DELETE", "/workspaces/" + ws + "/integrations/google", "", stranger.token).status, 404);
 }
 
+
+// A node offering Google only, its token endpoint on a port where nothing listens.
+class integrations_unreachable_e2etest : public api_session {
+ protected:
+  own_redis redis;
+  fake_oauth_provider google{"g-client", "g-secret", "ada@gmail.example"};
+  void SetUp() override {
+    ASSERT_TRUE(use_database(database()));
+    start_node({{"FLOWTRACK_JWT_KEY", k_jwt_key_hex},
+                {"FLOWTRACK_ENCRYPTION_KEY", k_encryption_key},
+                {"FLOWTRACK_REDIS_URL", redis.url()},
+                {"FLOWTRACK_GOOGLE_OAUTH_CLIENT_ID", "g-client"},
+                {"FLOWTRACK_GOOGLE_OAUTH_CLIENT_SECRET", "g-secret"},
+                {"FLOWTRACK_GOOGLE_OAUTH_AUTHORIZE_URL", google.authorize_url()},
+                {"FLOWTRACK_GOOGLE_OAUTH_TOKEN_URL", "http://127.0.0.1:" + std::to_string(free_port()) + "/token"}});
+  }
+  void TearDown() override { node.reset(); }
+};
+
+TEST_F(integrations_unreachable_e2etest, a_provider_without_a_client_is_not_offered_and_an_unreachable_one_is_a_502) {
+  auto owner = new_user("owner");
+  auto r = send("POST", "/workspaces", {{"name", "Acme"}, {"slug", "oa-u-" + std::to_string(::getpid())}}, owner.token);
+  ASSERT_EQ(r.status, 201) << r.text;
+  const std::string base = "/workspaces/" + r.str("id") + "/integrations/";
+  auto outlook = send("POST", base + "outlook/connect", {{"redirectUri", k_redirect}}, owner.token);
+  EXPECT_EQ(outlook.status, 404) << outlook.text;
+  EXPECT_EQ(outlook.error_code(), "not_configured");
+  EXPECT_NE(outlook.error_message().find("microsoft_oauth_client_id"), std::string::npos) << outlook.error_message();
+
+  auto c = send("POST", base + "google/connect", {{"redirectUri", k_redirect}}, owner.token);
+  ASSERT_EQ(c.status, 201) << c.text;
+  auto cb = send("POST", base + "google/callback", {{"code", "any"}, {"state", c.str("state")}}, owner.token);
+  EXPECT_EQ(cb.status, 502) << cb.text;
+  EXPECT_EQ(cb.error_code(), "provider_unavailable");
+  EXPECT_EQ(column("SELECT count(*)::text FROM oauth_credentials WHERE workspace_id = '" + r.str("id") + "'").at(0), "0");
+}
 }  // namespace
 }  // namespace flowtrack::test
