@@ -47,6 +47,13 @@
 //           based handshake is refused, and a PSK handshake proves the server knows the key);
 //         - replay a recorded handshake or its records (fresh ECDHE shares, TLS sequence numbers).
 // A peer *with* the secret is a full cluster member: BASP itself authorises nothing.
+// The host itself is trusted: any local process can reach BASP on loopback, or use a dialer's
+// loopback port to reach the remote node as this node (CAF 0.17 cannot publish on a Unix socket).
+//
+// Using it with CAF: keep `middleman.enable-automatic-connections` off (the default), since a
+// direct connection would bypass the tunnel; and let only one node of each pair dial the other
+// (CAF keeps one connection per pair and drops a second handshake from a known node).
+// stop() joins the I/O thread: never call it from on_refused.
 #pragma once
 
 #include <array>

@@ -92,6 +92,32 @@ TEST(cluster_secret, derives_the_same_32_byte_key_from_the_same_secret_and_anoth
   EXPECT_NE(derive_psk(k_secret), psk{});
 }
 
+TEST(cluster_secret, derives_hkdf_sha256_with_the_fixed_salt_and_identity_so_every_version_agrees) {
+  // HMAC-based HKDF (RFC 5869) of k_secret, salt "flowtrack cluster psk v1", info
+  // "flowtrack-cluster-1", computed apart with Python's hmac module.
+  constexpr std::string_view expected = "55d05a677f74a4c90e4e03188fa410479684b501d8354780d4aaae39c73f3270";
+  std::string hex;
+  for (unsigned char b : derive_psk(k_secret)) {
+    constexpr char digits[] = "0123456789abcdef";
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  EXPECT_EQ(hex, expected);
+}
+
+TEST(cluster_tunnel, server_closes_an_authenticated_peer_when_its_target_is_down) {
+  refusals at_server, at_dialer;
+  auto server = start_server(k_secret, closed_port(), with(at_server));
+  auto dialer = start_dialer(k_secret, server->port(), with(at_dialer));
+  client c;
+  ASSERT_TRUE(c.connect(dialer->local_port()));
+  EXPECT_EQ(c.read_to_end(10s, true).value_or("<error>"), "");
+  ASSERT_TRUE(eventually([&] { return at_server.size() == 1; }));
+  EXPECT_EQ(at_server.at(0).kind, failure::unreachable) << at_server.at(0).reason;
+  EXPECT_NE(at_server.at(0).reason.find("local target"), std::string::npos) << at_server.at(0).reason;
+  EXPECT_TRUE(eventually([&] { return dialer->stats().open == 0; }));
+}
+
 TEST(cluster_tunnel, echoes_bytes_through_dialer_and_server_to_the_target) {
   echo_target target;
   auto server = start_server(k_secret, target.port());
