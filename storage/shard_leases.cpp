@@ -68,16 +68,9 @@ WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > '-infinity'
 RETURNING 1
 )sql"};
 
-// The fence: one row a requested shard, locked FOR KEY SHARE in shard order until the
-// transaction ends. After waiting for a takeover the row is the one it committed, so `ok` is
-// false. clock_timestamp(), not now(): the transaction may have begun long before.
-const pg::statement k_fence{"ft_shard_fence", R"sql(
-SELECT l.shard, h.epoch, COALESCE(l.owner, ''), l.epoch,
-       COALESCE(l.owner = $1 AND l.epoch = h.epoch AND l.expires_at > clock_timestamp(), false) AS ok
-FROM shard_leases l JOIN unnest($2::int[], $3::bigint[]) AS h(shard, epoch) ON h.shard = l.shard
-ORDER BY l.shard
-FOR KEY SHARE OF l
-)sql"};
+// The fence is fence_shard_leases() of migration 031: it locks, checks and raises FTF01 with the
+// constraint name "shard_lease" when fenced out, so it also stops a pipeline's transaction.
+const pg::statement k_fence{"ft_shard_fence", "SELECT fence_shard_leases($1, $2::int[], $3::bigint[])"};
 
 const pg::statement k_leases{"ft_shard_leases", R"sql(
 SELECT shard, owner, epoch, )sql" + ms("expires_at") + R"sql(, expires_at <= clock_timestamp(),
@@ -200,41 +193,31 @@ result<void> fence(pg::connection& c, std::string_view node, int shard, std::int
   return fence_many(c, node, {held_shard{shard, epoch}});
 }
 
-result<void> fence_many(pg::connection& c, std::string_view node, const std::vector<held_shard>& held) {
-  if (auto e = check_node(node)) return *e;
-  if (held.empty()) return {};
+pg::pipelined fence_command(std::string_view node, const std::vector<held_shard>& held) {
   pg::array_builder shards, epochs;
   for (const auto& h : held) {
-    if (auto e = check_shard(h.shard)) return *e;
     shards.add(static_cast<std::int64_t>(h.shard));
     epochs.add(h.epoch);
   }
-  auto r = c.exec(k_fence, pg::params{}.add(node).add(shards.finish()).add(epochs.finish()));
-  if (!r) return r.err();
-  if (static_cast<std::size_t>(r->size()) != held.size())
-    return make_error(error_code::internal, "the shard_leases table lacks rows (migration 031 makes all 256)", "shard_leases");
-  std::string refused;
-  int bad = 0;
-  for (int i = 0; i < r->size(); ++i) {
-    if (r->get_bool(i, 4)) continue;
-    ++bad;
-    if (bad > 8) continue;  // the message names the first few
-    std::string owner(r->get(i, 2));
-    refused += (refused.empty() ? "" : "; ") + std::string("shard ") + std::string(r->get(i, 0)) + " at epoch " +
-               std::string(r->get(i, 1)) + ": ";
-    if (owner != node)
-      refused += owner.empty() ? "never held" : "held by " + owner + " at epoch " + std::string(r->get(i, 3));
-    else if (std::string(r->get(i, 3)) != std::string(r->get(i, 1)))
-      refused += "this node holds it at epoch " + std::string(r->get(i, 3)) + " now";
-    else
-      refused += "the lease expired";
-  }
-  if (bad == 0) return {};
-  if (bad > 8) refused += "; and " + std::to_string(bad - 8) + " more";
-  return make_error(error_code::conflict,
-                    "fenced out: " + std::string(node) + " no longer holds " + refused +
-                        "; roll back, drop the shard and let its owner redo the work",
-                    "shard_lease");
+  return {&k_fence, pg::params{}.add(node).add(shards.finish()).add(epochs.finish())};
+}
+
+bool fenced_out(const error& e) { return e.subject == k_fenced_subject; }
+
+error fence_error(error e) {
+  if (fenced_out(e)) e.code = error_code::conflict;
+  return e;
+}
+
+result<void> fence_many(pg::connection& c, std::string_view node, const std::vector<held_shard>& held) {
+  if (auto e = check_node(node)) return *e;
+  if (held.empty()) return {};
+  for (const auto& h : held)
+    if (auto e = check_shard(h.shard)) return *e;
+  auto cmd = fence_command(node, held);
+  auto r = c.exec(*cmd.stmt, cmd.args);
+  if (!r) return fence_error(r.err());
+  return {};
 }
 
 result<std::vector<lease>> leases(pg::connection& c) {

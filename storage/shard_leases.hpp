@@ -110,17 +110,37 @@ result<renewal> renew(pg::connection& c, std::string_view node, const std::vecto
 /// shard's writes in flight have committed: a write fenced after the release is refused.
 result<bool> release(pg::connection& c, std::string_view node, int shard, std::int64_t epoch);
 
+/// The subject of the error of a fenced-out write (the constraint name fence_shard_leases()
+/// raises with, SQLSTATE FTF01).
+inline constexpr std::string_view k_fenced_subject = "shard_lease";
+
 /// Inside the transaction of a durable write of `shard`'s runs: succeeds only while `node`
 /// holds the shard at `epoch` and the lease has not expired by the database clock, and then
 /// locks the lease row (FOR KEY SHARE) until the transaction ends, so no takeover can happen
-/// before the write commits. Otherwise `conflict` (subject "shard_lease") naming the shard and
-/// who holds it: roll back and treat the shard as lost. Outside a transaction the lock ends with
-/// the statement and the check proves nothing about later statements.
+/// before the write commits. Otherwise `conflict` (subject k_fenced_subject) naming the shard
+/// and who holds it, and the transaction is aborted: roll back and treat the shard as lost.
+/// Outside a transaction the lock ends with the statement and the check proves nothing about
+/// later statements.
 result<void> fence(pg::connection& c, std::string_view node, int shard, std::int64_t epoch);
 
 /// fence() for a transaction spanning several shards, in one statement (rows locked in shard
 /// order); fails as a whole, naming every shard that is not held as given.
 result<void> fence_many(pg::connection& c, std::string_view node, const std::vector<held_shard>& held);
+
+/// The fence as the first command of a pipeline (pg::connection::pipeline, one implicit
+/// transaction): when `node` does not hold every shard at its epoch the command fails, so the
+/// pipeline's later commands are aborted and nothing of it commits. The pipeline's error then
+/// says so: see fenced_out() and fence_error(). The caller checks shard numbers (a shard outside
+/// 0..255 is refused as "no such shard").
+pg::pipelined fence_command(std::string_view node, const std::vector<held_shard>& held);
+
+/// Whether an error is a fence's refusal (from fence(), fence_many() or a pipeline or
+/// transaction that ran fence_command()).
+bool fenced_out(const error& e);
+
+/// The error as fence() reports it: a fence's refusal becomes `conflict` (PostgreSQL's custom
+/// SQLSTATE maps to `internal` in pg/error_map); any other error is returned unchanged.
+error fence_error(error e);
 
 /// Every lease row, by shard.
 result<std::vector<lease>> leases(pg::connection& c);

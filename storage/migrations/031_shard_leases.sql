@@ -18,3 +18,35 @@ CREATE TABLE shard_leases (
 );
 
 INSERT INTO shard_leases (shard) SELECT s FROM generate_series(0, 255) AS s;
+
+-- The fence (storage/shard_leases.cpp fence_many), as a function so that it also works as one
+-- command of a pipeline, whose implicit transaction only an error stops: it raises SQLSTATE FTF01
+-- (constraint name "shard_lease") unless p_node holds every shard at its epoch, unexpired by the
+-- clock now (clock_timestamp: the transaction may be old). It first locks the rows FOR KEY SHARE,
+-- in shard order, until the transaction ends: a takeover locks FOR UPDATE and so waits for the
+-- write, while the owner's renewals (non-key UPDATEs) do not. The check is a statement of its
+-- own, so its snapshot includes a takeover that the lock waited for.
+CREATE FUNCTION fence_shard_leases(p_node text, p_shards int[], p_epochs bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    refused text;
+BEGIN
+    PERFORM 1 FROM shard_leases WHERE shard = ANY(p_shards) ORDER BY shard FOR KEY SHARE;
+    SELECT string_agg(format('shard %s at epoch %s: %s', h.shard, h.epoch,
+                             CASE WHEN l.shard IS NULL THEN 'no such shard'
+                                  WHEN l.owner IS NULL THEN 'never held'
+                                  WHEN l.owner <> p_node THEN format('held by %s at epoch %s', l.owner, l.epoch)
+                                  WHEN l.epoch IS DISTINCT FROM h.epoch THEN format('this node holds it at epoch %s now', l.epoch)
+                                  ELSE 'the lease expired' END),
+                      '; ' ORDER BY h.shard)
+      INTO refused
+      FROM unnest(p_shards, p_epochs) AS h(shard, epoch)
+      LEFT JOIN shard_leases l ON l.shard = h.shard
+     WHERE l.shard IS NULL OR l.owner IS DISTINCT FROM p_node OR l.epoch IS DISTINCT FROM h.epoch OR l.expires_at <= clock_timestamp();
+    IF refused IS NOT NULL THEN
+        RAISE EXCEPTION 'fenced out: % no longer holds %', p_node, refused
+              USING ERRCODE = 'FTF01', CONSTRAINT = 'shard_lease',
+                    DETAIL = 'roll back, drop the shard and let its owner redo the work';
+    END IF;
+END;
+$$;

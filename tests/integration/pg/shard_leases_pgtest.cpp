@@ -400,6 +400,34 @@ TEST_F(shard_leases_db, fence_many_checks_every_shard_and_names_those_not_held) 
   EXPECT_NE(wrong.err().message.find("this node holds it at epoch 1"), std::string::npos) << wrong.err().message;
 }
 
+TEST_F(shard_leases_db, a_fence_first_in_a_pipeline_stops_the_stale_nodes_writes_after_it) {
+  // The shape of ingest's group commit: one pipeline, one implicit transaction.
+  auto held = take(*a_, 55, "node-a", 200ms);
+  ASSERT_TRUE(held.held);
+  const pg::statement write{"ft_test_shard_write", "INSERT INTO shard_writes VALUES ($1, $2, $3)"};
+  auto batch = [&](pg::connection& c, const std::string& node, std::int64_t epoch) {
+    return c.pipeline({fence_command(node, {{55, epoch}}),
+                       {&write, pg::params{}.add(55).add(node).add(epoch)},
+                       {&write, pg::params{}.add(55).add(node).add(epoch)}});
+  };
+  auto live = batch(*a_, "node-a", held.epoch);
+  ASSERT_TRUE(live.ok()) << live.err().message;
+  EXPECT_EQ(count("SELECT count(*) FROM shard_writes WHERE writer = 'node-a'"), 2);
+
+  ASSERT_TRUE(await_expiry(55));
+  auto taken = take(*b_, 55, "node-b", 60s);
+  ASSERT_TRUE(taken.held);
+  auto stale = batch(*a_, "node-a", held.epoch);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_TRUE(fenced_out(stale.err())) << stale.err().subject << ": " << stale.err().message;
+  EXPECT_EQ(fence_error(stale.err()).code, error_code::conflict);
+  EXPECT_NE(stale.err().message.find("shard 55 at epoch 1: held by node-b at epoch 2"), std::string::npos) << stale.err().message;
+  EXPECT_EQ(count("SELECT count(*) FROM shard_writes WHERE writer = 'node-a'"), 2) << "nothing of the stale pipeline committed";
+  EXPECT_TRUE(batch(*b_, "node-b", taken.epoch).ok());
+  EXPECT_EQ(count("SELECT count(*) FROM shard_writes WHERE writer = 'node-b'"), 2);
+  EXPECT_FALSE(fenced_out(make_error(error_code::conflict, "other", "leads_pkey")));
+}
+
 TEST_F(shard_leases_db, epochs_only_grow_across_many_acquire_release_cycles) {
   // Three nodes take and give back the same shard as fast as they can; every epoch is handed
   // out once, and each node sees its own epochs grow.
