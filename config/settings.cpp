@@ -258,6 +258,38 @@ const std::map<std::string, setter>& setters() {
            throw config_error(k, "must be Stripe's endpoint signing secret (whsec_...): at most 1024 characters, no blanks");
          s.stripe_webhook_secret = secret;
        }},
+      {"node_name", [](settings& s, const std::string& k, const std::string& v) {
+         std::string name = trim(v);
+         if (name.size() > 63 || std::any_of(name.begin(), name.end(), [](unsigned char c) {
+               return !(std::isalnum(c) || c == '-' || c == '_' || c == '.');
+             }))
+           throw config_error(k, "must be at most 63 letters, digits, '-', '_' or '.', not '" + v + "'");
+         s.node_name = name;
+       }},
+      {"cluster_listen", [](settings& s, const std::string& k, const std::string& v) {
+         if (trim(v).empty()) s.cluster_listen.reset();
+         else s.cluster_listen = parse_endpoint(k, trim(v));
+       }},
+      {"cluster_join", [](settings& s, const std::string& k, const std::string& v) {
+         s.cluster_join.clear();
+         std::size_t at = 0;
+         while (at <= v.size()) {
+           auto comma = v.find(',', at);
+           std::string one = trim(v.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+           if (!one.empty()) s.cluster_join.push_back(parse_endpoint(k, one));
+           if (comma == std::string::npos) break;
+           at = comma + 1;
+         }
+       }},
+      // Never echoed: a refusal names the rule, not the value.
+      {"cluster_secret", [](settings& s, const std::string& k, const std::string& v) {
+         if (!v.empty() && v.size() < 16) throw config_error(k, "must be at least 16 characters (FLOWTRACK_CLUSTER_SECRET)");
+         s.cluster_secret = v;
+       }},
+      {"cluster_heartbeat_ms", [](settings& s, const std::string& k, const std::string& v) { s.cluster_heartbeat_ms = parse_int(k, v, 50, 60000); }},
+      {"cluster_suspect_after_ms", [](settings& s, const std::string& k, const std::string& v) { s.cluster_suspect_after_ms = parse_int(k, v, 100, 600000); }},
+      {"cluster_down_after_ms", [](settings& s, const std::string& k, const std::string& v) { s.cluster_down_after_ms = parse_int(k, v, 200, 600000); }},
+      {"shard_lease_ms", [](settings& s, const std::string& k, const std::string& v) { s.shard_lease_ms = parse_int(k, v, 300, 600000); }},
       // Never echoed, as stripe_webhook_secret.
       {"calendly_webhook_signing_key", [](settings& s, const std::string& k, const std::string& v) {
          std::string key = trim(v);
@@ -389,6 +421,15 @@ raw_values read_flags(std::vector<std::string>& args) {
     std::string body = a.substr(2);
     auto eq = body.find('=');
     std::string key = normalise_key(body.substr(0, eq));
+    if (key == "join") {  // `--join HOST:PORT`, repeatable: the members of cluster_join
+      std::string value;
+      if (eq != std::string::npos) value = body.substr(eq + 1);
+      else if (i + 1 < args.size()) value = args[++i];
+      else throw config_error("cluster_join", "flag --join needs HOST:PORT");
+      auto& list = out["cluster_join"];
+      list += (list.empty() ? "" : ",") + value;
+      continue;
+    }
     if (key != "config" && !setters().count(key)) {
       rest.push_back(a);  // a subcommand's own flag
       continue;

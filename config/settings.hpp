@@ -130,6 +130,20 @@ struct settings {
   /// Days a past_due subscription keeps taking new triggers after its first failed payment;
   /// then they are refused (402 payment_required) until it is paid.
   int billing_grace_days = 7;
+  /// The cluster (README "Cluster"). This node's name among its peers (`--node-name`); empty:
+  /// the host name. Shard leases are held under it, so it must be unique in the cluster.
+  std::string node_name;
+  /// Where peers reach this node's cluster tunnel (`--cluster-listen`); unset: a single node.
+  std::optional<endpoint> cluster_listen;
+  /// Members to join through (`--join HOST:PORT`, repeatable; comma-separated in a file).
+  std::vector<endpoint> cluster_join;
+  /// The secret every node proves (FLOWTRACK_CLUSTER_SECRET, at least 16 characters); needed
+  /// with cluster_listen. Never logged or shown.
+  std::string cluster_secret;
+  int cluster_heartbeat_ms = 500;     ///< how often a node tells its peers it is alive
+  int cluster_suspect_after_ms = 2000;  ///< silent this long: suspect
+  int cluster_down_after_ms = 5000;     ///< silent this long: down (its shards go to the others)
+  int shard_lease_ms = 4000;            ///< a shard lease; renewed every third of it
 };
 
 /// A setting that could not be accepted; names the key and what is allowed.
