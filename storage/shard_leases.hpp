@@ -96,7 +96,9 @@ struct lease {
 /// plus one; one this node already holds unexpired is kept at its epoch and extended; one held
 /// by another node is left and reported with its holder. Two nodes asking at once for the same
 /// shard: exactly one gets it. A takeover waits for the fenced writes of the old epoch that are
-/// in flight. Shards outside [0, 256) or an empty node are `invalid`.
+/// in flight (so does asking again for a lease the node holds: renew() does not). Call it
+/// outside a transaction, or in a READ COMMITTED one. Shards outside [0, 256) or an empty node
+/// are `invalid`.
 result<std::vector<acquisition>> acquire(pg::connection& c, const std::vector<int>& shards, std::string_view node,
                                          std::chrono::milliseconds lease);
 
@@ -106,8 +108,9 @@ result<renewal> renew(pg::connection& c, std::string_view node, const std::vecto
                       std::chrono::milliseconds lease);
 
 /// Gives a lease back at once (the next acquire by any node takes it with a higher epoch);
-/// false when `node` did not hold it at `epoch` (already lost or released). Call it after the
-/// shard's writes in flight have committed: a write fenced after the release is refused.
+/// false when `node` did not hold it at `epoch` (already lost or released). It does not wait for
+/// the node's fenced writes in flight, and a takeover still waits for them; but a write fenced
+/// after the release is refused, so a hand-off releases once the shard's steps have committed.
 result<bool> release(pg::connection& c, std::string_view node, int shard, std::int64_t epoch);
 
 /// The subject of the error of a fenced-out write (the constraint name fence_shard_leases()
