@@ -390,6 +390,9 @@ class tunnel_core {
   std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections_;
   std::atomic<std::uint64_t> established_{0}, refused_{0};
   std::atomic<std::int64_t> open_{0};
+  std::chrono::steady_clock::time_point log_window_{};
+  int log_count_ = 0;
+  std::uint64_t log_suppressed_ = 0;
   std::mutex stop_mutex_;
   bool stopped_ = false;
 };
@@ -654,7 +657,20 @@ void tunnel_core::accept() {
 void tunnel_core::refuse(const std::string& peer, handshake_failure f) {
   ++refused_;
   tunnel_metrics::get().refused.at({std::string(side_name(side_)), std::string(to_string(f.kind))}).add();
-  if (side_ == side::server)
+  // At most k_logged_per_second lines a second, so that a scan cannot flood the log; the
+  // metric and the handler still see every refusal.
+  constexpr int k_logged_per_second = 10;
+  auto now = std::chrono::steady_clock::now();
+  if (now - log_window_ >= std::chrono::seconds(1)) {
+    if (log_suppressed_ > 0)
+      spdlog::warn("cluster tunnel {} on {}: {} more refusals not logged", side_name(side_), listen_name_, log_suppressed_);
+    log_window_ = now;
+    log_count_ = 0;
+    log_suppressed_ = 0;
+  }
+  if (log_count_++ >= k_logged_per_second)
+    ++log_suppressed_;
+  else if (side_ == side::server)
     spdlog::warn("cluster tunnel: refused {} on {}: {}", peer, listen_name_, f.reason);
   else
     spdlog::warn("cluster tunnel to {}: {}", peer, f.reason);
