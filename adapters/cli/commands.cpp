@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/cli/billing_command.hpp"
+#include "adapters/cli/cluster_command.hpp"
 #include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/logging.hpp"
 #include "adapters/cli/operator_commands.hpp"
@@ -68,6 +69,12 @@ commands:
                         run housekeeping at once (JOB: partitions, login-attempts, tokens,
                         webhook-bodies, daily-stats, quota-rollover; none: all), whatever lease
                         a node holds; a JSON line a job
+  cluster status --join HOST:PORT [--json]
+                        the cluster's members as that member sees them (FLOWTRACK_CLUSTER_SECRET)
+  cluster owner --join HOST:PORT --workspace SLUG [--json]
+                        the node owning the workspace's shard, and the lease's epoch
+  cluster drain NODE --join HOST:PORT
+                        hand the node's shards to the others so it can stop
   billing rollover      roll over every ended quota period now (exactly once, also beside nodes)
   billing export --period YYYY-MM [--out FILE]
                         mark a closed month's billable usage billed; CSV of its sums per workspace
@@ -161,6 +168,7 @@ int run(std::vector<std::string> args, char** envp) {
   if (command == "mail") return mail_command(std::move(args), settings);
   if (command == "housekeeping") return housekeeping_command(std::move(args), settings);
   if (command == "billing") return billing_command(std::move(args), settings);
+  if (command == "cluster") return cluster_command(std::move(args), settings);
   std::cerr << "flowtrackd: unknown command '" << command << "'\n" << k_usage;
   return 64;
 }

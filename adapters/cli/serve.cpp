@@ -25,6 +25,7 @@
 #include "actors/supervisor.hpp"
 #include "adapters/cli/housekeeping_command.hpp"
 #include "adapters/cli/zoneinfo.hpp"
+#include "adapters/cluster/cluster_node.hpp"
 #include "adapters/mail/smtp_mailer.hpp"
 #include "adapters/oauth/provider_mailer.hpp"
 #include "adapters/oauth/token_refresh.hpp"
@@ -63,7 +64,10 @@ constexpr std::size_t k_max_engine_requests = 1024;
 
 class node_config : public caf::actor_system_config {
  public:
-  explicit node_config(const config::settings& s) { actors::configure_engine(*this, s.worker_threads); }
+  explicit node_config(const config::settings& s) {
+    actors::configure_engine(*this, s.worker_threads);
+    if (s.cluster_listen) cluster::configure_cluster(*this, s);  // the middleman, the wire types
+  }
 };
 
 std::string make_node_id() {
@@ -263,6 +267,20 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     failed.add(actor);
     kill(getpid(), SIGUSR1);
   };
+  // The cluster (README "Cluster"): this node's member behind the tunnel on cluster_listen. A
+  // member that refuses this node's secret stops it here, before any shard lease is touched.
+  std::unique_ptr<cluster::cluster_node> cluster_member;
+  if (s.cluster_listen) {
+    auto joined = cluster::cluster_node::start(system, s, postgres);
+    if (!joined) {
+      spdlog::error("cluster: {}", joined.err().message);
+      system.await_all_actors_done();
+      redis.close();
+      postgres.close();
+      return joined.err().code == error_code::unauthorized ? 77 : 78;  // EX_NOPERM, EX_CONFIG
+    }
+    cluster_member = std::move(*joined);
+  }
   auto engine = actors::start_engine(system, &node, give_up);
   auto health = system.spawn(actors::health_actor, actors::health_deps{&postgres, &redis, &failed});
   // The periodic jobs, restarted like the engine's actors when one crashes: housekeeping (each
@@ -345,6 +363,10 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
     caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(periodic_jobs, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+    if (cluster_member) {
+      caf::anon_send_exit(cluster_member->member(), caf::exit_reason::user_shutdown);
+      cluster_member->stop();
+    }
     system.await_all_actors_done();
     redis.close();
     postgres.close();
@@ -388,6 +410,10 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   caf::anon_send_exit(health, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(periodic_jobs, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+  if (cluster_member) {
+    caf::anon_send_exit(cluster_member->member(), caf::exit_reason::user_shutdown);
+    cluster_member->stop();
+  }
   system.await_all_actors_done();
   oauth_refresh.reset();  // waits for a pass under way
   webhook_sender.reset();

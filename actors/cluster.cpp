@@ -1,0 +1,401 @@
+#include "actors/cluster.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "domain/shard_ring.hpp"
+#include "metrics/metrics.hpp"
+#include "storage/shard_leases.hpp"
+#include "storage/workspaces.hpp"
+
+namespace flowtrack::actors {
+namespace {
+
+namespace leases = storage::shard_leases;
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double load_average() {
+  double one = 0;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &one) != 1) one = 0;
+    std::fclose(f);
+  }
+  return one;
+}
+
+struct member_actor_state {
+  member_actor_state() = default;  // not an aggregate (CAF 0.17 and C++20)
+  std::unique_ptr<domain::membership> table;
+  std::map<std::string, member_actor> peers;         ///< by member name
+  std::set<std::string> dialing;                     ///< addresses being connected now
+  std::map<std::string, std::int64_t> last_dial_ms;  ///< by address
+  std::set<std::string> seeds_waiting;               ///< join addresses not answered yet
+  bool ready = false;
+  std::int64_t started_ms = 0;
+  std::vector<std::int32_t> held;
+  std::vector<std::int64_t> epochs;
+  bool lease_round = false;
+  std::int64_t last_round_ms = 0;
+  std::vector<std::string> owners;  ///< the ring's members at the last round
+  static inline const char* name = "cluster_member";
+};
+
+using self_ptr = member_actor::stateful_pointer<member_actor_state>;
+
+struct cluster_metrics {
+  std::mutex mutex;
+  std::map<std::string, double> by_state;
+};
+
+cluster_metrics& gauges() {
+  static cluster_metrics m;
+  return m;
+}
+
+void publish_gauges(const domain::membership& table, std::size_t held) {
+  auto& g = gauges();
+  std::lock_guard lock(g.mutex);
+  g.by_state = {{"up", 0}, {"suspect", 0}, {"down", 0}, {"leaving", 0}};
+  for (const auto& m : table.members()) g.by_state[std::string(domain::to_string(m.state))] += 1;
+  g.by_state["held_shards"] = static_cast<double>(held);
+}
+
+void register_gauges_once() {
+  static bool done = [] {
+    metrics::global().gauge("flowtrack_cluster_members", "Members of the cluster as this node sees them, by state.", {"state"}, [] {
+      auto& g = gauges();
+      std::lock_guard lock(g.mutex);
+      std::vector<metrics::gauge_reading> out;
+      for (const auto& [state, n] : g.by_state)
+        if (state != "held_shards") out.push_back({{state}, n});
+      return out;
+    });
+    metrics::global().gauge("flowtrack_cluster_shards_held", "Shards whose lease this node holds.", {}, [] {
+      auto& g = gauges();
+      std::lock_guard lock(g.mutex);
+      return std::vector<metrics::gauge_reading>{{{}, g.by_state["held_shards"]}};
+    });
+    return true;
+  }();
+  (void)done;
+}
+
+domain::member_info self_info(self_ptr self) {
+  auto info = self->state.table->self();
+  info.shards = static_cast<std::int32_t>(self->state.held.size());
+  info.load = load_average();
+  return info;
+}
+
+member_list known(self_ptr self) {
+  member_list out{self_info(self)};
+  for (const auto& m : self->state.table->members())
+    if (m.info.name != out.front().name && m.state != domain::member_state::down) out.push_back(m.info);
+  return out;
+}
+
+// Starts a connection to `address` off the actor threads, unless one is under way or was tried
+// within the last second.
+void dial(self_ptr self, const cluster_deps& deps, const std::string& address) {
+  auto now = steady_ms();
+  auto& st = self->state;
+  if (address.empty() || st.dialing.count(address) || now - st.last_dial_ms[address] < 1000) return;
+  st.dialing.insert(address);
+  st.last_dial_ms[address] = now;
+  auto me = caf::actor_cast<member_actor>(self);
+  self->spawn<caf::detached>(
+      [me, address](caf::event_based_actor* helper, decltype(deps.connect) connect) -> caf::behavior {
+        auto peer = connect(address);
+        if (!peer) spdlog::debug("cluster: cannot reach {} yet: {}", address, helper->system().render(peer.error()));
+        helper->send(me, peer_atom::value, address, peer ? *peer : caf::strong_actor_ptr{});
+        helper->quit();
+        return {};
+      },
+      deps.connect);
+}
+
+void adopt_peer(self_ptr self, const std::string& name, member_actor handle) {
+  if (!handle) return;
+  auto& peers = self->state.peers;
+  auto it = peers.find(name);
+  if (it != peers.end() && it->second == handle) return;
+  peers[name] = handle;
+  self->monitor(handle);
+}
+
+// Takes in what a peer knows: new members (dialed when this node's name is the lower) and the
+// leaving flag of known ones.
+void take_known(self_ptr self, const cluster_deps& deps, const member_list& list) {
+  auto& table = *self->state.table;
+  auto now = steady_ms();
+  for (const auto& m : list) {
+    if (m.name == table.self().name) continue;
+    if (table.learned(m, now)) {
+      spdlog::info("cluster: learned of member {} at {}", m.name, m.address);
+    } else if (m.leaving) {
+      if (const auto* k = table.find(m.name); k && k->info.incarnation == m.incarnation && !k->info.leaving)
+        table.set_leaving(m.name);
+    }
+    if (!self->state.peers.count(m.name) && table.self().name < m.name) dial(self, deps, m.address);
+  }
+}
+
+void lease_round(self_ptr self, const cluster_deps& deps) {
+  auto& st = self->state;
+  st.lease_round = true;
+  st.last_round_ms = steady_ms();
+  st.owners = st.table->owners();
+  domain::ring ring(st.owners);
+  std::vector<int> desired = st.table->self().leaving ? std::vector<int>{} : ring.shards_of(st.table->self().name);
+  std::vector<leases::held_shard> keep, give;
+  for (std::size_t i = 0; i < st.held.size(); ++i) {
+    leases::held_shard h{st.held[i], st.epochs[i]};
+    (std::binary_search(desired.begin(), desired.end(), h.shard) ? keep : give).push_back(h);
+  }
+  auto holder = lease_holder(st.table->self());
+  auto me = caf::actor_cast<member_actor>(self);
+  auto lease = deps.lease;
+  deps.postgres->submit(
+      [holder, keep, give, desired, lease](pg::connection& c) -> result<lease_update> {
+        lease_update u;
+        std::vector<leases::held_shard> now_held;
+        if (!keep.empty()) {
+          auto renewed = leases::renew(c, holder, keep, lease);
+          if (!renewed) return renewed.err();
+          now_held = renewed->held;
+          for (const auto& l : renewed->lost) u.lost.push_back(l.shard);
+        }
+        // Given away at once (the next owner takes them without waiting for expiry); a failed
+        // release only means the lease runs out on its own.
+        for (const auto& g : give) (void)leases::release(c, holder, g.shard, g.epoch);
+        std::vector<int> want;
+        for (int s : desired)
+          if (std::none_of(now_held.begin(), now_held.end(), [s](const auto& h) { return h.shard == s; })) want.push_back(s);
+        if (!want.empty()) {
+          auto got = leases::acquire(c, want, holder, lease);
+          if (!got) return got.err();
+          for (const auto& a : *got)
+            if (a.held) now_held.push_back({a.shard, a.epoch});
+        }
+        std::sort(now_held.begin(), now_held.end(), [](const auto& a, const auto& b) { return a.shard < b.shard; });
+        for (const auto& h : now_held) {
+          u.shards.push_back(h.shard);
+          u.epochs.push_back(h.epoch);
+        }
+        return u;
+      },
+      [me](result<lease_update> r) {
+        lease_update u;
+        if (r) u = std::move(*r);
+        else u.failure = r.err().message;
+        caf::anon_send(me, leases_atom::value, std::move(u));
+      });
+}
+
+void maybe_lease_round(self_ptr self, const cluster_deps& deps) {
+  auto& st = self->state;
+  if (!st.ready || st.lease_round) return;
+  bool ring_moved = st.table->owners() != st.owners;
+  if (ring_moved || steady_ms() - st.last_round_ms >= deps.lease.count() / 3) lease_round(self, deps);
+}
+
+}  // namespace
+
+std::string lease_holder(const domain::member_info& m) { return m.name + "/" + std::to_string(m.incarnation); }
+
+std::string_view node_of_holder(std::string_view holder) { return holder.substr(0, holder.find('/')); }
+
+void ownership_view::set(std::vector<std::int32_t> shards, std::vector<std::int64_t> epochs) {
+  std::lock_guard lock(mutex_);
+  shards_ = std::move(shards);
+  epochs_ = std::move(epochs);
+}
+
+std::int64_t ownership_view::epoch_of(int shard) const {
+  std::lock_guard lock(mutex_);
+  auto it = std::lower_bound(shards_.begin(), shards_.end(), shard);
+  return it != shards_.end() && *it == shard ? epochs_[static_cast<std::size_t>(it - shards_.begin())] : 0;
+}
+
+std::size_t ownership_view::held() const {
+  std::lock_guard lock(mutex_);
+  return shards_.size();
+}
+
+void add_cluster_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<domain::member_info>("ft_member_info");
+  cfg.add_message_type<member_list>("ft_member_list");
+  cfg.add_message_type<cluster_status>("ft_cluster_status");
+  cfg.add_message_type<shard_owner>("ft_shard_owner");
+  cfg.add_message_type<lease_update>("ft_lease_update");
+  cfg.add_message_type<member_actor>("ft_member_actor");
+}
+
+member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
+  register_gauges_once();
+  return system.spawn([deps](self_ptr self) -> member_actor::behavior_type {
+    auto& st = self->state;
+    st.table = std::make_unique<domain::membership>(deps.self, deps.detector);
+    st.started_ms = steady_ms();
+    st.seeds_waiting = {deps.join.begin(), deps.join.end()};
+    st.ready = deps.join.empty();
+    for (const auto& address : deps.join) dial(self, deps, address);
+    self->set_down_handler([self](caf::down_msg& msg) {
+      for (auto it = self->state.peers.begin(); it != self->state.peers.end(); ++it)
+        if (caf::actor_cast<caf::actor_addr>(it->second) == msg.source) {
+          spdlog::info("cluster: the connection to {} ended", it->first);
+          self->state.peers.erase(it);
+          break;
+        }
+    });
+    self->send(self, judge_atom::value);
+    return {
+        [=](hello_atom, const domain::member_info& from) -> member_list {
+          auto& table = *self->state.table;
+          if (table.heard(from, steady_ms()))
+            spdlog::info("cluster: member {} ({}) joined through this node", from.name, from.address);
+          adopt_peer(self, from.name, caf::actor_cast<member_actor>(self->current_sender()));
+          maybe_lease_round(self, deps);
+          return known(self);
+        },
+        [=](heartbeat_atom, const domain::member_info& from, const member_list& list) {
+          auto& table = *self->state.table;
+          if (table.heard(from, steady_ms())) spdlog::info("cluster: member {} ({}) is up", from.name, from.address);
+          if (!self->state.peers.count(from.name))
+            adopt_peer(self, from.name, caf::actor_cast<member_actor>(self->current_sender()));
+          take_known(self, deps, list);
+          maybe_lease_round(self, deps);
+        },
+        [=](status_atom) -> cluster_status {
+          cluster_status out;
+          for (const auto& m : self->state.table->members()) {
+            bool me = m.info.name == self->state.table->self().name;
+            out.members.push_back({m.info.name, m.info.address, std::string(domain::to_string(m.state)),
+                                   me ? static_cast<std::int32_t>(self->state.held.size())
+                                   : m.state == domain::member_state::down ? 0  // its leases lapse
+                                                                           : m.info.shards,
+                                   me ? load_average() : m.info.load});
+          }
+          return out;
+        },
+        [=](owner_atom, const std::string& workspace) -> caf::typed_response_promise<shard_owner> {
+          auto rp = self->make_response_promise<shard_owner>();
+          auto owners = self->state.table->owners();
+          deps.postgres->try_submit(
+              [workspace, owners](pg::connection& c) -> result<shard_owner> {
+                auto ws = storage::find_workspace(c, workspace);
+                if (!ws) return ws.err();
+                auto rows = leases::leases(c);
+                if (!rows) return rows.err();
+                shard_owner out;
+                out.workspace = workspace;
+                out.shard = domain::shard_of(ws->id);
+                for (const auto& l : *rows)
+                  if (l.shard == out.shard) {
+                    out.epoch = l.epoch;
+                    if (!l.expired && l.owner) out.owner = std::string(node_of_holder(*l.owner));
+                  }
+                if (out.owner.empty()) out.owner = std::string(domain::ring(owners).owner(out.shard));
+                return out;
+              },
+              [rp](result<shard_owner> r) mutable {
+                if (r) rp.deliver(std::move(*r));
+                else rp.deliver(caf::make_error(caf::sec::runtime_error, r.err().message));
+              });
+          return rp;
+        },
+        [=](drain_atom, const std::string& node) -> bool {
+          auto& table = *self->state.table;
+          if (node == table.self().name) {
+            if (!table.self().leaving) spdlog::info("cluster: draining this node: its shards go to the others");
+            table.set_leaving(node);
+            maybe_lease_round(self, deps);
+            return true;
+          }
+          if (!table.find(node)) return false;
+          table.set_leaving(node);
+          if (auto it = self->state.peers.find(node); it != self->state.peers.end())
+            caf::anon_send(it->second, drain_atom::value, node);  // its answer is not needed
+          maybe_lease_round(self, deps);
+          return true;
+        },
+        [=](peer_atom, const std::string& address, const caf::strong_actor_ptr& ptr) {
+          self->state.dialing.erase(address);
+          auto handle = caf::actor_cast<member_actor>(ptr);
+          if (!handle) return;
+          self->request(handle, std::chrono::seconds(5), hello_atom::value, self_info(self))
+              .then(
+                  [=](const member_list& list) {
+                    if (list.empty()) return;
+                    auto& table = *self->state.table;
+                    if (table.heard(list.front(), steady_ms()))
+                      spdlog::info("cluster: joined member {} at {}", list.front().name, address);
+                    adopt_peer(self, list.front().name, handle);
+                    take_known(self, deps, list);
+                    self->state.seeds_waiting.erase(address);
+                    if (!self->state.ready) {
+                      self->state.ready = true;
+                      spdlog::info("cluster: joined the cluster through {}", address);
+                    }
+                    maybe_lease_round(self, deps);
+                  },
+                  [=](caf::error& e) { spdlog::warn("cluster: {} did not answer hello: {}", address, self->system().render(e)); });
+        },
+        [=](judge_atom) {
+          auto& st = self->state;
+          auto now = steady_ms();
+          for (const auto& name : st.table->judge(now))
+            if (const auto* m = st.table->find(name))
+              spdlog::log(m->state == domain::member_state::up ? spdlog::level::info : spdlog::level::warn,
+                          "cluster: member {} is {}", name, domain::to_string(m->state));
+          auto beat = self_info(self);
+          auto list = known(self);
+          for (const auto& [name, handle] : st.peers)
+            if (const auto* m = st.table->find(name); m && m->state != domain::member_state::down)
+              self->send(handle, heartbeat_atom::value, beat, list);
+          for (const auto& address : st.seeds_waiting) dial(self, deps, address);
+          for (const auto& m : st.table->members())
+            if (m.state != domain::member_state::down && m.info.name != beat.name && !st.peers.count(m.info.name) &&
+                beat.name < m.info.name)
+              dial(self, deps, m.info.address);
+          if (!st.ready && now - st.started_ms >= deps.detector.down_after_ms) {
+            st.ready = true;
+            spdlog::warn("cluster: no member to join answered within {} ms; going on with the members known", deps.detector.down_after_ms);
+          }
+          publish_gauges(*st.table, st.held.size());
+          maybe_lease_round(self, deps);
+          self->delayed_send(self, deps.heartbeat, judge_atom::value);
+        },
+        [=](leases_atom, lease_update& u) {
+          auto& st = self->state;
+          st.lease_round = false;
+          if (!u.failure.empty()) {
+            spdlog::warn("cluster: shard leases not renewed: {}", u.failure);
+            return;
+          }
+          if (!u.lost.empty()) spdlog::warn("cluster: lost {} shard lease(s) (expired or taken over)", u.lost.size());
+          if (u.shards.size() != st.held.size())
+            spdlog::info("cluster: this node holds {} shard(s) (was {})", u.shards.size(), st.held.size());
+          st.held = std::move(u.shards);
+          st.epochs = std::move(u.epochs);
+          deps.ownership->set(st.held, st.epochs);
+          publish_gauges(*st.table, st.held.size());
+          // The ring may have moved while the round ran.
+          if (st.table->owners() != st.owners) lease_round(self, deps);
+        },
+    };
+  });
+}
+
+}  // namespace flowtrack::actors
