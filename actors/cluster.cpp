@@ -107,10 +107,10 @@ member_list known(self_ptr self) {
 
 // Starts a connection to `address` off the actor threads, unless one is under way or was tried
 // within the last second.
-void dial(self_ptr self, const cluster_deps& deps, const std::string& address) {
+void dial(self_ptr self, const cluster_deps& deps, const std::string& address, std::int64_t every_ms = 1000) {
   auto now = steady_ms();
   auto& st = self->state;
-  if (address.empty() || st.dialing.count(address) || now - st.last_dial_ms[address] < 1000) return;
+  if (address.empty() || st.dialing.count(address) || now - st.last_dial_ms[address] < every_ms) return;
   st.dialing.insert(address);
   st.last_dial_ms[address] = now;
   auto me = caf::actor_cast<member_actor>(self);
@@ -365,10 +365,13 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
             if (const auto* m = st.table->find(name); m && m->state != domain::member_state::down)
               self->send(handle, heartbeat_atom::value, beat, list);
           for (const auto& address : st.seeds_waiting) dial(self, deps, address);
+          // Alone again (the peers dropped this node, say after it was paused): back through the seeds.
+          if (st.peers.empty())
+            for (const auto& address : deps.join) dial(self, deps, address, deps.detector.down_after_ms);
+          // The lower name dials; a member that is down is tried now and then, in case it is back.
           for (const auto& m : st.table->members())
-            if (m.state != domain::member_state::down && m.info.name != beat.name && !st.peers.count(m.info.name) &&
-                beat.name < m.info.name)
-              dial(self, deps, m.info.address);
+            if (m.info.name != beat.name && !st.peers.count(m.info.name) && beat.name < m.info.name)
+              dial(self, deps, m.info.address, m.state == domain::member_state::down ? deps.detector.down_after_ms : 1000);
           if (!st.ready && now - st.started_ms >= deps.detector.down_after_ms) {
             st.ready = true;
             spdlog::warn("cluster: no member to join answered within {} ms; going on with the members known", deps.detector.down_after_ms);
