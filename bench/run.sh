@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs FlowTrack's benchmarks against throwaway PostgreSQL and Redis on free loopback ports and
 # prints their JSON lines.      bench/run.sh [--only CASE[,CASE...]] [SECONDS_PER_CASE]
-# CASE: runtime, storage, engine, http, smtp, webhook, leads or api; all of them without --only.
+# CASE: runtime, storage, engine, http, smtp, webhook, leads, api or cluster; all of them without --only.
 # (BENCH_ONLY=http does the same as --only http; BENCH_CONNECTIONS="64 256" (the default) are the
 # HTTP case's connection counts, one run each; BENCH_SMTP_CONNECTIONS="64 16" (the default) are the SMTP
 # case's session counts; BENCH_SKIP_BUILD=1 skips scripts/deps.sh and the build and uses what
@@ -12,12 +12,12 @@ cd "$root"
 source scripts/servers.sh
 only=${BENCH_ONLY:-}
 if [ "${1:-}" = --only ]; then
-  only=${2:?--only needs a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads, api}
+  only=${2:?--only needs a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads, api, cluster}
   shift 2
 fi
 for case_name in ${only//,/ }; do
-  case "$case_name" in runtime | storage | engine | http | smtp | webhook | leads | api) ;;
-    *) echo "run.sh: --only takes a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads, api; not '$case_name'" >&2; exit 64 ;;
+  case "$case_name" in runtime | storage | engine | http | smtp | webhook | leads | api | cluster) ;;
+    *) echo "run.sh: --only takes a comma-separated list of runtime, storage, engine, http, smtp, webhook, leads, api, cluster; not '$case_name'" >&2; exit 64 ;;
   esac
 done
 seconds=${1:-10}
@@ -144,6 +144,76 @@ if wanted http; then
     [ -z "$baseline" ] || http_case baseline "$baseline/build/release/adapters/cli/flowtrackd" "$connections"
     http_case current build/release/adapters/cli/flowtrackd "$connections"
   done
+fi
+
+# The cluster: 1, 2 and 3 nodes on this machine sharing one database and Redis, the form load
+# spread over every node's HTTP port (64 connections in all, 64/N a node, one http_bench each,
+# at once; a line per node count with the sums), then the failover time: SIGKILL of one of three
+# nodes to the moment it is down and the survivors hold all 256 shard leases (polled with
+# `cluster status`, ~0.1 s granularity). On two cores this measures what the cluster costs, not how it scales.
+cluster_case() {
+  local db="flowtrack_cluster_$RANDOM$RANDOM" bin=build/release/adapters/cli/flowtrackd
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
+  local db_url="postgresql://postgres@127.0.0.1:$pg_port/$db"
+  "$bin" migrate --database-url "$db_url" --log-level warn >/dev/null
+  export FLOWTRACK_DATABASE_URL=$db_url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
+  export FLOWTRACK_CLUSTER_SECRET="bench-cluster-secret-$RANDOM$RANDOM"
+  "$bin" workspace create --name Bench --slug bench-forms --owner-email owner@bench.example.com --plan enterprise >/dev/null
+  "$bin" workflow import --workspace bench-forms bench/form_workflow.json >/dev/null
+  local nodes=$1 pids=() http_ports=() cluster_ports=() i
+  for i in $(seq "$nodes"); do
+    http_ports+=("$(free_port)"); cluster_ports+=("$(free_port)")
+    local join=()
+    [ "$i" = 1 ] || join=(--join "127.0.0.1:${cluster_ports[0]}")
+    env FLOWTRACK_HTTP_LISTEN="127.0.0.1:${http_ports[-1]}" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" \
+      FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_FORM_RATE_LIMIT=0 FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=100000 \
+      "$bin" serve --node-name "b$i" --cluster-listen "127.0.0.1:${cluster_ports[-1]}" "${join[@]}" >"$work/node$i.log" 2>&1 &
+    pids+=($!)
+  done
+  held() {  # held PORT [DEAD]: the shards the up members hold, as that member sees them (0 while DEAD is not down)
+    "$bin" cluster status --json --join "127.0.0.1:$1" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+dead = sys.argv[1] if len(sys.argv) > 1 else None
+try:
+    ms = json.load(sys.stdin)["members"]
+    gone = dead is None or any(m["name"] == dead and m["state"] == "down" for m in ms)
+    print(sum(m["shards"] for m in ms if m["state"] == "up") if gone else 0)
+except Exception: print(0)' ${2:+"$2"}
+  }
+  for i in $(seq 300); do [ "$(held "${cluster_ports[0]}")" = 256 ] && [ "$(curl -fsS -o /dev/null -w '%{http_code}' "http://127.0.0.1:${http_ports[-1]}/healthz" 2>/dev/null)" = 200 ] && break; sleep 0.1; done
+  local per=$((64 / nodes)) outs=()
+  for i in $(seq "$nodes"); do
+    build/release/bench/http_bench --port "${http_ports[$((i-1))]}" --target /p/bench-forms --connections "$per" \
+      --seconds "$seconds" --warmup 2 --database-url "$db_url" --server-pid "${pids[$((i-1))]}" >"$work/bench$i.json" &
+    outs+=($!)
+  done
+  for p in "${outs[@]}"; do wait "$p"; done
+  cat "$work"/bench*.json | /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.startswith("{")]
+print(json.dumps({"bench": "cluster_http", "nodes": int(sys.argv[1]), "connections": 64,
+                  "accepted_per_s": sum(r["accepted_per_s"] for r in rows),
+                  "p99_ms": max(r["p99_ms"] for r in rows), "p50_ms": max(r["p50_ms"] for r in rows),
+                  "errors": sum(r["errors"] for r in rows), "missing": sum(r["missing"] for r in rows),
+                  "node_cpu_us_per_accepted": round(sum(r["node_cpu_us_per_accepted"] * r["accepted"] for r in rows) / max(1, sum(r["accepted"] for r in rows)))}))' "$nodes"
+  rm -f "$work"/bench*.json
+  if [ "$nodes" = 3 ]; then
+    local t0 t1
+    t0=$(date +%s%N)
+    kill -KILL "${pids[2]}"
+    wait "${pids[2]}" 2>/dev/null || true
+    for i in $(seq 600); do [ "$(held "${cluster_ports[0]}" b3)" = 256 ] && break; sleep 0.05; done
+    t1=$(date +%s%N)
+    echo "{\"bench\":\"cluster_failover\",\"nodes\":3,\"kill_to_all_shards_held_ms\":$(( (t1 - t0) / 1000000 ))}"
+  fi
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  unset FLOWTRACK_CLUSTER_SECRET
+  psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $db WITH (FORCE)" postgres
+}
+
+if wanted cluster; then
+  for n in 1 2 3; do cluster_case "$n"; done
 fi
 
 # SMTP intake: a Release node whose workspace (enterprise plan: no quotas) has the active email
