@@ -123,6 +123,14 @@ struct settings {
   /// Empty: Microsoft has no token revocation endpoint; a disconnect only forgets the tokens.
   std::string microsoft_oauth_revoke_url;
   std::string microsoft_graph_url = "https://graph.microsoft.com/v1.0";
+  /// Calendly as a third integration (credential type CALENDLY): connected by the same
+  /// authorization code with PKCE; the connect makes the workspace's webhook subscription with a
+  /// signing key of its own. Not offered without a client id; the secret is never logged or shown.
+  std::string calendly_oauth_client_id;
+  std::string calendly_oauth_client_secret;
+  std::string calendly_oauth_authorize_url = "https://auth.calendly.com/oauth/authorize";
+  std::string calendly_oauth_token_url = "https://auth.calendly.com/oauth/token";
+  std::string calendly_api_url = "https://api.calendly.com";  ///< + /webhook_subscriptions
   /// How often this node looks for integration tokens about to expire (s); 0: never.
   int oauth_refresh_interval_s = 60;
   /// Tokens expiring within this (s) are refreshed by that look.

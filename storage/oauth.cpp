@@ -1,7 +1,9 @@
-// Google and Outlook integrations: the SQL of oauth_authorizations and oauth_credentials. Tokens
+// Google, Outlook and Calendly integrations: the SQL of oauth_authorizations and oauth_credentials. Tokens
 // are sealed before they reach a statement and opened after they leave one; no statement's
 // parameters or errors are logged with them.
 #include "storage/oauth.hpp"
+
+#include <boost/json.hpp>
 
 #include "runtime/text.hpp"
 #include "storage/hash.hpp"
@@ -25,6 +27,9 @@ std::string access_context(std::string_view id, std::string_view ws) {
 }
 std::string refresh_context(std::string_view id, std::string_view ws) {
   return "oauth_credentials.refresh_token:" + std::string(id) + ":" + std::string(ws);
+}
+std::string signing_key_context(std::string_view id, std::string_view ws) {
+  return "oauth_credentials.metadata.webhookSigningKey:" + std::string(id) + ":" + std::string(ws);
 }
 
 error no_workspace() { return make_error(error_code::not_found, "no such workspace", "workspace"); }
@@ -56,8 +61,21 @@ UPDATE oauth_credentials SET
   access_token = $2, refresh_token = $3, token_type = $4,
   expires_at = CASE WHEN $5::bigint IS NULL THEN NULL ELSE to_timestamp($5::bigint / 1000.0) END,
   scope = $6, provider_user_id = $7, provider_email = $8::citext,
-  is_active = true, inactive_reason = NULL, deleted_at = NULL, last_used_at = NULL
+  is_active = true, inactive_reason = NULL, deleted_at = NULL, last_used_at = NULL,
+  metadata = COALESCE($9::jsonb, '{}'::jsonb)
 WHERE id = $1::uuid
+)sql"};
+
+// The workspace's own Calendly signing key (sealed), when its credential is active and live.
+const pg::statement k_calendly_key{"ft_oauth_calendly_key", R"sql(
+SELECT id::text, workspace_id::text, metadata->>'webhookSigningKey' FROM oauth_credentials
+WHERE workspace_id = $1::uuid AND provider_type = 'CALENDLY' AND deleted_at IS NULL AND is_active
+  AND metadata ? 'webhookSigningKey'
+)sql"};
+
+const pg::statement k_calendly_subscription{"ft_oauth_calendly_subscription", R"sql(
+SELECT metadata->>'webhookSubscription' FROM oauth_credentials
+WHERE workspace_id = $1::uuid AND provider_type = 'CALENDLY' AND deleted_at IS NULL AND metadata ? 'webhookSubscription'
 )sql"};
 
 const std::string k_cred_cols = "id::text, workspace_id::text, provider_type, provider_email::text, access_token, refresh_token, " +
@@ -91,7 +109,7 @@ WHERE id = $1::uuid AND is_active AND deleted_at IS NULL
 // access_token is NOT NULL in the specification: wiped to ''.
 const pg::statement k_disconnect{"ft_oauth_disconnect", R"sql(
 UPDATE oauth_credentials SET deleted_at = now(), is_active = false, inactive_reason = 'disconnected',
-  access_token = '', refresh_token = NULL, expires_at = NULL
+  access_token = '', refresh_token = NULL, expires_at = NULL, metadata = '{}'::jsonb
 WHERE workspace_id = $1::uuid AND provider_type = $2 AND deleted_at IS NULL
 )sql"};
 
@@ -102,7 +120,7 @@ WHERE id = $1::uuid AND settings->>'emailSender' = $2
 
 const pg::statement k_expiring{"ft_oauth_expiring", R"sql(
 SELECT id::text, workspace_id::text, provider_type FROM oauth_credentials
-WHERE is_active AND deleted_at IS NULL AND refresh_token IS NOT NULL AND provider_type IN ('GOOGLE_EMAIL', 'OUTLOOK_EMAIL')
+WHERE is_active AND deleted_at IS NULL AND refresh_token IS NOT NULL AND provider_type IN ('GOOGLE_EMAIL', 'OUTLOOK_EMAIL', 'CALENDLY')
   AND expires_at IS NOT NULL AND expires_at::timestamptz < now() + make_interval(secs => $1::bigint / 1000.0)
 ORDER BY expires_at, id
 LIMIT $2
@@ -210,7 +228,8 @@ result<taken_authorization> take_authorization(pg::connection& c, const crypto::
 }
 
 result<std::string> save_credential(pg::connection& c, const crypto::keyring& keys, std::string_view workspace_id,
-                                    std::string_view provider_type, const token_set& t, const account& who) {
+                                    std::string_view provider_type, const token_set& t, const account& who,
+                                    const calendly_webhook* hook) {
   if (!runtime::is_uuid(workspace_id)) return no_workspace();
   if (!keys.can_seal()) return box_failure({crypto::box_errc::no_key, "no key", ""});
   return pg::transact(c, [&](pg::connection& tx) -> result<std::string> {
@@ -225,6 +244,14 @@ result<std::string> save_credential(pg::connection& c, const crypto::keyring& ke
       if (!sealed) return box_failure(sealed.err());
       refresh = std::move(*sealed);
     }
+    std::optional<std::string> metadata;
+    if (hook) {
+      auto key = keys.seal(hook->signing_key, signing_key_context(id, ws));
+      if (!key) return box_failure(key.err());
+      metadata = boost::json::serialize(boost::json::object{{"webhookSubscription", hook->subscription_uri},
+                                                            {"organization", hook->organization_uri},
+                                                            {"webhookSigningKey", *key}});
+    }
     auto st = tx.exec(k_store_credential, pg::params{}
                                               .add(id)
                                               .add(*access)
@@ -233,10 +260,29 @@ result<std::string> save_credential(pg::connection& c, const crypto::keyring& ke
                                               .add(opt(t.expires_at_ms))
                                               .add(t.scope)
                                               .add(who.provider_user_id)
-                                              .add(who.email));
+                                              .add(who.email)
+                                              .add(metadata));
     if (!st) return st.err();
     return id;
   });
+}
+
+result<std::optional<std::string>> calendly_signing_key(pg::connection& c, const crypto::keyring& keys, std::string_view workspace_id) {
+  if (!runtime::is_uuid(workspace_id)) return std::optional<std::string>{};
+  auto r = c.exec(k_calendly_key, pg::params{}.add(workspace_id));
+  if (!r) return r.err();
+  if (r->empty() || r->is_null(0, 2)) return std::optional<std::string>{};
+  auto key = keys.open(r->get(0, 2), signing_key_context(r->get(0, 0), r->get(0, 1)));
+  if (!key) return box_failure(key.err());
+  return std::optional<std::string>(std::move(*key));
+}
+
+result<std::optional<std::string>> calendly_subscription_of(pg::connection& c, std::string_view workspace_id) {
+  if (!runtime::is_uuid(workspace_id)) return no_workspace();
+  auto r = c.exec(k_calendly_subscription, pg::params{}.add(workspace_id));
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<std::string>{};
+  return r->get_optional(0, 0);
 }
 
 result<std::optional<credential>> load_credential(pg::connection& c, const crypto::keyring& keys, std::string_view workspace_id,

@@ -1,7 +1,8 @@
-// Google and Outlook integrations in PostgreSQL (issue #16 item 4): authorizations under way
+// Google, Outlook and Calendly integrations in PostgreSQL (issue #16 item 4): authorizations under way
 // (oauth_authorizations, migration 030: state hashed, PKCE verifier sealed, single use), the
 // connected accounts (oauth_credentials: tokens sealed with crypto/secret_box, never plain), their
-// refresh under the row lock, and the workspace's choice of email sender. Knows SQL and sealing;
+// refresh under the row lock, the workspace's choice of email sender, and a Calendly credential's
+// webhook subscription (its signing key sealed in the row's metadata, migration 032). Knows SQL and sealing;
 // nothing of HTTP or of the providers' protocols (a refresh is handed a function that speaks it).
 #pragma once
 
@@ -17,14 +18,15 @@
 
 namespace flowtrack::storage::oauth {
 
-/// oauth_credentials.provider_type of the two mail providers.
+/// oauth_credentials.provider_type of the two mail providers and of Calendly.
 inline constexpr std::string_view k_google = "GOOGLE_EMAIL";
 inline constexpr std::string_view k_outlook = "OUTLOOK_EMAIL";
+inline constexpr std::string_view k_calendly = "CALENDLY";
 
 /// A connect under way, as the API starts it.
 struct new_authorization {
   std::string workspace_id, user_id;
-  std::string provider_type;  ///< k_google or k_outlook
+  std::string provider_type;  ///< k_google, k_outlook or k_calendly
   std::string state;          ///< stored only as its SHA-256
   std::string code_verifier;  ///< stored sealed
   std::string redirect_uri;
@@ -54,6 +56,8 @@ struct token_set {
   std::optional<std::int64_t> expires_at_ms;
   std::optional<std::string> scope;
   std::string token_type = "Bearer";
+  /// Calendly's token answer: the user's and the organization's URIs (not stored as tokens).
+  std::optional<std::string> owner, organization;
 };
 
 /// The account the tokens belong to.
@@ -62,11 +66,28 @@ struct account {
   std::optional<std::string> email;
 };
 
+/// The webhook subscription a Calendly connect made for the workspace.
+struct calendly_webhook {
+  std::string signing_key;       ///< ours (random); stored sealed bound to the row, never shown
+  std::string subscription_uri;  ///< https://api.calendly.com/webhook_subscriptions/{uuid}
+  std::string organization_uri;
+};
+
 /// Stores a connected account: a new row, or the workspace's row of that provider revived
-/// (deleted_at and inactive cleared). Tokens are sealed bound to the row id and workspace. The
-/// credential's id.
+/// (deleted_at and inactive cleared). Tokens are sealed bound to the row id and workspace. With
+/// `hook` (Calendly), the row's metadata holds the subscription's URI, the organization and the
+/// sealed signing key (`webhookSigningKey`); without, metadata is reset to {}. The credential's id.
 result<std::string> save_credential(pg::connection& c, const crypto::keyring& keys, std::string_view workspace_id,
-                                    std::string_view provider_type, const token_set& t, const account& who);
+                                    std::string_view provider_type, const token_set& t, const account& who,
+                                    const calendly_webhook* hook = nullptr);
+
+/// The signing key of the workspace's own Calendly webhook subscription, opened: set when the
+/// workspace has an active, live CALENDLY credential with a key; nullopt otherwise (then the
+/// node's calendly_webhook_signing_key applies). `internal` when the key does not open.
+result<std::optional<std::string>> calendly_signing_key(pg::connection& c, const crypto::keyring& keys, std::string_view workspace_id);
+
+/// The URI of the workspace's live Calendly webhook subscription (metadata), or nullopt.
+result<std::optional<std::string>> calendly_subscription_of(pg::connection& c, std::string_view workspace_id);
 
 /// A credential ready to use: tokens opened.
 struct credential {
@@ -120,7 +141,8 @@ result<void> mark_used(pg::connection& c, std::string_view credential_id);
 /// Makes a credential inactive for `reason`; false when it was already inactive or is gone.
 result<bool> mark_inactive(pg::connection& c, std::string_view credential_id, std::string_view reason);
 
-/// Disconnects the workspace's provider: the row soft-deleted, inactive, its tokens wiped; a
+/// Disconnects the workspace's provider: the row soft-deleted, inactive, its tokens and metadata
+/// (a Calendly signing key) wiped; a
 /// workspace whose emailSender named the provider goes back to smtp. False when nothing was connected.
 result<bool> disconnect(pg::connection& c, std::string_view workspace_id, std::string_view provider_type);
 

@@ -336,6 +336,8 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   targets.inbound.postgres = &postgres;
   targets.billing = {&postgres, s.stripe_webhook_secret, s.billing_grace_days, {}};  // POST /billing/stripe/webhook; 404 without the secret
   targets.calendly = {&postgres, s.calendly_webhook_signing_key, {}};  // POST /integrations/calendly/webhook/{workspace_id}; 404 without the key
+  // Calendly connected by OAuth (issue #16 item 4): a delivery is checked under its workspace's own key.
+  if (keys && !s.calendly_oauth_client_id.empty()) targets.calendly.keys = &*keys;
   targets.inbound.deliver = [&intake](std::string intake_id, std::string client_ip, std::string raw,
                                       std::function<void(int, std::string, std::string)> done) {
     intake.deliver_to(intake_id, client_ip, std::move(raw),

@@ -35,19 +35,44 @@ std::optional<std::string> string_of(const json::object& o, std::string_view key
 
 }  // namespace
 
-std::string_view api_name(provider p) { return p == provider::google ? "google" : "outlook"; }
+std::string_view api_name(provider p) {
+  switch (p) {
+    case provider::google: return "google";
+    case provider::outlook: return "outlook";
+    case provider::calendly: return "calendly";
+  }
+  return "";
+}
 
-std::string_view provider_type(provider p) { return p == provider::google ? storage::oauth::k_google : storage::oauth::k_outlook; }
+std::string_view label(provider p) {
+  switch (p) {
+    case provider::google: return "Google";
+    case provider::outlook: return "Outlook";
+    case provider::calendly: return "Calendly";
+  }
+  return "";
+}
+
+std::string_view provider_type(provider p) {
+  switch (p) {
+    case provider::google: return storage::oauth::k_google;
+    case provider::outlook: return storage::oauth::k_outlook;
+    case provider::calendly: return storage::oauth::k_calendly;
+  }
+  return "";
+}
 
 std::optional<provider> parse_provider(std::string_view name) {
   if (name == "google") return provider::google;
   if (name == "outlook") return provider::outlook;
+  if (name == "calendly") return provider::calendly;
   return std::nullopt;
 }
 
 std::optional<provider> from_provider_type(std::string_view type) {
   if (type == storage::oauth::k_google) return provider::google;
   if (type == storage::oauth::k_outlook) return provider::outlook;
+  if (type == storage::oauth::k_calendly) return provider::calendly;
   return std::nullopt;
 }
 
@@ -57,6 +82,9 @@ provider_config config_for(provider p, const config::settings& s) {
     c = {s.google_oauth_client_id,   s.google_oauth_client_secret, s.google_oauth_authorize_url,
          s.google_oauth_token_url,   s.google_userinfo_url,        s.google_oauth_revoke_url,
          s.gmail_api_url,            "openid email https://www.googleapis.com/auth/gmail.send"};
+  } else if (p == provider::calendly) {
+    c = {s.calendly_oauth_client_id, s.calendly_oauth_client_secret, s.calendly_oauth_authorize_url, s.calendly_oauth_token_url,
+         "",                         "",                             s.calendly_api_url,             ""};
   } else {
     c = {s.microsoft_oauth_client_id,  s.microsoft_oauth_client_secret, s.microsoft_oauth_authorize_url,
          s.microsoft_oauth_token_url,  s.microsoft_userinfo_url,        s.microsoft_oauth_revoke_url,
@@ -92,11 +120,11 @@ std::string authorization_url(provider p, const provider_config& c, std::string_
                               std::string_view code_challenge) {
   std::vector<std::pair<std::string, std::string>> q{{"response_type", "code"},
                                                      {"client_id", c.client_id},
-                                                     {"redirect_uri", std::string(redirect_uri)},
-                                                     {"scope", c.scopes},
-                                                     {"state", std::string(state)},
-                                                     {"code_challenge", std::string(code_challenge)},
-                                                     {"code_challenge_method", "S256"}};
+                                                     {"redirect_uri", std::string(redirect_uri)}};
+  if (!c.scopes.empty()) q.emplace_back("scope", c.scopes);
+  q.emplace_back("state", std::string(state));
+  q.emplace_back("code_challenge", std::string(code_challenge));
+  q.emplace_back("code_challenge_method", "S256");
   if (p == provider::google) {
     q.emplace_back("access_type", "offline");
     q.emplace_back("prompt", "consent");
@@ -140,6 +168,8 @@ result<storage::oauth::token_set> parse_token_response(int status, std::string_v
   t.access_token = std::move(*access);
   t.refresh_token = string_of(*o, "refresh_token");
   t.scope = string_of(*o, "scope");
+  t.owner = string_of(*o, "owner");
+  t.organization = string_of(*o, "organization");
   if (auto type = string_of(*o, "token_type")) {
     if (*type != "Bearer" && *type != "bearer")
       return make_error(error_code::internal, "the provider's token answer has token_type " + quote(*type, 20) + ", not Bearer");
@@ -160,6 +190,48 @@ result<storage::oauth::token_set> parse_token_response(int status, std::string_v
     t.expires_at_ms = now_ms + s * 1000;
   }
   return t;
+}
+
+result<storage::oauth::account> calendly_account(const storage::oauth::token_set& t) {
+  if (!t.owner || !t.organization)
+    return make_error(error_code::internal, "Calendly's token answer names no owner or organization");
+  storage::oauth::account a;
+  a.provider_user_id = t.owner->substr(0, 255);
+  return a;
+}
+
+std::string calendly_subscription_body(const calendly_subscription_request& r) {
+  return json::serialize(json::object{{"url", r.callback_url},
+                                      {"events", json::array{"invitee.created"}},
+                                      {"organization", r.organization},
+                                      {"user", r.user},
+                                      {"scope", "user"},
+                                      {"signing_key", r.signing_key}});
+}
+
+result<std::string> parse_calendly_subscription(int status, std::string_view body) {
+  auto o = parse_object(body);
+  std::string said;
+  if (o)
+    if (auto m = string_of(*o, "message")) said = ": " + quote(*m);
+  if (status == 409)
+    return make_error(error_code::conflict,
+                      "Calendly already has a webhook subscription for this workspace's URL (made by an earlier connect)" + said +
+                          "; delete it in Calendly (webhook subscriptions of the account) and connect again",
+                      "webhook_exists");
+  if (status == 429 || status >= 500)
+    return make_error(error_code::unavailable, "Calendly's webhook_subscriptions answered " + std::to_string(status) + "; try again later");
+  if (status == 401 || status == 403)
+    return make_error(error_code::invalid, "Calendly refused to make the webhook subscription (" + std::to_string(status) + ")" + said,
+                      "provider_refused");
+  if (status != 201 && status != 200)
+    return make_error(error_code::internal, "Calendly's webhook_subscriptions answered " + std::to_string(status) + said);
+  const json::object* resource = nullptr;
+  if (o)
+    if (auto* r = o->if_contains("resource"); r && r->is_object()) resource = &r->as_object();
+  auto uri = resource ? string_of(*resource, "uri") : std::nullopt;
+  if (!uri) return make_error(error_code::internal, "Calendly's webhook subscription answer has no resource.uri");
+  return *uri;
 }
 
 result<storage::oauth::account> parse_userinfo(int status, std::string_view body) {

@@ -1,7 +1,8 @@
-// The OAuth 2.0 and mail-sending protocols of Google (Gmail API) and Microsoft (Graph) as values:
-// the providers' settings, the authorization URL (PKCE S256), token request bodies, token and
-// userinfo answers read into storage's types, and the bodies of Gmail users.messages.send and
-// Graph sendMail. Pure: no sockets, no SQL, no clock of its own.
+// The OAuth 2.0 and mail-sending protocols of Google (Gmail API) and Microsoft (Graph), and
+// Calendly's OAuth and webhook subscriptions, as values: the providers' settings, the
+// authorization URL (PKCE S256), token request bodies, token and userinfo answers read into
+// storage's types, the bodies of Gmail users.messages.send and Graph sendMail, and Calendly's
+// webhook_subscriptions request and answer. Pure: no sockets, no SQL, no clock of its own.
 #pragma once
 
 #include <cstdint>
@@ -18,12 +19,17 @@
 
 namespace flowtrack::oauth {
 
-/// The mail providers a workspace can connect.
-enum class provider { google, outlook };
+/// The providers a workspace can connect: two mail providers and Calendly (bookings).
+enum class provider { google, outlook, calendly };
 
-/// "google" / "outlook": the API's path segment and emailSender value.
+/// "google" / "outlook" / "calendly": the API's path segment (and, for the mail providers, the
+/// emailSender value).
 std::string_view api_name(provider p);
-/// oauth_credentials.provider_type: "GOOGLE_EMAIL" / "OUTLOOK_EMAIL".
+/// A label for people: "Google", "Outlook", "Calendly".
+std::string_view label(provider p);
+/// Whether email can be sent through the provider (Google, Outlook; not Calendly).
+inline bool sends_mail(provider p) { return p != provider::calendly; }
+/// oauth_credentials.provider_type: "GOOGLE_EMAIL" / "OUTLOOK_EMAIL" / "CALENDLY".
 std::string_view provider_type(provider p);
 /// The provider an API name ("google", "outlook") names, or nullopt.
 std::optional<provider> parse_provider(std::string_view api_name);
@@ -34,13 +40,14 @@ std::optional<provider> from_provider_type(std::string_view type);
 struct provider_config {
   std::string client_id, client_secret;
   std::string authorize_url, token_url, userinfo_url, revoke_url;
-  std::string api_url;  ///< Gmail: https://gmail.googleapis.com; Graph: https://graph.microsoft.com/v1.0
-  std::string scopes;   ///< space-separated
+  std::string api_url;  ///< Gmail: https://gmail.googleapis.com; Graph: https://graph.microsoft.com/v1.0; Calendly: https://api.calendly.com
+  std::string scopes;   ///< space-separated; empty (Calendly): no scope parameter, the app's own scopes apply
   /// Offered: a client id is configured.
   bool offered() const { return !client_id.empty(); }
 };
 
-/// The provider's configuration from the settings (google_oauth_*, microsoft_oauth_*, ...).
+/// The provider's configuration from the settings (google_oauth_*, microsoft_oauth_*,
+/// calendly_oauth_*, ...). Calendly has no userinfo or revoke URL here: see calendly_account.
 provider_config config_for(provider p, const config::settings& s);
 
 /// `application/x-www-form-urlencoded` of the pairs, in order (RFC 3986 unreserved kept, space %20).
@@ -66,6 +73,30 @@ std::string refresh_body(const provider_config& c, std::string_view refresh_toke
 /// others (subject: the provider's error code), the message carrying error_description but never
 /// a token; 429 and 5xx `unavailable`; anything else `internal`.
 result<storage::oauth::token_set> parse_token_response(int status, std::string_view body, std::int64_t now_ms);
+
+/// The Calendly account a token answer names. Calendly's token answer carries `owner` (the user's
+/// URI, https://api.calendly.com/users/{uuid}) and `organization`; the account is read from it
+/// rather than from GET /users/me, because the node's HTTP sender only POSTs. provider_user_id is
+/// the owner URI; no email. `internal` when the answer names no owner or organization.
+result<storage::oauth::account> calendly_account(const storage::oauth::token_set& t);
+
+/// What a connect asks Calendly for: POST {api}/webhook_subscriptions.
+struct calendly_subscription_request {
+  std::string callback_url;  ///< {public_url}/integrations/calendly/webhook/{workspace_id}
+  std::string organization;  ///< the token answer's organization URI
+  std::string user;          ///< the token answer's owner URI
+  std::string signing_key;   ///< ours, random, fresh for this subscription
+};
+
+/// The webhook_subscriptions body: url, events ["invitee.created"], organization, user, scope
+/// "user" (any Calendly user may make one; "organization" needs an organization admin), signing_key.
+std::string calendly_subscription_body(const calendly_subscription_request& r);
+
+/// The answer to POST webhook_subscriptions read: 201 with resource.uri, the subscription's URI.
+/// 409 (Calendly already has a subscription for this URL: one an earlier connect made, which the
+/// node cannot delete, see README) `conflict` subject "webhook_exists"; 401/403 `invalid` subject
+/// "provider_refused"; 429 and 5xx `unavailable`; anything else `internal`.
+result<std::string> parse_calendly_subscription(int status, std::string_view body);
 
 /// A userinfo answer (OpenID Connect: sub, email; Graph /me: id, mail, userPrincipalName) read.
 /// `invalid` when it names no account.

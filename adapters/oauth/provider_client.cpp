@@ -19,7 +19,10 @@ error transport_error(const actors::post_answer& a, std::string_view what) {
 }
 
 provider_client::provider_client(actors::post_port& http, const config::settings& s, std::function<std::int64_t()> now_ms)
-    : http_(http), google_(config_for(provider::google, s)), outlook_(config_for(provider::outlook, s)), now_ms_(std::move(now_ms)) {}
+    : http_(http), google_(config_for(provider::google, s)), outlook_(config_for(provider::outlook, s)),
+      calendly_(config_for(provider::calendly, s)), public_base_url_(s.public_base_url()), now_ms_(std::move(now_ms)) {
+  while (!public_base_url_.empty() && public_base_url_.back() == '/') public_base_url_.pop_back();
+}
 
 std::int64_t provider_client::now_ms() const {
   if (now_ms_) return now_ms_();
@@ -77,6 +80,20 @@ void provider_client::revoke(provider p, const std::string& token, std::function
     done(make_error(a.status >= 500 || a.status == 429 ? error_code::unavailable : error_code::invalid,
                     "the provider's revoke endpoint answered " + std::to_string(a.status), "provider"));
   });
+}
+
+std::string provider_client::calendly_callback_url(std::string_view workspace_id) const {
+  return public_base_url_ + "/integrations/calendly/webhook/" + std::string(workspace_id);
+}
+
+void provider_client::create_calendly_subscription(const std::string& access_token, const calendly_subscription_request& r,
+                                                   std::function<void(result<std::string>)> done) {
+  post(calendly_.api_url + "/webhook_subscriptions",
+       {{"Authorization", "Bearer " + access_token}, {"Content-Type", "application/json"}, k_accept}, calendly_subscription_body(r),
+       [done = std::move(done)](actors::post_answer a) {
+         if (a.status == 0) return done(transport_error(a, "Calendly's webhook_subscriptions endpoint"));
+         done(parse_calendly_subscription(a.status, a.body));
+       });
 }
 
 void provider_client::send_mail(provider p, const std::string& access_token, std::string body, std::function<void(result<void>)> done) {

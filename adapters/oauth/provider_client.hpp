@@ -1,5 +1,5 @@
-// Calls to the mail providers' endpoints (token, userinfo, revoke, Gmail send, Graph sendMail)
-// through an actors::post_port (the node's non-blocking libcurl sender), answered as values.
+// Calls to the providers' endpoints (token, userinfo, revoke, Gmail send, Graph sendMail,
+// Calendly webhook_subscriptions) through an actors::post_port (the node's non-blocking libcurl sender), answered as values.
 // Knows HTTP and the providers; nothing of SQL or actors. Tokens go only into request bodies
 // and Authorization headers, never into errors or logs.
 #pragma once
@@ -14,14 +14,16 @@
 
 namespace flowtrack::oauth {
 
-/// Talks to Google and Microsoft. Every call returns at once; its callback runs once, on the
+/// Talks to Google, Microsoft and Calendly. Every call returns at once; its callback runs once, on the
 /// sender's thread (hand the answer on, do not block there).
 class provider_client {
  public:
   /// `http` outlives the client. `now_ms` (unset: the system clock) dates token expiries.
   provider_client(actors::post_port& http, const config::settings& s, std::function<std::int64_t()> now_ms = {});
 
-  const provider_config& config(provider p) const { return p == provider::google ? google_ : outlook_; }
+  const provider_config& config(provider p) const {
+    return p == provider::google ? google_ : p == provider::outlook ? outlook_ : calendly_;
+  }
   std::int64_t now_ms() const;
 
   /// POST token_url grant_type=authorization_code (PKCE).
@@ -37,6 +39,13 @@ class provider_client {
   void userinfo(provider p, const std::string& access_token, std::function<void(result<storage::oauth::account>)> done);
   /// POST revoke_url token=...; without a revoke URL `done` is called at once with success.
   void revoke(provider p, const std::string& token, std::function<void(result<void>)> done);
+  /// The URL Calendly posts a workspace's events to: {public_url}/integrations/calendly/webhook/{id}.
+  std::string calendly_callback_url(std::string_view workspace_id) const;
+  /// POST {calendly_api_url}/webhook_subscriptions with the access token: the new subscription's
+  /// URI, as parse_calendly_subscription reads the answer. (Deleting one needs DELETE, which the
+  /// post_port cannot send: a disconnect leaves it at Calendly, see README.)
+  void create_calendly_subscription(const std::string& access_token, const calendly_subscription_request& r,
+                                    std::function<void(result<std::string>)> done);
   /// Sends a prepared body: Gmail POST {api}/gmail/v1/users/me/messages/send, Graph POST
   /// {api}/me/sendMail; the answer as send_status() reads it.
   void send_mail(provider p, const std::string& access_token, std::string body, std::function<void(result<void>)> done);
@@ -46,7 +55,8 @@ class provider_client {
             std::function<void(actors::post_answer)> done);
 
   actors::post_port& http_;
-  provider_config google_, outlook_;
+  provider_config google_, outlook_, calendly_;
+  std::string public_base_url_;
   std::function<std::int64_t()> now_ms_;
 };
 

@@ -10,7 +10,7 @@
 namespace flowtrack::oauth {
 namespace {
 
-std::string provider_label(provider p) { return p == provider::google ? "Google" : "Outlook"; }
+std::string provider_label(provider p) { return std::string(label(p)); }
 
 // An error about the account as the mailer reports it: not worth retrying.
 error account_error(provider p, const error& e) {
@@ -43,10 +43,15 @@ void tell_owner_revoked(pg::connection& c, actors::mailer_port& mail, const std:
   m.from_name = "FlowTrack";
   m.to = owner->email;
   m.subject = "Your " + provider_label(p) + " account was disconnected from " + owner->workspace_name;
-  m.text_body = "FlowTrack can no longer send email through the " + provider_label(p) + " account connected to the workspace \"" +
-                owner->workspace_name + "\": the provider says access was revoked or has expired.\r\n\r\n" +
-                "Workflow emails of this workspace are not sent until you connect the account again (Integrations) or choose SMTP "
-                "as the email sender.\r\n";
+  if (sends_mail(p))
+    m.text_body = "FlowTrack can no longer send email through the " + provider_label(p) + " account connected to the workspace \"" +
+                  owner->workspace_name + "\": the provider says access was revoked or has expired.\r\n\r\n" +
+                  "Workflow emails of this workspace are not sent until you connect the account again (Integrations) or choose SMTP "
+                  "as the email sender.\r\n";
+  else
+    m.text_body = "FlowTrack can no longer reach the Calendly account connected to the workspace \"" + owner->workspace_name +
+                  "\": Calendly says access was revoked or has expired.\r\n\r\n" +
+                  "Its bookings may no longer move leads to BOOKED until you connect Calendly again (Integrations).\r\n";
   mail.send(std::move(m), [workspace_id](result<std::string> r) {
     if (!r) spdlog::warn("oauth: the owner of workspace {} could not be told: {}", workspace_id, r.err().message);
   });
@@ -79,7 +84,7 @@ void provider_mailer::send(actors::email_message message, std::function<void(res
           return sender.err();
         }
         auto p = parse_provider(*sender);
-        if (!p) return std::optional<storage::oauth::credential>{};
+        if (!p || !sends_mail(*p)) return std::optional<storage::oauth::credential>{};
         a->which = *p;
         // Most sends find a token valid for a while: read without the row lock. Only a token due
         // for a refresh (or an inactive account, to say why) goes through refresh_credential.

@@ -3,7 +3,11 @@
 // challenge and redirects with a code, a token endpoint (authorization_code checked against the
 // S256 challenge, refresh_token with optional rotation, invalid_grant for a wrong verifier or a
 // revoked grant), userinfo, revoke, Gmail users.messages.send (Bearer checked, raw decoded) and
-// Graph sendMail (202). A thread per connection; each answer closes its connection.
+// Graph sendMail (202). As Calendly (flavour::calendly): token answers also carry `owner` and
+// `organization` (as auth.calendly.com's do), and POST /webhook_subscriptions (Bearer checked, the
+// body's fields checked, 409 for a URL already subscribed, as Calendly does) records the
+// subscription with its signing_key; DELETE /webhook_subscriptions/{uuid} removes one.
+// A thread per connection; each answer closes its connection.
 // Header-only; its users link flowtrack_crypto and Boost.JSON.
 #pragma once
 
@@ -36,9 +40,22 @@ class fake_oauth_provider {
     boost::json::object graph;     ///< Graph: the sendMail body
   };
 
+  /// Which provider it plays.
+  enum class flavour { mail, calendly };
+
+  /// A Calendly webhook subscription made at the fake.
+  struct calendly_subscription {
+    std::string uri;           ///< {base}/webhook_subscriptions/{n}: what the fake answered
+    std::string url;           ///< where Calendly would post events
+    std::vector<std::string> events;
+    std::string organization, user, scope;
+    std::string signing_key;   ///< what the subscriber chose
+    std::string access_token;  ///< the token it was made with
+  };
+
   /// `client_id`/`client_secret`: what the token endpoint accepts; `email`: the account's address.
-  fake_oauth_provider(std::string client_id, std::string client_secret, std::string email)
-      : client_id_(std::move(client_id)), client_secret_(std::move(client_secret)), email_(std::move(email)),
+  fake_oauth_provider(std::string client_id, std::string client_secret, std::string email, flavour f = flavour::mail)
+      : client_id_(std::move(client_id)), client_secret_(std::move(client_secret)), email_(std::move(email)), flavour_(f),
         acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
     accept_thread_ = std::thread([this] { accept_loop(); });
@@ -68,6 +85,14 @@ class fake_oauth_provider {
   std::string gmail_url() const { return base(); }            ///< + /gmail/v1/users/me/messages/send
   std::string graph_url() const { return base() + "/v1.0"; }  ///< + /me/sendMail
   int port() const { return port_; }
+  /// Calendly: the API base (calendly_api_url), and the URIs its token answers name.
+  std::string calendly_api_url() const { return base(); }
+  std::string owner_uri() const { return base() + "/users/U" + std::to_string(port_); }
+  std::string organization_uri() const { return base() + "/organizations/O" + std::to_string(port_); }
+  /// Calendly: the subscriptions live now, in the order they were made.
+  std::vector<calendly_subscription> subscriptions() const { std::lock_guard lock(mutex_); return subscriptions_; }
+  /// Calendly: how many POST /webhook_subscriptions came (made or refused).
+  int subscription_requests() const { std::lock_guard lock(mutex_); return subscription_requests_; }
 
   /// Seconds of expires_in of the access tokens given from now on.
   void set_expires_in(int s) { std::lock_guard lock(mutex_); expires_in_ = s; }
@@ -197,6 +222,12 @@ class fake_oauth_provider {
     access_[access] = grant{refresh, true};
     access_order_.push_back(access);
     boost::json::object o{{"access_token", access}, {"token_type", "Bearer"}, {"expires_in", expires_in_}, {"scope", "email send"}};
+    if (flavour_ == flavour::calendly) {
+      o["scope"] = "default";
+      o["created_at"] = 1764756000;
+      o["owner"] = owner_uri();
+      o["organization"] = organization_uri();
+    }
     return o;
   }
 
@@ -218,7 +249,18 @@ class fake_oauth_provider {
       r.set(http::field::location, p["redirect_uri"] + sep + "code=" + escape(code) + "&state=" + escape(p["state"]));
       return r;
     }
+    const std::string subs = "/webhook_subscriptions";
+    if (flavour_ == flavour::calendly && req.method() == http::verb::delete_ && path.rfind(subs + "/", 0) == 0) {
+      if (!bearer(req)) return json_answer(http::status::unauthorized, boost::json::object{{"title", "Unauthenticated"}});
+      for (auto it = subscriptions_.begin(); it != subscriptions_.end(); ++it)
+        if (it->uri == base() + path) {
+          subscriptions_.erase(it);
+          return response{http::status::no_content, 11};
+        }
+      return json_answer(http::status::not_found, boost::json::object{{"title", "Resource Not Found"}});
+    }
     if (req.method() != http::verb::post) return json_answer(http::status::method_not_allowed, boost::json::object{});
+    if (flavour_ == flavour::calendly && path == subs) return subscribe(req);
     if (path == "/token") {
       auto f = decode_form(req.body());
       last_token_ = f;
@@ -297,14 +339,60 @@ class fake_oauth_provider {
     return json_answer(http::status::not_found, boost::json::object{});
   }
 
+  // POST /webhook_subscriptions as Calendly answers it (called under mutex_).
+  response subscribe(const request& req) {
+    namespace http = boost::beast::http;
+    ++subscription_requests_;
+    auto t = bearer(req);
+    if (!t) return json_answer(http::status::unauthorized, boost::json::object{{"title", "Unauthenticated"}, {"message", "bad token"}});
+    boost::system::error_code ec;
+    auto v = boost::json::parse(req.body(), ec);
+    auto invalid = [&](const char* m) {
+      return json_answer(http::status::bad_request, boost::json::object{{"title", "Invalid Argument"}, {"message", m}});
+    };
+    if (ec || !v.is_object()) return invalid("the body is not JSON");
+    const auto& o = v.as_object();
+    auto str = [&](const char* k) -> std::string {
+      auto* x = o.if_contains(k);
+      return x && x->is_string() ? std::string(x->as_string()) : std::string();
+    };
+    calendly_subscription sub{"", str("url"), {}, str("organization"), str("user"), str("scope"), str("signing_key"), *t};
+    if (auto* e = o.if_contains("events"); e && e->is_array())
+      for (const auto& x : e->as_array())
+        if (x.is_string()) sub.events.emplace_back(x.as_string());
+    if (sub.url.rfind("http", 0) != 0) return invalid("url is required");
+    if (sub.events.empty()) return invalid("events is required");
+    if (sub.organization != organization_uri()) return invalid("organization is not the token's organization");
+    if (sub.scope != "user" && sub.scope != "organization") return invalid("scope must be user or organization");
+    if (sub.scope == "user" && sub.user != owner_uri()) return invalid("user is not the token's owner");
+    for (const auto& existing : subscriptions_)
+      if (existing.url == sub.url)
+        return json_answer(http::status::conflict, boost::json::object{{"title", "Already Exists"},
+                                                                       {"message", "Hook with this url already exists"}});
+    sub.uri = base() + "/webhook_subscriptions/S" + std::to_string(++counter_);
+    subscriptions_.push_back(sub);
+    boost::json::array events;
+    for (const auto& e : sub.events) events.emplace_back(e);
+    return json_answer(http::status::created,
+                       boost::json::object{{"resource", boost::json::object{{"uri", sub.uri},
+                                                                             {"callback_url", sub.url},
+                                                                             {"events", std::move(events)},
+                                                                             {"scope", sub.scope},
+                                                                             {"organization", sub.organization},
+                                                                             {"user", sub.user},
+                                                                             {"state", "active"}}}});
+  }
+
   std::string client_id_, client_secret_, email_;
+  flavour flavour_ = flavour::mail;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   int port_ = 0;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
   std::vector<std::thread> workers_;
-  int counter_ = 0, expires_in_ = 3600, refreshes_ = 0, exchanges_ = 0;
+  int counter_ = 0, expires_in_ = 3600, refreshes_ = 0, exchanges_ = 0, subscription_requests_ = 0;
+  std::vector<calendly_subscription> subscriptions_;
   bool rotate_ = false;
   std::map<std::string, pending_code> codes_;
   std::map<std::string, bool> refresh_;

@@ -1,4 +1,4 @@
-// Integration routes: each step on the PostgreSQL pool (storage::oauth) or at the provider
+// Integration routes (Google, Outlook, Calendly): each step on the PostgreSQL pool (storage::oauth) or at the provider
 // (oauth::provider_client), handing on through callbacks; the HTTP threads only parse and answer.
 #include "adapters/http/api/integrations.hpp"
 
@@ -32,11 +32,14 @@ json::object integration_json(const storage::integration_row& g) {
 }
 
 api_error unknown_provider(const std::string& name) {
-  return {bhttp::status::not_found, "not_found", "no integration '" + name + "': the providers are google and outlook", "provider", 0};
+  return {bhttp::status::not_found, "not_found", "no integration '" + name + "': the providers are google, outlook and calendly", "provider",
+          0};
 }
 
 api_error not_offered(oauth::provider p) {
-  std::string key = p == oauth::provider::google ? "google_oauth_client_id" : "microsoft_oauth_client_id";
+  std::string key = p == oauth::provider::google    ? "google_oauth_client_id"
+                    : p == oauth::provider::outlook ? "microsoft_oauth_client_id"
+                                                    : "calendly_oauth_client_id";
   return {bhttp::status::not_found, "not_configured",
           std::string(oauth::api_name(p)) + " is not offered on this node: its operator has not set " + key, "provider", 0};
 }
@@ -46,6 +49,8 @@ api_error no_client() {
 }
 
 api_error provider_failed(const error& e) {
+  if (e.code == error_code::conflict && e.subject == "webhook_exists")
+    return {bhttp::status::conflict, "webhook_exists", e.message, "provider", 0};
   if (e.transient()) return {bhttp::status::bad_gateway, "provider_unavailable", e.message, "provider", 0};
   if (e.code == error_code::unauthorized || e.code == error_code::invalid)
     return {bhttp::status::unprocessable_entity, e.subject == "invalid_grant" ? "invalid_grant" : "provider_refused", e.message, "code", 0};
@@ -105,8 +110,55 @@ void connect(api_service& api, const integration_options& o, scoped_call&& sc, r
 
 // The callback's steps after the code was exchanged: the account read, the tokens stored, the
 // integration answered.
+// Calendly's callback after the code was exchanged: the account read from the token answer (the
+// sender cannot GET /users/me), the workspace's webhook subscription made with a fresh signing key
+// of ours, then the tokens and the sealed key stored in one transaction. A subscription made but
+// not stored is left at Calendly (logged); a reconnect then meets 409 webhook_exists.
+void store_calendly(api_service& api, const integration_options& o, std::shared_ptr<scoped_call> sc, storage::oauth::token_set tokens,
+                    responder reply) {
+  auto who = oauth::calendly_account(tokens);
+  if (!who) return reply(error_response(provider_failed(who.err())));
+  auto key = crypto::random_url_token(32);
+  if (!key) return reply(error_response(api_error::unavailable("no randomness available; try again")));
+  oauth::calendly_subscription_request req{o.client->calendly_callback_url(sc->workspace_id), *tokens.organization, *tokens.owner,
+                                           *key};
+  auto hook = std::make_shared<storage::oauth::calendly_webhook>();
+  hook->signing_key = *key;
+  hook->organization_uri = *tokens.organization;
+  auto access = tokens.access_token;
+  o.client->create_calendly_subscription(
+      access, req,
+      [&api, o, sc, hook, url = req.callback_url, tokens = std::move(tokens), who = std::move(*who), reply](result<std::string> made) mutable {
+        if (!made) return reply(error_response(provider_failed(made.err())));
+        hook->subscription_uri = *made;
+        api.db(
+            [o, sc, hook, tokens = std::move(tokens), who = std::move(who)](pg::connection& c) -> result<std::optional<storage::integration_row>> {
+              auto id = storage::oauth::save_credential(c, *o.keys, sc->workspace_id, storage::oauth::k_calendly, tokens, who, hook.get());
+              if (!id) return id.err();
+              auto rows = storage::integrations_of(c, sc->workspace_id);
+              if (!rows) return rows.err();
+              for (auto& g : *rows)
+                if (g.id == *id) return std::optional<storage::integration_row>(std::move(g));
+              return std::optional<storage::integration_row>{};
+            },
+            [reply, sc, hook, url](result<std::optional<storage::integration_row>> r) {
+              if (!r || !*r)
+                spdlog::warn("api: workspace {}: Calendly webhook subscription {} was made but not stored; delete it in Calendly",
+                             sc->workspace_id, hook->subscription_uri);
+              if (!r) return fail(reply, r.err());
+              if (!*r) return fail(reply, make_error(error_code::internal, "the stored integration is not listed"));
+              spdlog::info("api: workspace {} connected its calendly account (webhook subscription {})", sc->workspace_id,
+                           hook->subscription_uri);
+              auto body = integration_json(**r);
+              body["webhookUrl"] = url;
+              reply(json_reply(bhttp::status::ok, std::move(body)));
+            });
+      });
+}
+
 void store_account(api_service& api, const integration_options& o, std::shared_ptr<scoped_call> sc, oauth::provider p,
                    storage::oauth::token_set tokens, responder reply) {
+  if (p == oauth::provider::calendly) return store_calendly(api, o, std::move(sc), std::move(tokens), std::move(reply));
   auto access = tokens.access_token;
   o.client->userinfo(p, access, [&api, o, sc, p, tokens = std::move(tokens), reply](result<storage::oauth::account> who) mutable {
     if (!who) return reply(error_response(provider_failed(who.err())));
@@ -161,13 +213,30 @@ void disconnect(api_service& api, const integration_options& o, scoped_call&& ca
   auto p = oauth::parse_provider(name);
   if (!p) return reply(error_response(unknown_provider(name)));
   if (!o.keys) return reply(error_response(no_client()));
+  // Calendly: the signing key goes with the metadata. Its subscription stays at Calendly (DELETE
+  // is beyond the post_port); events it still sends meet the node's key, or no key, and are refused.
   auto forget = [&api, sc, p = *p, reply]() {
-    api.db([sc, p](pg::connection& c) { return storage::oauth::disconnect(c, sc->workspace_id, oauth::provider_type(p)); },
-           [reply, sc, p](result<bool> r) {
-             if (!r) return fail(reply, r.err());
-             spdlog::info("api: workspace {} disconnected its {} account", sc->workspace_id, oauth::api_name(p));
-             reply(no_content());
-           });
+    api.db(
+        [sc, p](pg::connection& c) -> result<std::pair<bool, std::optional<std::string>>> {
+          std::optional<std::string> subscription;
+          if (p == oauth::provider::calendly) {
+            auto s = storage::oauth::calendly_subscription_of(c, sc->workspace_id);
+            if (!s) return s.err();
+            subscription = std::move(*s);
+          }
+          auto gone = storage::oauth::disconnect(c, sc->workspace_id, oauth::provider_type(p));
+          if (!gone) return gone.err();
+          return std::pair{*gone, std::move(subscription)};
+        },
+        [reply, sc, p](result<std::pair<bool, std::optional<std::string>>> r) {
+          if (!r) return fail(reply, r.err());
+          spdlog::info("api: workspace {} disconnected its {} account", sc->workspace_id, oauth::api_name(p));
+          if (r->second)
+            spdlog::warn("api: workspace {}: Calendly webhook subscription {} is left at Calendly (this node cannot send DELETE); its "
+                         "signing key is forgotten, so its events are refused: delete it in Calendly",
+                         sc->workspace_id, *r->second);
+          reply(no_content());
+        });
   };
   api.db(
       [o, sc, p = *p](pg::connection& c) { return storage::oauth::load_credential(c, *o.keys, sc->workspace_id, oauth::provider_type(p)); },
@@ -184,7 +253,7 @@ void disconnect(api_service& api, const integration_options& o, scoped_call&& ca
                                        "the workspace has no connected " + std::string(oauth::api_name(p)) + " account", "provider", 0}));
         const auto& cr = **r;
         if (!cr.active || !o.client) return forget();
-        // Revoking the refresh token ends the whole grant at Google.
+        // Revoking the refresh token ends the whole grant at Google (Calendly: no revoke URL, a no-op).
         o.client->revoke(p, cr.refresh_token.value_or(cr.access_token), [sc, p, forget](result<void> revoked) {
           if (!revoked)
             spdlog::warn("api: workspace {}: the {} grant could not be revoked at the provider ({}); the tokens are forgotten anyway",

@@ -1,6 +1,7 @@
-// The Google and Outlook mail integrations over the management API (issue #16 item 4): connect
-// (authorization code with PKCE), the callback that exchanges the code and stores the sealed
-// tokens, disconnect, and the workspace's choice of email sender. Owners and admins only
+// The Google and Outlook mail integrations and Calendly over the management API (issue #16 item
+// 4): connect (authorization code with PKCE), the callback that exchanges the code and stores the
+// sealed tokens (Calendly: and makes the workspace's webhook subscription with a signing key of
+// its own, kept sealed), disconnect, and the workspace's choice of email sender. Owners and admins only
 // (manage_workspace); every statement scoped by the workspace. SQL is storage/oauth's, the
 // providers' protocol adapters/oauth's; tokens never appear in an answer.
 #pragma once
@@ -18,7 +19,7 @@ struct integration_options {
 };
 
 /// POST /workspaces/{id}/integrations/{provider}/connect, POST .../{provider}/callback,
-/// DELETE .../integrations/{provider} ({provider}: google or outlook), and
+/// DELETE .../integrations/{provider} ({provider}: google, outlook or calendly), and
 /// GET|PUT /workspaces/{id}/integrations/email-sender.
 void add_integration_routes(api_service& api, integration_options o);
 

@@ -26,12 +26,14 @@ config::settings with_clients() {
 TEST(oauth_protocol, providers_are_named_by_api_name_and_provider_type) {
   EXPECT_EQ(parse_provider("google"), provider::google);
   EXPECT_EQ(parse_provider("outlook"), provider::outlook);
-  EXPECT_FALSE(parse_provider("calendly"));
+  EXPECT_EQ(parse_provider("calendly"), provider::calendly);
+  EXPECT_FALSE(parse_provider("zoom"));
   EXPECT_FALSE(parse_provider("Google"));
   EXPECT_EQ(provider_type(provider::google), "GOOGLE_EMAIL");
   EXPECT_EQ(provider_type(provider::outlook), "OUTLOOK_EMAIL");
   EXPECT_EQ(from_provider_type("OUTLOOK_EMAIL"), provider::outlook);
-  EXPECT_FALSE(from_provider_type("CALENDLY"));
+  EXPECT_EQ(from_provider_type("CALENDLY"), provider::calendly);
+  EXPECT_FALSE(from_provider_type("ZOOM"));
   EXPECT_FALSE(config_for(provider::google, config::settings{}).offered()) << "no client id: not offered";
   EXPECT_TRUE(config_for(provider::google, with_clients()).offered());
 }
