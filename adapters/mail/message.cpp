@@ -404,4 +404,24 @@ result<composed_message> compose(const actors::email_message& m, const sender_id
   return out;
 }
 
+std::optional<tracking_links> tracking_links_for(const actors::email_message& m, const crypto::keyring& keys,
+                                                 const std::string& public_url) {
+  if (m.lead_id.empty()) return std::nullopt;
+  auto url = [&keys, public_url](domain::track_ref r) {
+    auto token = keys.sign(domain::encode_track_ref(r), domain::k_tracking_purpose);
+    return token ? public_url + domain::tracking_path(r.kind, *token) : std::string();
+  };
+  domain::track_ref base{domain::track_kind::open, m.workspace_id, m.lead_id, m.execution_id, ""};
+  tracking_links links;
+  links.open_pixel = url(base);
+  base.kind = domain::track_kind::unsubscribe;
+  links.unsubscribe = url(base);
+  links.click = [url, base](std::string_view target) mutable {
+    base.kind = domain::track_kind::click;
+    base.url = std::string(target);
+    return url(base);
+  };
+  return links;
+}
+
 }  // namespace flowtrack::mail

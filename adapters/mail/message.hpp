@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "actors/ports.hpp"
+#include "crypto/secret_box.hpp"
 #include "runtime/error.hpp"
 
 namespace flowtrack::mail {
@@ -59,6 +61,11 @@ struct tracking_links {
   std::string open_pixel;
   std::string unsubscribe;
 };
+
+/// The tracking and unsubscribe links of an email to a lead (`m.lead_id` set), signed with `keys`
+/// under `public_url`; none for an email that is not to a lead.
+std::optional<tracking_links> tracking_links_for(const actors::email_message& m, const crypto::keyring& keys,
+                                                 const std::string& public_url);
 
 /// Builds the message. Fails with `invalid` (subject = the field) when a header value holds a
 /// line break or a control character, an address is malformed, text is not UTF-8, or there is

@@ -130,23 +130,7 @@ void smtp_mailer::send(actors::email_message message, std::function<void(result<
 }
 
 result<std::string> smtp_mailer::transmit(session& s, const actors::email_message& m) const {
-  std::optional<tracking_links> links;
-  if (!m.lead_id.empty() && keys_) {
-    auto url = [&](domain::track_ref r) {
-      auto token = keys_->sign(domain::encode_track_ref(r), domain::k_tracking_purpose);
-      return token ? public_url_ + domain::tracking_path(r.kind, *token) : std::string();
-    };
-    domain::track_ref base{domain::track_kind::open, m.workspace_id, m.lead_id, m.execution_id, ""};
-    links.emplace();
-    links->open_pixel = url(base);
-    base.kind = domain::track_kind::unsubscribe;
-    links->unsubscribe = url(base);
-    links->click = [url, base](std::string_view target) mutable {
-      base.kind = domain::track_kind::click;
-      base.url = std::string(target);
-      return url(base);
-    };
-  }
+  auto links = keys_ ? tracking_links_for(m, *keys_, public_url_) : std::nullopt;
   auto composed = compose(m, identity_, std::chrono::system_clock::now(), links ? &*links : nullptr);
   if (!composed) return composed.err();
   CURL* h = s.handle.get();

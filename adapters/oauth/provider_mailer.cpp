@@ -117,23 +117,7 @@ void provider_mailer::transmit(std::shared_ptr<attempt> a) {
   std::string body;
   if (a->which == provider::google) {
     // Gmail sends the RFC 5322 message as composed (From is the connected account), tracked as SMTP's.
-    std::optional<mail::tracking_links> links;
-    if (!m.lead_id.empty() && keys_.can_seal()) {
-      auto url = [this](domain::track_ref r) {
-        auto token = keys_.sign(domain::encode_track_ref(r), domain::k_tracking_purpose);
-        return token ? opts_.public_url + domain::tracking_path(r.kind, *token) : std::string();
-      };
-      domain::track_ref base{domain::track_kind::open, m.workspace_id, m.lead_id, m.execution_id, ""};
-      links.emplace();
-      links->open_pixel = url(base);
-      base.kind = domain::track_kind::unsubscribe;
-      links->unsubscribe = url(base);
-      links->click = [url, base](std::string_view target) mutable {
-        base.kind = domain::track_kind::click;
-        base.url = std::string(target);
-        return url(base);
-      };
-    }
+    auto links = keys_.can_seal() ? mail::tracking_links_for(m, keys_, opts_.public_url) : std::nullopt;
     mail::sender_identity from{a->credential.email.value_or("me@" + opts_.mail_domain), opts_.mail_domain};
     auto composed = mail::compose(m, from, std::chrono::system_clock::now(), links ? &*links : nullptr);
     if (!composed) return a->done(composed.err());
