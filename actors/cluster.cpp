@@ -6,6 +6,7 @@
 #include <set>
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -48,6 +49,7 @@ struct member_actor_state {
   bool lease_round = false;
   std::int64_t last_round_ms = 0;
   std::vector<std::string> owners;  ///< the ring's members at the last round
+  std::vector<std::int32_t> to_adopt;  ///< shards begun while the engine was not there yet
   static inline const char* name = "cluster_member";
 };
 
@@ -186,7 +188,10 @@ void lease_round(self_ptr self, const cluster_deps& deps) {
           auto got = leases::acquire(c, want, holder, lease);
           if (!got) return got.err();
           for (const auto& a : *got)
-            if (a.held) now_held.push_back({a.shard, a.epoch});
+            if (a.held) {
+              now_held.push_back({a.shard, a.epoch});
+              if (a.began) u.began.push_back(a.shard);
+            }
         }
         std::sort(now_held.begin(), now_held.end(), [](const auto& a, const auto& b) { return a.shard < b.shard; });
         for (const auto& h : now_held) {
@@ -201,6 +206,56 @@ void lease_round(self_ptr self, const cluster_deps& deps) {
         else u.failure = r.err().message;
         caf::anon_send(me, leases_atom::value, std::move(u));
       });
+}
+
+// Tells the local workspace registry to adopt the executions of the shards begun; kept for the
+// next heartbeat while the engine is not up yet.
+void adopt(self_ptr self) {
+  auto& st = self->state;
+  if (st.to_adopt.empty()) return;
+  auto registry = self->system().registry().get<caf::actor>(k_registry_name);
+  if (!registry) return;
+  std::sort(st.to_adopt.begin(), st.to_adopt.end());
+  st.to_adopt.erase(std::unique(st.to_adopt.begin(), st.to_adopt.end()), st.to_adopt.end());
+  // Only those still held.
+  std::erase_if(st.to_adopt, [&](std::int32_t s) { return !std::binary_search(st.held.begin(), st.held.end(), s); });
+  if (!st.to_adopt.empty()) caf::anon_send(registry, adopt_atom::value, std::move(st.to_adopt));
+  st.to_adopt.clear();
+}
+
+// Hands an execution to this node's workspace registry when this node holds its shard.
+bool hand_to_engine(self_ptr self, resume_request& req) {
+  auto& st = self->state;
+  if (!std::binary_search(st.held.begin(), st.held.end(), domain::shard_of(req.workspace_id))) return false;
+  auto registry = self->system().registry().get<caf::actor>(k_registry_name);
+  if (!registry) return false;
+  caf::anon_send(registry, resume_atom::value, std::move(req));
+  return true;
+}
+
+// Sends an execution of this node's engine to the member the ring names owner of its shard; when
+// that member cannot take it (not holding the shard yet, or unreachable), again after a
+// heartbeat, for about twice the down time.
+void route_resume(self_ptr self, const cluster_deps& deps, resume_request req, std::int32_t attempt) {
+  auto& st = self->state;
+  int shard = domain::shard_of(req.workspace_id);
+  auto owner = std::string(domain::ring(st.table->owners()).owner(shard));
+  auto limit = 2 * deps.detector.down_after_ms / std::max<std::int64_t>(1, deps.heartbeat.count()) + 1;
+  auto again = [self, deps, limit](resume_request r, std::int32_t n) {
+    if (n >= limit) {
+      spdlog::debug("cluster: execution {} not handed to an owner; the owner adopts it", r.execution_id);
+      return;
+    }
+    self->delayed_send(self, deps.heartbeat, resume_atom::value, std::move(r), n + 1);
+  };
+  // This node is the ring's owner but does not hold the shard yet: its epoch, when it begins,
+  // adopts every execution committed before (this one included).
+  if (owner == st.table->self().name) return;
+  auto it = st.peers.find(owner);
+  if (it == st.peers.end()) return again(std::move(req), attempt);
+  self->request(it->second, std::chrono::seconds(2), resume_atom::value, req)
+      .then([=](bool taken) mutable { if (!taken) again(std::move(req), attempt); },
+            [=](caf::error&) mutable { again(std::move(req), attempt); });
 }
 
 void maybe_lease_round(self_ptr self, const cluster_deps& deps) {
@@ -244,7 +299,7 @@ void add_cluster_types(caf::actor_system_config& cfg) {
 
 member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
   register_gauges_once();
-  return system.spawn([deps](self_ptr self) -> member_actor::behavior_type {
+  auto member = system.spawn([deps](self_ptr self) -> member_actor::behavior_type {
     auto& st = self->state;
     st.table = std::make_unique<domain::membership>(deps.self, deps.detector);
     st.started_ms = steady_ms();
@@ -378,6 +433,7 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
           }
           publish_gauges(*st.table, st.held.size());
           maybe_lease_round(self, deps);
+          adopt(self);
           self->delayed_send(self, deps.heartbeat, judge_atom::value);
         },
         [=](leases_atom, lease_update& u) {
@@ -394,11 +450,28 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
           st.epochs = std::move(u.epochs);
           deps.ownership->set(st.held, st.epochs);
           publish_gauges(*st.table, st.held.size());
+          if (!u.began.empty()) {
+            spdlog::info("cluster: began {} shard lease(s); adopting their executions", u.began.size());
+            st.to_adopt.insert(st.to_adopt.end(), u.began.begin(), u.began.end());
+            adopt(self);
+          }
           // The ring may have moved while the round ran.
           if (st.table->owners() != st.owners) lease_round(self, deps);
         },
+        [=](resume_atom, resume_request& req) -> bool {
+          if (hand_to_engine(self, req)) return true;
+          const auto& sender = self->current_sender();
+          if (sender && sender->node() != self->node()) return false;  // a peer's, for a shard not held here (any more)
+          route_resume(self, deps, std::move(req), 0);
+          return true;
+        },
+        [=](resume_atom, resume_request& req, std::int32_t attempt) {
+          if (!hand_to_engine(self, req)) route_resume(self, deps, std::move(req), attempt);
+        },
     };
   });
+  system.registry().put(k_member_name, caf::actor_cast<caf::strong_actor_ptr>(member));
+  return member;
 }
 
 }  // namespace flowtrack::actors

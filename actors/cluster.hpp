@@ -29,6 +29,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/messages.hpp"
 #include "domain/membership.hpp"
 #include "storage/pg/pool.hpp"
 
@@ -51,6 +52,13 @@ using drain_atom = caf::atom_constant<caf::atom("ft_drain")>;    ///< operators:
 using peer_atom = caf::atom_constant<caf::atom("ft_peer")>;      ///< local: a connection to a member was made
 using judge_atom = caf::atom_constant<caf::atom("ft_judge")>;    ///< local: the heartbeat timer
 using leases_atom = caf::atom_constant<caf::atom("ft_leases")>;  ///< local: a lease round finished
+/// To the local workspace registry: this node began holding these shards (a new epoch); adopt
+/// their executions now (queued, running, paused and due).
+using adopt_atom = caf::atom_constant<caf::atom("ft_adopt")>;
+
+/// The registered name of the node's member actor (the engine hands it resume requests for
+/// shards this node does not hold).
+inline const caf::atom_value k_member_name = caf::atom("ft_member");
 
 /// One member in `flowtrackd cluster status`.
 struct member_status {
@@ -77,6 +85,7 @@ struct lease_update {
   std::vector<std::int32_t> shards;  ///< held now, ascending
   std::vector<std::int64_t> epochs;  ///< their epochs
   std::vector<std::int32_t> lost;    ///< held before, lost (expired or taken over)
+  std::vector<std::int32_t> began;   ///< held now at an epoch that began in this round (the node adopts their executions)
   std::string failure;               ///< the round failed (the database); held stays as it was
 };
 
@@ -94,7 +103,7 @@ typename Inspector::result_type inspect(Inspector& f, shard_owner& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lease_update& x) {
-  return f(caf::meta::type_name("ft_lease_update"), x.shards, x.epochs, x.lost, x.failure);
+  return f(caf::meta::type_name("ft_lease_update"), x.shards, x.epochs, x.lost, x.began, x.failure);
 }
 
 using member_list = std::vector<domain::member_info>;
@@ -108,13 +117,23 @@ using member_actor = caf::typed_actor<
     caf::replies_to<drain_atom, std::string>::with<bool>,         // a node's name; false: unknown
     caf::reacts_to<peer_atom, std::string, caf::strong_actor_ptr>,  // the address dialed; null: it failed
     caf::reacts_to<judge_atom>,
-    caf::reacts_to<leases_atom, lease_update>>;
+    caf::reacts_to<leases_atom, lease_update>,
+    // An execution to run on the owner of its workspace's shard. From a peer: handed to this
+    // node's workspace registry when this node holds the shard (true), else false. From this
+    // node's engine (anonymous or local senders): sent on to the member the ring names owner,
+    // and tried again each heartbeat (the int: attempts so far) while it answers false or
+    // cannot be reached, for about twice the down time. Given up after that (or when the ring
+    // names this node, which then adopts it when its epoch begins), it is not lost: the owner
+    // adopts it when its epoch begins, or recovery finds it stale.
+    caf::replies_to<resume_atom, resume_request>::with<bool>,
+    caf::reacts_to<resume_atom, resume_request, std::int32_t>>;
 
 /// Registers the cluster's message types with CAF (with add_wire_types, before the system).
 void add_cluster_types(caf::actor_system_config& cfg);
 
-/// The shards this node holds, for the rest of the node (metrics now; routing and fencing read
-/// it next). Thread-safe.
+/// The shards this node holds and their epochs, for the rest of the node: runs start only for
+/// workspaces of these shards (node_services::ownership) and their writes are fenced by the
+/// epoch. Thread-safe.
 class ownership_view {
  public:
   void set(std::vector<std::int32_t> shards, std::vector<std::int64_t> epochs);

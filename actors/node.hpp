@@ -5,12 +5,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "actors/ports.hpp"
 #include "domain/clock.hpp"
 
 namespace flowtrack::actors {
+
+class ownership_view;  // actors/cluster.hpp
 
 /// Engine timings and limits.
 struct engine_options {
@@ -55,6 +58,11 @@ struct node_services {
   engine_options options;
   /// Where the actors read time; tests inject a domain::manual_clock.
   const domain::clock* clock = &domain::system_clock();
+  /// In a cluster, the shards this node holds and at which epochs (the member actor keeps it);
+  /// runs start only for workspaces of those shards and their writes are fenced by the epoch.
+  /// Null: a single node, which runs everything and writes unfenced.
+  std::shared_ptr<const ownership_view> ownership;
+  std::string lease_holder;  ///< in a cluster, the name this node holds shard leases under
 };
 
 }  // namespace flowtrack::actors

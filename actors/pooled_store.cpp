@@ -99,9 +99,10 @@ void pooled_store::ingest(std::vector<domain::trigger_record> batch, answer<inge
                    std::move(done));
 }
 
-void pooled_store::write_runs(std::vector<domain::run_record> batch, answer<record_results> done) {
-  postgres_.submit([batch = std::move(batch)](pg::connection& c) { return result<record_results>(storage::write_runs(c, batch)); },
-                   std::move(done));
+void pooled_store::write_runs(std::vector<domain::run_record> batch, storage::run_fences fences, answer<record_results> done) {
+  postgres_.submit([batch = std::move(batch), fences = std::move(fences)](pg::connection& c) {
+    return result<record_results>(storage::write_runs(c, batch, fences));
+  }, std::move(done));
 }
 
 void pooled_store::load_execution(std::string execution_id, answer<storage::execution_state> done) {
@@ -127,6 +128,12 @@ void pooled_store::paused_executions(std::function<void(paused_list)> done) {
 void pooled_store::stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) {
   postgres_.submit([stale_ms, limit](pg::connection& c) { return storage::stale_executions(c, stale_ms, limit); }, std::move(done),
                    true);
+}
+
+void pooled_store::executions_to_adopt(std::vector<int> shards, std::size_t limit,
+                                       answer<std::vector<storage::adoptable_execution>> done) {
+  postgres_.submit([shards = std::move(shards), limit](pg::connection& c) { return storage::executions_to_adopt(c, shards, limit); },
+                   std::move(done), true);
 }
 
 void pooled_store::fold_stat_deltas(answer<std::size_t> done) {

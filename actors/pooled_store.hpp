@@ -26,12 +26,14 @@ class pooled_store final : public store_port {
                     answer<storage::tenant_lookup> done) override;
   void poll_tenant_changes(std::string since, answer<storage::tenant_changes> done) override;
   void ingest(std::vector<domain::trigger_record> batch, answer<ingest_results> done) override;
-  void write_runs(std::vector<domain::run_record> batch, answer<record_results> done) override;
+  void write_runs(std::vector<domain::run_record> batch, storage::run_fences fences, answer<record_results> done) override;
   void load_execution(std::string execution_id, answer<storage::execution_state> done) override;
   void workspace_of_execution(std::string execution_id, answer<std::string> done) override;
   void fail_execution(std::string execution_id, std::string reason, answer<bool> done) override;
   void paused_executions(std::function<void(paused_list)> done) override;
   void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) override;
+  void executions_to_adopt(std::vector<int> shards, std::size_t limit,
+                           answer<std::vector<storage::adoptable_execution>> done) override;
   void fold_stat_deltas(answer<std::size_t> done) override;
   void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) override;
   void keep_unparsed_mail(std::string workspace_id, domain::unparsed_mail mail, answer<storage::kept_mail> done) override;

@@ -53,12 +53,14 @@ class mailer_port {
   virtual void send(email_message message, std::function<void(result<std::string>)> done) = 0;
 };
 
-/// One HTTP POST of a webhook message, signed and ready: the sender adds nothing but
-/// Content-Length (and Host).
+/// One outgoing HTTP request, signed and ready (a webhook message's POST, a provider call): the
+/// sender adds nothing but Content-Length (and Host).
 struct outgoing_post {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  ///< name, value; secrets included (never logged)
   std::string body;
+  /// "POST", "GET" or "DELETE" (upper case); a GET or DELETE carries no body (`invalid` if one is given).
+  std::string method = "POST";
 };
 
 /// What became of an outgoing_post.
@@ -79,7 +81,7 @@ struct post_answer {
   }
 };
 
-/// Makes outgoing HTTP POSTs without blocking the caller: many at once, a slow or hanging
+/// Makes outgoing HTTP requests (POST, GET, DELETE) without blocking the caller: many at once, a slow or hanging
 /// receiver costing only its own request (bounded by the connect and total timeouts). `done` is
 /// called exactly once, from the sender's own thread.
 class post_port {
@@ -164,8 +166,10 @@ class store_port {
   /// Accepted work; not retried (the batch reports its error).
   virtual void ingest(std::vector<domain::trigger_record> batch, answer<ingest_results> done) = 0;
   /// Writes a batch of run records in one transaction; per record, whether it was applied.
-  /// Accepted work; not retried.
-  virtual void write_runs(std::vector<domain::run_record> batch, answer<record_results> done) = 0;
+  /// With `fences` (a cluster node), fenced by the shard leases first in that transaction
+  /// (storage::write_runs): the records of a shard no longer held answer false. Accepted work;
+  /// not retried.
+  virtual void write_runs(std::vector<domain::run_record> batch, storage::run_fences fences, answer<record_results> done) = 0;
   /// An execution as a run resumes it. Accepted work; retried.
   virtual void load_execution(std::string execution_id, answer<storage::execution_state> done) = 0;
   /// The workspace an execution belongs to. Accepted work; retried.
@@ -177,6 +181,10 @@ class store_port {
   /// Up to `limit` executions queued or running whose lock holder is gone (older than
   /// `stale_ms`). Accepted work; retried.
   virtual void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) = 0;
+  /// The executions a new owner of `shards` adopts at once (storage::executions_to_adopt), up to
+  /// `limit`. Accepted work; retried.
+  virtual void executions_to_adopt(std::vector<int> shards, std::size_t limit,
+                                   answer<std::vector<storage::adoptable_execution>> done) = 0;
   /// Folds the execution counters' deltas; how many were folded. Accepted work; retried.
   virtual void fold_stat_deltas(answer<std::size_t> done) = 0;
 

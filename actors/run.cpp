@@ -5,9 +5,11 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster.hpp"
 #include "actors/counters.hpp"
 #include "domain/email_caps.hpp"
 #include "domain/run_steps.hpp"
+#include "domain/shard_ring.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tz.hpp"
 
@@ -26,7 +28,12 @@ using grant_atom = caf::atom_constant<caf::atom("mailgrant")>;   ///< an email r
 
 constexpr std::uint32_t k_steps_per_message = 64;  // then yield
 
-std::string lock_name(const std::string& execution_id) { return "exec:" + execution_id; }
+// In a cluster the lock is the epoch's: a new owner of the shard does not wait for the lock a
+// fenced-out holder left behind (the epoch keeps that one from writing), and the fencing token,
+// one counter for every lock, still outranks the old holder's.
+std::string lock_name(const std::string& execution_id, std::int64_t epoch) {
+  return epoch == 0 ? "exec:" + execution_id : "exec:" + execution_id + "/e" + std::to_string(epoch);
+}
 
 void advance(self_ptr self, node_services* node);
 
@@ -56,7 +63,7 @@ void send_record(self_ptr self, node_services* node, domain::run_record record, 
     finish(self, node, false);
   };
   if (!writer) return retry("no writer");
-  self->request(writer, node->options.request_timeout, record_atom::value, record)
+  self->request(writer, node->options.request_timeout, record_atom::value, record, self->state.epoch)
       .then(
           [=](record_reply& r) {
             if (!r.ok()) {
@@ -349,6 +356,8 @@ result<void> prepare(self_ptr self, node_services* node) {
   return {};
 }
 
+caf::behavior run_behavior(self_ptr self, node_services* node, std::chrono::milliseconds ttl);
+
 }  // namespace
 
 caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start start, std::optional<redis::claimed> claim,
@@ -358,8 +367,25 @@ caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start st
   self->state.owner = std::move(owner);
   auto me = caf::actor_cast<caf::actor>(self);
   auto ttl = node->options.lock_ttl;
-  node->store->acquire_lock(lock_name(self->state.start.execution_id), node->node_id + ":" + std::to_string(self->id()), ttl,
+  if (node->ownership) {
+    // Only the shard's owner runs it, under the epoch it holds now.
+    self->state.epoch = node->ownership->epoch_of(domain::shard_of(self->state.start.workspace->info.id));
+    if (self->state.epoch == 0) {
+      spdlog::debug("run {}: this node does not hold its shard", self->state.start.execution_id);
+      self->send(self, lock_atom::value, result<std::optional<redis::lease>>(std::nullopt));
+      return run_behavior(self, node, ttl);
+    }
+  }
+  node->store->acquire_lock(lock_name(self->state.start.execution_id, self->state.epoch),
+                            node->node_id + ":" + std::to_string(self->id()), ttl,
                             [me](result<std::optional<redis::lease>> r) { caf::anon_send(me, lock_atom::value, std::move(r)); });
+  return run_behavior(self, node, ttl);
+}
+
+namespace {
+
+caf::behavior run_behavior(self_ptr self, node_services* node, std::chrono::milliseconds ttl) {
+  auto me = caf::actor_cast<caf::actor>(self);
   return {
       [=](lock_atom, result<std::optional<redis::lease>>& r) {
         auto& st = self->state;
@@ -410,5 +436,7 @@ caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start st
       },
   };
 }
+
+}  // namespace
 
 }  // namespace flowtrack::actors

@@ -4,6 +4,8 @@
 #include <caf/send.hpp>
 #include <caf/sec.hpp>
 
+#include "actors/cluster.hpp"
+#include "domain/shard_ring.hpp"
 #include "metrics/metrics.hpp"
 
 namespace flowtrack::actors {
@@ -66,15 +68,43 @@ caf::behavior storage_writer(self_ptr self, node_services* node) {
   auto write_ingest = [node](std::vector<domain::trigger_record> batch, store_port::answer<ingest_replies> done) {
     node->store->ingest(std::move(batch), std::move(done));
   };
-  auto write_runs = [node](std::vector<domain::run_record> batch, store_port::answer<record_replies> done) {
-    node->store->write_runs(std::move(batch), std::move(done));
+  auto write_runs = [node](std::vector<run_write> batch, store_port::answer<record_replies> done) {
+    std::vector<domain::run_record> records;
+    storage::run_fences fences;
+    records.reserve(batch.size());
+    if (node->ownership) {
+      fences.holder = node->lease_holder;
+      fences.by_record.reserve(batch.size());
+    }
+    for (auto& w : batch) {
+      records.push_back(std::move(w.record));
+      if (node->ownership) fences.by_record.push_back(w.fence);
+    }
+    node->store->write_runs(std::move(records), std::move(fences), std::move(done));
   };
   auto& ingest_sizes = batch_sizes().at({"ingest"});
   auto& run_sizes = batch_sizes().at({"runs"});
   auto flush_ingest = [=, &ingest_sizes] {
     flush<domain::trigger_record, ingest_reply>(self, node, self->state.ingest, ingest_sizes, write_ingest);
   };
-  auto flush_runs = [=, &run_sizes] { flush<domain::run_record, record_reply>(self, node, self->state.runs, run_sizes, write_runs); };
+  auto flush_runs = [=, &run_sizes] { flush<run_write, record_reply>(self, node, self->state.runs, run_sizes, write_runs); };
+  // Queues a record under its shard's lease; one this node does not hold (at the run's epoch)
+  // answers false at once: its run stops, and the shard's owner carries the execution on.
+  auto take_record = [=](domain::run_record& r, std::int64_t epoch) {
+    run_write w{std::move(r), {}};
+    if (node->ownership) {
+      w.fence.shard = domain::shard_of(w.record.workspace_id);
+      auto held = node->ownership->epoch_of(w.fence.shard);
+      w.fence.epoch = epoch != 0 ? epoch : held;
+      if (held == 0 || w.fence.epoch != held) {
+        self->make_response_promise().deliver(record_reply(false));
+        return;
+      }
+    }
+    bool now = false;
+    enqueue(self, node, self->state.runs, std::move(w), runs_flush_atom::value, now);
+    if (now) flush_runs();
+  };
   if (node->options.fault_writer_crash) self->delayed_send(self, std::chrono::milliseconds(50), crash_atom::value);
   return {
       [=](ingest_atom, domain::trigger_record& t) {
@@ -88,11 +118,8 @@ caf::behavior storage_writer(self_ptr self, node_services* node) {
         enqueue(self, node, self->state.ingest, std::move(t), ingest_flush_atom::value, now);
         if (now) flush_ingest();
       },
-      [=](record_atom, domain::run_record& r) {
-        bool now = false;
-        enqueue(self, node, self->state.runs, std::move(r), runs_flush_atom::value, now);
-        if (now) flush_runs();
-      },
+      [=](record_atom, domain::run_record& r) { take_record(r, 0); },
+      [=](record_atom, domain::run_record& r, std::int64_t epoch) { take_record(r, epoch); },
       [=](ingest_flush_atom) {
         self->state.ingest.flush_scheduled = false;
         flush_ingest();

@@ -17,6 +17,12 @@
 
 namespace flowtrack::actors {
 
+/// A run record with the shard lease it is written under (epoch 0: unfenced, a single node).
+struct run_write {
+  domain::run_record record;
+  storage::shard_leases::held_shard fence;
+};
+
 /// One kind of write waiting for its transaction.
 template <class Item>
 struct write_queue {
@@ -31,7 +37,7 @@ struct storage_writer_state {
   // Not an aggregate: under C++20, CAF 0.17 would build an aggregate state from `this`.
   storage_writer_state() = default;
   write_queue<domain::trigger_record> ingest;
-  write_queue<domain::run_record> runs;
+  write_queue<run_write> runs;
   std::uint64_t next_id = 0;
   std::unordered_map<std::uint64_t, std::vector<caf::response_promise>> waiting;
   static inline const char* name = "storage_writer";
@@ -39,7 +45,10 @@ struct storage_writer_state {
 
 /// Behaviour: `(ingest_atom, trigger_record) -> ingest_reply` (`unavailable` at once when
 /// `max_pending_triggers` wait already) and
-/// `(record_atom, run_record) -> record_reply`.
+/// `(record_atom, run_record[, epoch]) -> record_reply`. In a cluster (node_services::ownership)
+/// a record is written fenced by its workspace's shard at the epoch its run started under (or,
+/// without one, the epoch held now); a record of a shard this node does not hold at that epoch
+/// answers false at once, unwritten.
 caf::behavior storage_writer(caf::stateful_actor<storage_writer_state>* self, node_services* node);
 
 }  // namespace flowtrack::actors

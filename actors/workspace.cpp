@@ -12,10 +12,12 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster.hpp"
 #include "actors/counters.hpp"
 #include "actors/reply.hpp"
 #include "actors/webhooks.hpp"
 #include "domain/run_steps.hpp"
+#include "domain/shard_ring.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/text.hpp"
 #include "storage/runs.hpp"
@@ -64,6 +66,26 @@ void when_loaded(self_ptr self, node_services* node, std::function<void(const er
   if (self->state.loaded) return work(nullptr);
   self->state.waiting.push_back(std::move(work));
   start_load(self, node);
+}
+
+// Executions run on the node holding their workspace's shard (always, for a single node).
+bool owns(const node_services* node, const std::string& workspace_id) {
+  return !node->ownership || node->ownership->epoch_of(domain::shard_of(workspace_id)) != 0;
+}
+
+// Hands an execution to the owner of its shard through this node's member actor. When no owner
+// can be reached it is not lost: the execution is durable, and the owner adopts it when its
+// epoch begins (or recovery finds it stale); a claim left unacked comes back by itself.
+void hand_to_owner(caf::local_actor* self, resume_request req) {
+  static auto& handed = metrics::global().counters("flowtrack_cluster_resumes_handed_total",
+                                                   "Executions this node handed to the owner of their shard.");
+  auto member = self->system().registry().get<caf::actor>(k_member_name);
+  if (!member) {
+    spdlog::debug("execution {}: not this node's shard and no member to hand it to", req.execution_id);
+    return;
+  }
+  handed.at({}).add();
+  caf::anon_send(member, resume_atom::value, std::move(req));  // anonymous: the member's answer is for peers
 }
 
 void spawn_run(self_ptr self, node_services* node, domain::run_start start,
@@ -128,7 +150,10 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
             if (r.ok() && r->settled) {
               count_execution(settled_status);
             } else if (r.ok() && r->execution_id && !r->duplicate) {
-              if (r->lead_created) {
+              if (!owns(node, s.workspace->info.id)) {
+                // Taken here (insert-only); run by the shard's owner.
+                hand_to_owner(self, resume_request{s.workspace->info.id, *r->execution_id, std::nullopt});
+              } else if (r->lead_created) {
                 spawn_run(self, node, std::move(s));
               } else {
                 // The lead existed: its stored state (status, tags, score) is what the run reads.
@@ -440,6 +465,10 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         next(wait_ms < 0 ? std::nullopt : std::optional<std::chrono::milliseconds>(wait_ms));
       },
       [=](resume_atom, resume_request& req) {
+        if (!owns(node, self->state.workspace_id)) {
+          req.workspace_id = self->state.workspace_id;
+          return hand_to_owner(self, std::move(req));
+        }
         when_loaded(self, node, [=, req = std::move(req)](const error* failed) mutable {
           if (failed) return;  // the queue entry comes back after its visibility timeout
           std::string id = req.execution_id;
@@ -792,6 +821,7 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
         self->send(get(workspace_id), webhook_atom::value, std::move(batch));
       },
       [=](resume_atom, resume_request& req) {
+        if (!req.workspace_id.empty() && !owns(node, req.workspace_id)) return hand_to_owner(self, std::move(req));
         if (!req.workspace_id.empty()) return self->send(get(req.workspace_id), resume_atom::value, std::move(req));
         std::string id = req.execution_id;
         node->store->workspace_of_execution(
@@ -807,6 +837,17 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
       [=](reload_atom, const std::string& workspace_id) {
         if (auto it = self->state.workspaces.find(workspace_id); it != self->state.workspaces.end())
           self->send(it->second, reload_atom::value);
+      },
+      // This node began holding `shards` (the member actor, at a new epoch): their executions
+      // that were queued or running (whoever ran them is fenced out now) or paused and due are
+      // resumed here at once, rather than after the old holder's locks and claims run out.
+      [=](adopt_atom, std::vector<std::int32_t>& shards) {
+        std::vector<int> wanted(shards.begin(), shards.end());
+        node->store->executions_to_adopt(std::move(wanted), 10000, [me](result<std::vector<storage::adoptable_execution>> r) {
+          if (!r) return spdlog::warn("cluster: cannot read the executions of the shards begun: {}", r.err().message);
+          if (!r->empty()) spdlog::info("cluster: adopting {} execution(s) of the shards begun", r->size());
+          for (auto& e : *r) caf::anon_send(me, resume_atom::value, resume_request{std::move(e.workspace_id), std::move(e.id), std::nullopt});
+        });
       },
   };
 }

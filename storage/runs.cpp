@@ -1,6 +1,10 @@
 #include "storage/runs.hpp"
 
+#include <algorithm>
 #include <map>
+#include <set>
+
+#include "domain/shard_ring.hpp"
 
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
@@ -206,16 +210,61 @@ std::vector<std::vector<std::size_t>> rounds_of(const std::vector<domain::run_re
   return rounds;
 }
 
+// One pipeline (one implicit transaction): the fence first when there is one, then a statement
+// per round.
 result<void> write_members(pg::connection& c, const std::vector<domain::run_record>& records,
-                           const std::vector<std::size_t>& members, std::vector<result<bool>>& out) {
+                           const std::vector<std::size_t>& members, std::vector<result<bool>>& out,
+                           const std::string& holder, const std::vector<shard_leases::held_shard>& fence) {
   std::vector<pg::pipelined> commands;
+  if (!fence.empty()) commands.push_back(shard_leases::fence_command(holder, fence));
   for (const auto& round : rounds_of(records, members)) commands.push_back({&k_write_runs, run_params(records, round)});
   auto results = c.pipeline(commands);
   if (!results) return results.err();
   for (std::size_t m : members) out[m] = false;
-  for (const auto& rows : *results)
+  for (std::size_t i = fence.empty() ? 0 : 1; i < results->size(); ++i) {
+    const auto& rows = (*results)[i];
     for (int r = 0; r < rows.size(); ++r) out[static_cast<std::size_t>(rows.get_int(r, 0))] = true;
+  }
   return {};
+}
+
+// The distinct fences of `members` (epoch 0: unfenced, left out), in shard order.
+std::vector<shard_leases::held_shard> fences_of(const run_fences& fences, const std::vector<std::size_t>& members) {
+  std::set<std::pair<int, std::int64_t>> distinct;
+  for (std::size_t m : members)
+    if (m < fences.by_record.size() && fences.by_record[m].epoch != 0)
+      distinct.emplace(fences.by_record[m].shard, fences.by_record[m].epoch);
+  std::vector<shard_leases::held_shard> out;
+  for (const auto& [s, e] : distinct) out.push_back({s, e});
+  return out;
+}
+
+// Writes `members` fenced; when the fence refuses, the records of the shards no longer held
+// answer false and the rest is tried again without them.
+result<void> write_fenced(pg::connection& c, const std::vector<domain::run_record>& records, std::vector<std::size_t> members,
+                          std::vector<result<bool>>& out, const run_fences& fences) {
+  for (;;) {
+    auto fence = fences_of(fences, members);
+    auto written = write_members(c, records, members, out, fences.holder, fence);
+    if (written.ok() || !shard_leases::fenced_out(written.err())) return written;
+    // Which of them are lost: each checked alone (outside a transaction, so the check proves
+    // only that the shard is lost now; a lost epoch never comes back).
+    std::set<std::pair<int, std::int64_t>> lost;
+    for (const auto& h : fence) {
+      auto held = shard_leases::fence(c, fences.holder, h.shard, h.epoch);
+      if (!held.ok() && shard_leases::fenced_out(held.err())) lost.emplace(h.shard, h.epoch);
+      else if (!held.ok()) return held.err();
+    }
+    if (lost.empty()) return shard_leases::fence_error(written.err());  // refused, yet each passes: let the caller retry
+    std::vector<std::size_t> rest;
+    for (std::size_t m : members) {
+      const auto& f = fences.by_record[m];
+      if (f.epoch != 0 && lost.count({f.shard, f.epoch})) out[m] = false;
+      else rest.push_back(m);
+    }
+    if (rest.empty()) return {};
+    members = std::move(rest);
+  }
 }
 
 }  // namespace
@@ -227,19 +276,20 @@ pg::params write_runs_params(const std::vector<domain::run_record>& records, con
 }
 }  // namespace detail
 
-std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<domain::run_record>& records) {
+std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<domain::run_record>& records,
+                                     const run_fences& fences) {
   std::vector<result<bool>> out(records.size(), result<bool>(false));
   if (records.empty()) return out;
   std::vector<std::size_t> all(records.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-  auto whole = write_members(c, records, all, out);
+  auto whole = write_fenced(c, records, all, out, fences);
   if (whole.ok()) return out;
-  if (whole.err().transient() || records.size() == 1) {
-    for (auto& o : out) o = whole.err();
+  if (whole.err().transient() || records.size() == 1 || shard_leases::fenced_out(whole.err())) {
+    for (auto& o : out) o = shard_leases::fence_error(whole.err());
     return out;
   }
   for (std::size_t i = 0; i < records.size(); ++i)
-    if (auto r = write_members(c, records, {i}, out); !r) out[i] = r.err();
+    if (auto r = write_fenced(c, records, {i}, out, fences); !r) out[i] = shard_leases::fence_error(r.err());
   return out;
 }
 
@@ -355,6 +405,33 @@ result<std::vector<std::string>> stale_executions(pg::connection& c, std::int64_
   if (!r) return r.err();
   std::vector<std::string> out;
   for (int i = 0; i < r->size(); ++i) out.emplace_back(r->get(i, 0));
+  return out;
+}
+
+result<std::vector<adoptable_execution>> executions_to_adopt(pg::connection& c, const std::vector<int>& shards,
+                                                             std::size_t limit) {
+  std::vector<adoptable_execution> out;
+  if (shards.empty()) return out;
+  std::set<int> wanted(shards.begin(), shards.end());
+  // The shard is a hash of the workspace id that SQL does not compute: the workspaces with work
+  // to adopt first (few), then the executions of those in the shards.
+  auto ws = c.exec(
+      "SELECT DISTINCT workspace_id::text FROM workflow_executions"
+      " WHERE status IN ('queued', 'running') OR (status = 'paused' AND resume_at <= now())");
+  if (!ws) return ws.err();
+  std::vector<std::string> mine;
+  for (int i = 0; i < ws->size(); ++i)
+    if (std::string id(ws->get(i, 0)); wanted.count(domain::shard_of(id))) mine.push_back(std::move(id));
+  if (mine.empty()) return out;
+  pg::array_builder ids;
+  for (const auto& id : mine) ids.add(id);
+  auto r = c.exec(
+      "SELECT id::text, workspace_id::text FROM workflow_executions WHERE workspace_id = ANY($1::uuid[])"
+      " AND (status IN ('queued', 'running') OR (status = 'paused' AND resume_at <= now()))"
+      " ORDER BY updated_at LIMIT $2",
+      pg::params{}.add(ids.finish()).add(static_cast<std::int64_t>(limit)));
+  if (!r) return r.err();
+  for (int i = 0; i < r->size(); ++i) out.push_back({std::string(r->get(i, 0)), std::string(r->get(i, 1))});
   return out;
 }
 

@@ -1,7 +1,8 @@
 // What a run writes as it goes — steps, lead changes, automation lead events, logs, the
 // execution's status and checkpoint, counter deltas (folded by fold_stat_deltas) — batched
-// across runs into one statement per round, fenced by the run's lock token. And what a run
-// reads to resume.
+// across runs into one statement per round, fenced by the run's lock token and, in a cluster,
+// by the shard lease's epoch (storage/shard_leases) in the same transaction. And what a run reads
+// to resume, and what a new owner of shards adopts.
 // Knows SQL, not actors.
 #pragma once
 
@@ -11,14 +12,38 @@
 #include <vector>
 
 #include "storage/pg/connection.hpp"
+#include "storage/shard_leases.hpp"
 #include "domain/records.hpp"
 
 namespace flowtrack::storage {
 
+/// The shard leases a batch of run records is written under (a cluster node): the lease holder
+/// and, per record, its workspace's shard and the epoch the node holds it at. Empty (or an epoch
+/// of 0): written unfenced, as a single node does.
+struct run_fences {
+  std::string holder;
+  std::vector<shard_leases::held_shard> by_record;  ///< empty, or one per record
+};
+
 /// Writes the records; per record, true when applied, false when fenced out (a newer lock
 /// holder wrote, the record was applied before, or the execution was cancelled or already
 /// finished) — then nothing of it was written. A failing batch falls back to one record per transaction.
-std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<domain::run_record>& records);
+///
+/// With `fences`, shard_leases::fence_command(holder, the distinct shards and epochs) goes first
+/// in the same pipeline (one transaction), so nothing commits unless `holder` still holds every
+/// shard at its epoch. When the fence refuses, the records of the shards (at the epochs) that
+/// are no longer held answer false, unwritten, and the others are written again without them.
+std::vector<result<bool>> write_runs(pg::connection& c, const std::vector<domain::run_record>& records,
+                                     const run_fences& fences = {});
+
+/// Executions of the workspaces in `shards` (domain::shard_of) that a new owner of those shards
+/// adopts at once: queued or running (whoever ran them is fenced out now), or paused and due.
+/// Up to `limit`, oldest first, with their workspaces.
+struct adoptable_execution {
+  std::string id, workspace_id;
+};
+result<std::vector<adoptable_execution>> executions_to_adopt(pg::connection& c, const std::vector<int>& shards,
+                                                             std::size_t limit);
 
 /// An execution as a run resumes it.
 struct execution_state {

@@ -280,6 +280,9 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
       return joined.err().code == error_code::unauthorized ? 77 : 78;  // EX_NOPERM, EX_CONFIG
     }
     cluster_member = std::move(*joined);
+    // Runs only for the shards this node holds, their writes fenced by the lease's epoch.
+    node.ownership = cluster_member->ownership();
+    node.lease_holder = cluster_member->lease_holder();
   }
   auto engine = actors::start_engine(system, &node, give_up);
   auto health = system.spawn(actors::health_actor, actors::health_deps{&postgres, &redis, &failed});

@@ -84,6 +84,7 @@ result<std::unique_ptr<cluster_node>> cluster_node::start(caf::actor_system& sys
   deps.detector = {s.cluster_suspect_after_ms, s.cluster_down_after_ms};
   deps.lease = std::chrono::milliseconds(s.shard_lease_ms);
   deps.ownership = node->ownership_;
+  node->holder_ = actors::lease_holder(deps.self);
   auto* sys = &system;
   deps.connect = [sys, dl = node->dialers_](const std::string& address) -> caf::expected<caf::strong_actor_ptr> {
     auto remote = parse_address(address);

@@ -58,6 +58,8 @@ class cluster_node {
   const std::string& name() const { return name_; }
   std::uint16_t port() const { return server_->port(); }
   std::shared_ptr<actors::ownership_view> ownership() const { return ownership_; }
+  /// The name this node holds shard leases under (actors::lease_holder: name/incarnation).
+  const std::string& lease_holder() const { return holder_; }
   /// Stops the tunnels (connections to and from peers end); the member actor ends with the system.
   void stop();
 
@@ -65,6 +67,7 @@ class cluster_node {
   cluster_node() = default;
   caf::actor_system* system_ = nullptr;
   std::string name_;
+  std::string holder_;
   actors::member_actor member_;
   std::unique_ptr<tunnel_server> server_;
   std::shared_ptr<dialers> dialers_;

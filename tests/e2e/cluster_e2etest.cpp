@@ -2,21 +2,34 @@
 // through the PSK tunnel, split the 256 shards, answer `flowtrackd cluster status|owner|drain`,
 // take a killed or paused node's shards once it is declared down (a higher epoch, so its stale
 // writes are refused), share with a node that joins, and refuse a node with the wrong secret
-// before it touches a lease.
+// before it touches a lease. Runs belong to the owner of their workspace's shard: a run write
+// under a stale epoch is refused and not applied, and when an owner is killed under load every
+// acknowledged trigger still ends completed once, its webhook sent once, resumed by a survivor.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
 #include <boost/json.hpp>
 
+#include "domain/shard_ring.hpp"
+#include "storage/pg/array.hpp"
 #include "storage/pg/connection.hpp"
+#include "storage/runs.hpp"
 #include "storage/shard_leases.hpp"
+#include "storage/workflow_documents.hpp"
+#include "tests/support/http_receiver.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/own_redis.hpp"
 #include "tests/support/scratch_database.hpp"
@@ -53,7 +66,8 @@ class cluster_e2e : public ::testing::Test {
                                {"FLOWTRACK_NODE_NAME", name},
                                {"FLOWTRACK_CLUSTER_LISTEN", "127.0.0.1:" + std::to_string(port)},
                                {"FLOWTRACK_CLUSTER_JOIN", joined},
-                               {"FLOWTRACK_CLUSTER_SECRET", k_secret}});
+                               {"FLOWTRACK_CLUSTER_SECRET", k_secret},
+                               {"FLOWTRACK_WEBHOOK_ALLOW", "127.0.0.0/8"}});  // the test's HTTP sink
     return *nodes[name];
   }
 
@@ -109,6 +123,58 @@ class cluster_e2e : public ::testing::Test {
     auto rows = storage::shard_leases::leases(**c);
     EXPECT_TRUE(rows.ok());
     return rows.ok() ? *rows : std::vector<storage::shard_leases::lease>{};
+  }
+
+  /// A flowtrackd command against the test's database; must succeed; its output trimmed.
+  std::string ft(const std::string& args) {
+    auto r = run_command(flowtrackd() + " " + args + " --log-level warn --database-url " + shell_quote(db.url()));
+    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.out << r.err;
+    auto out = r.out;
+    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+    return out;
+  }
+
+  /// A workspace with a webhook-triggered workflow that sends a webhook to `sink` (its step
+  /// "hook") and then sets the lead's status.
+  struct flow {
+    std::string slug, workspace_id, workflow_id, token;
+    int shard = 0;
+  };
+  flow make_flow(pg::connection& c, const std::string& sink) {
+    flow f;
+    f.slug = unique_slug("clf");
+    auto made = boost::json::parse(ft("workspace create --name Failover --slug " + f.slug + " --owner-email o@" + f.slug +
+                                      ".example.com --plan pro"));
+    f.workspace_id = std::string(made.at("id").as_string());
+    f.shard = domain::shard_of(f.workspace_id);
+    auto ep = c.exec("INSERT INTO webhook_endpoints (workspace_id, url, subscribed_events, is_active, max_retries)"
+                     " VALUES ($1::uuid, $2, '{workflow.action}', true, 5) RETURNING id::text",
+                     pg::params{}.add(f.workspace_id).add(sink));
+    EXPECT_TRUE(ep.ok()) << (ep.ok() ? "" : ep.err().message);
+    std::string endpoint = ep.ok() ? std::string(ep->get(0, 0)) : "";
+    auto node = [](const char* id, const char* type, boost::json::object data) {
+      return boost::json::object{{"id", id}, {"type", type}, {"position", {{"x", 0}, {"y", 0}}}, {"data", std::move(data)}};
+    };
+    auto edge = [](const char* id, const char* from, const char* to) { return boost::json::object{{"id", id}, {"source", from}, {"target", to}}; };
+    boost::json::object doc{{"name", "Failover"},
+                            {"status", "active"},
+                            {"nodes", boost::json::array{node("h", "TRIGGER_WEBHOOK", {}), node("hook", "ACTION_SEND_WEBHOOK", {{"endpointId", endpoint}}),
+                                                         node("s", "ACTION_UPDATE_STATUS", {{"status", "CONTACTED"}}), node("e", "LOGIC_END", {})}},
+                            {"edges", boost::json::array{edge("1", "h", "hook"), edge("2", "hook", "s"), edge("3", "s", "e")}}};
+    std::string file = "/tmp/" + f.slug + ".json";
+    std::ofstream(file) << boost::json::serialize(doc);
+    f.workflow_id = ft("workflow import --workspace " + f.slug + " " + file);
+    std::remove(file.c_str());
+    f.token = ft("workflow token " + f.workflow_id);
+    return f;
+  }
+
+  /// The node holding each shard's live lease, by shard.
+  std::map<int, std::string> holders() {
+    std::map<int, std::string> out;
+    for (const auto& l : lease_rows())
+      if (l.owner && !l.expired) out[l.shard] = l.owner->substr(0, l.owner->find('/'));
+    return out;
   }
 
   scratch_database db{"ft_cluster"};
@@ -236,6 +302,221 @@ TEST_F(cluster_e2e, a_node_with_the_wrong_secret_is_refused_on_both_sides_and_ex
   auto cli = cluster_cli("status --json --join 127.0.0.1:" + std::to_string(cluster_ports["n1"]), "not-the-cluster-secret");
   EXPECT_EQ(cli.exit_code, 77) << "the CLI is refused too: " << cli.err;
   EXPECT_EQ(status("n1").size(), 1u) << "no member was added";
+}
+
+TEST_F(cluster_e2e, a_run_write_under_a_stale_epoch_is_refused_and_not_applied_and_the_others_in_its_batch_are_written) {
+  auto c = pg::connection::open(pg::connect_options{db.url()});
+  ASSERT_TRUE(c.ok());
+  // Two workspaces of different shards, each with a queued execution (no node runs them).
+  std::vector<flow> flows;
+  while (flows.size() < 2) {
+    auto f = make_flow(**c, "http://127.0.0.1:9/nowhere");
+    if (flows.empty() || flows[0].shard != f.shard) flows.push_back(std::move(f));
+  }
+  std::vector<std::string> executions;
+  for (const auto& f : flows) {
+    auto run = storage::start_manual_run(**c, f.workflow_id, boost::json::object{{"email", "fence@" + f.slug + ".example.com"}}, std::nullopt);
+    ASSERT_TRUE(run.ok() && run->execution_id) << (run.ok() ? "no execution" : run.err().message);
+    executions.push_back(*run->execution_id);
+  }
+  namespace leases = storage::shard_leases;
+  // n-old held shard 0's lease, released it; n-new took it at a higher epoch. n-new holds shard 1.
+  auto old_lease = leases::acquire(**c, {flows[0].shard}, "n-old/1", 60s);
+  ASSERT_TRUE(old_lease.ok() && old_lease->at(0).held);
+  ASSERT_TRUE(*leases::release(**c, "n-old/1", flows[0].shard, old_lease->at(0).epoch));
+  auto new_leases = leases::acquire(**c, {flows[0].shard, flows[1].shard}, "n-new/1", 60s);
+  ASSERT_TRUE(new_leases.ok());
+  std::map<int, std::int64_t> epoch;
+  for (const auto& a : *new_leases) {
+    ASSERT_TRUE(a.held) << a.shard;
+    epoch[a.shard] = a.epoch;
+  }
+  ASSERT_GT(epoch[flows[0].shard], old_lease->at(0).epoch);
+
+  auto record = [&](std::size_t i) {
+    domain::run_record r;
+    r.execution_id = executions[i];
+    r.workspace_id = flows[i].workspace_id;
+    r.workflow_id = flows[i].workflow_id;
+    r.lock_token = 1;
+    r.seq = 1;
+    r.status = domain::execution_status::running;
+    r.checkpoint = "{}";
+    return r;
+  };
+  auto state = [&](std::size_t i) {
+    auto r = (*c)->exec("SELECT status, COALESCE(lock_token, 0) FROM workflow_executions WHERE id = $1::uuid", pg::params{}.add(executions[i]));
+    EXPECT_TRUE(r.ok() && r->size() == 1);
+    return r.ok() && r->size() == 1 ? std::string(r->get(0, 0)) + "/" + std::to_string(r->get_int(0, 1)) : std::string("?");
+  };
+
+  // The old holder, with what it believed: refused, nothing written.
+  storage::run_fences stale{"n-old/1", {{flows[0].shard, old_lease->at(0).epoch}}};
+  auto refused = storage::write_runs(**c, {record(0)}, stale);
+  ASSERT_EQ(refused.size(), 1u);
+  ASSERT_TRUE(refused[0].ok()) << refused[0].err().message;
+  EXPECT_FALSE(*refused[0]) << "a write under a stale epoch was applied";
+  EXPECT_EQ(state(0), "queued/0");
+
+  // The same node name at the current epoch, with another shard's record in the batch written
+  // by the old holder's stale fence: the stale record is refused, the good one written.
+  storage::run_fences mixed{"n-new/1", {{flows[0].shard, old_lease->at(0).epoch}, {flows[1].shard, epoch[flows[1].shard]}}};
+  auto partly = storage::write_runs(**c, {record(0), record(1)}, mixed);
+  ASSERT_EQ(partly.size(), 2u);
+  ASSERT_TRUE(partly[0].ok() && partly[1].ok());
+  EXPECT_FALSE(*partly[0]) << "the stale epoch's record was applied";
+  EXPECT_TRUE(*partly[1]) << "the held shard's record was not written";
+  EXPECT_EQ(state(0), "queued/0");
+  EXPECT_EQ(state(1), "running/1");
+
+  // The holder at its epoch: written.
+  storage::run_fences current{"n-new/1", {{flows[0].shard, epoch[flows[0].shard]}}};
+  auto applied = storage::write_runs(**c, {record(0)}, current);
+  ASSERT_TRUE(applied.at(0).ok());
+  EXPECT_TRUE(*applied[0]);
+  EXPECT_EQ(state(0), "running/1");
+}
+
+TEST_F(cluster_e2e, a_killed_owner_s_runs_are_resumed_by_a_survivor_and_every_acknowledged_trigger_completes_once) {
+  http_receiver sink;
+  start("n1");
+  start("n2", {cluster_ports["n1"]});
+  start("n3", {cluster_ports["n1"]});
+  for (const auto* asked : {"n1", "n2", "n3"})
+    await_status(asked, [](auto& st) { return st.size() == 3 && split_among(st, {"n1", "n2", "n3"}); });
+  auto c = pg::connection::open(pg::connect_options{db.url()});
+  ASSERT_TRUE(c.ok());
+  std::vector<flow> flows;
+  for (int i = 0; i < 8; ++i) flows.push_back(make_flow(**c, sink.url()));
+
+  // The victim: the node owning the most of these workspaces.
+  auto owner_of = holders();
+  std::map<std::string, int> owned;
+  for (const auto& f : flows) ++owned[owner_of[f.shard]];
+  std::string victim = "n1";
+  for (const auto& [name, n] : owned)
+    if (n > owned[victim]) victim = name;
+  ASSERT_GT(owned[victim], 0);
+  std::set<std::string> victim_workspaces;
+  for (const auto& f : flows)
+    if (owner_of[f.shard] == victim) victim_workspaces.insert(f.workspace_id);
+  std::vector<std::string> names{"n1", "n2", "n3"};
+  std::array<std::atomic<int>, 3> http_ports;
+  for (std::size_t i = 0; i < names.size(); ++i) http_ports[i] = nodes[names[i]]->port;
+
+  // Load: triggers to every node in turn, for every workspace, until told to stop.
+  std::mutex mutex;
+  std::vector<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::thread sender([&] {
+    for (int i = 0; !stop && i < 5000; ++i) {
+      const auto& f = flows[static_cast<std::size_t>(i) % flows.size()];
+      int port = http_ports[static_cast<std::size_t>(i / static_cast<int>(flows.size())) % names.size()];
+      auto r = http_request(port, "POST", "/hooks/" + f.workflow_id,
+                            R"({"email":"lead-)" + std::to_string(i) + "@" + f.slug + R"(.example.com","name":"Lead"})",
+                            {{"Content-Type", "application/json"}, {"X-FlowTrack-Token", f.token}, {"Idempotency-Key", "t-" + std::to_string(i)}},
+                            5s);
+      ++sent;
+      if (r.status != 202) continue;  // a killed node's, or one cut short: not acknowledged
+      auto id = boost::json::parse(r.body).at("executionId");
+      std::lock_guard lock(mutex);
+      acknowledged.push_back(std::string(id.as_string()));
+    }
+  });
+  auto acknowledged_count = [&] {
+    std::lock_guard lock(mutex);
+    return acknowledged.size();
+  };
+  auto until = std::chrono::steady_clock::now() + 60s;
+  while (acknowledged_count() < 90 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  ASSERT_GE(acknowledged_count(), 90u) << "the cluster did not take triggers";
+
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  const auto killed_at = now_ms();
+  nodes[victim]->process->signal(SIGKILL);
+  nodes[victim]->process->wait(10s);
+  nodes[victim]->process.reset();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == victim) http_ports[i] = free_port();  // nobody listens: those triggers are not acknowledged
+
+  // The first step a survivor starts for the victim's workspaces after the kill.
+  pg::array_builder ws;
+  for (const auto& w : victim_workspaces) ws.add(w);
+  const std::string victim_ws = ws.finish();
+  std::optional<std::int64_t> failover_ms;
+  until = std::chrono::steady_clock::now() + 60s;
+  while (!failover_ms && std::chrono::steady_clock::now() < until) {
+    auto r = (*c)->exec(
+        "SELECT (extract(epoch FROM min(s.started_at) - (to_timestamp($2::double precision / 1000) AT TIME ZONE 'UTC')) * 1000)::bigint"
+        " FROM execution_steps s JOIN workflow_executions e ON e.id = s.execution_id JOIN workflow_nodes n ON n.id = s.workflow_node_id"
+        " WHERE e.workspace_id = ANY($1::uuid[]) AND n.react_flow_node_id = 'hook'"
+        "   AND s.started_at > to_timestamp($2::double precision / 1000) AT TIME ZONE 'UTC'",
+        pg::params{}.add(victim_ws).add(killed_at));
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    if (!r->is_null(0, 0)) failover_ms = r->get_int(0, 0);
+    else std::this_thread::sleep_for(50ms);
+  }
+  // A little more load after the failover, then stop.
+  auto sent_at_failover = sent.load();
+  until = std::chrono::steady_clock::now() + 20s;
+  while (sent.load() < sent_at_failover + 24 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  stop = true;
+  sender.join();
+  ASSERT_TRUE(failover_ms.has_value()) << "no survivor resumed a run of " << victim << "'s workspaces\n"
+                                       << nodes[names[0] == victim ? "n2" : "n1"]->process->log();
+  std::printf("[ failover ] SIGKILL of %s (%zu of 8 workspaces) -> first resumed step on a survivor: %lld ms (%zu triggers acknowledged)\n",
+              victim.c_str(), victim_workspaces.size(), static_cast<long long>(*failover_ms), acknowledged.size());
+  RecordProperty("failover_ms", std::to_string(*failover_ms));
+
+  // Every execution (acknowledged or not: the victim may have committed one it never answered)
+  // ends completed.
+  auto unfinished = [&] {
+    auto r = (*c)->exec("SELECT count(*) FROM workflow_executions WHERE status <> 'completed'");
+    return r.ok() ? r->get_int(0, 0) : -1;
+  };
+  until = std::chrono::steady_clock::now() + 90s;
+  while (unfinished() != 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(unfinished(), 0) << "executions left unfinished";
+  pg::array_builder ids;
+  for (const auto& id : acknowledged) ids.add(id);
+  auto done = (*c)->exec("SELECT count(*) FROM workflow_executions WHERE id = ANY($1::uuid[]) AND status = 'completed'",
+                         pg::params{}.add(ids.finish()));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(static_cast<std::size_t>(done->get_int(0, 0)), std::set<std::string>(acknowledged.begin(), acknowledged.end()).size())
+      << "an acknowledged trigger's execution is missing";
+
+  // Exactly once: one completed webhook step and one outbox message per execution.
+  auto twice = (*c)->exec(
+      "SELECT count(*) FROM (SELECT s.execution_id FROM execution_steps s JOIN workflow_nodes n ON n.id = s.workflow_node_id"
+      " WHERE n.react_flow_node_id = 'hook' AND s.status = 'completed' GROUP BY s.execution_id HAVING count(*) <> 1) x");
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(twice->get_int(0, 0), 0) << "executions whose webhook step completed more than once";
+  auto messages = (*c)->exec(
+      "SELECT (SELECT count(*) FROM workflow_executions), (SELECT count(*) FROM webhook_deliveries),"
+      " (SELECT count(DISTINCT idempotency_key) FROM webhook_deliveries)");
+  ASSERT_TRUE(messages.ok());
+  EXPECT_EQ(messages->get_int(0, 1), messages->get_int(0, 0)) << "one outbox message per execution";
+  EXPECT_EQ(messages->get_int(0, 2), messages->get_int(0, 0));
+
+  // At the sink: every message delivered (but those the victim had claimed: theirs come back
+  // after the claim's lease), none twice.
+  auto pending = [&] {
+    auto r = (*c)->exec("SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered' AND (claimed_until IS NULL OR claimed_until < now())");
+    return r.ok() ? r->get_int(0, 0) : -1;
+  };
+  until = std::chrono::steady_clock::now() + 60s;
+  while (pending() != 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(pending(), 0) << "messages not delivered";
+  auto delivered = (*c)->exec("SELECT id::text FROM webhook_deliveries WHERE status = 'delivered'");
+  ASSERT_TRUE(delivered.ok());
+  std::map<std::string, int> seen;
+  for (const auto& req : sink.requests()) ++seen[req.headers.count("webhook-id") ? req.headers.at("webhook-id") : "(none)"];
+  for (int i = 0; i < delivered->size(); ++i) EXPECT_EQ(seen[std::string(delivered->get(i, 0))], 1) << delivered->get(i, 0);
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << "webhook " << id << " received " << n << " times";
+  EXPECT_GE(static_cast<int>(seen.size()), delivered->size());
 }
 
 }  // namespace

@@ -74,6 +74,8 @@ class memory_store final : public actors::store_port {
   calls<std::string, result<storage::tenant_changes>> polls;
   calls<std::vector<domain::trigger_record>, result<ingest_results>> ingests;
   calls<std::vector<domain::run_record>, result<record_results>> run_writes;
+  std::vector<storage::run_fences> run_fences_seen;  ///< the fences of each write_runs, in order
+  calls<std::pair<std::vector<int>, std::size_t>, result<std::vector<storage::adoptable_execution>>> adoptions;
   calls<std::string, result<storage::execution_state>> executions;
   calls<std::string, result<std::string>> execution_workspaces;
   calls<std::pair<std::string, std::string>, result<bool>> failed_executions;
@@ -118,7 +120,8 @@ class memory_store final : public actors::store_port {
   void ingest(std::vector<domain::trigger_record> batch, answer<ingest_results> done) override {
     ingests.push_back({std::move(batch), std::move(done)});
   }
-  void write_runs(std::vector<domain::run_record> batch, answer<record_results> done) override {
+  void write_runs(std::vector<domain::run_record> batch, storage::run_fences fences, answer<record_results> done) override {
+    run_fences_seen.push_back(std::move(fences));
     run_writes.push_back({std::move(batch), std::move(done)});
   }
   void load_execution(std::string execution_id, answer<storage::execution_state> done) override {
@@ -133,6 +136,10 @@ class memory_store final : public actors::store_port {
   void paused_executions(std::function<void(actors::paused_list)> done) override { paused.push_back({{}, std::move(done)}); }
   void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) override {
     stale.push_back({{stale_ms, limit}, std::move(done)});
+  }
+  void executions_to_adopt(std::vector<int> shards, std::size_t limit,
+                           answer<std::vector<storage::adoptable_execution>> done) override {
+    adoptions.push_back({{std::move(shards), limit}, std::move(done)});
   }
   void fold_stat_deltas(answer<std::size_t> done) override { folds.push_back({{}, std::move(done)}); }
   void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) override {

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <deque>
 
+#include "actors/cluster.hpp"
 #include "actors/run.hpp"
+#include "domain/shard_ring.hpp"
 #include "runtime/tz.hpp"
 #include "tests/unit/actors/actor_harness.hpp"
 
@@ -399,6 +401,38 @@ TEST_F(run_email_test, an_owner_notification_is_not_reserved_against_the_cap) {
   EXPECT_TRUE(store_.email_reservations.empty()) << "the owner's notifications are exempt";
   ASSERT_EQ(mailer_.sent.size(), 1u);
   EXPECT_EQ(mailer_.sent.front().first.to, "owner@acme.example.com");
+}
+
+TEST_F(run_test, in_a_cluster_a_run_of_a_shard_not_held_takes_no_lock_writes_nothing_and_leaves_the_entry) {
+  auto view = std::make_shared<actors::ownership_view>();
+  node_.ownership = view;  // holds nothing
+  node_.lease_holder = "n1/1";
+  start_writer();
+  start(fresh_start(workflow(k_tag_graph)));
+  pass_group_commit_wait();
+  EXPECT_TRUE(store_.lock_acquisitions.empty());
+  EXPECT_TRUE(store_.run_writes.empty());
+  EXPECT_TRUE(store_.releases.empty()) << "the queue entry stays for the owner";
+  EXPECT_TRUE(*down_);
+}
+
+TEST_F(run_test, in_a_cluster_a_run_locks_under_its_epoch_and_writes_fenced_by_it_and_a_lost_shard_stops_it) {
+  auto view = std::make_shared<actors::ownership_view>();
+  const int shard = domain::shard_of(k_workspace_id);
+  view->set({shard}, {5});
+  node_.ownership = view;
+  node_.lease_holder = "n1/1";
+  start_writer();
+  start(fresh_start(workflow(k_tag_graph)));
+  ASSERT_EQ(store_.lock_acquisitions.size(), 1u);
+  auto lock = memory_store::take(store_.lock_acquisitions);
+  EXPECT_EQ(lock.args.name, "exec:exec-1/e5") << "the epoch's lock: an old holder's lock does not hold the new owner up";
+  view->set({shard}, {6});  // lost and taken again meanwhile: the run's epoch is over
+  lock.done(std::optional<redis::lease>(redis::lease{"exec:exec-1/e5", "test-node:1", 42, 30s}));
+  sched_.run();
+  pass_group_commit_wait();
+  EXPECT_TRUE(store_.run_writes.empty()) << "a run of an older epoch wrote";
+  EXPECT_TRUE(*down_) << "the refused record stops the run";
 }
 
 }  // namespace

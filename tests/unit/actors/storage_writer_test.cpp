@@ -1,7 +1,10 @@
 // The storage writer on CAF's test coordinator with an in-memory store: group commit, its bound
-// on waiting triggers, and how a batch's outcome reaches every request in it.
+// on waiting triggers, how a batch's outcome reaches every request in it, and in a cluster the
+// shard lease every run record is written under.
 #include <gtest/gtest.h>
 
+#include "actors/cluster.hpp"
+#include "domain/shard_ring.hpp"
 #include "tests/unit/actors/actor_harness.hpp"
 
 namespace flowtrack::test {
@@ -136,6 +139,57 @@ TEST_F(storage_writer_test, run_records_share_one_batch_and_each_hears_whether_i
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(*a);
   EXPECT_FALSE(*b) << "the second was fenced out";
+}
+
+TEST_F(storage_writer_test, a_single_node_writes_run_records_unfenced) {
+  auto writer = start_writer();
+  ask<record_reply>(writer, actors::record_atom::value, record("exec-a"));
+  pass_group_commit_wait();
+  ASSERT_EQ(store_.run_fences_seen.size(), 1u);
+  EXPECT_TRUE(store_.run_fences_seen[0].holder.empty());
+  EXPECT_TRUE(store_.run_fences_seen[0].by_record.empty());
+}
+
+TEST_F(storage_writer_test, in_a_cluster_records_carry_their_shard_and_epoch_and_a_shard_not_held_is_never_written) {
+  auto view = std::make_shared<actors::ownership_view>();
+  const int shard = domain::shard_of(k_workspace_id);
+  view->set({shard}, {7});
+  node_.ownership = view;
+  node_.lease_holder = "n1/42";
+  auto writer = start_writer();
+  auto stamped = ask<record_reply>(writer, actors::record_atom::value, record("exec-a"));                      // the epoch held now
+  auto own = ask<record_reply>(writer, actors::record_atom::value, record("exec-b"), std::int64_t{7});        // its run's epoch
+  auto stale = ask<record_reply>(writer, actors::record_atom::value, record("exec-c"), std::int64_t{6});      // an older epoch's run
+  ASSERT_TRUE(stale->has_value()) << "a stale epoch is refused at once";
+  ASSERT_TRUE((*stale)->ok());
+  EXPECT_FALSE(***stale);
+  pass_group_commit_wait();
+  ASSERT_EQ(store_.run_writes.size(), 1u);
+  auto batch = memory_store::take(store_.run_writes);
+  ASSERT_EQ(batch.args.size(), 2u) << "the stale record is not in the batch";
+  ASSERT_EQ(store_.run_fences_seen.size(), 1u);
+  const auto& fences = store_.run_fences_seen[0];
+  EXPECT_EQ(fences.holder, "n1/42");
+  ASSERT_EQ(fences.by_record.size(), 2u);
+  for (const auto& f : fences.by_record) EXPECT_EQ(f, (storage::shard_leases::held_shard{shard, 7}));
+  memory_store::record_results applied;
+  applied.emplace_back(true);
+  applied.emplace_back(false);  // the database's fence refused it
+  batch.done(std::move(applied));
+  sched_.run();
+  ASSERT_TRUE(stamped->has_value() && own->has_value());
+  EXPECT_TRUE(***stamped);
+  EXPECT_FALSE(***own);
+
+  // The shard lost: nothing more is written for it, whatever epoch a run brings.
+  view->set({}, {});
+  auto lost = ask<record_reply>(writer, actors::record_atom::value, record("exec-d"), std::int64_t{7});
+  auto unstamped = ask<record_reply>(writer, actors::record_atom::value, record("exec-e"));
+  pass_group_commit_wait();
+  EXPECT_TRUE(store_.run_writes.empty()) << "a record of a shard not held reached the store";
+  ASSERT_TRUE(lost->has_value() && unstamped->has_value());
+  EXPECT_FALSE(***lost);
+  EXPECT_FALSE(***unstamped);
 }
 
 }  // namespace
