@@ -1,4 +1,4 @@
-// One loop thread, one CURLM: requests arrive through a mutex-protected inbox, wait in a FIFO
+// One loop thread, one CURLM: requests (POST, GET, DELETE) arrive through a mutex-protected inbox, wait in a FIFO
 // beyond max_transfers, run concurrently in libcurl, and are answered on the loop thread.
 #include "adapters/webhook/http_sender.hpp"
 
@@ -272,6 +272,12 @@ void http_sender::loop::admit(std::unique_ptr<transfer> t) {
                                                                    *why + " address" + std::string(k_guard_hint)));
   }
   t->request.url = std::move(url->url);
+  const auto& method = t->request.method;
+  if (method != "POST" && method != "GET" && method != "DELETE")
+    return answer(std::move(t), failure(error_code::invalid, "request method '" + (is_token(method) ? method : std::string("?")) +
+                                                                 "' is not sent: the sender makes POST, GET and DELETE requests"));
+  if (method != "POST" && !t->request.body.empty())
+    return answer(std::move(t), failure(error_code::invalid, "a " + method + " request carries no body"));
 
   // The caller's headers as given; libcurl's defaults removed unless given.
   bool has_user_agent = false, has_accept = false, has_content_type = false;
@@ -332,9 +338,16 @@ void http_sender::loop::start(std::unique_ptr<transfer> t) {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.total_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_POST, 1L);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, p->request.body.data());
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(p->request.body.size()));
+  if (p->request.method == "POST") {
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, p->request.body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(p->request.body.size()));
+  } else {
+    // No body and no Content-Length; DELETE is a GET under another name, so its answer is read
+    // as a GET's (CURLOPT_NOBODY would make it a HEAD).
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if (p->request.method == "DELETE") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+  }
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, p->headers.get());
   curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
   curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, p);

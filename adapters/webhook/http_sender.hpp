@@ -1,4 +1,4 @@
-// The outgoing HTTP POSTs of webhooks: one event-loop thread drives a libcurl multi handle, so
+// The outgoing HTTP requests of webhooks (POST) and of provider calls (POST, GET, DELETE): one event-loop thread drives a libcurl multi handle, so
 // thousands of requests are in flight at once and a receiver that hangs costs only its own
 // requests. Guards every connection against SSRF. Implements actors::post_port; knows HTTP and
 // libcurl, nothing of signatures, endpoints or actors.
@@ -35,7 +35,7 @@ struct http_sender_options {
   std::string user_agent = "FlowTrack-Webhooks/1.0";
 };
 
-/// Makes outgoing POSTs for webhooks without blocking anyone: post() only pushes onto an inbox
+/// Makes outgoing requests for webhooks and providers without blocking anyone: post() only pushes onto an inbox
 /// (under a mutex) and wakes the loop thread, which runs every transfer through one CURLM with
 /// connection reuse per host.
 ///
@@ -57,7 +57,11 @@ struct http_sender_options {
 /// receiver's raw bytes (signed_sender cleans them to UTF-8). duration: from the moment the
 /// transfer is handed to libcurl to its end (time waiting behind max_transfers not counted).
 ///
-/// Request headers are sent as given, plus Host, Content-Length and User-Agent (unless given);
+/// Methods: POST (the default) sends the body with Content-Length; GET and DELETE send no body and
+/// no Content-Length (a body given with them, or another method, is refused `invalid`). The guard,
+/// limits, timeouts and answers are the same for all three.
+///
+/// Request headers are sent as given, plus Host, Content-Length (POST) and User-Agent (unless given);
 /// libcurl's own Accept, Content-Type and Expect are not sent unless given. A header name that
 /// is not a token, a value with CR, LF or NUL, or one of the headers the sender owns (Host,
 /// Content-Length, Transfer-Encoding, Connection, Expect, TE, Upgrade, Trailer, Keep-Alive) is

@@ -1,5 +1,5 @@
 // http_sender against real HTTP receivers on loopback (tests/integration/webhook/test_receiver.hpp):
-// what is sent and returned, the body limit, a hanging receiver beside a fast one, the SSRF
+// what is sent and returned (POST, GET, DELETE), the body limit, a hanging receiver beside a fast one, the SSRF
 // guard, failures, throughput, shutdown. Needs no servers but its own.
 #include <gtest/gtest.h>
 
@@ -269,6 +269,105 @@ TEST(http_sender, refuses_private_addresses_before_any_connection) {
   EXPECT_EQ(redirected.status, 302);
   EXPECT_EQ(redirected.header("location"), "/echo");
   EXPECT_EQ(receiver.request_count(), local_urls.size() + 1);
+}
+
+/// A request with `method` and no body.
+outgoing_post request_to(std::string method, std::string url, std::vector<std::pair<std::string, std::string>> headers = {}) {
+  outgoing_post r{std::move(url), std::move(headers), ""};
+  r.method = std::move(method);
+  return r;
+}
+
+TEST(http_sender, gets_and_deletes_without_a_body_and_returns_the_answer) {
+  test_receiver receiver;
+  http_sender sender(loopback_allowed());
+  auto got = send(sender, request_to("GET", receiver.url("/me?x=1"), {{"Authorization", "Bearer t"}, {"Accept", "application/json"}}));
+  ASSERT_FALSE(got.failure) << failure_text(got);
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, "received:");
+  EXPECT_EQ(got.header("x-reply"), "padded value");
+  auto deleted = send(sender, request_to("DELETE", receiver.url("/status/202"), {{"Authorization", "Bearer t"}}));
+  ASSERT_FALSE(deleted.failure) << failure_text(deleted);
+  EXPECT_EQ(deleted.status, 202);
+  // A DELETE's answer body is read like a GET's (not a HEAD).
+  auto deleted_with_body = send(sender, request_to("DELETE", receiver.url("/status/404")));
+  ASSERT_FALSE(deleted_with_body.failure) << failure_text(deleted_with_body);
+  EXPECT_EQ(deleted_with_body.status, 404);
+  EXPECT_EQ(deleted_with_body.body, "status 404");
+  // The same handles serve a POST afterwards: no method or body-lessness stays set.
+  auto posted = send(sender, post_to(receiver.url("/echo"), "after"));
+  ASSERT_FALSE(posted.failure) << failure_text(posted);
+  EXPECT_EQ(posted.body, "received:after");
+
+  auto seen = receiver.requests();
+  ASSERT_EQ(seen.size(), 4u);
+  const std::string host = "127.0.0.1:" + std::to_string(receiver.port());
+  auto headers_of = [](const test::seen_request& r) { return std::map<std::string, std::string>(r.headers.begin(), r.headers.end()); };
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[0].target, "/me?x=1");
+  EXPECT_EQ(seen[0].body, "");
+  EXPECT_EQ(headers_of(seen[0]), (std::map<std::string, std::string>{{"authorization", "Bearer t"},
+                                                                     {"accept", "application/json"},
+                                                                     {"user-agent", "FlowTrack-Webhooks/1.0"},
+                                                                     {"host", host}}))
+      << "no Content-Length, no Content-Type";
+  EXPECT_EQ(seen[1].method, "DELETE");
+  EXPECT_EQ(seen[1].target, "/status/202");
+  EXPECT_EQ(seen[1].body, "");
+  EXPECT_EQ(headers_of(seen[1]),
+            (std::map<std::string, std::string>{{"authorization", "Bearer t"}, {"user-agent", "FlowTrack-Webhooks/1.0"}, {"host", host}}));
+  EXPECT_EQ(seen[2].method, "DELETE");
+  EXPECT_EQ(seen[3].method, "POST");
+  EXPECT_EQ(seen[3].body, "after");
+  EXPECT_EQ(headers_of(seen[3]).at("content-length"), "5");
+}
+
+TEST(http_sender, a_get_or_delete_keeps_the_guard_the_body_limit_and_the_timeout) {
+  test_receiver receiver;
+  {
+    http_sender guarded(address_policy{});
+    for (const char* method : {"GET", "DELETE"}) {
+      auto a = send(guarded, request_to(method, receiver.url("/echo")));
+      ASSERT_TRUE(a.failure) << method;
+      EXPECT_EQ(a.failure->code, error_code::invalid) << method << ": " << failure_text(a);
+      EXPECT_NE(a.failure->message.find("it is a loopback address"), std::string::npos) << a.failure->message;
+    }
+    EXPECT_EQ(receiver.accepts(), 0) << "the guard let a connection through";
+  }
+  http_sender_options opts;
+  opts.total_timeout = 1s;
+  http_sender sender(loopback_allowed(), opts);
+  auto big = send(sender, request_to("GET", receiver.url("/big")));
+  ASSERT_FALSE(big.failure) << failure_text(big);
+  EXPECT_EQ(big.status, 200);
+  EXPECT_TRUE(big.body_truncated);
+  EXPECT_EQ(big.body.size(), 64u * 1024);
+  auto redirected = send(sender, request_to("GET", receiver.url("/redirect")));
+  EXPECT_EQ(redirected.status, 302) << failure_text(redirected) << ": no redirect is followed";
+  for (const char* method : {"GET", "DELETE"}) {
+    auto hung = send(sender, request_to(method, receiver.url("/hang")));
+    ASSERT_TRUE(hung.failure) << method;
+    EXPECT_EQ(hung.failure->code, error_code::timeout) << method << ": " << failure_text(hung);
+  }
+}
+
+TEST(http_sender, refuses_a_body_on_a_get_or_delete_and_other_methods) {
+  test_receiver receiver;
+  http_sender sender(loopback_allowed());
+  for (const char* method : {"GET", "DELETE"}) {
+    auto r = request_to(method, receiver.url("/echo"));
+    r.body = "{}";
+    auto a = send(sender, r);
+    ASSERT_TRUE(a.failure) << method;
+    EXPECT_EQ(a.failure->code, error_code::invalid) << failure_text(a);
+    EXPECT_NE(a.failure->message.find("carries no body"), std::string::npos) << a.failure->message;
+  }
+  for (const char* method : {"PUT", "PATCH", "get", "HEAD", "GET\r\nX: 1", ""}) {
+    auto a = send(sender, request_to(method, receiver.url("/echo")));
+    ASSERT_TRUE(a.failure) << method;
+    EXPECT_EQ(a.failure->code, error_code::invalid) << method << ": " << failure_text(a);
+  }
+  EXPECT_EQ(receiver.accepts(), 0);
 }
 
 TEST(http_sender, refuses_unusable_urls_and_headers_at_once) {
