@@ -2,6 +2,9 @@
 // message: errors quote only the provider's `error` and `error_description`.
 #include "adapters/oauth/protocol.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <boost/json.hpp>
 
 #include "adapters/mail/message.hpp"
@@ -216,7 +219,7 @@ result<std::string> parse_calendly_subscription(int status, std::string_view bod
     if (auto m = string_of(*o, "message")) said = ": " + quote(*m);
   if (status == 409)
     return make_error(error_code::conflict,
-                      "Calendly already has a webhook subscription for this workspace's URL (made by an earlier connect)" + said +
+                      "Calendly already has a webhook subscription for this workspace's URL (made by an earlier connect and not deleted)" + said +
                           "; delete it in Calendly (webhook subscriptions of the account) and connect again",
                       "webhook_exists");
   if (status == 429 || status >= 500)
@@ -232,6 +235,31 @@ result<std::string> parse_calendly_subscription(int status, std::string_view bod
   auto uri = resource ? string_of(*resource, "uri") : std::nullopt;
   if (!uri) return make_error(error_code::internal, "Calendly's webhook subscription answer has no resource.uri");
   return *uri;
+}
+
+result<std::string> calendly_unsubscribe_url(std::string_view api_url, std::string_view subscription_uri) {
+  auto uri = subscription_uri.substr(0, subscription_uri.find_first_of("?#"));
+  while (!uri.empty() && uri.back() == '/') uri.remove_suffix(1);
+  auto slash = uri.rfind('/');
+  auto uuid = slash == std::string_view::npos ? std::string_view{} : uri.substr(slash + 1);
+  bool plain = !uuid.empty() && std::all_of(uuid.begin(), uuid.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
+  if (!plain || !uri.substr(0, slash).ends_with("/webhook_subscriptions"))
+    return make_error(error_code::invalid, "the stored Calendly webhook subscription is not a webhook_subscriptions URI", "subscription");
+  while (!api_url.empty() && api_url.back() == '/') api_url.remove_suffix(1);
+  return std::string(api_url) + "/webhook_subscriptions/" + std::string(uuid);
+}
+
+result<void> parse_calendly_unsubscribe(int status, std::string_view body) {
+  if ((status >= 200 && status < 300) || status == 404) return {};
+  std::string said;
+  if (auto o = parse_object(body))
+    if (auto m = string_of(*o, "message")) said = ": " + quote(*m);
+  if (status == 429 || status >= 500)
+    return make_error(error_code::unavailable, "Calendly's webhook_subscriptions answered " + std::to_string(status) + "; try again later");
+  if (status == 401 || status == 403)
+    return make_error(error_code::invalid, "Calendly refused to delete the webhook subscription (" + std::to_string(status) + ")" + said,
+                      "provider_refused");
+  return make_error(error_code::internal, "Calendly's webhook_subscriptions answered " + std::to_string(status) + said);
 }
 
 result<storage::oauth::account> parse_userinfo(int status, std::string_view body) {

@@ -2,7 +2,7 @@
 // Calendly's OAuth and webhook subscriptions, as values: the providers' settings, the
 // authorization URL (PKCE S256), token request bodies, token and userinfo answers read into
 // storage's types, the bodies of Gmail users.messages.send and Graph sendMail, and Calendly's
-// webhook_subscriptions request and answer. Pure: no sockets, no SQL, no clock of its own.
+// webhook_subscriptions requests (create, delete) and answers. Pure: no sockets, no SQL, no clock of its own.
 #pragma once
 
 #include <cstdint>
@@ -76,7 +76,7 @@ result<storage::oauth::token_set> parse_token_response(int status, std::string_v
 
 /// The Calendly account a token answer names. Calendly's token answer carries `owner` (the user's
 /// URI, https://api.calendly.com/users/{uuid}) and `organization`; the account is read from it
-/// rather than from GET /users/me, because the node's HTTP sender only POSTs. provider_user_id is
+/// rather than from GET /users/me (one round trip fewer). provider_user_id is
 /// the owner URI; no email. `internal` when the answer names no owner or organization.
 result<storage::oauth::account> calendly_account(const storage::oauth::token_set& t);
 
@@ -93,10 +93,19 @@ struct calendly_subscription_request {
 std::string calendly_subscription_body(const calendly_subscription_request& r);
 
 /// The answer to POST webhook_subscriptions read: 201 with resource.uri, the subscription's URI.
-/// 409 (Calendly already has a subscription for this URL: one an earlier connect made, which the
-/// node cannot delete, see README) `conflict` subject "webhook_exists"; 401/403 `invalid` subject
-/// "provider_refused"; 429 and 5xx `unavailable`; anything else `internal`.
+/// 409 (Calendly already has a subscription for this URL: one an earlier connect made that its
+/// disconnect could not delete, see README) `conflict` subject "webhook_exists"; 401/403 `invalid`
+/// subject "provider_refused"; 429 and 5xx `unavailable`; anything else `internal`.
 result<std::string> parse_calendly_subscription(int status, std::string_view body);
+
+/// Where a disconnect DELETEs the subscription a connect made: {api_url}/webhook_subscriptions/{uuid},
+/// the uuid being the stored URI's last path segment (the URI's own host is not trusted: the call
+/// goes to the configured API). `invalid` when the URI has no such segment.
+result<std::string> calendly_unsubscribe_url(std::string_view api_url, std::string_view subscription_uri);
+
+/// The answer to DELETE webhook_subscriptions/{uuid} read: 2xx, and 404 (already gone), are done;
+/// 401/403 `invalid` subject "provider_refused"; 429 and 5xx `unavailable`; anything else `internal`.
+result<void> parse_calendly_unsubscribe(int status, std::string_view body);
 
 /// A userinfo answer (OpenID Connect: sub, email; Graph /me: id, mail, userPrincipalName) read.
 /// `invalid` when it names no account.

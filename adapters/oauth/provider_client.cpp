@@ -30,8 +30,10 @@ std::int64_t provider_client::now_ms() const {
 }
 
 void provider_client::post(const std::string& url, std::vector<std::pair<std::string, std::string>> headers, std::string body,
-                           std::function<void(actors::post_answer)> done) {
-  http_.post(actors::outgoing_post{url, std::move(headers), std::move(body)}, std::move(done));
+                           std::function<void(actors::post_answer)> done, std::string method) {
+  actors::outgoing_post request{url, std::move(headers), std::move(body)};
+  request.method = std::move(method);
+  http_.post(std::move(request), std::move(done));
 }
 
 void provider_client::exchange_code(provider p, const std::string& code, const std::string& redirect_uri, const std::string& verifier,
@@ -94,6 +96,18 @@ void provider_client::create_calendly_subscription(const std::string& access_tok
          if (a.status == 0) return done(transport_error(a, "Calendly's webhook_subscriptions endpoint"));
          done(parse_calendly_subscription(a.status, a.body));
        });
+}
+
+void provider_client::delete_calendly_subscription(const std::string& access_token, const std::string& subscription_uri,
+                                                   std::function<void(result<void>)> done) {
+  auto url = calendly_unsubscribe_url(calendly_.api_url, subscription_uri);
+  if (!url) return done(url.err());
+  post(*url, {{"Authorization", "Bearer " + access_token}, k_accept}, "",
+       [done = std::move(done)](actors::post_answer a) {
+         if (a.status == 0) return done(transport_error(a, "Calendly's webhook_subscriptions endpoint"));
+         done(parse_calendly_unsubscribe(a.status, a.body));
+       },
+       "DELETE");
 }
 
 void provider_client::send_mail(provider p, const std::string& access_token, std::string body, std::function<void(result<void>)> done) {

@@ -1,5 +1,5 @@
 // Calls to the providers' endpoints (token, userinfo, revoke, Gmail send, Graph sendMail,
-// Calendly webhook_subscriptions) through an actors::post_port (the node's non-blocking libcurl sender), answered as values.
+// Calendly webhook_subscriptions: POST, DELETE) through an actors::post_port (the node's non-blocking libcurl sender), answered as values.
 // Knows HTTP and the providers; nothing of SQL or actors. Tokens go only into request bodies
 // and Authorization headers, never into errors or logs.
 #pragma once
@@ -42,17 +42,20 @@ class provider_client {
   /// The URL Calendly posts a workspace's events to: {public_url}/integrations/calendly/webhook/{id}.
   std::string calendly_callback_url(std::string_view workspace_id) const;
   /// POST {calendly_api_url}/webhook_subscriptions with the access token: the new subscription's
-  /// URI, as parse_calendly_subscription reads the answer. (Deleting one needs DELETE, which the
-  /// post_port cannot send: a disconnect leaves it at Calendly, see README.)
+  /// URI, as parse_calendly_subscription reads the answer.
   void create_calendly_subscription(const std::string& access_token, const calendly_subscription_request& r,
                                     std::function<void(result<std::string>)> done);
+  /// DELETE {calendly_api_url}/webhook_subscriptions/{uuid} of a subscription's URI with the access
+  /// token, as parse_calendly_unsubscribe reads the answer (one already gone is done).
+  void delete_calendly_subscription(const std::string& access_token, const std::string& subscription_uri,
+                                    std::function<void(result<void>)> done);
   /// Sends a prepared body: Gmail POST {api}/gmail/v1/users/me/messages/send, Graph POST
   /// {api}/me/sendMail; the answer as send_status() reads it.
   void send_mail(provider p, const std::string& access_token, std::string body, std::function<void(result<void>)> done);
 
  private:
   void post(const std::string& url, std::vector<std::pair<std::string, std::string>> headers, std::string body,
-            std::function<void(actors::post_answer)> done);
+            std::function<void(actors::post_answer)> done, std::string method = "POST");
 
   actors::post_port& http_;
   provider_config google_, outlook_, calendly_;

@@ -5,8 +5,10 @@
 // of the node's choosing, kept sealed; an invitee.created signed with that key moves the lead to
 // BOOKED with a lead event, while one signed with the node's key or another workspace's is
 // refused; the refresh job renewing the token and a revoked grant making the credential inactive
-// with the owner told; a disconnect forgetting the key (the node's key applies again) and leaving
-// the subscription at Calendly (a reconnect meets 409). No token or key plain in the table or log.
+// with the owner told; a disconnect deleting the subscription at Calendly and forgetting the key (a
+// reconnect gets a fresh subscription and key), or, when Calendly will not delete it, completing
+// anyway with the subscription named in the log (a reconnect meets 409). No token or key plain in
+// the table or log.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -251,7 +253,7 @@ TEST_F(calendly_oauth_e2etest, a_connect_subscribes_the_workspace_and_only_its_o
   expect_nothing_plain();
 }
 
-TEST_F(calendly_oauth_e2etest, a_disconnect_forgets_the_key_and_leaves_the_subscription_so_a_reconnect_is_refused) {
+TEST_F(calendly_oauth_e2etest, a_disconnect_deletes_the_subscription_and_forgets_the_key_so_a_reconnect_gets_a_fresh_one) {
   start(/*node_key=*/false);
   auto owner = new_user("owner");
   auto ws = workspace(owner);
@@ -274,17 +276,60 @@ TEST_F(calendly_oauth_e2etest, a_disconnect_forgets_the_key_and_leaves_the_subsc
 
   auto gone = call("DELETE", "/workspaces/" + ws + "/integrations/calendly", "", owner.token);
   ASSERT_EQ(gone.status, 204) << gone.text;
+  // The subscription was deleted at Calendly, with the connect's token, before the key was forgotten.
+  EXPECT_EQ(calendly.subscription_deletes(), std::vector<std::string>{sub->uri});
+  EXPECT_FALSE(subscription_of(ws)) << node->process->log();
   EXPECT_EQ(one("SELECT access_token || '|' || COALESCE(refresh_token, 'NULL') || '|' || metadata::text || '|' || "
                 "(deleted_at IS NOT NULL)::text FROM oauth_credentials WHERE workspace_id = '" + ws + "'"),
             "|NULL|{}|true");
-  EXPECT_NE(node->process->log().find("left at Calendly"), std::string::npos) << "the subscription it could not delete is named";
+  auto log = node->process->log();
+  EXPECT_NE(log.find("Calendly webhook subscription " + sub->uri + " deleted"), std::string::npos) << log;
+  EXPECT_EQ(log.find("left at Calendly"), std::string::npos) << log;
   // The forgotten key no longer opens the route; nothing moved.
   EXPECT_EQ(deliver(ws, invitee_created(email), sub->signing_key).status, 404);
   EXPECT_EQ(one("SELECT status FROM leads WHERE id = '" + lead_id + "'"), "NEW");
   EXPECT_EQ(call("DELETE", "/workspaces/" + ws + "/integrations/calendly", "", owner.token).status, 404);
+  EXPECT_EQ(calendly.subscription_deletes().size(), 1u) << "nothing connected: nothing to delete";
 
-  // The node cannot DELETE at Calendly, so the old subscription is still there: a reconnect is
-  // refused with 409 naming what to do, and stores nothing.
+  // A reconnect makes a new subscription with a fresh key; the old key stays refused.
+  auto again = callback(ws, owner);
+  ASSERT_EQ(again.status, 200) << again.text << "\n" << node->process->log();
+  auto fresh = subscription_of(ws);
+  ASSERT_TRUE(fresh);
+  EXPECT_NE(fresh->uri, sub->uri);
+  EXPECT_NE(fresh->signing_key, sub->signing_key);
+  EXPECT_GE(fresh->signing_key.size(), 32u);
+  EXPECT_EQ(one("SELECT metadata->>'webhookSubscription' FROM oauth_credentials WHERE workspace_id = '" + ws + "'"), fresh->uri);
+  EXPECT_EQ(deliver(ws, invitee_created(email), sub->signing_key).status, 400);
+  EXPECT_EQ(outcome(deliver(ws, invitee_created(email), fresh->signing_key)), "booked");
+  expect_nothing_plain();
+}
+
+TEST_F(calendly_oauth_e2etest, a_subscription_calendly_will_not_delete_is_logged_and_the_disconnect_still_completes) {
+  start(/*node_key=*/false);
+  auto owner = new_user("owner");
+  auto ws = workspace(owner);
+  const std::string email = unique_name("eve") + "@example.com";
+  auto lead_id = lead(ws, owner, email);
+  ASSERT_FALSE(lead_id.empty());
+  ASSERT_EQ(callback(ws, owner).status, 200) << node->process->log();
+  auto sub = subscription_of(ws);
+  ASSERT_TRUE(sub);
+
+  calendly.set_refuse_subscription_deletes(true);  // Calendly answers 503
+  auto gone = call("DELETE", "/workspaces/" + ws + "/integrations/calendly", "", owner.token);
+  ASSERT_EQ(gone.status, 204) << gone.text;
+  EXPECT_EQ(calendly.subscription_deletes(), std::vector<std::string>{sub->uri}) << "the delete was tried";
+  EXPECT_EQ(one("SELECT metadata::text || '|' || (deleted_at IS NOT NULL)::text FROM oauth_credentials WHERE workspace_id = '" + ws + "'"),
+            "{}|true");
+  auto log = node->process->log();
+  EXPECT_NE(log.find("Calendly webhook subscription " + sub->uri + " could not be deleted"), std::string::npos) << log;
+  EXPECT_NE(log.find("left at Calendly"), std::string::npos) << "the subscription left behind is named";
+  EXPECT_EQ(deliver(ws, invitee_created(email), sub->signing_key).status, 404);
+  EXPECT_EQ(one("SELECT status FROM leads WHERE id = '" + lead_id + "'"), "NEW");
+
+  // The subscription is still at Calendly: a reconnect is refused with 409 naming what to do,
+  // and stores nothing.
   ASSERT_EQ(calendly.subscriptions().size(), 1u);
   auto again = callback(ws, owner);
   EXPECT_EQ(again.status, 409) << again.text;

@@ -6,7 +6,8 @@
 // Graph sendMail (202). As Calendly (flavour::calendly): token answers also carry `owner` and
 // `organization` (as auth.calendly.com's do), and POST /webhook_subscriptions (Bearer checked, the
 // body's fields checked, 409 for a URL already subscribed, as Calendly does) records the
-// subscription with its signing_key; DELETE /webhook_subscriptions/{uuid} removes one.
+// subscription with its signing_key; DELETE /webhook_subscriptions/{uuid} (Bearer checked) removes
+// one (204; 404 when unknown; 503 while set_refuse_subscription_deletes).
 // A thread per connection; each answer closes its connection.
 // Header-only; its users link flowtrack_crypto and Boost.JSON.
 #pragma once
@@ -93,6 +94,10 @@ class fake_oauth_provider {
   std::vector<calendly_subscription> subscriptions() const { std::lock_guard lock(mutex_); return subscriptions_; }
   /// Calendly: how many POST /webhook_subscriptions came (made or refused).
   int subscription_requests() const { std::lock_guard lock(mutex_); return subscription_requests_; }
+  /// Calendly: the subscription URIs DELETE /webhook_subscriptions/{uuid} named (done or refused), in order.
+  std::vector<std::string> subscription_deletes() const { std::lock_guard lock(mutex_); return deletes_; }
+  /// Calendly: every DELETE /webhook_subscriptions/{uuid} from now on answers 503 (nothing deleted).
+  void set_refuse_subscription_deletes(bool on) { std::lock_guard lock(mutex_); refuse_deletes_ = on; }
 
   /// Seconds of expires_in of the access tokens given from now on.
   void set_expires_in(int s) { std::lock_guard lock(mutex_); expires_in_ = s; }
@@ -251,6 +256,8 @@ class fake_oauth_provider {
     }
     const std::string subs = "/webhook_subscriptions";
     if (flavour_ == flavour::calendly && req.method() == http::verb::delete_ && path.rfind(subs + "/", 0) == 0) {
+      deletes_.push_back(base() + path);
+      if (refuse_deletes_) return json_answer(http::status::service_unavailable, boost::json::object{{"title", "Service Unavailable"}});
       if (!bearer(req)) return json_answer(http::status::unauthorized, boost::json::object{{"title", "Unauthenticated"}});
       for (auto it = subscriptions_.begin(); it != subscriptions_.end(); ++it)
         if (it->uri == base() + path) {
@@ -393,7 +400,8 @@ class fake_oauth_provider {
   std::vector<std::thread> workers_;
   int counter_ = 0, expires_in_ = 3600, refreshes_ = 0, exchanges_ = 0, subscription_requests_ = 0;
   std::vector<calendly_subscription> subscriptions_;
-  bool rotate_ = false;
+  std::vector<std::string> deletes_;
+  bool rotate_ = false, refuse_deletes_ = false;
   std::map<std::string, pending_code> codes_;
   std::map<std::string, bool> refresh_;
   std::map<std::string, grant> access_;

@@ -110,10 +110,11 @@ void connect(api_service& api, const integration_options& o, scoped_call&& sc, r
 
 // The callback's steps after the code was exchanged: the account read, the tokens stored, the
 // integration answered.
-// Calendly's callback after the code was exchanged: the account read from the token answer (the
-// sender cannot GET /users/me), the workspace's webhook subscription made with a fresh signing key
+// Calendly's callback after the code was exchanged: the account read from the token answer (no
+// GET /users/me needed), the workspace's webhook subscription made with a fresh signing key
 // of ours, then the tokens and the sealed key stored in one transaction. A subscription made but
-// not stored is left at Calendly (logged); a reconnect then meets 409 webhook_exists.
+// not stored is left at Calendly (logged); a reconnect then meets 409 webhook_exists. A disconnect
+// deletes the stored one first.
 void store_calendly(api_service& api, const integration_options& o, std::shared_ptr<scoped_call> sc, storage::oauth::token_set tokens,
                     responder reply) {
   auto who = oauth::calendly_account(tokens);
@@ -213,9 +214,11 @@ void disconnect(api_service& api, const integration_options& o, scoped_call&& ca
   auto p = oauth::parse_provider(name);
   if (!p) return reply(error_response(unknown_provider(name)));
   if (!o.keys) return reply(error_response(no_client()));
-  // Calendly: the signing key goes with the metadata. Its subscription stays at Calendly (DELETE
-  // is beyond the post_port); events it still sends meet the node's key, or no key, and are refused.
-  auto forget = [&api, sc, p = *p, reply]() {
+  // The last step: the credential soft-deleted, its tokens and metadata (a Calendly signing key)
+  // wiped. `deleted`: the Calendly subscription deleted at Calendly before; a stored one that was
+  // not is named in the log (its events meet no key of the workspace and are refused, and a
+  // reconnect meets 409 webhook_exists until it is deleted in Calendly).
+  auto forget = [&api, sc, p = *p, reply](std::optional<std::string> deleted) {
     api.db(
         [sc, p](pg::connection& c) -> result<std::pair<bool, std::optional<std::string>>> {
           std::optional<std::string> subscription;
@@ -228,38 +231,59 @@ void disconnect(api_service& api, const integration_options& o, scoped_call&& ca
           if (!gone) return gone.err();
           return std::pair{*gone, std::move(subscription)};
         },
-        [reply, sc, p](result<std::pair<bool, std::optional<std::string>>> r) {
+        [reply, sc, p, deleted](result<std::pair<bool, std::optional<std::string>>> r) {
           if (!r) return fail(reply, r.err());
           spdlog::info("api: workspace {} disconnected its {} account", sc->workspace_id, oauth::api_name(p));
-          if (r->second)
-            spdlog::warn("api: workspace {}: Calendly webhook subscription {} is left at Calendly (this node cannot send DELETE); its "
-                         "signing key is forgotten, so its events are refused: delete it in Calendly",
+          if (r->second && r->second != deleted)
+            spdlog::warn("api: workspace {}: Calendly webhook subscription {} is left at Calendly (it could not be deleted); its "
+                         "signing key is forgotten, so its events are refused: delete it in Calendly before connecting again",
                          sc->workspace_id, *r->second);
           reply(no_content());
         });
   };
+  // Revoking the refresh token ends the whole grant at Google (Calendly: no revoke URL, a no-op).
+  auto revoke = [o, sc, p = *p, forget](const storage::oauth::credential& cr, std::optional<std::string> deleted) {
+    o.client->revoke(p, cr.refresh_token.value_or(cr.access_token), [sc, p, forget, deleted](result<void> revoked) {
+      if (!revoked)
+        spdlog::warn("api: workspace {}: the {} grant could not be revoked at the provider ({}); the tokens are forgotten anyway",
+                     sc->workspace_id, oauth::api_name(p), revoked.err().message);
+      forget(deleted);
+    });
+  };
+  // Calendly: the workspace's webhook subscription is deleted while the token still works, so a
+  // reconnect can make a new one. A failure is logged and the disconnect goes on.
+  auto unsubscribe = [&api, o, sc, revoke](storage::oauth::credential cr) {
+    api.db([sc](pg::connection& c) { return storage::oauth::calendly_subscription_of(c, sc->workspace_id); },
+           [o, sc, revoke, cr = std::move(cr)](result<std::optional<std::string>> uri) {
+             if (!uri || !*uri) return revoke(cr, std::nullopt);
+             o.client->delete_calendly_subscription(
+                 cr.access_token, **uri, [sc, revoke, cr, uri = **uri](result<void> removed) {
+                   if (!removed) {
+                     spdlog::warn("api: workspace {}: Calendly webhook subscription {} could not be deleted ({}); disconnecting anyway",
+                                  sc->workspace_id, uri, removed.err().message);
+                     return revoke(cr, std::nullopt);
+                   }
+                   spdlog::info("api: workspace {}: Calendly webhook subscription {} deleted", sc->workspace_id, uri);
+                   revoke(cr, uri);
+                 });
+           });
+  };
   api.db(
       [o, sc, p = *p](pg::connection& c) { return storage::oauth::load_credential(c, *o.keys, sc->workspace_id, oauth::provider_type(p)); },
-      [o, sc, p = *p, reply, forget](result<std::optional<storage::oauth::credential>> r) {
+      [o, sc, p = *p, reply, forget, revoke, unsubscribe](result<std::optional<storage::oauth::credential>> r) {
         if (!r) {
           // A token that no longer opens (a key gone) is no reason to keep the account connected.
           if (r.err().code != error_code::internal) return fail(reply, r.err());
           spdlog::warn("api: workspace {}: the {} tokens could not be opened to revoke them; disconnecting anyway", sc->workspace_id,
                        oauth::api_name(p));
-          return forget();
+          return forget(std::nullopt);
         }
         if (!*r)
           return reply(error_response({bhttp::status::not_found, "not_found",
                                        "the workspace has no connected " + std::string(oauth::api_name(p)) + " account", "provider", 0}));
-        const auto& cr = **r;
-        if (!cr.active || !o.client) return forget();
-        // Revoking the refresh token ends the whole grant at Google (Calendly: no revoke URL, a no-op).
-        o.client->revoke(p, cr.refresh_token.value_or(cr.access_token), [sc, p, forget](result<void> revoked) {
-          if (!revoked)
-            spdlog::warn("api: workspace {}: the {} grant could not be revoked at the provider ({}); the tokens are forgotten anyway",
-                         sc->workspace_id, oauth::api_name(p), revoked.err().message);
-          forget();
-        });
+        if (!(*r)->active || !o.client) return forget(std::nullopt);
+        if (p == oauth::provider::calendly) return unsubscribe(std::move(**r));
+        revoke(**r, std::nullopt);
       });
 }
 

@@ -89,5 +89,36 @@ TEST(oauth_calendly_protocol, subscription_answers_are_read_by_status) {
   EXPECT_EQ(parse_calendly_subscription(201, R"({"resource":{}})").err().code, error_code::internal);
 }
 
+TEST(oauth_calendly_protocol, a_disconnect_deletes_the_stored_subscription_at_the_configured_api) {
+  auto url = calendly_unsubscribe_url("https://api.calendly.com", "https://api.calendly.com/webhook_subscriptions/3f2a-b9_c");
+  ASSERT_TRUE(url) << url.err().message;
+  EXPECT_EQ(*url, "https://api.calendly.com/webhook_subscriptions/3f2a-b9_c");
+  // The stored URI's host is not trusted: only its uuid is taken.
+  auto elsewhere = calendly_unsubscribe_url("http://127.0.0.1:8080/", "https://evil.example/webhook_subscriptions/S9?x=1");
+  ASSERT_TRUE(elsewhere) << elsewhere.err().message;
+  EXPECT_EQ(*elsewhere, "http://127.0.0.1:8080/webhook_subscriptions/S9");
+  for (const char* bad : {"", "https://api.calendly.com/users/U1", "https://api.calendly.com/webhook_subscriptions/",
+                          "https://api.calendly.com/webhook_subscriptions/../users", "webhook_subscriptions", "S1"}) {
+    auto r = calendly_unsubscribe_url("https://api.calendly.com", bad);
+    ASSERT_FALSE(r) << bad << " -> " << *r;
+    EXPECT_EQ(r.err().code, error_code::invalid) << bad;
+  }
+}
+
+TEST(oauth_calendly_protocol, unsubscribe_answers_are_read_by_status) {
+  EXPECT_TRUE(parse_calendly_unsubscribe(204, ""));
+  EXPECT_TRUE(parse_calendly_unsubscribe(200, "{}"));
+  EXPECT_TRUE(parse_calendly_unsubscribe(404, R"({"title":"Resource Not Found"})")) << "already gone is what a delete wants";
+  auto refused = parse_calendly_unsubscribe(403, R"({"message":"Permission Denied"})");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.err().code, error_code::invalid);
+  EXPECT_EQ(refused.err().subject, "provider_refused");
+  EXPECT_NE(refused.err().message.find("Permission Denied"), std::string::npos);
+  EXPECT_EQ(parse_calendly_unsubscribe(401, "").err().subject, "provider_refused");
+  EXPECT_EQ(parse_calendly_unsubscribe(429, "").err().code, error_code::unavailable);
+  EXPECT_EQ(parse_calendly_unsubscribe(503, "").err().code, error_code::unavailable);
+  EXPECT_EQ(parse_calendly_unsubscribe(302, "").err().code, error_code::internal);
+}
+
 }  // namespace
 }  // namespace flowtrack::oauth
