@@ -318,6 +318,11 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
     return {
         [=](hello_atom, const domain::member_info& from) -> member_list {
           auto& table = *self->state.table;
+          if (!domain::speaks_with(from, table.self())) {
+            spdlog::error("cluster: refused member {} ({}): it reads wire versions {}-{}, this node {}-{}", from.name,
+                          from.address, from.wire_min, from.wire_max, table.self().wire_min, table.self().wire_max);
+            return {};
+          }
           if (table.heard(from, steady_ms()))
             spdlog::info("cluster: member {} ({}) joined through this node", from.name, from.address);
           adopt_peer(self, from.name, caf::actor_cast<member_actor>(self->current_sender()));
@@ -392,7 +397,10 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
           self->request(handle, std::chrono::seconds(5), hello_atom::value, self_info(self))
               .then(
                   [=](const member_list& list) {
-                    if (list.empty()) return;
+                    if (list.empty() || !domain::speaks_with(list.front(), self->state.table->self())) {
+                      spdlog::error("cluster: {} did not take this node as a member (no wire version in common?)", address);
+                      return;
+                    }
                     auto& table = *self->state.table;
                     if (table.heard(list.front(), steady_ms()))
                       spdlog::info("cluster: joined member {} at {}", list.front().name, address);

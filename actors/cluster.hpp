@@ -37,7 +37,8 @@ namespace flowtrack::domain {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
-  return f(caf::meta::type_name("ft_member_info"), x.name, x.address, x.incarnation, x.leaving, x.shards, x.load);
+  return f(caf::meta::type_name("ft_member_info"), x.name, x.address, x.incarnation, x.leaving, x.shards, x.load,
+           x.wire_min, x.wire_max);
 }
 
 }  // namespace flowtrack::domain

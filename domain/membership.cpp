@@ -14,6 +14,10 @@ std::string_view to_string(member_state s) {
   return "down";
 }
 
+bool speaks_with(const member_info& a, const member_info& b) {
+  return a.wire_min <= b.wire_max && b.wire_min <= a.wire_max;
+}
+
 membership::membership(member_info self, detector_options options) : options_(options) {
   members_.push_back({std::move(self), member_state::up, 0});
 }
@@ -31,7 +35,7 @@ const member_view* membership::find(std::string_view name) const {
 }
 
 bool membership::heard(const member_info& m, std::int64_t now_ms) {
-  if (m.name.empty() || m.name == self().name) return false;
+  if (m.name.empty() || m.name == self().name || !speaks_with(m, self())) return false;
   auto* known = find_mutable(m.name);
   if (!known) {
     members_.push_back({m, m.leaving ? member_state::leaving : member_state::up, now_ms});
@@ -46,7 +50,7 @@ bool membership::heard(const member_info& m, std::int64_t now_ms) {
 }
 
 bool membership::learned(const member_info& m, std::int64_t now_ms) {
-  if (m.name.empty() || m.name == self().name) return false;
+  if (m.name.empty() || m.name == self().name || !speaks_with(m, self())) return false;
   auto* known = find_mutable(m.name);
   if (known && m.incarnation <= known->info.incarnation) return false;
   if (known) {

@@ -25,7 +25,13 @@ struct member_info {
   bool leaving = false;            ///< draining: it gives its shards away and takes none
   std::int32_t shards = 0;         ///< shards it holds, as it last said
   double load = 0;                 ///< its machine's one-minute load average, as it last said
+  /// The wire versions it reads (actors/wire.hpp: k_wire_version_min..k_wire_version). Two
+  /// nodes talk when their ranges overlap, each sending the highest version both read.
+  std::uint16_t wire_min = 1, wire_max = 1;
 };
+
+/// Whether two members share a wire version (nodes of adjacent releases do; others are refused).
+bool speaks_with(const member_info& a, const member_info& b);
 
 /// One member as this node sees it.
 struct member_view {
@@ -46,10 +52,12 @@ class membership {
 
   /// `m` is alive (a hello or heartbeat from it, at `now_ms`). True when it is new to this node:
   /// never seen, a new incarnation, or back from down. A heartbeat of an older incarnation than
-  /// the one known is ignored (false).
+  /// the one known is ignored (false), and so is a member that shares no wire version with this
+  /// node (never added: see speaks_with).
   bool heard(const member_info& m, std::int64_t now_ms);
-  /// Passed on by another member: added (as up, heard now) only when unknown or newer; never
-  /// refreshes a known member's time (only its own heartbeats do). True when new.
+  /// Passed on by another member: added (as up, heard now) only when unknown or newer and
+  /// sharing a wire version; never refreshes a known member's time (only its own heartbeats
+  /// do). True when new.
   bool learned(const member_info& m, std::int64_t now_ms);
   /// Marks a member (or this node) as leaving; false for an unknown name.
   bool set_leaving(std::string_view name);

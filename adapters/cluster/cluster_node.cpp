@@ -79,6 +79,8 @@ result<std::unique_ptr<cluster_node>> cluster_node::start(caf::actor_system& sys
   deps.self.address = s.cluster_listen->to_string();
   deps.self.incarnation = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  deps.self.wire_min = actors::k_wire_version_min;
+  deps.self.wire_max = actors::k_wire_version;
   for (const auto& j : s.cluster_join) deps.join.push_back(j.to_string());
   deps.heartbeat = std::chrono::milliseconds(s.cluster_heartbeat_ms);
   deps.detector = {s.cluster_suspect_after_ms, s.cluster_down_after_ms};

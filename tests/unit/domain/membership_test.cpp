@@ -72,5 +72,24 @@ TEST(membership, a_leaving_member_owns_nothing_and_says_so) {
   EXPECT_EQ(ms.find("n5")->state, member_state::leaving);
 }
 
+TEST(membership, nodes_talk_when_their_wire_versions_overlap_and_others_are_never_added) {
+  auto self = node("n1");
+  self.wire_min = 2;
+  self.wire_max = 3;
+  membership ms(self, {2000, 5000});
+  auto older = node("n2");
+  older.wire_min = 1;
+  older.wire_max = 2;  // the previous release: reads 1 and 2
+  EXPECT_TRUE(speaks_with(self, older));
+  EXPECT_TRUE(ms.heard(older, 0));
+  auto ancient = node("n3");
+  ancient.wire_min = ancient.wire_max = 1;
+  EXPECT_FALSE(speaks_with(self, ancient));
+  EXPECT_FALSE(ms.heard(ancient, 0)) << "no version in common";
+  EXPECT_FALSE(ms.learned(ancient, 0));
+  EXPECT_EQ(ms.find("n3"), nullptr);
+  EXPECT_EQ(ms.owners(), (std::vector<std::string>{"n1", "n2"})) << "it owns nothing here";
+}
+
 }  // namespace
 }  // namespace flowtrack::domain
