@@ -195,14 +195,7 @@ bool is_calendly_webhook_path(std::string_view path) { return path.starts_with(k
 admission admit_calendly_webhook(const calendly_targets& t, const request_head& head) {
   if (t.signing_key.empty() && !t.keys) return admission::refuse(not_found());
   if (head.method() != bhttp::verb::post) return admission::refuse(method_not_allowed());
-  if (auto length = head[bhttp::field::content_length]; !length.empty()) {
-    std::size_t n = 0;
-    for (char c : length) {
-      if (c < '0' || c > '9' || n > k_calendly_body_limit) break;
-      n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    if (n > k_calendly_body_limit) return admission::refuse(too_large());
-  }
+  if (declares_more_than(head, k_calendly_body_limit)) return admission::refuse(too_large());
   return admission::admit();
 }
 

@@ -1121,4 +1121,14 @@ void server::stop(std::chrono::milliseconds grace) {
   threads_.clear();
 }
 
+bool declares_more_than(const request_head& head, std::size_t limit) {
+  auto length = head[bhttp::field::content_length];
+  std::size_t n = 0;
+  for (char c : length) {
+    if (c < '0' || c > '9' || n > limit) break;
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return n > limit;
+}
+
 }  // namespace flowtrack::http

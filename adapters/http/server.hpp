@@ -133,6 +133,10 @@ struct admission {
   static admission admit_streamed(std::string found = {}) { return admission{std::nullopt, std::move(found), true}; }
   static admission refuse(response r) { return admission{std::move(r), {}, false}; }
 };
+/// Whether the head declares a Content-Length above `limit` (a malformed one is left to the
+/// body reader): an admission step refuses such a body before a byte of it is read.
+bool declares_more_than(const request_head& head, std::size_t limit);
+
 /// Takes the admission decision. Call it exactly once, from any thread; later calls are ignored.
 using admission_callback = std::function<void(admission)>;
 /// The admission step: runs on the server's I/O thread once a request head has arrived, before a

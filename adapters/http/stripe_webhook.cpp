@@ -52,14 +52,7 @@ response accepted(std::string_view outcome) {
 admission admit_stripe_webhook(const stripe_targets& t, const request_head& head) {
   if (t.secret.empty()) return admission::refuse(not_found());
   if (head.method() != bhttp::verb::post) return admission::refuse(method_not_allowed());
-  if (auto length = head[bhttp::field::content_length]; !length.empty()) {
-    std::size_t n = 0;
-    for (char c : length) {
-      if (c < '0' || c > '9' || n > k_stripe_body_limit) break;
-      n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    if (n > k_stripe_body_limit) return admission::refuse(too_large());
-  }
+  if (declares_more_than(head, k_stripe_body_limit)) return admission::refuse(too_large());
   return admission::admit();
 }
 
