@@ -140,6 +140,25 @@ inline void append_number(std::string& out, double v) {
   }
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (ALPHA DIGIT - . _ ~): for a
+/// URL path segment, a query value or an application/x-www-form-urlencoded field.
+inline std::string percent_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 /// 64-bit FNV-1a, stable across runs and platforms (for deterministic splits and jitter).
 inline std::uint64_t stable_hash(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
   for (char c : s) {

@@ -49,19 +49,6 @@ result<std::vector<std::pair<std::string, std::string>>> parse_urlencoded(std::s
   return out;
 }
 
-std::string url_encode(std::string_view s) {
-  static const char* digits = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
-  }
-  return out;
-}
+std::string url_encode(std::string_view s) { return runtime::percent_encode(s); }
 
 }  // namespace flowtrack::http

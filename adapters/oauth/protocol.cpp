@@ -9,6 +9,7 @@
 
 #include "adapters/mail/message.hpp"
 #include "crypto/base64url.hpp"
+#include "runtime/text.hpp"
 
 namespace flowtrack::oauth {
 namespace json = boost::json;
@@ -97,24 +98,10 @@ provider_config config_for(provider p, const config::settings& s) {
 }
 
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  static const char* hex = "0123456789ABCDEF";
-  auto enc = [](std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) {
-      if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
-        out += static_cast<char>(c);
-      } else {
-        out += '%';
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      }
-    }
-    return out;
-  };
   std::string out;
   for (const auto& [k, v] : pairs) {
     if (!out.empty()) out += '&';
-    out += enc(k) + "=" + enc(v);
+    out += runtime::percent_encode(k) + "=" + runtime::percent_encode(v);
   }
   return out;
 }
