@@ -41,15 +41,6 @@ scratch_database& database() {
   return db;
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + within;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
 std::int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

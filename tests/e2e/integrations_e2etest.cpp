@@ -36,15 +36,6 @@ scratch_database& database() {
   return db;
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + within;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
 json::object graph_node(const std::string& id, const std::string& type, json::object data = {}) {
   return {{"id", id}, {"type", type}, {"position", {{"x", 0}, {"y", 0}}}, {"data", std::move(data)}};
 }

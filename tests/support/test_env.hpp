@@ -1,6 +1,9 @@
 // What the test script hands the suites: where the throwaway servers listen.
 #pragma once
 
+#include <chrono>
+#include <functional>
+#include <thread>
 #include <string>
 
 namespace flowtrack::test {
@@ -46,5 +49,16 @@ std::string cli(const std::string& args);
 
 /// A unique workspace slug (lower-case letters, digits and hyphens; at most 50 characters).
 std::string unique_slug(const std::string& prefix);
+
+/// Polls `done` until it holds, up to `within`: awaiting a condition with a deadline, never a
+/// sleep as synchronisation. True when it held.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = std::chrono::seconds(30)) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 }  // namespace flowtrack::test
