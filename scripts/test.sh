@@ -10,6 +10,9 @@ source scripts/servers.sh
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 jobs=${FLOWTRACK_JOBS:-2}
+# Paths relative to the clone in ccache's hashes: the production build below then reuses the
+# Release build's objects instead of compiling everything a second time.
+export CCACHE_BASEDIR="$root"
 
 bash scripts/deps.sh
 
