@@ -50,6 +50,8 @@ struct member_actor_state {
   std::int64_t last_round_ms = 0;
   std::vector<std::string> owners;  ///< the ring's members at the last round
   std::vector<std::int32_t> to_adopt;  ///< shards begun while the engine was not there yet
+  std::set<std::int32_t> handing;      ///< held, the ring gives them to another node: finishing what is in flight
+  std::set<std::int32_t> handed;       ///< held, handed off: released in the next round
   static inline const char* name = "cluster_member";
 };
 
@@ -153,6 +155,21 @@ void take_known(self_ptr self, const cluster_deps& deps, const member_list& list
   }
 }
 
+// Asks the local engine to finish what is in flight for `shards` (it starts nothing new for them
+// now: ownership_view::working_epoch_of), then marks them handed, for the next round to release.
+void hand_off(self_ptr self, const cluster_deps& deps, std::vector<std::int32_t> shards) {
+  auto registry = self->system().registry().get<caf::actor>(k_registry_name);
+  if (!registry) return self->send(self, handed_atom::value, std::move(shards));
+  spdlog::info("cluster: handing {} shard(s) to their new owner(s): finishing the steps in flight", shards.size());
+  self->request(registry, deps.handoff_timeout, handoff_atom::value, shards)
+      .then([=](bool) { self->send(self, handed_atom::value, shards); },
+            [=](caf::error& e) {
+              spdlog::warn("cluster: the hand-off of {} shard(s) did not finish ({}); releasing them anyway", shards.size(),
+                           self->system().render(e));
+              self->send(self, handed_atom::value, shards);
+            });
+}
+
 void lease_round(self_ptr self, const cluster_deps& deps) {
   auto& st = self->state;
   st.lease_round = true;
@@ -160,10 +177,26 @@ void lease_round(self_ptr self, const cluster_deps& deps) {
   st.owners = st.table->owners();
   domain::ring ring(st.owners);
   std::vector<int> desired = st.table->self().leaving ? std::vector<int>{} : ring.shards_of(st.table->self().name);
+  // A shard the ring gives away is handed off: kept while the engine finishes its steps and
+  // deliveries in flight (starting none), released once that is done.
   std::vector<leases::held_shard> keep, give;
+  std::vector<std::int32_t> newly_handing;
   for (std::size_t i = 0; i < st.held.size(); ++i) {
     leases::held_shard h{st.held[i], st.epochs[i]};
-    (std::binary_search(desired.begin(), desired.end(), h.shard) ? keep : give).push_back(h);
+    if (std::binary_search(desired.begin(), desired.end(), h.shard)) {
+      st.handing.erase(h.shard);  // the ring moved back
+      st.handed.erase(h.shard);
+      keep.push_back(h);
+    } else if (st.handed.count(h.shard)) {
+      give.push_back(h);
+    } else {
+      keep.push_back(h);
+      if (st.handing.insert(h.shard).second) newly_handing.push_back(h.shard);
+    }
+  }
+  if (!newly_handing.empty()) {
+    deps.ownership->set(st.held, st.epochs, {st.handing.begin(), st.handing.end()});
+    hand_off(self, deps, std::move(newly_handing));
   }
   auto holder = lease_holder(st.table->self());
   auto me = caf::actor_cast<member_actor>(self);
@@ -226,7 +259,8 @@ void adopt(self_ptr self) {
 // Hands an execution to this node's workspace registry when this node holds its shard.
 bool hand_to_engine(self_ptr self, resume_request& req) {
   auto& st = self->state;
-  if (!std::binary_search(st.held.begin(), st.held.end(), domain::shard_of(req.workspace_id))) return false;
+  auto shard = domain::shard_of(req.workspace_id);
+  if (!std::binary_search(st.held.begin(), st.held.end(), shard) || st.handing.count(shard) || st.handed.count(shard)) return false;
   auto registry = self->system().registry().get<caf::actor>(k_registry_name);
   if (!registry) return false;
   caf::anon_send(registry, resume_atom::value, std::move(req));
@@ -271,10 +305,28 @@ std::string lease_holder(const domain::member_info& m) { return m.name + "/" + s
 
 std::string_view node_of_holder(std::string_view holder) { return holder.substr(0, holder.find('/')); }
 
-void ownership_view::set(std::vector<std::int32_t> shards, std::vector<std::int64_t> epochs) {
+void ownership_view::set(std::vector<std::int32_t> shards, std::vector<std::int64_t> epochs, std::vector<std::int32_t> handing) {
   std::lock_guard lock(mutex_);
   shards_ = std::move(shards);
   epochs_ = std::move(epochs);
+  handing_ = std::move(handing);
+}
+
+std::int64_t ownership_view::working_epoch_of(int shard) const {
+  {
+    std::lock_guard lock(mutex_);
+    if (std::binary_search(handing_.begin(), handing_.end(), shard)) return 0;
+  }
+  return epoch_of(shard);
+}
+
+std::vector<int> ownership_view::working_shards() const {
+  std::lock_guard lock(mutex_);
+  std::vector<int> out;
+  out.reserve(shards_.size());
+  for (auto s : shards_)
+    if (!std::binary_search(handing_.begin(), handing_.end(), s)) out.push_back(s);
+  return out;
 }
 
 std::int64_t ownership_view::epoch_of(int shard) const {
@@ -456,7 +508,10 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
             spdlog::info("cluster: this node holds {} shard(s) (was {})", u.shards.size(), st.held.size());
           st.held = std::move(u.shards);
           st.epochs = std::move(u.epochs);
-          deps.ownership->set(st.held, st.epochs);
+          auto not_held = [&](std::int32_t s) { return !std::binary_search(st.held.begin(), st.held.end(), s); };
+          std::erase_if(st.handing, not_held);
+          std::erase_if(st.handed, not_held);
+          deps.ownership->set(st.held, st.epochs, {st.handing.begin(), st.handing.end()});
           publish_gauges(*st.table, st.held.size());
           if (!u.began.empty()) {
             spdlog::info("cluster: began {} shard lease(s); adopting their executions", u.began.size());
@@ -465,6 +520,13 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
           }
           // The ring may have moved while the round ran.
           if (st.table->owners() != st.owners) lease_round(self, deps);
+        },
+        [=](handed_atom, std::vector<std::int32_t>& shards) {
+          auto& st = self->state;
+          for (auto s : shards)
+            if (st.handing.erase(s) > 0) st.handed.insert(s);
+          st.last_round_ms = 0;  // released in the next round, now or after the one under way
+          maybe_lease_round(self, deps);
         },
         [=](resume_atom, resume_request& req) -> bool {
           if (hand_to_engine(self, req)) return true;

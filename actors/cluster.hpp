@@ -56,6 +56,8 @@ using leases_atom = caf::atom_constant<caf::atom("ft_leases")>;  ///< local: a l
 /// To the local workspace registry: this node began holding these shards (a new epoch); adopt
 /// their executions now (queued, running, paused and due).
 using adopt_atom = caf::atom_constant<caf::atom("ft_adopt")>;
+/// Local: the engine finished handing these shards off (or gave up waiting); release them.
+using handed_atom = caf::atom_constant<caf::atom("ft_handed")>;
 
 /// The registered name of the node's member actor (the engine hands it resume requests for
 /// shards this node does not hold).
@@ -119,6 +121,7 @@ using member_actor = caf::typed_actor<
     caf::reacts_to<peer_atom, std::string, caf::strong_actor_ptr>,  // the address dialed; null: it failed
     caf::reacts_to<judge_atom>,
     caf::reacts_to<leases_atom, lease_update>,
+    caf::reacts_to<handed_atom, std::vector<std::int32_t>>,
     // An execution to run on the owner of its workspace's shard. From a peer: handed to this
     // node's workspace registry when this node holds the shard (true), else false. From this
     // node's engine (anonymous or local senders): sent on to the member the ring names owner,
@@ -137,15 +140,22 @@ void add_cluster_types(caf::actor_system_config& cfg);
 /// epoch. Thread-safe.
 class ownership_view {
  public:
-  void set(std::vector<std::int32_t> shards, std::vector<std::int64_t> epochs);
-  /// The epoch this node holds `shard` at; 0 when it does not hold it.
+  /// `handing`: those of `shards` being handed to another node (all ascending).
+  void set(std::vector<std::int32_t> shards, std::vector<std::int64_t> epochs, std::vector<std::int32_t> handing = {});
+  /// The epoch this node holds `shard` at; 0 when it does not hold it. Writes of the shard's
+  /// runs pass the fence with it (those in flight during a hand-off too).
   std::int64_t epoch_of(int shard) const;
+  /// epoch_of, but 0 for a shard being handed off: what starts new work (runs, deliveries).
+  std::int64_t working_epoch_of(int shard) const;
+  /// The shards held and not being handed off, ascending.
+  std::vector<int> working_shards() const;
   std::size_t held() const;
 
  private:
   mutable std::mutex mutex_;
   std::vector<std::int32_t> shards_;
   std::vector<std::int64_t> epochs_;
+  std::vector<std::int32_t> handing_;
 };
 
 struct cluster_deps {
@@ -155,6 +165,9 @@ struct cluster_deps {
   std::chrono::milliseconds heartbeat{500};
   domain::detector_options detector;
   std::chrono::milliseconds lease{4000};
+  /// How long a hand-off waits for the steps and deliveries in flight before releasing anyway
+  /// (the epoch still fences whatever comes later).
+  std::chrono::milliseconds handoff_timeout{10000};
   /// Connects to the member at "host:port" (blocking; called off the actor threads).
   std::function<caf::expected<caf::strong_actor_ptr>(const std::string& address)> connect;
   std::shared_ptr<ownership_view> ownership = std::make_shared<ownership_view>();

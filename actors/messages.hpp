@@ -36,6 +36,9 @@ using action_atom = caf::atom_constant<caf::atom("action")>;       ///< run: sid
 using form_atom = caf::atom_constant<caf::atom("form")>;           ///< workspace: a public form, or a submission to it
 using rated_atom = caf::atom_constant<caf::atom("rated")>;         ///< workspace: a rate-limit check finished
 using mail_atom = caf::atom_constant<caf::atom("mail")>;           ///< workspace: an intake address, or a mail to it
+/// Shards go to another node (cluster): start no more work for them, finish the steps and
+/// deliveries in flight, answer once they ended.
+using handoff_atom = caf::atom_constant<caf::atom("ft_handoff")>;
 
 /// Registered names of the node's long-lived actors (looked up at use, so a restarted one is found).
 inline const caf::atom_value k_writer_name = caf::atom("ft_writer");

@@ -130,10 +130,16 @@ void pooled_store::stale_executions(std::int64_t stale_ms, std::size_t limit, an
                    true);
 }
 
-void pooled_store::executions_to_adopt(std::vector<int> shards, std::size_t limit,
-                                       answer<std::vector<storage::adoptable_execution>> done) {
-  postgres_.submit([shards = std::move(shards), limit](pg::connection& c) { return storage::executions_to_adopt(c, shards, limit); },
-                   std::move(done), true);
+void pooled_store::adopt_shards(std::vector<int> shards, std::size_t limit,
+                                answer<std::vector<storage::adoptable_execution>> done) {
+  postgres_.submit(
+      [shards = std::move(shards), limit](pg::connection& c) -> result<std::vector<storage::adoptable_execution>> {
+        auto freed = storage::free_webhook_claims_of_shards(c, shards);
+        if (!freed) return freed.err();
+        if (*freed > 0) spdlog::info("cluster: {} webhook delivery claim(s) of the shards begun freed", *freed);
+        return storage::executions_to_adopt(c, shards, limit);
+      },
+      std::move(done), true);
 }
 
 void pooled_store::fold_stat_deltas(answer<std::size_t> done) {
@@ -168,9 +174,9 @@ void pooled_store::enqueue_webhook(storage::webhook_enqueue message, answer<std:
 }
 
 void pooled_store::claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease,
-                                            answer<std::vector<storage::due_delivery>> done) {
-  postgres_.submit([limit, lease](pg::connection& c) { return storage::claim_webhook_deliveries(c, limit, lease); }, std::move(done),
-                   true);
+                                            std::optional<std::vector<int>> shards, answer<std::vector<storage::due_delivery>> done) {
+  postgres_.submit([limit, lease, shards = std::move(shards)](pg::connection& c) { return storage::claim_webhook_deliveries(c, limit, lease, shards); },
+                   std::move(done), true);
 }
 
 void pooled_store::load_webhook_endpoint(std::string workspace_id, std::string endpoint_id,

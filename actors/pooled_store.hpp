@@ -32,15 +32,14 @@ class pooled_store final : public store_port {
   void fail_execution(std::string execution_id, std::string reason, answer<bool> done) override;
   void paused_executions(std::function<void(paused_list)> done) override;
   void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) override;
-  void executions_to_adopt(std::vector<int> shards, std::size_t limit,
-                           answer<std::vector<storage::adoptable_execution>> done) override;
+  void adopt_shards(std::vector<int> shards, std::size_t limit, answer<std::vector<storage::adoptable_execution>> done) override;
   void fold_stat_deltas(answer<std::size_t> done) override;
   void reserve_email_send(domain::email_send_request request, answer<domain::email_send_grant> done) override;
   void keep_unparsed_mail(std::string workspace_id, domain::unparsed_mail mail, answer<storage::kept_mail> done) override;
   void mark_unparsed_mail_notified(std::string workspace_id, std::string id) override;
   void purge_unparsed_mail(answer<std::size_t> done) override;
   void enqueue_webhook(storage::webhook_enqueue message, answer<std::string> done) override;
-  void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease,
+  void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease, std::optional<std::vector<int>> shards,
                                 answer<std::vector<storage::due_delivery>> done) override;
   void load_webhook_endpoint(std::string workspace_id, std::string endpoint_id,
                              answer<storage::webhook_endpoint_config> done) override;

@@ -181,10 +181,11 @@ class store_port {
   /// Up to `limit` executions queued or running whose lock holder is gone (older than
   /// `stale_ms`). Accepted work; retried.
   virtual void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) = 0;
-  /// The executions a new owner of `shards` adopts at once (storage::executions_to_adopt), up to
-  /// `limit`. Accepted work; retried.
-  virtual void executions_to_adopt(std::vector<int> shards, std::size_t limit,
-                                   answer<std::vector<storage::adoptable_execution>> done) = 0;
+  /// A new owner of `shards` adopts them: frees their webhook deliveries' claims
+  /// (storage::free_webhook_claims_of_shards) and lists the executions it resumes at once
+  /// (storage::executions_to_adopt), up to `limit`. Accepted work; retried.
+  virtual void adopt_shards(std::vector<int> shards, std::size_t limit,
+                            answer<std::vector<storage::adoptable_execution>> done) = 0;
   /// Folds the execution counters' deltas; how many were folded. Accepted work; retried.
   virtual void fold_stat_deltas(answer<std::size_t> done) = 0;
 
@@ -207,8 +208,9 @@ class store_port {
   /// Queues one message to an endpoint (ACTION_SEND_WEBHOOK), once per idempotency key; the
   /// delivery id (the webhook-id). Accepted work; retried.
   virtual void enqueue_webhook(storage::webhook_enqueue message, answer<std::string> done) = 0;
-  /// Claims up to `limit` due deliveries for `lease`. Accepted work; retried.
-  virtual void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease,
+  /// Claims up to `limit` due deliveries for `lease`; with `shards` (a cluster node), only of the
+  /// workspaces in those shards. Accepted work; retried.
+  virtual void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds lease, std::optional<std::vector<int>> shards,
                                         answer<std::vector<storage::due_delivery>> done) = 0;
   /// An endpoint's settings, secrets sealed. Accepted work; retried.
   virtual void load_webhook_endpoint(std::string workspace_id, std::string endpoint_id,

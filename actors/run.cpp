@@ -207,7 +207,9 @@ void advance(self_ptr self, node_services* node) {
   auto r = domain::step_locally(*st.start.workflow, st.cp, st.env, st.request, st.pending, *node->clock, k_steps_per_message, observe_step);
   switch (r.stop) {
     case domain::step_stop::side_effect: {
-      // A side effect: its `running` step is durable before it starts.
+      // A side effect: its `running` step is durable before it starts. During a hand-off of the
+      // shard it does not start here: the run stops at that durable point, as if this node had
+      // died just before the effect, and the new owner performs it once (same step, same key).
       auto now = node->clock->wall_ms();
       auto& s = domain::add_step(st.pending, *st.start.workflow, st.cp, r.decision.node, domain::step_status::running, now);
       if (st.resumed_step_id) {  // the action a crashed run left in flight: its row goes on
@@ -219,6 +221,10 @@ void advance(self_ptr self, node_services* node) {
       st.in_flight_step_id = s.id;
       st.in_flight_started_ms = now;
       st.pending.status = domain::execution_status::running;
+      if (st.handing_off) {
+        flush(self, node, [=] { finish(self, node, true); });
+        return;
+      }
       flush(self, node, [=] { perform(self, node); });
       return;
     }
@@ -369,7 +375,7 @@ caf::behavior run_actor(self_ptr self, node_services* node, domain::run_start st
   auto ttl = node->options.lock_ttl;
   if (node->ownership) {
     // Only the shard's owner runs it, under the epoch it holds now.
-    self->state.epoch = node->ownership->epoch_of(domain::shard_of(self->state.start.workspace->info.id));
+    self->state.epoch = node->ownership->working_epoch_of(domain::shard_of(self->state.start.workspace->info.id));
     if (self->state.epoch == 0) {
       spdlog::debug("run {}: this node does not hold its shard", self->state.start.execution_id);
       self->send(self, lock_atom::value, result<std::optional<redis::lease>>(std::nullopt));
@@ -396,6 +402,7 @@ caf::behavior run_behavior(self_ptr self, node_services* node, std::chrono::mill
           return finish(self, node, false);
         }
         st.lease = **r;
+        if (st.handing_off) return finish(self, node, true);  // not started: the shard's new owner adopts it
         self->delayed_send(self, ttl / 3, renew_atom::value);
         using es = domain::execution_status;
         if (st.start.status != es::queued && st.start.status != es::running && st.start.status != es::paused)
@@ -413,6 +420,7 @@ caf::behavior run_behavior(self_ptr self, node_services* node, std::chrono::mill
         advance(self, node);
       },
       [=](continue_atom) { advance(self, node); },
+      [=](handoff_atom) { self->state.handing_off = true; },
       [=](retry_atom) {
         auto retry = std::move(self->state.retry_record);
         self->state.retry_record = nullptr;

@@ -41,6 +41,7 @@ struct run_state {
   int records_sent = 0;
   caf::actor owner;
   std::int64_t epoch = 0;  ///< in a cluster, the epoch of the shard lease the run started under; its writes are fenced by it
+  bool handing_off = false;  ///< its shard goes to another node: stop before the next side effect
   std::function<void()> retry_record;  ///< a record waiting for the writer to come back
   static inline const char* name = "run";
 };

@@ -3,6 +3,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 #include <caf/sec.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/cluster.hpp"
 #include "domain/shard_ring.hpp"
@@ -97,6 +98,12 @@ caf::behavior storage_writer(self_ptr self, node_services* node) {
       auto held = node->ownership->epoch_of(w.fence.shard);
       w.fence.epoch = epoch != 0 ? epoch : held;
       if (held == 0 || w.fence.epoch != held) {
+        static auto& refused = metrics::global().counters(
+            "flowtrack_cluster_records_refused_total",
+            "Run records refused because this node no longer held their shard at the run's epoch (the run stops; the owner redoes its step).");
+        refused.at({}).add();
+        spdlog::info("writer: a record of execution {} refused: shard {} at epoch {} is not held by this node (held at {})",
+                     w.record.execution_id, w.fence.shard, w.fence.epoch, held);
         self->make_response_promise().deliver(record_reply(false));
         return;
       }

@@ -8,6 +8,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster.hpp"
 #include "metrics/metrics.hpp"
 #include "runtime/text.hpp"
 
@@ -52,8 +53,9 @@ void load_config(endpoint_ptr self, node_services* node) {
 }
 
 // Gives claimed deliveries back (the endpoint is disabled or gone, or its settings cannot be read):
-// they stay in PostgreSQL, due again in a minute, for when the endpoint is enabled (or recovered).
-void release_all(endpoint_ptr self, node_services* node) {
+// they stay in PostgreSQL, due again in a minute, for when the endpoint is enabled (or recovered);
+// or, `at_once` (a hand-off), due again now, for the shard's next owner.
+void release_all(endpoint_ptr self, node_services* node, bool at_once = false) {
   auto& st = self->state;
   if (st.queue.empty()) return;
   std::vector<std::string> ids;
@@ -62,7 +64,7 @@ void release_all(endpoint_ptr self, node_services* node) {
     ids.push_back(std::move(d.id));
   }
   st.queue.clear();
-  node->store->release_webhook_claims(std::move(ids), node->clock->wall_ms() + 60000);
+  node->store->release_webhook_claims(std::move(ids), at_once ? std::nullopt : std::optional<std::int64_t>(node->clock->wall_ms() + 60000));
 }
 
 void start_attempt(endpoint_ptr self, node_services* node, storage::due_delivery d) {
@@ -91,6 +93,7 @@ void pump_deliveries(endpoint_ptr self, node_services* node) {
   auto now = node->clock->wall_ms();
   st.last_work_ms = now;
   if (!st.config || now - st.loaded_at_ms > node->options.webhook_config_refresh.count()) load_config(self, node);
+  if (!st.handoffs.empty()) return release_all(self, node, true);  // the shard's next owner sends them
   if (!st.config) return;  // sent once the configuration is in
   if (!st.config->active) return release_all(self, node);
   while (st.in_flight < st.config->max_in_flight && !st.queue.empty()) {
@@ -185,6 +188,10 @@ void finish_attempt(endpoint_ptr self, node_services* node, storage::due_deliver
     }
   }
   pump_deliveries(self, node);
+  if (!st.handoffs.empty() && st.in_flight == 0) {
+    for (auto& rp : st.handoffs) rp.deliver(true);
+    st.handoffs.clear();
+  }
 }
 
 // --- pump -------------------------------------------------------------------------------------
@@ -256,6 +263,17 @@ caf::behavior webhook_endpoint(endpoint_ptr self, node_services* node, std::stri
         self->state.probe_scheduled = false;
         pump_deliveries(self, node);
       },
+      [=](handoff_atom) -> caf::response_promise {
+        auto& st = self->state;
+        auto rp = self->make_response_promise();
+        release_all(self, node, true);
+        if (st.in_flight == 0) {
+          rp.deliver(true);
+          return rp;
+        }
+        st.handoffs.push_back(rp);
+        return rp;
+      },
       [=](idle_atom) {
         auto& st = self->state;
         auto now = node->clock->wall_ms();
@@ -275,8 +293,12 @@ caf::behavior webhook_pump(pump_ptr self, node_services* node) {
       [=](tick_atom) {
         auto& st = self->state;
         if (st.claiming || node->webhook_sender == nullptr) return;  // a node that cannot send claims nothing
+        // A cluster node claims only for the workspaces of the shards it works (their endpoint
+        // actors live with their workspace); none while it holds none.
+        std::optional<std::vector<int>> shards;
+        if (node->ownership) shards = node->ownership->working_shards();
         st.claiming = true;
-        node->store->claim_webhook_deliveries(node->options.webhook_claim_batch, node->options.webhook_lease,
+        node->store->claim_webhook_deliveries(node->options.webhook_claim_batch, node->options.webhook_lease, std::move(shards),
                                               [me](result<std::vector<storage::due_delivery>> r) {
                                                 caf::anon_send(me, claimed_atom::value, std::move(r));
                                               });
@@ -303,11 +325,24 @@ caf::behavior webhook_pump(pump_ptr self, node_services* node) {
         self->state.records.push_back(std::move(r));
         flush_records(self, node);
       },
+      // A hand-off: answered once every attempt recorded so far is written (the next owner then
+      // finds those deliveries ended, not claimed).
+      [=](handoff_atom) -> caf::response_promise {
+        auto& st = self->state;
+        auto rp = self->make_response_promise();
+        if (st.records.empty() && st.record_batches_in_flight == 0) rp.deliver(true);
+        else st.drained.push_back(rp);
+        return rp;
+      },
       [=](flush_atom, std::size_t written) {
         auto& st = self->state;
         --st.record_batches_in_flight;
         st.recorded += written;
         flush_records(self, node);
+        if (!st.drained.empty() && st.records.empty() && st.record_batches_in_flight == 0) {
+          for (auto& rp : st.drained) rp.deliver(true);
+          st.drained.clear();
+        }
       },
   };
 }

@@ -40,6 +40,8 @@ struct webhook_endpoint_state {
   domain::webhook::breaker breaker;
   bool probe_scheduled = false;
   std::int64_t last_work_ms = 0;
+  /// The workspace's shard goes to another node: claims given back, answered once none is in flight.
+  std::vector<caf::response_promise> handoffs;
   static inline const char* name = "webhook_endpoint";
 };
 
@@ -54,6 +56,7 @@ struct webhook_pump_state {
   std::deque<storage::webhook_attempt_record> records;  ///< attempts waiting to be written
   int record_batches_in_flight = 0;
   std::uint64_t claimed = 0, recorded = 0;
+  std::vector<caf::response_promise> drained;  ///< answered once every attempt so far is written
   static inline const char* name = "webhook_pump";
 };
 

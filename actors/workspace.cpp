@@ -1,5 +1,7 @@
 #include "actors/workspace.hpp"
 
+#include <set>
+
 #include <boost/json.hpp>
 #include <openssl/crypto.h>
 #include <caf/actor_clock.hpp>
@@ -70,7 +72,15 @@ void when_loaded(self_ptr self, node_services* node, std::function<void(const er
 
 // Executions run on the node holding their workspace's shard (always, for a single node).
 bool owns(const node_services* node, const std::string& workspace_id) {
-  return !node->ownership || node->ownership->epoch_of(domain::shard_of(workspace_id)) != 0;
+  return !node->ownership || node->ownership->working_epoch_of(domain::shard_of(workspace_id)) != 0;
+}
+
+// Answers the hand-offs waiting once nothing of the workspace is in flight any more.
+void maybe_handed_off(self_ptr self) {
+  auto& st = self->state;
+  if (st.handoffs.empty() || !st.runs.empty() || st.endpoints_handing > 0) return;
+  for (auto& rp : st.handoffs) rp.deliver(true);
+  st.handoffs.clear();
 }
 
 // Hands an execution to the owner of its shard through this node's member actor. When no owner
@@ -576,7 +586,33 @@ caf::behavior workspace_actor(self_ptr self, node_services* node, std::string wo
         st.loaded = false;  // triggers wait for the new state
         start_load(self, node);
       },
-      [=](done_atom, caf::actor_id run) { self->state.runs.erase(run); },
+      [=](done_atom, caf::actor_id run) {
+        self->state.runs.erase(run);
+        maybe_handed_off(self);
+      },
+      // The shard goes to another node: no run starts here any more (owns() says no); those in
+      // flight stop at their next durable point, the endpoint actors finish their deliveries.
+      [=](handoff_atom) -> caf::response_promise {
+        auto& st = self->state;
+        auto rp = self->make_response_promise();
+        st.handoffs.push_back(rp);
+        for (auto& [id, run] : st.runs) self->send(run, handoff_atom::value);
+        for (auto& [id, endpoint] : st.endpoints) {
+          ++st.endpoints_handing;
+          self->request(endpoint, node->options.request_timeout, handoff_atom::value)
+              .then(
+                  [=](bool) {
+                    --self->state.endpoints_handing;
+                    maybe_handed_off(self);
+                  },
+                  [=](caf::error&) {
+                    --self->state.endpoints_handing;
+                    maybe_handed_off(self);
+                  });
+        }
+        maybe_handed_off(self);
+        return rp;
+      },
       [=](webhook_atom, std::vector<storage::due_delivery>& batch) {
         when_loaded(self, node, [=, batch = std::move(batch)](const error* failed) mutable {
           // Without the workspace (gone, or PostgreSQL away) the claims lapse and come back.
@@ -843,11 +879,34 @@ caf::behavior workspace_registry(caf::stateful_actor<workspace_registry_state>* 
       // resumed here at once, rather than after the old holder's locks and claims run out.
       [=](adopt_atom, std::vector<std::int32_t>& shards) {
         std::vector<int> wanted(shards.begin(), shards.end());
-        node->store->executions_to_adopt(std::move(wanted), 10000, [me](result<std::vector<storage::adoptable_execution>> r) {
+        node->store->adopt_shards(std::move(wanted), 10000, [me](result<std::vector<storage::adoptable_execution>> r) {
           if (!r) return spdlog::warn("cluster: cannot read the executions of the shards begun: {}", r.err().message);
           if (!r->empty()) spdlog::info("cluster: adopting {} execution(s) of the shards begun", r->size());
           for (auto& e : *r) caf::anon_send(me, resume_atom::value, resume_request{std::move(e.workspace_id), std::move(e.id), std::nullopt});
         });
+      },
+      // This node hands `shards` to another (the member actor, before it releases their leases):
+      // answered once the workspaces of those shards finished what they had in flight and the
+      // webhook pump wrote the attempts made meanwhile.
+      [=](handoff_atom, std::vector<std::int32_t>& shards) -> caf::response_promise {
+        auto rp = self->make_response_promise();
+        std::set<int> wanted(shards.begin(), shards.end());
+        auto waiting = std::make_shared<std::size_t>(1);  // one for the loop below
+        auto one_done = [=]() mutable {
+          if (--*waiting > 0) return;
+          auto pump = self->system().registry().get<caf::actor>(k_webhook_pump_name);
+          if (!pump) return rp.deliver(true);
+          self->request(pump, node->options.request_timeout, handoff_atom::value)
+              .then([=](bool) mutable { rp.deliver(true); }, [=](caf::error&) mutable { rp.deliver(true); });
+        };
+        for (auto& [id, ws] : self->state.workspaces)
+          if (wanted.count(domain::shard_of(id))) {
+            ++*waiting;
+            self->request(ws, node->options.request_timeout, handoff_atom::value)
+                .then([=](bool) mutable { one_done(); }, [=](caf::error&) mutable { one_done(); });
+          }
+        one_done();
+        return rp;
       },
   };
 }

@@ -39,6 +39,10 @@ struct workspace_state {
   std::uint64_t runs_spawned = 0;
   std::unordered_map<caf::actor_id, caf::actor> runs;  ///< runs in flight, ended at shutdown
   std::unordered_map<std::string, caf::actor> endpoints;  ///< webhook endpoint actors by endpoint id
+  /// A hand-off of the workspace's shard (cluster): answered once the runs ended and the
+  /// endpoint actors' deliveries in flight did.
+  std::vector<caf::response_promise> handoffs;
+  int endpoints_handing = 0;
   /// Form submissions waiting for their rate-limit check, by check id.
   std::unordered_map<std::uint64_t, std::function<void(std::optional<std::chrono::milliseconds>)>> rate_checks;
   std::uint64_t rate_check_seq = 0;

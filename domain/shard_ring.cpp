@@ -3,6 +3,9 @@
 #include "domain/shard_ring.hpp"
 
 #include <algorithm>
+#include <cstring>
+
+#include <openssl/sha.h>
 
 namespace flowtrack::domain {
 namespace {
@@ -43,7 +46,21 @@ std::uint64_t shard_position(int shard) { return static_cast<std::uint64_t>(shar
 std::uint64_t shard_hash(std::string_view bytes) { return fmix64(fnv1a(k_fnv_offset, bytes, false)); }
 
 int shard_of(std::string_view workspace_id) {
-  return static_cast<int>(fmix64(fnv1a(k_fnv_offset, workspace_id, true)) % static_cast<std::uint64_t>(k_shard_count));
+  static_assert(k_shard_count == 256, "a shard is one byte of the digest");
+  char lower[64];
+  std::string owned;
+  char* text = lower;
+  if (workspace_id.size() > sizeof lower) {
+    owned.resize(workspace_id.size());
+    text = owned.data();
+  }
+  for (std::size_t i = 0; i < workspace_id.size(); ++i) {
+    char ch = workspace_id[i];
+    text[i] = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text), workspace_id.size(), digest);
+  return digest[0];
 }
 
 ring::ring(std::vector<std::string> members, int vnodes) : vnodes_(std::max(vnodes, 1)) {

@@ -22,9 +22,10 @@ inline constexpr int k_shard_count = 256;
 /// high bits, and its low 8 bits depend only on the inputs' low 8 bits).
 std::uint64_t shard_hash(std::string_view bytes);
 
-/// The shard of a workspace: shard_hash(id with ASCII letters lower-cased) % k_shard_count.
+/// The shard of a workspace: the first byte of SHA-256 of the id with ASCII letters lower-cased.
 /// A wire and durable contract: every node, release and platform must agree, so the function is
-/// fixed (a golden value in tests/unit/domain/shard_ring_test.cpp catches a change). Pass the
+/// fixed (a golden value in tests/unit/domain/shard_ring_test.cpp catches a change), and SQL
+/// computes the same (ft_shard_of, migration 033), so statements pick a shard's rows. Pass the
 /// canonical text of the UUID (36 characters, hyphenated, as PostgreSQL prints uuid); the case
 /// of hex digits does not matter, but braces or a missing hyphen give another shard.
 int shard_of(std::string_view workspace_id);

@@ -412,24 +412,11 @@ result<std::vector<adoptable_execution>> executions_to_adopt(pg::connection& c, 
                                                              std::size_t limit) {
   std::vector<adoptable_execution> out;
   if (shards.empty()) return out;
-  std::set<int> wanted(shards.begin(), shards.end());
-  // The shard is a hash of the workspace id that SQL does not compute: the workspaces with work
-  // to adopt first (few), then the executions of those in the shards.
-  auto ws = c.exec(
-      "SELECT DISTINCT workspace_id::text FROM workflow_executions"
-      " WHERE status IN ('queued', 'running') OR (status = 'paused' AND resume_at <= now())");
-  if (!ws) return ws.err();
-  std::vector<std::string> mine;
-  for (int i = 0; i < ws->size(); ++i)
-    if (std::string id(ws->get(i, 0)); wanted.count(domain::shard_of(id))) mine.push_back(std::move(id));
-  if (mine.empty()) return out;
-  pg::array_builder ids;
-  for (const auto& id : mine) ids.add(id);
   auto r = c.exec(
-      "SELECT id::text, workspace_id::text FROM workflow_executions WHERE workspace_id = ANY($1::uuid[])"
+      "SELECT id::text, workspace_id::text FROM workflow_executions WHERE ft_shard_of(workspace_id) = ANY($1::int[])"
       " AND (status IN ('queued', 'running') OR (status = 'paused' AND resume_at <= now()))"
       " ORDER BY updated_at LIMIT $2",
-      pg::params{}.add(ids.finish()).add(static_cast<std::int64_t>(limit)));
+      pg::params{}.add(pg::int_array(shards)).add(static_cast<std::int64_t>(limit)));
   if (!r) return r.err();
   for (int i = 0; i < r->size(); ++i) out.push_back({std::string(r->get(i, 0)), std::string(r->get(i, 1))});
   return out;

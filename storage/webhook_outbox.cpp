@@ -95,7 +95,7 @@ const pg::statement k_enqueued{"ft_webhook_enqueued",
 
 // The claim lives in migration 023 (ft_claim_webhook_deliveries): a walk of the due index in
 // order, leasing up to $1 messages for $2 ms, with its plan pinned there.
-const pg::statement k_claim{"ft_webhook_claim", "SELECT * FROM ft_claim_webhook_deliveries($1, $2)"};
+const pg::statement k_claim{"ft_webhook_claim", "SELECT * FROM ft_claim_webhook_deliveries($1, $2, $3::int[])"};
 
 const pg::statement k_release{"ft_webhook_release",
                               "UPDATE webhook_deliveries SET claimed_until = to_timestamp($2::double precision / 1000)::timestamp"
@@ -262,10 +262,15 @@ result<std::string> enqueue_webhook(pg::connection& c, const webhook_enqueue& m)
 }
 
 result<std::vector<due_delivery>> claim_webhook_deliveries(pg::connection& c, std::size_t limit,
-                                                           std::chrono::milliseconds lease) {
+                                                           std::chrono::milliseconds lease,
+                                                           const std::optional<std::vector<int>>& shards) {
   std::vector<due_delivery> out;
-  if (limit == 0) return out;
-  auto r = c.exec(k_claim, pg::params{}.add(static_cast<std::int64_t>(limit)).add(static_cast<std::int64_t>(lease.count())));
+  if (limit == 0 || (shards && shards->empty())) return out;
+  pg::params p;
+  p.add(static_cast<std::int64_t>(limit)).add(static_cast<std::int64_t>(lease.count()));
+  if (shards) p.add(pg::int_array(*shards));
+  else p.add_null();
+  auto r = c.exec(k_claim, p);
   if (!r) return r.err();
   std::vector<std::pair<std::int64_t, int>> order;
   order.reserve(static_cast<std::size_t>(r->size()));
@@ -285,6 +290,20 @@ result<std::vector<due_delivery>> claim_webhook_deliveries(pg::connection& c, st
     out.push_back(std::move(d));
   }
   return out;
+}
+
+result<std::size_t> free_webhook_claims_of_shards(pg::connection& c, const std::vector<int>& shards) {
+  if (shards.empty()) return std::size_t{0};
+  // The due index's predicate and range (a claimed message is due when its claim ends, in the
+  // future), so only the claimed messages are read.
+  auto r = c.exec(
+      "UPDATE webhook_deliveries SET claimed_until = NULL"
+      " WHERE (status = 'pending' OR (status = 'failed' AND next_retry_at IS NOT NULL))"
+      "   AND COALESCE(claimed_until, next_retry_at, created_at) > now() AND claimed_until IS NOT NULL"
+      "   AND ft_shard_of(workspace_id) = ANY ($1::int[])",
+      pg::params{}.add(pg::int_array(shards)));
+  if (!r) return r.err();
+  return static_cast<std::size_t>(r->affected());
 }
 
 result<void> release_webhook_claims(pg::connection& c, const std::vector<std::string>& delivery_ids,

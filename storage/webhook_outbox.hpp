@@ -64,10 +64,17 @@ struct due_delivery {
 /// Leases up to `limit` due messages for `lease`: pending ones, and failed ones whose
 /// next_retry_at has passed; none leased by someone else; oldest due first (the due index's
 /// order, which the result keeps). Concurrent claimers never get the same message (SKIP LOCKED).
-/// Claims across workspaces: it is the node's scan, each row says its workspace.
+/// Claims across workspaces: it is the node's scan, each row says its workspace. With `shards`
+/// (a cluster node: the shards it holds), only the workspaces of those shards (ft_shard_of).
 /// Messages of endpoints since made inactive are claimed too: the caller releases or cancels them.
 result<std::vector<due_delivery>> claim_webhook_deliveries(pg::connection& c, std::size_t limit,
-                                                           std::chrono::milliseconds lease);
+                                                           std::chrono::milliseconds lease,
+                                                           const std::optional<std::vector<int>>& shards = {});
+
+/// Frees the claims on the messages of the workspaces in `shards` (a new owner of the shards: the
+/// old holder is fenced out, and its endpoint actors with it), so they are due again at once
+/// rather than when the old claim runs out. How many were freed.
+result<std::size_t> free_webhook_claims_of_shards(pg::connection& c, const std::vector<int>& shards);
 
 /// Gives leased messages back (e.g. the endpoint's circuit is open): claimable again at once, or
 /// from `not_before_ms` (epoch ms) on. Messages already recorded as ended are left alone.

@@ -60,4 +60,12 @@ class array_builder {
   std::string out_;
 };
 
+/// The array literal of integers `values` ({1,2,3}).
+template <class Ints>
+std::string int_array(const Ints& values) {
+  array_builder b;
+  for (auto v : values) b.add(static_cast<std::int64_t>(v));
+  return b.finish();
+}
+
 }  // namespace flowtrack::pg

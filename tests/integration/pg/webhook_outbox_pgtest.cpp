@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include "domain/ids.hpp"
+#include "domain/shard_ring.hpp"
 #include "storage/ingest.hpp"
 #include "storage/migrate.hpp"
 #include "storage/runs.hpp"
@@ -509,6 +510,49 @@ TEST(webhook_outbox_pgtest, claims_take_the_oldest_due_first_hold_a_lease_and_ca
   EXPECT_EQ((*e)[0].attempts_made, 1);
 }
 
+TEST(webhook_outbox_pgtest, a_cluster_node_claims_only_its_shards_and_a_new_owner_frees_the_old_claims) {
+  own_database db;
+  fixture f(db.url);
+  // SQL computes the node's shard function (migration 033).
+  auto ids = f.c->exec("SELECT g::text, ft_shard_of(g) FROM (SELECT gen_random_uuid() AS g FROM generate_series(1, 1000)) x");
+  ASSERT_TRUE(ids.ok()) << ids.err().message;
+  for (int i = 0; i < ids->size(); ++i) ASSERT_EQ(domain::shard_of(ids->get(i, 0)), ids->get_int(i, 1)) << ids->get(i, 0);
+  // Another workspace, of another shard than the fixture's.
+  int mine = domain::shard_of(f.ws);
+  EXPECT_EQ(f.scalar("SELECT ft_shard_of($1::uuid)", {f.ws}), mine);
+  auto user = f.scalar_text("SELECT owner_user_id::text FROM workspaces WHERE id = $1::uuid", {f.ws});
+  std::string other = f.other_ws;
+  while (domain::shard_of(other) == mine) other = f.make_ws(test::unique_name("whx"), user);
+  int theirs = domain::shard_of(other);
+
+  auto ep = f.endpoint(f.ws, R"(["*"])");
+  auto other_ep = f.endpoint(other, R"(["*"])");
+  auto a = f.message(ep, "a");
+  auto b = enqueue_webhook(*f.c, {other, other_ep, "b", "workflow.webhook", R"({"n":2})"});
+  ASSERT_TRUE(b.ok()) << b.err().message;
+
+  EXPECT_TRUE(claim_webhook_deliveries(*f.c, 10, 60s, std::vector<int>{})->empty()) << "a node holding no shard claims nothing";
+  auto other_node = claim_webhook_deliveries(*f.c, 10, 60s, std::vector<int>{theirs});
+  ASSERT_TRUE(other_node.ok()) << other_node.err().message;
+  ASSERT_EQ(other_node->size(), 1u);
+  EXPECT_EQ((*other_node)[0].id, *b);
+  auto this_node = claim_webhook_deliveries(*f.c, 10, 60s, std::vector<int>{mine});
+  ASSERT_EQ(this_node->size(), 1u);
+  EXPECT_EQ((*this_node)[0].id, a);
+  EXPECT_TRUE(claim_webhook_deliveries(*f.c, 10, 60s)->empty()) << "both leased";
+
+  // This node dies; the next owner of its shard frees its claims: due again at once, the other
+  // shard's claim untouched.
+  auto freed = free_webhook_claims_of_shards(*f.c, {mine});
+  ASSERT_TRUE(freed.ok()) << freed.err().message;
+  EXPECT_EQ(*freed, 1u);
+  EXPECT_EQ(f.column(*b, "claimed_until IS NOT NULL"), "true");
+  auto again = claim_webhook_deliveries(*f.c, 10, 60s, std::vector<int>{mine, theirs});
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].id, a);
+  EXPECT_EQ(*free_webhook_claims_of_shards(*f.c, {}), 0u);
+}
+
 TEST(webhook_outbox_pgtest, two_claimers_never_get_the_same_message) {
   own_database db;
   fixture f(db.url);
@@ -568,7 +612,7 @@ TEST(webhook_outbox_pgtest, a_claim_reads_neither_leased_messages_nor_the_whole_
           pg::params{}.add(ep).add(f.ws).add(static_cast<std::int64_t>(n)));
   };
   auto buffers_of_claim = [&](int n) {
-    auto r = f.c->exec("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM ft_claim_webhook_deliveries($1, 60000)",
+    auto r = f.c->exec("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM ft_claim_webhook_deliveries($1, 60000, NULL)",
                        pg::params{}.add(static_cast<std::int64_t>(n)));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
     if (!r.ok()) return std::int64_t{-1};

@@ -137,8 +137,7 @@ class memory_store final : public actors::store_port {
   void stale_executions(std::int64_t stale_ms, std::size_t limit, answer<std::vector<std::string>> done) override {
     stale.push_back({{stale_ms, limit}, std::move(done)});
   }
-  void executions_to_adopt(std::vector<int> shards, std::size_t limit,
-                           answer<std::vector<storage::adoptable_execution>> done) override {
+  void adopt_shards(std::vector<int> shards, std::size_t limit, answer<std::vector<storage::adoptable_execution>> done) override {
     adoptions.push_back({{std::move(shards), limit}, std::move(done)});
   }
   void fold_stat_deltas(answer<std::size_t> done) override { folds.push_back({{}, std::move(done)}); }
@@ -155,7 +154,8 @@ class memory_store final : public actors::store_port {
   void enqueue_webhook(storage::webhook_enqueue message, answer<std::string> done) override {
     enqueued_webhooks.push_back({std::move(message), std::move(done)});
   }
-  void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds, answer<std::vector<storage::due_delivery>> done) override {
+  void claim_webhook_deliveries(std::size_t limit, std::chrono::milliseconds, std::optional<std::vector<int>>,
+                                answer<std::vector<storage::due_delivery>> done) override {
     webhook_claims.push_back({limit, std::move(done)});
   }
   void load_webhook_endpoint(std::string workspace_id, std::string endpoint_id, answer<storage::webhook_endpoint_config> done) override {
