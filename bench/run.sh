@@ -150,7 +150,9 @@ fi
 # spread over every node's HTTP port (64 connections in all, 64/N a node, one http_bench each,
 # at once; a line per node count with the sums), then the failover time: SIGKILL of one of three
 # nodes to the moment it is down and the survivors hold all 256 shard leases (polled with
-# `cluster status`, ~0.1 s granularity). On two cores this measures what the cluster costs, not how it scales.
+# `cluster status`, ~0.1 s granularity), and how late the runs parked for a minute just before the
+# kill resume: the victim's (its shards taken over) beside the survivors' own. On two cores this
+# measures what the cluster costs, not how it scales.
 cluster_case() {
   local db="flowtrack_cluster_$RANDOM$RANDOM" bin=build/release/adapters/cli/flowtrackd
   psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
@@ -198,13 +200,43 @@ print(json.dumps({"bench": "cluster_http", "nodes": int(sys.argv[1]), "connectio
                   "node_cpu_us_per_accepted": round(sum(r["node_cpu_us_per_accepted"] * r["accepted"] for r in rows) / max(1, sum(r["accepted"] for r in rows)))}))' "$nodes"
   rm -f "$work"/bench*.json
   if [ "$nodes" = 3 ]; then
+    # Parked runs on every node: 12 workspaces x 20 triggers of a workflow that waits a minute.
+    local w j wf token sql="psql -X -q -At -h 127.0.0.1 -p $pg_port -U postgres $db -c"
+    for w in $(seq 12); do
+      "$bin" workspace create --name "Park $w" --slug "bench-park-$w" --owner-email "owner@park$w.example.com" --plan enterprise >/dev/null
+      wf=$("$bin" workflow import --workspace "bench-park-$w" bench/park_workflow.json)
+      token=$("$bin" workflow token "$wf")
+      for j in $(seq 20); do
+        curl -fsS -o /dev/null -X POST "http://127.0.0.1:${http_ports[$((j % 3))]}/hooks/$wf" -H "X-FlowTrack-Token: $token" \
+          -H 'Content-Type: application/json' -d "{\"email\":\"p$j@park$w.example.com\"}"
+      done
+    done
+    for i in $(seq 200); do [ "$($sql "SELECT count(*) FROM workflow_executions e JOIN workspaces s ON s.id = e.workspace_id WHERE s.slug LIKE 'bench-park-%' AND e.status = 'paused'")" = 240 ] && break; sleep 0.1; done
+    # The victim's: the runs of the shards b3 holds.
+    $sql "CREATE TABLE bench_victim AS SELECT e.id FROM workflow_executions e JOIN workspaces s ON s.id = e.workspace_id
+          JOIN shard_leases l ON l.shard = ft_shard_of(e.workspace_id) WHERE s.slug LIKE 'bench-park-%' AND l.owner LIKE 'b3/%'"
     local t0 t1
     t0=$(date +%s%N)
     kill -KILL "${pids[2]}"
     wait "${pids[2]}" 2>/dev/null || true
     for i in $(seq 600); do [ "$(held "${cluster_ports[0]}" b3)" = 256 ] && break; sleep 0.05; done
     t1=$(date +%s%N)
-    echo "{\"bench\":\"cluster_failover\",\"nodes\":3,\"kill_to_all_shards_held_ms\":$(( (t1 - t0) / 1000000 ))}"
+    # Each parked run resumes when its minute is up: how late, the victim's (resumed by a
+    # survivor that took its shard) beside the survivors' own.
+    for i in $(seq 1200); do [ "$($sql "SELECT count(*) FROM workflow_executions e JOIN workspaces s ON s.id = e.workspace_id WHERE s.slug LIKE 'bench-park-%' AND e.status <> 'completed'")" = 0 ] && break; sleep 0.1; done
+    $sql "SELECT json_build_object('bench', 'cluster_failover', 'nodes', 3,
+            'kill_to_all_shards_held_ms', $(( (t1 - t0) / 1000000 )),
+            'parked_runs', count(*), 'victims_parked_runs', count(*) FILTER (WHERE victim),
+            'completed', count(*) FILTER (WHERE status = 'completed'),
+            'victims_resumed_late_ms_max', round(max(late_ms) FILTER (WHERE victim)),
+            'victims_resumed_late_ms_p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY late_ms) FILTER (WHERE victim)),
+            'survivors_resumed_late_ms_max', round(max(late_ms) FILTER (WHERE NOT victim)),
+            'survivors_resumed_late_ms_p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY late_ms) FILTER (WHERE NOT victim)))
+          FROM (SELECT e.status, e.id IN (SELECT id FROM bench_victim) AS victim,
+                       extract(epoch FROM (SELECT min(st.started_at) FROM execution_steps st JOIN workflow_nodes n ON n.id = st.workflow_node_id
+                                           WHERE st.execution_id = e.id AND n.react_flow_node_id = 'after')
+                                          - (e.created_at + interval '1 minute')) * 1000 AS late_ms
+                FROM workflow_executions e JOIN workspaces s ON s.id = e.workspace_id WHERE s.slug LIKE 'bench-park-%') x"
   fi
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
