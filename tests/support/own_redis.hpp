@@ -20,17 +20,19 @@ namespace flowtrack::test {
 
 class own_redis {
  public:
-  own_redis() { start(); }
+  /// `also_bind`: addresses to listen on besides 127.0.0.1 (e.g. a bridge's, for nodes in
+  /// network namespaces of their own).
+  explicit own_redis(std::vector<std::string> also_bind = {}) : also_bind_(std::move(also_bind)) { start(); }
   own_redis(const own_redis&) = delete;
   own_redis& operator=(const own_redis&) = delete;
 
   /// Starts the server (again, after stop()) and waits until it answers PING.
   void start() {
     using namespace std::chrono_literals;
-    process_ = std::make_unique<child_process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no"},
-        std::map<std::string, std::string>{});
+    std::vector<std::string> argv{"/usr/bin/redis-server", "--port", std::to_string(port_), "--save", "", "--appendonly", "no",
+                                  "--bind", "127.0.0.1"};
+    argv.insert(argv.end(), also_bind_.begin(), also_bind_.end());
+    process_ = std::make_unique<child_process>(argv, std::map<std::string, std::string>{});
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!probe().ping().ok()) {
       if (std::chrono::steady_clock::now() > deadline) {
@@ -46,6 +48,7 @@ class own_redis {
     EXPECT_TRUE(process_->wait(std::chrono::seconds(10)).has_value());
   }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  int port() const { return port_; }
   /// Connections the server accepted so far (INFO total_connections_received; this probe's own
   /// included), or -1.
   long connections() {
@@ -62,6 +65,7 @@ class own_redis {
   redis::connection probe() const {
     return redis::connection({"127.0.0.1", static_cast<std::uint16_t>(port_), 0, {}, {}}, std::chrono::milliseconds(1000));
   }
+  std::vector<std::string> also_bind_;
   int port_ = free_port();
   std::unique_ptr<child_process> process_;  ///< stopped by its destructor if still running
 };

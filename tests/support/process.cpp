@@ -86,6 +86,11 @@ int free_port() {
 
 http_reply http_request(int port, const std::string& method, const std::string& target, const std::string& body,
                         const std::map<std::string, std::string>& headers, std::chrono::milliseconds timeout) {
+  return http_request("127.0.0.1", port, method, target, body, headers, timeout);
+}
+
+http_reply http_request(const std::string& host, int port, const std::string& method, const std::string& target,
+                        const std::string& body, const std::map<std::string, std::string>& headers, std::chrono::milliseconds timeout) {
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace http = beast::http;
@@ -94,9 +99,9 @@ http_reply http_request(int port, const std::string& method, const std::string& 
     asio::io_context io;
     beast::tcp_stream stream(io);
     stream.expires_after(timeout);
-    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), static_cast<unsigned short>(port)));
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::host, host);
     for (const auto& [k, v] : headers) req.set(k, v);
     req.body() = body;
     req.prepare_payload();
@@ -118,9 +123,13 @@ http_reply http_request(int port, const std::string& method, const std::string& 
 }
 
 bool await_http_status(int port, const std::string& target, int status, std::chrono::milliseconds timeout) {
+  return await_http_status("127.0.0.1", port, target, status, timeout);
+}
+
+bool await_http_status(const std::string& host, int port, const std::string& target, int status, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (http_request(port, "GET", target).status == status) return true;
+    if (http_request(host, port, "GET", target, "", {}, std::chrono::seconds(2)).status == status) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;

@@ -43,12 +43,18 @@ struct http_reply {
   std::string body;
 };
 
-/// One HTTP/1.1 request on a new connection; status 0 when no whole answer came within `timeout`.
+/// One HTTP/1.1 request on a new connection to `host` (an IP address); status 0 when no whole
+/// answer came within `timeout`.
+http_reply http_request(const std::string& host, int port, const std::string& method, const std::string& target,
+                        const std::string& body = "", const std::map<std::string, std::string>& headers = {},
+                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
+/// The same to 127.0.0.1.
 http_reply http_request(int port, const std::string& method, const std::string& target, const std::string& body = "",
                         const std::map<std::string, std::string>& headers = {},
                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 /// Polls GET target until it answers `status`, up to the timeout; true when it did.
+bool await_http_status(const std::string& host, int port, const std::string& target, int status, std::chrono::milliseconds timeout);
 bool await_http_status(int port, const std::string& target, int status, std::chrono::milliseconds timeout);
 
 }  // namespace flowtrack::test
