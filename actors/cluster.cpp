@@ -52,6 +52,13 @@ struct member_actor_state {
   std::vector<std::int32_t> to_adopt;  ///< shards begun while the engine was not there yet
   std::set<std::int32_t> handing;      ///< held, the ring gives them to another node: finishing what is in flight
   std::set<std::int32_t> handed;       ///< held, handed off: released in the next round
+  /// Triggers waiting to be forwarded to an owner, by owner name.
+  struct outbox {
+    std::vector<domain::trigger_record> records;
+    std::vector<caf::typed_response_promise<ingest_reply>> promises;
+    int in_flight = 0;  ///< batches sent, not answered yet
+  };
+  std::map<std::string, outbox> forwards;
   static inline const char* name = "cluster_member";
 };
 
@@ -292,6 +299,101 @@ void route_resume(self_ptr self, const cluster_deps& deps, resume_request req, s
             [=](caf::error&) mutable { again(std::move(req), attempt); });
 }
 
+// Forwarded triggers: metrics, the local commit (the fallback), and the batches to an owner.
+constexpr double k_batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+struct forward_metrics {
+  // outcome: owner (committed there), refused (by the owner: not its shard now), unanswered
+  // (timeout, connection lost) or unreachable (no connection): the last three committed here.
+  metrics::family<metrics::counter>& forwarded = metrics::global().counters(
+      "flowtrack_cluster_triggers_forwarded_total", "Triggers of another node's shard: committed by the owner, or here (and why).",
+      {"outcome"});
+  metrics::family<metrics::histogram>& batch = metrics::global().histograms(
+      "flowtrack_cluster_forward_batch_size", "Triggers per batch forwarded to an owner.", {}, k_batch_bounds);
+};
+forward_metrics& forward_stats() {
+  static forward_metrics m;
+  return m;
+}
+
+// The execution of a trigger committed by this node's writer goes to its shard's owner (this
+// node's engine when it works the shard).
+void hand_execution(self_ptr self, const cluster_deps& deps, const std::string& workspace_id, const ingest_reply& r) {
+  if (!r.ok() || !r->execution_id || r->duplicate || r->settled) return;
+  resume_request req{workspace_id, *r->execution_id, std::nullopt};
+  if (!hand_to_engine(self, req)) route_resume(self, deps, std::move(req), 0);
+}
+
+// Commits a trigger here (its owner could not take it) and hands its execution over.
+void ingest_here(self_ptr self, const cluster_deps& deps, domain::trigger_record r, caf::typed_response_promise<ingest_reply> rp) {
+  auto writer = self->system().registry().get<caf::actor>(k_writer_name);
+  if (!writer) {
+    rp.deliver(ingest_reply(make_error(error_code::unavailable, "the storage writer is not running")));
+    return;
+  }
+  auto workspace_id = r.workspace_id;
+  self->request(writer, deps.forward_timeout * 15, ingest_atom::value, std::move(r))
+      .then(
+          [=](ingest_reply& reply) mutable {
+            hand_execution(self, deps, workspace_id, reply);
+            rp.deliver(std::move(reply));
+          },
+          [=](caf::error& e) mutable {
+            rp.deliver(ingest_reply(make_error(error_code::unavailable, "the storage writer did not answer: " + self->system().render(e))));
+          });
+}
+
+constexpr int k_forward_batches_in_flight = 2;
+constexpr std::size_t k_forward_batch_max = 256;
+
+// Sends what waits for `owner` as one batch, while fewer than k_forward_batches_in_flight are
+// unanswered (so the batch grows with what arrives meanwhile: group commit across nodes). A
+// trigger the owner refuses, or a batch lost, is committed here instead.
+void flush_forwards(self_ptr self, const cluster_deps& deps, const std::string& owner) {
+  auto& st = self->state;
+  auto& box = st.forwards[owner];
+  if (box.records.empty() || box.in_flight >= k_forward_batches_in_flight) return;
+  auto peer = st.peers.find(owner);
+  auto n = std::min(box.records.size(), k_forward_batch_max);
+  auto records = std::make_shared<std::vector<domain::trigger_record>>(std::make_move_iterator(box.records.begin()),
+                                                                        std::make_move_iterator(box.records.begin() + static_cast<std::ptrdiff_t>(n)));
+  auto promises = std::make_shared<std::vector<caf::typed_response_promise<ingest_reply>>>(
+      std::make_move_iterator(box.promises.begin()), std::make_move_iterator(box.promises.begin() + static_cast<std::ptrdiff_t>(n)));
+  box.records.erase(box.records.begin(), box.records.begin() + static_cast<std::ptrdiff_t>(n));
+  box.promises.erase(box.promises.begin(), box.promises.begin() + static_cast<std::ptrdiff_t>(n));
+  auto fallback = [=](std::size_t i, const char* why) {
+    forward_stats().forwarded.at({why}).add();
+    ingest_here(self, deps, std::move((*records)[i]), (*promises)[i]);
+  };
+  if (peer == st.peers.end()) {
+    for (std::size_t i = 0; i < n; ++i) fallback(i, "unreachable");
+    return;
+  }
+  ++box.in_flight;
+  forward_stats().batch.at({}).observe(static_cast<double>(n));
+  forward_batch batch{k_wire_version, *records};
+  self->request(peer->second, deps.forward_timeout, forward_atom::value, std::move(batch))
+      .then(
+          [=](forward_replies& replies) {
+            --self->state.forwards[owner].in_flight;
+            for (std::size_t i = 0; i < n; ++i) {
+              if (i < replies.outcomes.size() && (replies.outcomes[i].ok() || replies.outcomes[i].err().code != error_code::conflict)) {
+                forward_stats().forwarded.at({"owner"}).add();
+                (*promises)[i].deliver(std::move(replies.outcomes[i]));
+              } else {
+                fallback(i, "refused");
+              }
+            }
+            flush_forwards(self, deps, owner);
+          },
+          [=](caf::error& e) {
+            spdlog::warn("cluster: {} trigger(s) forwarded to {} not answered ({}); committing them here", n, owner,
+                         self->system().render(e));
+            --self->state.forwards[owner].in_flight;
+            for (std::size_t i = 0; i < n; ++i) fallback(i, "unanswered");
+            flush_forwards(self, deps, owner);
+          });
+}
+
 void maybe_lease_round(self_ptr self, const cluster_deps& deps) {
   auto& st = self->state;
   if (!st.ready || st.lease_round) return;
@@ -527,6 +629,56 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
             if (st.handing.erase(s) > 0) st.handed.insert(s);
           st.last_round_ms = 0;  // released in the next round, now or after the one under way
           maybe_lease_round(self, deps);
+        },
+        [=](forward_atom, domain::trigger_record& r) -> caf::typed_response_promise<ingest_reply> {
+          auto& st = self->state;
+          auto rp = self->make_response_promise<ingest_reply>();
+          if (!r.idempotency_key) r.idempotency_key = "fwd:" + r.execution_id;  // the fallback's commit finds the owner's
+          auto owner = std::string(domain::ring(st.table->owners()).owner(domain::shard_of(r.workspace_id)));
+          if (owner.empty() || owner == st.table->self().name || !st.peers.count(owner)) {
+            forward_stats().forwarded.at({"unreachable"}).add();
+            ingest_here(self, deps, std::move(r), rp);
+            return rp;
+          }
+          auto& box = st.forwards[owner];
+          box.records.push_back(std::move(r));
+          box.promises.push_back(rp);
+          flush_forwards(self, deps, owner);
+          return rp;
+        },
+        [=](forward_atom, forward_batch& batch) -> caf::typed_response_promise<forward_replies> {
+          auto rp = self->make_response_promise<forward_replies>();
+          auto n = batch.triggers.size();
+          auto out = std::make_shared<forward_replies>();
+          out->outcomes.reserve(n);
+          for (std::size_t i = 0; i < n; ++i) out->outcomes.emplace_back(make_error(error_code::conflict, "not answered"));
+          auto left = std::make_shared<std::size_t>(n + 1);
+          auto one_done = [=]() mutable {
+            if (--*left == 0) rp.deliver(std::move(*out));
+          };
+          auto writer = self->system().registry().get<caf::actor>(k_writer_name);
+          for (std::size_t i = 0; i < n; ++i) {
+            auto& t = batch.triggers[i];
+            if (!writer || !deps.ownership->working_epoch_of(domain::shard_of(t.workspace_id))) {
+              out->outcomes[i] = make_error(error_code::conflict, "this node does not work the workspace's shard");
+              one_done();
+              continue;
+            }
+            auto workspace_id = t.workspace_id;
+            self->request(writer, deps.forward_timeout, ingest_atom::value, std::move(t))
+                .then(
+                    [=](ingest_reply& r) mutable {
+                      hand_execution(self, deps, workspace_id, r);
+                      out->outcomes[i] = std::move(r);
+                      one_done();
+                    },
+                    [=](caf::error& e) mutable {
+                      out->outcomes[i] = make_error(error_code::conflict, "the writer did not answer: " + self->system().render(e));
+                      one_done();
+                    });
+          }
+          one_done();
+          return rp;
         },
         [=](resume_atom, resume_request& req) -> bool {
           if (hand_to_engine(self, req)) return true;

@@ -122,6 +122,15 @@ using member_actor = caf::typed_actor<
     caf::reacts_to<judge_atom>,
     caf::reacts_to<leases_atom, lease_update>,
     caf::reacts_to<handed_atom, std::vector<std::int32_t>>,
+    // A trigger of a workspace whose shard another node owns, from this node's engine: sent to
+    // the owner in a batch (its writer commits it and its engine runs it), answered with the
+    // owner's outcome. When the owner cannot take it (unreachable, not holding the shard, a
+    // timeout) it is committed here instead and the execution handed over as usual: accepted
+    // either way, and once (it carries an idempotency key, "fwd:<execution id>" unless it had one).
+    caf::replies_to<forward_atom, domain::trigger_record>::with<ingest_reply>,
+    // A batch of those from a peer: one outcome each, in order; `conflict` for a trigger of a
+    // shard this node does not work (the sender commits it itself).
+    caf::replies_to<forward_atom, forward_batch>::with<forward_replies>,
     // An execution to run on the owner of its workspace's shard. From a peer: handed to this
     // node's workspace registry when this node holds the shard (true), else false. From this
     // node's engine (anonymous or local senders): sent on to the member the ring names owner,
@@ -165,6 +174,8 @@ struct cluster_deps {
   std::chrono::milliseconds heartbeat{500};
   domain::detector_options detector;
   std::chrono::milliseconds lease{4000};
+  /// How long a forwarded batch may take before its triggers are committed here instead.
+  std::chrono::milliseconds forward_timeout{2000};
   /// How long a hand-off waits for the steps and deliveries in flight before releasing anyway
   /// (the epoch still fences whatever comes later).
   std::chrono::milliseconds handoff_timeout{10000};

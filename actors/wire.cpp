@@ -8,7 +8,6 @@ void add_wire_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<resume_request>("ft_resume_request");
   cfg.add_message_type<domain::trigger_record>("ft_trigger_record");
   cfg.add_message_type<domain::run_record>("ft_run_record");
-  cfg.add_message_type<ingest_gateway>("ft_ingest_gateway");
 }
 
 }  // namespace flowtrack::actors

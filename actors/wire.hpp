@@ -92,8 +92,6 @@ struct resume_request {
 
 using forward_atom = caf::atom_constant<caf::atom("ft_fwd")>;  ///< an owner: make this batch durable
 
-/// The typed interface an owner's node offers to other nodes for forwarded triggers.
-using ingest_gateway = caf::typed_actor<caf::replies_to<forward_atom, forward_batch>::with<forward_replies>>;
 
 /// Registers every type above (and the nested ones) with CAF under stable names, so they can be
 /// sent to actors on other nodes. Call before the actor system is made.

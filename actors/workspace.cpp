@@ -154,6 +154,19 @@ void handle_trigger(self_ptr self, node_services* node, trigger_request req, ing
   s.created_at_ms = node->clock->wall_ms();
   if (node->options.settle_at_intake) record->settled = domain::settle(s, *node->clock, observe_step);
   auto settled_status = record->settled ? record->settled->status : domain::execution_status::queued;
+  if (!record->settled && !owns(node, st.workspace->info.id)) {
+    // Another node works the shard: the trigger goes to it (its writer commits it in its group
+    // commit, its engine runs it), or, when it cannot take it, is committed here and the
+    // execution handed over (the member actor decides). A run settled above needs no owner.
+    if (auto member = self->system().registry().get<caf::actor>(k_member_name)) {
+      self->request(member, node->options.request_timeout, forward_atom::value, std::move(*record))
+          .then([=](ingest_reply& r) mutable { done(std::move(r)); },
+                [=](caf::error& e) mutable {
+                  done(ingest_reply(make_error(error_code::unavailable, "the cluster member did not answer: " + to_string(e))));
+                });
+      return;
+    }
+  }
   self->request(writer_of(self), node->options.request_timeout, ingest_atom::value, std::move(*record))
       .then(
           [=, s = std::move(s)](ingest_reply& r) mutable {

@@ -580,6 +580,11 @@ TEST_F(cluster_e2e, a_joining_node_takes_its_shards_by_hand_off_under_load_and_n
       EXPECT_GT(l.epoch, epoch_before[l.shard]) << "shard " << l.shard;
     }
   EXPECT_EQ(expect_completed_once(**c, load.acknowledged(), sink), 0) << "a webhook message reached the sink twice";
+  // Triggers of the other node's workspaces went to it, committed there (owner-side group commit).
+  double forwarded = 0;
+  for (const auto* name : {"n1", "n2"})
+    forwarded += std::max(0.0, nodes[name]->metric("flowtrack_cluster_triggers_forwarded_total{outcome=\"owner\"}"));
+  EXPECT_GT(forwarded, 0) << "no trigger was committed by its shard's owner";
   // Handed off, not taken away: no run of n1 or n2 had a step refused for a shard it lost.
   for (const auto* name : {"n1", "n2"}) {
     auto log = nodes[name]->process->log();
