@@ -3,7 +3,7 @@
 // that every 202's submission (its lead event) has its execution row and that every execution completed. Links no FlowTrack
 // library: it sees the node only as HTTP, its database and /proc.
 //   http_bench --port P --target /p/SLUG [--host 127.0.0.1] [--connections 64] [--seconds 20]
-//              [--warmup 2] [--database-url URL] [--server-pid PID] [--header "Name: value"]...
+//              [--warmup 2] [--completion-wait 60] [--database-url URL] [--server-pid PID] [--header "Name: value"]...
 // Prints one JSON line. A 503 with Retry-After (the node shedding load) is counted as shed_503,
 // not as an error; one without Retry-After is an error. node_cpu_us_per_accepted is the node's
 // user+system CPU time (/proc/PID/stat) over the measured window per accepted submission.
@@ -59,7 +59,6 @@ constexpr double k_target_per_s = 5000;
 constexpr double k_target_p99_ms = 25;
 constexpr auto k_io_timeout = std::chrono::seconds(10);      // a request hung this long is an error
 constexpr auto k_reconnect_pause = std::chrono::milliseconds(20);
-constexpr auto k_completion_wait = std::chrono::seconds(60);
 constexpr std::size_t k_id_chunk = 5000;                     // ids per `id = ANY($1)` query
 
 struct options {
@@ -72,6 +71,7 @@ struct options {
   std::string database_url;
   long server_pid = 0;
   std::string extra_headers;  // "Name: value\r\n" lines (e.g. a token to bench POST /hooks/ID too)
+  double completion_wait = 60;  // seconds to wait for the accepted executions to end (0: runs that park)
 };
 
 /// What the load phase collected. Only the io_context thread touches it, so no locks.
@@ -270,8 +270,8 @@ std::pair<std::uint64_t, std::vector<std::string>> check_rows(PGconn* c, const s
 
 /// Polls the executions still running until they end or the wait is over; returns how many
 /// have not ended. Only the unfinished ones are queried, so polling stays cheap for the node.
-std::size_t wait_until_ended(PGconn* c, std::vector<std::string> running) {
-  auto deadline = clk::now() + k_completion_wait;
+std::size_t wait_until_ended(PGconn* c, std::vector<std::string> running, double wait_s) {
+  auto deadline = clk::now() + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(wait_s));
   while (!running.empty() && clk::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     std::vector<std::string> still;
@@ -326,7 +326,7 @@ write_counts database_writes(PGconn* c) {
 
 int usage() {
   std::cerr << "usage: http_bench --port P --target /p/SLUG [--host H] [--connections N] [--seconds S]"
-               " [--warmup S] [--database-url URL] [--server-pid PID] [--header \"Name: value\"]...\n";
+               " [--warmup S] [--completion-wait S] [--database-url URL] [--server-pid PID] [--header \"Name: value\"]...\n";
   return 64;
 }
 
@@ -342,6 +342,7 @@ int main(int argc, char** argv) {
     else if (k == "--connections") o.connections = std::atoi(v.c_str());
     else if (k == "--seconds") o.seconds = std::atof(v.c_str());
     else if (k == "--warmup") o.warmup = std::atof(v.c_str());
+    else if (k == "--completion-wait") o.completion_wait = std::atof(v.c_str());
     else if (k == "--database-url") o.database_url = v;
     else if (k == "--server-pid") o.server_pid = std::atol(v.c_str());
     else if (k == "--header" && v.find(':') != std::string::npos && v.find_first_of("\r\n") == std::string::npos)
@@ -403,7 +404,7 @@ int main(int argc, char** argv) {
       all.insert(all.end(), others.second.begin(), others.second.end());
       auto [lost, running] = check_rows(c.get(), all);
       missing = static_cast<std::int64_t>(lost + unlinked);
-      unfinished = wait_until_ended(c.get(), std::move(running));
+      unfinished = wait_until_ended(c.get(), std::move(running), o.completion_wait);
       auto done = completion_of(c.get(), measured);
       completed = static_cast<double>(done.completed);
       double span = done.last_completed_epoch_s - window_start_wall;
@@ -440,8 +441,9 @@ int main(int argc, char** argv) {
       for (const auto& [kind, n] : t.error_kinds) std::cerr << " [" << kind << "] " << n;
       std::cerr << "\nhttp_bench: first error: " << t.first_error << "\n";
     }
-    if (unfinished) std::cerr << "http_bench: " << unfinished << " executions had not ended after 60 s\n";
-    if (completed >= 0 && completed < static_cast<double>(accepted))
+    if (unfinished && o.completion_wait > 0)
+      std::cerr << "http_bench: " << unfinished << " executions had not ended after " << o.completion_wait << " s\n";
+    if (completed >= 0 && completed < static_cast<double>(accepted) && o.completion_wait > 0)
       std::cerr << "http_bench: " << accepted - static_cast<std::uint64_t>(completed)
                 << " of the window's executions did not complete (failed, cancelled or still running)\n";
     if (missing > 0) std::cerr << "http_bench: " << missing << " accepted submissions have no lead event or no execution row\n";

@@ -153,22 +153,28 @@ fi
 # `cluster status`, ~0.1 s granularity), and how late the runs parked for a minute just before the
 # kill resume: the victim's (its shards taken over) beside the survivors' own. On two cores this
 # measures what the cluster costs, not how it scales.
+#   cluster_case NODES [WORKFLOW LABEL]: with WORKFLOW (a form workflow whose runs park, so no
+#   run is settled at intake), every trigger of another node's shard is forwarded to its owner:
+#   the line LABEL's forwarded_share is the share of all executions (warmup included) that an
+#   owner elsewhere committed, and
+#   no failover part runs.
 cluster_case() {
-  local db="flowtrack_cluster_$RANDOM$RANDOM" bin=build/release/adapters/cli/flowtrackd
+  local db="flowtrack_cluster_$RANDOM$RANDOM" bin=${BENCH_FLOWTRACKD:-build/release/adapters/cli/flowtrackd}
+  local workflow=${2:-bench/form_workflow.json} label=${3:-cluster_http}
   psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" postgres
   local db_url="postgresql://postgres@127.0.0.1:$pg_port/$db"
   "$bin" migrate --database-url "$db_url" --log-level warn >/dev/null
   export FLOWTRACK_DATABASE_URL=$db_url FLOWTRACK_REDIS_URL="redis://127.0.0.1:$redis_port/0" FLOWTRACK_LOG_LEVEL=warn
   export FLOWTRACK_CLUSTER_SECRET="bench-cluster-secret-$RANDOM$RANDOM"
   "$bin" workspace create --name Bench --slug bench-forms --owner-email owner@bench.example.com --plan enterprise >/dev/null
-  "$bin" workflow import --workspace bench-forms bench/form_workflow.json >/dev/null
-  local nodes=$1 pids=() http_ports=() cluster_ports=() i
+  "$bin" workflow import --workspace bench-forms "$workflow" >/dev/null
+  local nodes=$1 pids=() http_ports=() cluster_ports=() admin_ports=() i
   for i in $(seq "$nodes"); do
-    http_ports+=("$(free_port)"); cluster_ports+=("$(free_port)")
+    http_ports+=("$(free_port)"); cluster_ports+=("$(free_port)"); admin_ports+=("$(free_port)")
     local join=()
     [ "$i" = 1 ] || join=(--join "127.0.0.1:${cluster_ports[0]}")
     env FLOWTRACK_HTTP_LISTEN="127.0.0.1:${http_ports[-1]}" FLOWTRACK_SMTP_LISTEN="127.0.0.1:$(free_port)" \
-      FLOWTRACK_ADMIN_LISTEN="127.0.0.1:$(free_port)" FLOWTRACK_FORM_RATE_LIMIT=0 FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=100000 \
+      FLOWTRACK_ADMIN_LISTEN="127.0.0.1:${admin_ports[-1]}" FLOWTRACK_FORM_RATE_LIMIT=0 FLOWTRACK_HTTP_MAX_CONNECTIONS_PER_IP=100000 \
       "$bin" serve --node-name "b$i" --cluster-listen "127.0.0.1:${cluster_ports[-1]}" "${join[@]}" >"$work/node$i.log" 2>&1 &
     pids+=($!)
   done
@@ -186,20 +192,29 @@ except Exception: print(0)' ${2:+"$2"}
   local per=$((64 / nodes)) outs=()
   for i in $(seq "$nodes"); do
     build/release/bench/http_bench --port "${http_ports[$((i-1))]}" --target /p/bench-forms --connections "$per" \
-      --seconds "$seconds" --warmup 2 --database-url "$db_url" --server-pid "${pids[$((i-1))]}" >"$work/bench$i.json" &
+      --seconds "$seconds" --warmup 2 --database-url "$db_url" --server-pid "${pids[$((i-1))]}" \
+      --completion-wait "$([ -n "${2:-}" ] && echo 0 || echo 60)" >"$work/bench$i.json" &
     outs+=($!)
   done
   for p in "${outs[@]}"; do wait "$p"; done
+  local forwarded=0
+  for i in $(seq "$nodes"); do
+    forwarded=$((forwarded + $(curl -fsS "http://127.0.0.1:${admin_ports[$((i-1))]}/metrics" 2>/dev/null |
+      awk '/^flowtrack_cluster_triggers_forwarded_total\{outcome="owner"\}/ {s += $2} END {printf "%d", s}')))
+  done
   cat "$work"/bench*.json | /usr/bin/python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.startswith("{")]
-print(json.dumps({"bench": "cluster_http", "nodes": int(sys.argv[1]), "connections": 64,
+accepted = sum(r["accepted"] for r in rows)
+print(json.dumps({"bench": sys.argv[2], "nodes": int(sys.argv[1]), "connections": 64,
                   "accepted_per_s": sum(r["accepted_per_s"] for r in rows),
                   "p99_ms": max(r["p99_ms"] for r in rows), "p50_ms": max(r["p50_ms"] for r in rows),
                   "errors": sum(r["errors"] for r in rows), "missing": sum(r["missing"] for r in rows),
-                  "node_cpu_us_per_accepted": round(sum(r["node_cpu_us_per_accepted"] * r["accepted"] for r in rows) / max(1, sum(r["accepted"] for r in rows)))}))' "$nodes"
+                  "node_cpu_us_per_accepted": round(sum(r["node_cpu_us_per_accepted"] * r["accepted"] for r in rows) / max(1, accepted)),
+                  "forwarded_share": round(int(sys.argv[3]) / max(1, int(sys.argv[4])), 3)}))' "$nodes" "$label" "$forwarded" \
+    "$(psql -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres "$db" -c "SELECT count(*) FROM workflow_executions")"
   rm -f "$work"/bench*.json
-  if [ "$nodes" = 3 ]; then
+  if [ "$nodes" = 3 ] && [ -z "${2:-}" ]; then
     # Parked runs on every node: 12 workspaces x 20 triggers of a workflow that waits a minute.
     local w j wf token sql="psql -X -q -At -h 127.0.0.1 -p $pg_port -U postgres $db -c"
     for w in $(seq 12); do
@@ -246,6 +261,7 @@ print(json.dumps({"bench": "cluster_http", "nodes": int(sys.argv[1]), "connectio
 
 if wanted cluster; then
   for n in 1 2 3; do cluster_case "$n"; done
+  for n in 1 3; do cluster_case "$n" bench/form_park_workflow.json cluster_http_forward; done
 fi
 
 # SMTP intake: a Release node whose workspace (enterprise plan: no quotas) has the active email
