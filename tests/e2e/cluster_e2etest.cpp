@@ -125,14 +125,7 @@ class cluster_e2e : public ::testing::Test {
     return rows.ok() ? *rows : std::vector<storage::shard_leases::lease>{};
   }
 
-  /// A flowtrackd command against the test's database; must succeed; its output trimmed.
-  std::string ft(const std::string& args) {
-    auto r = run_command(flowtrackd() + " " + args + " --log-level warn --database-url " + shell_quote(db.url()));
-    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.out << r.err;
-    auto out = r.out;
-    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
-    return out;
-  }
+  std::string ft(const std::string& args) { return db.cli(args); }
 
   /// A workspace with a webhook-triggered workflow that sends a webhook to `sink` (its step
   /// "hook") and then sets the lead's status.

@@ -148,14 +148,7 @@ class partition_e2e : public ::testing::Test {
     return sum == 256;
   }
 
-  /// A flowtrackd command against the test's database, from the host; its trimmed output.
-  std::string ft(const std::string& args) {
-    auto r = run_command(flowtrackd() + " " + args + " --log-level warn --database-url " + shell_quote(db.url()));
-    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.out << r.err;
-    auto out = r.out;
-    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
-    return out;
-  }
+  std::string ft(const std::string& args) { return db.cli(args); }
 
   scratch_database db{"ft_partition"};
   std::string tag, subnet, node_db_url;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <string>
 
@@ -44,6 +45,15 @@ class scratch_database {
   bool ok() const { return ok_; }
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
+
+  /// `flowtrackd ARGS` against this database; must succeed; its output, trailing space trimmed.
+  std::string cli(const std::string& args) const {
+    auto r = run_command(flowtrackd() + " " + args + " --log-level warn --database-url " + shell_quote(url_));
+    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.out << r.err;
+    auto out = r.out;
+    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+    return out;
+  }
 
  private:
   static std::unique_ptr<pg::connection> connect_admin() {
