@@ -323,7 +323,10 @@ void hand_execution(self_ptr self, const cluster_deps& deps, const std::string& 
   if (!hand_to_engine(self, req)) route_resume(self, deps, std::move(req), 0);
 }
 
-// Commits a trigger here (its owner could not take it) and hands its execution over.
+// Commits a trigger here (its owner could not take it) and hands its execution over; the writer
+// answers `unavailable` itself when the database is far behind, so this only bounds a lost answer.
+constexpr auto k_local_ingest_timeout = std::chrono::seconds(30);
+
 void ingest_here(self_ptr self, const cluster_deps& deps, domain::trigger_record r, caf::typed_response_promise<ingest_reply> rp) {
   auto writer = self->system().registry().get<caf::actor>(k_writer_name);
   if (!writer) {
@@ -331,7 +334,7 @@ void ingest_here(self_ptr self, const cluster_deps& deps, domain::trigger_record
     return;
   }
   auto workspace_id = r.workspace_id;
-  self->request(writer, deps.forward_timeout * 15, ingest_atom::value, std::move(r))
+  self->request(writer, k_local_ingest_timeout, ingest_atom::value, std::move(r))
       .then(
           [=](ingest_reply& reply) mutable {
             hand_execution(self, deps, workspace_id, reply);

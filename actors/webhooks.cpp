@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster.hpp"
+#include "domain/shard_ring.hpp"
 #include "metrics/metrics.hpp"
 #include "runtime/text.hpp"
 
@@ -93,7 +94,9 @@ void pump_deliveries(endpoint_ptr self, node_services* node) {
   auto now = node->clock->wall_ms();
   st.last_work_ms = now;
   if (!st.config || now - st.loaded_at_ms > node->options.webhook_config_refresh.count()) load_config(self, node);
-  if (!st.handoffs.empty()) return release_all(self, node, true);  // the shard's next owner sends them
+  // The workspace's shard is being handed off (or is gone): its next owner sends them.
+  if (node->ownership && node->ownership->working_epoch_of(domain::shard_of(st.workspace_id)) == 0)
+    return release_all(self, node, true);
   if (!st.config) return;  // sent once the configuration is in
   if (!st.config->active) return release_all(self, node);
   while (st.in_flight < st.config->max_in_flight && !st.queue.empty()) {
