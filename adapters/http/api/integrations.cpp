@@ -25,6 +25,16 @@ json::value opt(const std::optional<std::int64_t>& v) { return v ? json::value(*
 json::value opt(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
 
 // As GET /workspaces/{id}/integrations shows it.
+// The workspace's integration `id` as the list shows it (none when it is not listed).
+result<std::optional<storage::integration_row>> listed_integration(pg::connection& c, const std::string& workspace_id,
+                                                                  const std::string& id) {
+  auto rows = storage::integrations_of(c, workspace_id);
+  if (!rows) return rows.err();
+  for (auto& g : *rows)
+    if (g.id == id) return std::optional<storage::integration_row>(std::move(g));
+  return std::optional<storage::integration_row>{};
+}
+
 json::object integration_json(const storage::integration_row& g) {
   return json::object{{"id", g.id},         {"provider", g.provider}, {"email", opt(g.email)},
                       {"scope", opt(g.scope)}, {"connected", g.connected}, {"active", g.active},
@@ -136,11 +146,7 @@ void store_calendly(api_service& api, const integration_options& o, std::shared_
             [o, sc, hook, tokens = std::move(tokens), who = std::move(who)](pg::connection& c) -> result<std::optional<storage::integration_row>> {
               auto id = storage::oauth::save_credential(c, *o.keys, sc->workspace_id, storage::oauth::k_calendly, tokens, who, hook.get());
               if (!id) return id.err();
-              auto rows = storage::integrations_of(c, sc->workspace_id);
-              if (!rows) return rows.err();
-              for (auto& g : *rows)
-                if (g.id == *id) return std::optional<storage::integration_row>(std::move(g));
-              return std::optional<storage::integration_row>{};
+              return listed_integration(c, sc->workspace_id, *id);
             },
             [reply, sc, hook, url](result<std::optional<storage::integration_row>> r) {
               if (!r || !*r)
@@ -167,11 +173,7 @@ void store_account(api_service& api, const integration_options& o, std::shared_p
         [o, sc, p, tokens = std::move(tokens), who = std::move(*who)](pg::connection& c) -> result<std::optional<storage::integration_row>> {
           auto id = storage::oauth::save_credential(c, *o.keys, sc->workspace_id, oauth::provider_type(p), tokens, who);
           if (!id) return id.err();
-          auto rows = storage::integrations_of(c, sc->workspace_id);
-          if (!rows) return rows.err();
-          for (auto& g : *rows)
-            if (g.id == *id) return std::optional<storage::integration_row>(std::move(g));
-          return std::optional<storage::integration_row>{};
+          return listed_integration(c, sc->workspace_id, *id);
         },
         [reply, sc, p](result<std::optional<storage::integration_row>> r) {
           if (!r) return fail(reply, r.err());
