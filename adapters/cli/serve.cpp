@@ -1,6 +1,7 @@
 #include "adapters/cli/serve.hpp"
 
 #include <csignal>
+#include <optional>
 #include <cstdlib>
 #include <string_view>
 #include <thread>
@@ -269,9 +270,15 @@ int serve_command(std::vector<std::string> args, const config::settings& s) {
   };
   // The cluster (README "Cluster"): this node's member behind the tunnel on cluster_listen. A
   // member that refuses this node's secret stops it here, before any shard lease is touched.
+  // Its lease rounds on a connection of their own: a node busy writing must not lose its shards
+  // because a renewal waited in the pool behind its own batches.
+  std::optional<pg::pool> lease_postgres;
   std::unique_ptr<cluster::cluster_node> cluster_member;
   if (s.cluster_listen) {
-    auto joined = cluster::cluster_node::start(system, s, postgres);
+    auto lease_opts = pool_opts;
+    lease_opts.size = 1;
+    lease_postgres.emplace(lease_opts);
+    auto joined = cluster::cluster_node::start(system, s, *lease_postgres);
     if (!joined) {
       spdlog::error("cluster: {}", joined.err().message);
       system.await_all_actors_done();
