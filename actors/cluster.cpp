@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -162,6 +163,15 @@ void take_known(self_ptr self, const cluster_deps& deps, const member_list& list
   }
 }
 
+// Tells the rest of the node what it holds, and which of those it no longer works: the shards
+// being handed off and those handed off, until the round that releases them.
+void publish_ownership(self_ptr self, const cluster_deps& deps) {
+  auto& st = self->state;
+  std::vector<std::int32_t> leaving;
+  std::set_union(st.handing.begin(), st.handing.end(), st.handed.begin(), st.handed.end(), std::back_inserter(leaving));
+  deps.ownership->set(st.held, st.epochs, std::move(leaving));
+}
+
 // Asks the local engine to finish what is in flight for `shards` (it starts nothing new for them
 // now: ownership_view::working_epoch_of), then marks them handed, for the next round to release.
 void hand_off(self_ptr self, const cluster_deps& deps, std::vector<std::int32_t> shards) {
@@ -202,7 +212,7 @@ void lease_round(self_ptr self, const cluster_deps& deps) {
     }
   }
   if (!newly_handing.empty()) {
-    deps.ownership->set(st.held, st.epochs, {st.handing.begin(), st.handing.end()});
+    publish_ownership(self, deps);
     hand_off(self, deps, std::move(newly_handing));
   }
   auto holder = lease_holder(st.table->self());
@@ -418,11 +428,8 @@ void ownership_view::set(std::vector<std::int32_t> shards, std::vector<std::int6
 }
 
 std::int64_t ownership_view::working_epoch_of(int shard) const {
-  {
-    std::lock_guard lock(mutex_);
-    if (std::binary_search(handing_.begin(), handing_.end(), shard)) return 0;
-  }
-  return epoch_of(shard);
+  std::lock_guard lock(mutex_);
+  return std::binary_search(handing_.begin(), handing_.end(), shard) ? 0 : epoch_locked(shard);
 }
 
 std::vector<int> ownership_view::working_shards() const {
@@ -436,6 +443,10 @@ std::vector<int> ownership_view::working_shards() const {
 
 std::int64_t ownership_view::epoch_of(int shard) const {
   std::lock_guard lock(mutex_);
+  return epoch_locked(shard);
+}
+
+std::int64_t ownership_view::epoch_locked(int shard) const {
   auto it = std::lower_bound(shards_.begin(), shards_.end(), shard);
   return it != shards_.end() && *it == shard ? epochs_[static_cast<std::size_t>(it - shards_.begin())] : 0;
 }
@@ -616,7 +627,7 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
           auto not_held = [&](std::int32_t s) { return !std::binary_search(st.held.begin(), st.held.end(), s); };
           std::erase_if(st.handing, not_held);
           std::erase_if(st.handed, not_held);
-          deps.ownership->set(st.held, st.epochs, {st.handing.begin(), st.handing.end()});
+          publish_ownership(self, deps);
           publish_gauges(*st.table, st.held.size());
           if (!u.began.empty()) {
             spdlog::info("cluster: began {} shard lease(s); adopting their executions", u.began.size());

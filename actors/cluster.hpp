@@ -149,7 +149,8 @@ void add_cluster_types(caf::actor_system_config& cfg);
 /// epoch. Thread-safe.
 class ownership_view {
  public:
-  /// `handing`: those of `shards` being handed to another node (all ascending).
+  /// `handing`: those of `shards` being handed to another node, or handed and not released yet
+  /// (all ascending).
   void set(std::vector<std::int32_t> shards, std::vector<std::int64_t> epochs, std::vector<std::int32_t> handing = {});
   /// The epoch this node holds `shard` at; 0 when it does not hold it. Writes of the shard's
   /// runs pass the fence with it (those in flight during a hand-off too).
@@ -161,6 +162,7 @@ class ownership_view {
   std::size_t held() const;
 
  private:
+  std::int64_t epoch_locked(int shard) const;  ///< epoch_of, the mutex held
   mutable std::mutex mutex_;
   std::vector<std::int32_t> shards_;
   std::vector<std::int64_t> epochs_;

@@ -4,7 +4,6 @@
 #include <map>
 #include <set>
 
-#include "domain/shard_ring.hpp"
 
 #include "storage/pg/array.hpp"
 #include "storage/run_rows.hpp"
