@@ -273,11 +273,10 @@ void adopt(self_ptr self) {
   st.to_adopt.clear();
 }
 
-// Hands an execution to this node's workspace registry when this node holds its shard.
-bool hand_to_engine(self_ptr self, resume_request& req) {
-  auto& st = self->state;
-  auto shard = domain::shard_of(req.workspace_id);
-  if (!std::binary_search(st.held.begin(), st.held.end(), shard) || st.handing.count(shard) || st.handed.count(shard)) return false;
+// Hands an execution to this node's workspace registry when this node works its shard (holds
+// it and is not handing it off).
+bool hand_to_engine(self_ptr self, const cluster_deps& deps, resume_request& req) {
+  if (deps.ownership->working_epoch_of(domain::shard_of(req.workspace_id)) == 0) return false;
   auto registry = self->system().registry().get<caf::actor>(k_registry_name);
   if (!registry) return false;
   caf::anon_send(registry, resume_atom::value, std::move(req));
@@ -330,7 +329,7 @@ forward_metrics& forward_stats() {
 void hand_execution(self_ptr self, const cluster_deps& deps, const std::string& workspace_id, const ingest_reply& r) {
   if (!r.ok() || !r->execution_id || r->duplicate || r->settled) return;
   resume_request req{workspace_id, *r->execution_id, std::nullopt};
-  if (!hand_to_engine(self, req)) route_resume(self, deps, std::move(req), 0);
+  if (!hand_to_engine(self, deps, req)) route_resume(self, deps, std::move(req), 0);
 }
 
 // Commits a trigger here (its owner could not take it) and hands its execution over; the writer
@@ -695,14 +694,14 @@ member_actor spawn_member(caf::actor_system& system, cluster_deps deps) {
           return rp;
         },
         [=](resume_atom, resume_request& req) -> bool {
-          if (hand_to_engine(self, req)) return true;
+          if (hand_to_engine(self, deps, req)) return true;
           const auto& sender = self->current_sender();
           if (sender && sender->node() != self->node()) return false;  // a peer's, for a shard not held here (any more)
           route_resume(self, deps, std::move(req), 0);
           return true;
         },
         [=](resume_atom, resume_request& req, std::int32_t attempt) {
-          if (!hand_to_engine(self, req)) route_resume(self, deps, std::move(req), attempt);
+          if (!hand_to_engine(self, deps, req)) route_resume(self, deps, std::move(req), attempt);
         },
     };
   });
